@@ -1,0 +1,23 @@
+package eventstore
+
+import "errors"
+
+// Errors callers branch on with errors.Is. Every error returned by this
+// package that is caused by the caller's input wraps one of the first five.
+var (
+	// ErrInvalidTopic: a topic name or pattern that is not dot-separated
+	// tokens of letters, digits, '_' and '-' (patterns may use * and >).
+	ErrInvalidTopic = errors.New("invalid topic")
+	// ErrInvalidEvent: a type, payload or idempotency key that cannot be stored.
+	ErrInvalidEvent = errors.New("invalid event")
+	// ErrPayloadTooLarge: data larger than Config.MaxPayload.
+	ErrPayloadTooLarge = errors.New("payload too large")
+	// ErrInvalidID: an id or cursor that is not a ULID.
+	ErrInvalidID = errors.New("invalid id")
+	// ErrCursorNotFound: a well-formed id that is not in the stream.
+	ErrCursorNotFound = errors.New("cursor not found")
+	// ErrCursorExpired: an id older than the oldest retained event.
+	ErrCursorExpired = errors.New("cursor expired")
+	// ErrUnavailable: JetStream did not answer.
+	ErrUnavailable = errors.New("event store unavailable")
+)

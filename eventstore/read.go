@@ -1,0 +1,258 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oklog/ulid/v2"
+)
+
+// Query selects stored events.
+type Query struct {
+	// Topics are topic patterns; empty means every topic.
+	Topics []string
+	// Types keeps only events of these types; empty means every type.
+	Types []string
+	// After starts the read after this sequence (0: from the beginning).
+	After uint64
+	// Until stops the read at this sequence, inclusive. 0 means the end of
+	// the stream as it was when the read started.
+	Until uint64
+	// Limit stops after this many events; 0 means no limit.
+	Limit int
+}
+
+// Matches reports whether ev is selected by q's topics and types.
+func (q Query) Matches(ev Event) bool {
+	if len(q.Types) > 0 && !slices.Contains(q.Types, ev.Type) {
+		return false
+	}
+	if len(q.Topics) == 0 {
+		return true
+	}
+	for _, p := range q.Topics {
+		if Match(p, ev.Topic) {
+			return true
+		}
+	}
+	return false
+}
+
+// Validate checks q's topic patterns.
+func (q Query) Validate() error {
+	for _, p := range q.Topics {
+		if err := ValidatePattern(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// filters returns the consumer filter subjects for q's topics. JetStream
+// refuses overlapping filters, so when the patterns overlap the read takes
+// every subject and Matches does the selection.
+func (s *Store) filters(topics []string) []string {
+	pats, disjoint := minimalPatterns(topics)
+	if len(pats) == 0 || !disjoint {
+		return []string{s.cfg.SubjectPrefix + ".>"}
+	}
+	out := make([]string, len(pats))
+	for i, p := range pats {
+		out[i] = s.subject(p)
+	}
+	return out
+}
+
+// readBatch is how many messages a read asks JetStream for at a time; it
+// bounds the memory a read holds.
+const readBatch = 256
+
+// Read yields the stored events q selects, in stream order. It holds at most
+// one batch in memory however long the range, and releases its JetStream
+// consumer when the loop ends.
+func (s *Store) Read(ctx context.Context, q Query) iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
+		if err := q.Validate(); err != nil {
+			yield(Event{}, err)
+			return
+		}
+		err := s.scan(ctx, scanSpec{filters: s.filters(q.Topics), start: q.After + 1, until: q.Until},
+			func(ev Event) (bool, error) {
+				if !q.Matches(ev) {
+					return true, nil
+				}
+				if !yield(ev, nil) {
+					return false, nil
+				}
+				q.Limit--
+				return q.Limit != 0, nil
+			})
+		if err != nil {
+			yield(Event{}, err)
+		}
+	}
+}
+
+type scanSpec struct {
+	filters     []string
+	start       uint64     // first sequence, or
+	startTime   *time.Time // the first message at or after this time
+	until       uint64     // last sequence, inclusive; 0: the end at start
+	headersOnly bool
+}
+
+// scan feeds fn every event of spec in order until fn returns false, the
+// range ends, or an error occurs.
+func (s *Store) scan(ctx context.Context, spec scanSpec, fn func(Event) (bool, error)) error {
+	return s.each(ctx, spec, func(m jetstream.Msg, meta *jetstream.MsgMetadata) (bool, error) {
+		ev, err := s.decode(m.Subject(), meta.Sequence.Stream, m.Headers(), m.Data())
+		if err != nil {
+			return false, err
+		}
+		s.seqs.Add(ev.ID, ev.Seq)
+		return fn(ev)
+	})
+}
+
+// scanRaw feeds fn the id, sequence and storage time of every message of
+// spec, without decoding payloads, until fn returns false.
+func (s *Store) scanRaw(ctx context.Context, spec scanSpec, fn func(id ulid.ULID, seq uint64, stored time.Time) bool) error {
+	return s.each(ctx, spec, func(m jetstream.Msg, meta *jetstream.MsgMetadata) (bool, error) {
+		id, _ := ulid.ParseStrict(m.Headers().Get(headerID))
+		return fn(id, meta.Sequence.Stream, meta.Timestamp), nil
+	})
+}
+
+// each feeds fn every message of spec in order. It uses one ephemeral
+// consumer, deleted on return, and holds at most one batch in memory.
+func (s *Store) each(ctx context.Context, spec scanSpec, fn func(jetstream.Msg, *jetstream.MsgMetadata) (bool, error)) error {
+	ccfg := jetstream.ConsumerConfig{
+		AckPolicy:         jetstream.AckNonePolicy,
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       max(spec.start, 1),
+		HeadersOnly:       spec.headersOnly,
+		MemoryStorage:     true,
+		Replicas:          1,
+		InactiveThreshold: time.Minute,
+	}
+	if spec.startTime != nil {
+		ccfg.DeliverPolicy, ccfg.OptStartSeq, ccfg.OptStartTime = jetstream.DeliverByStartTimePolicy, 0, spec.startTime
+	}
+	if len(spec.filters) == 1 {
+		ccfg.FilterSubject = spec.filters[0]
+	} else {
+		ccfg.FilterSubjects = spec.filters
+	}
+	cons, err := s.stream.CreateConsumer(ctx, ccfg)
+	if err != nil {
+		return fmt.Errorf("create read consumer: %w: %w", ErrUnavailable, err)
+	}
+	name := cons.CachedInfo().Name
+	defer func() {
+		// The caller's context may be over; the consumer must go regardless.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = s.stream.DeleteConsumer(dctx, name)
+	}()
+	// A read without an end stops at the end the stream had when it began,
+	// counted in matching messages, so that it ends even under publishing.
+	remaining := cons.CachedInfo().NumPending
+	if remaining == 0 {
+		return nil
+	}
+	msgs, err := cons.Messages(jetstream.PullMaxMessages(readBatch))
+	if err != nil {
+		return fmt.Errorf("read: %w: %w", ErrUnavailable, err)
+	}
+	defer msgs.Stop()
+	for {
+		m, err := msgs.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("read: %w: %w", ErrUnavailable, err)
+		}
+		meta, err := m.Metadata()
+		if err != nil {
+			return fmt.Errorf("read metadata: %w", err)
+		}
+		seq := meta.Sequence.Stream
+		if spec.until != 0 && seq > spec.until {
+			return nil
+		}
+		more, err := fn(m, meta)
+		if err != nil || !more {
+			return err
+		}
+		remaining--
+		if meta.NumPending == 0 || seq == spec.until || (spec.until == 0 && remaining == 0) {
+			return nil
+		}
+	}
+}
+
+// Tail yields every event stored after sequence after, in order, waiting for
+// new ones until ctx ends. One ordered consumer serves it; it recovers on
+// its own from JetStream restarts and resumes after the last event yielded.
+func (s *Store) Tail(ctx context.Context, after uint64) iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
+		cons, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+			FilterSubjects:    []string{s.cfg.SubjectPrefix + ".>"},
+			DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+			OptStartSeq:       after + 1,
+			InactiveThreshold: 30 * time.Second,
+		})
+		if err != nil {
+			yield(Event{}, fmt.Errorf("tail: %w: %w", ErrUnavailable, err))
+			return
+		}
+		msgs, err := cons.Messages(jetstream.PullMaxMessages(readBatch))
+		if err != nil {
+			yield(Event{}, fmt.Errorf("tail: %w: %w", ErrUnavailable, err))
+			return
+		}
+		defer func() {
+			msgs.Stop()
+			if info := cons.CachedInfo(); info != nil {
+				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				defer cancel()
+				_ = s.stream.DeleteConsumer(dctx, info.Name)
+			}
+		}()
+		for {
+			m, err := msgs.Next(jetstream.NextContext(ctx))
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+					yield(Event{}, fmt.Errorf("tail closed: %w: %w", ErrUnavailable, err))
+					return
+				}
+				// The ordered consumer recreates itself after transient
+				// errors (missed heartbeats, JetStream restarts); keep going.
+				continue
+			}
+			meta, err := m.Metadata()
+			if err != nil {
+				yield(Event{}, fmt.Errorf("tail metadata: %w", err))
+				return
+			}
+			ev, err := s.decode(m.Subject(), meta.Sequence.Stream, m.Headers(), m.Data())
+			if err != nil {
+				yield(Event{}, err)
+				return
+			}
+			s.seqs.Add(ev.ID, ev.Seq)
+			if !yield(ev, nil) {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,336 @@
+package eventstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oklog/ulid/v2"
+)
+
+// Header names stored with every event.
+const (
+	headerID   = "Rewind-Id"
+	headerType = "Rewind-Type"
+)
+
+// Config configures a Store. Zero values take the documented defaults.
+type Config struct {
+	// Stream is the JetStream stream's name. Default "REWIND".
+	Stream string
+	// SubjectPrefix is prepended to topics: topic a.b is stored on subject
+	// <prefix>.a.b. Default "events".
+	SubjectPrefix string
+	// MaxPayload bounds an event's data in bytes. Default 1 MiB.
+	MaxPayload int
+	// Replicas of the stream. Default 1.
+	Replicas int
+	// Storage is file (default) or memory.
+	Storage jetstream.StorageType
+	// Duplicates is JetStream's deduplication window, within which a retried
+	// append or a repeated idempotency key stores nothing new. Default 2m.
+	Duplicates time.Duration
+	// MaxAge, MaxMsgs and MaxBytes bound retention; zero keeps everything.
+	MaxAge   time.Duration
+	MaxMsgs  int64
+	MaxBytes int64
+	// CacheSize is how many recent id -> sequence pairs are remembered to
+	// resolve cursors without a storage scan. Default 100,000 (~5 MiB).
+	CacheSize int
+}
+
+func (c Config) withDefaults() Config {
+	if c.Stream == "" {
+		c.Stream = "REWIND"
+	}
+	if c.SubjectPrefix == "" {
+		c.SubjectPrefix = "events"
+	}
+	if c.MaxPayload == 0 {
+		c.MaxPayload = 1 << 20
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.Duplicates == 0 {
+		c.Duplicates = 2 * time.Minute
+	}
+	if c.CacheSize == 0 {
+		c.CacheSize = 100_000
+	}
+	return c
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	if err := ValidateTopic(c.SubjectPrefix); err != nil {
+		return fmt.Errorf("subject prefix: %w", err)
+	}
+	if strings.ContainsAny(c.Stream, ". *>") {
+		return fmt.Errorf("stream name %q: no dots, spaces or wildcards", c.Stream)
+	}
+	if c.MaxPayload < 0 || c.Replicas < 1 || c.Replicas > 5 || c.CacheSize < 0 {
+		return errors.New("max payload and cache size must be positive, replicas 1..5")
+	}
+	return nil
+}
+
+// headerRoom is what an event's headers and subject may take on top of its data.
+const headerRoom = 1024
+
+// Store appends and reads events in one JetStream stream. It is safe for
+// concurrent use.
+type Store struct {
+	cfg    Config
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	stream jetstream.Stream
+
+	mu      sync.Mutex // guards entropy
+	entropy *ulid.MonotonicEntropy
+
+	seqs *lru.Cache[ulid.ULID, uint64]
+}
+
+// Open creates the stream if it is missing and returns a Store on it.
+func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if max := nc.MaxPayload(); int64(cfg.MaxPayload+headerRoom) > max {
+		return nil, fmt.Errorf("max payload %d bytes does not fit the NATS server's max_payload of %d bytes", cfg.MaxPayload, max)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	scfg := jetstream.StreamConfig{
+		Name:        cfg.Stream,
+		Description: "Rewind events",
+		Subjects:    []string{cfg.SubjectPrefix + ".>"},
+		Storage:     cfg.Storage,
+		Replicas:    cfg.Replicas,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		Duplicates:  cfg.Duplicates,
+		MaxAge:      cfg.MaxAge,
+		MaxMsgs:     orUnlimited(cfg.MaxMsgs),
+		MaxBytes:    orUnlimited(cfg.MaxBytes),
+		MaxMsgSize:  int32(cfg.MaxPayload + headerRoom),
+		AllowDirect: true,
+	}
+	stream, err := js.CreateOrUpdateStream(ctx, scfg)
+	if err != nil {
+		return nil, fmt.Errorf("create or update stream %s: %w", cfg.Stream, err)
+	}
+	seqs, err := lru.New[ulid.ULID, uint64](max(cfg.CacheSize, 1))
+	if err != nil {
+		return nil, err
+	}
+	return &Store{
+		cfg:     cfg,
+		nc:      nc,
+		js:      js,
+		stream:  stream,
+		entropy: ulid.Monotonic(rand.Reader, 0),
+		seqs:    seqs,
+	}, nil
+}
+
+func orUnlimited(n int64) int64 {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
+// Config returns the store's configuration with defaults applied.
+func (s *Store) Config() Config { return s.cfg }
+
+// AppendOption adjusts one Append.
+type AppendOption func(*appendOptions)
+
+type appendOptions struct{ key string }
+
+// WithIdempotencyKey makes Append return the original event, storing
+// nothing, when the same key was used on the same topic within the
+// deduplication window.
+func WithIdempotencyKey(key string) AppendOption {
+	return func(o *appendOptions) { o.key = key }
+}
+
+const maxKeyLen = 256
+
+// Append stores ev and returns it with its id and sequence. A zero ev.ID is
+// replaced by a new ULID; a given one is kept (imports), and appending the
+// same id again within the deduplication window stores nothing.
+func (s *Store) Append(ctx context.Context, ev Event, opts ...AppendOption) (Event, error) {
+	var o appendOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := s.validate(ev, o); err != nil {
+		return Event{}, err
+	}
+	if ev.ID == (ulid.ULID{}) {
+		ev.ID = s.newID()
+	}
+	msgID := ev.ID.String()
+	if o.key != "" {
+		msgID = "key:" + ev.Topic + ":" + o.key
+	}
+	msg := &nats.Msg{
+		Subject: s.subject(ev.Topic),
+		Data:    ev.Data,
+		Header:  nats.Header{headerID: {ev.ID.String()}, headerType: {ev.Type}},
+	}
+	ack, err := s.js.PublishMsg(ctx, msg,
+		jetstream.WithMsgID(msgID),
+		jetstream.WithExpectStream(s.cfg.Stream),
+		jetstream.WithRetryAttempts(20),
+		jetstream.WithRetryWait(250*time.Millisecond))
+	if err != nil {
+		return Event{}, fmt.Errorf("append to %s: %w: %w", ev.Topic, ErrUnavailable, err)
+	}
+	if ack.Duplicate && o.key != "" {
+		orig, err := s.getSeq(ctx, ack.Sequence)
+		if err != nil {
+			return Event{}, fmt.Errorf("read original of idempotency key %q: %w", o.key, err)
+		}
+		return orig, nil
+	}
+	ev.Seq = ack.Sequence
+	s.seqs.Add(ev.ID, ev.Seq)
+	return ev, nil
+}
+
+func (s *Store) validate(ev Event, o appendOptions) error {
+	if err := ValidateTopic(ev.Topic); err != nil {
+		return err
+	}
+	if ev.Type == "" || len(ev.Type) > 128 || strings.ContainsAny(ev.Type, "\r\n") {
+		return fmt.Errorf("%w: type must be 1 to 128 characters on one line", ErrInvalidEvent)
+	}
+	if len(o.key) > maxKeyLen || strings.ContainsAny(o.key, "\r\n") {
+		return fmt.Errorf("%w: idempotency key must be at most %d characters on one line", ErrInvalidEvent, maxKeyLen)
+	}
+	if len(ev.Data) > s.cfg.MaxPayload {
+		return fmt.Errorf("%w: data is %d bytes, the limit is %d", ErrPayloadTooLarge, len(ev.Data), s.cfg.MaxPayload)
+	}
+	if !json.Valid(ev.Data) {
+		return fmt.Errorf("%w: data is not valid JSON", ErrInvalidEvent)
+	}
+	return nil
+}
+
+func (s *Store) newID() ulid.ULID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return ulid.MustNew(ulid.Now(), s.entropy)
+}
+
+func (s *Store) subject(topic string) string { return s.cfg.SubjectPrefix + "." + topic }
+
+// Get returns the event with id.
+func (s *Store) Get(ctx context.Context, id ulid.ULID) (Event, error) {
+	seq, err := s.Resolve(ctx, id)
+	if err != nil {
+		return Event{}, err
+	}
+	return s.getSeq(ctx, seq)
+}
+
+func (s *Store) getSeq(ctx context.Context, seq uint64) (Event, error) {
+	raw, err := s.stream.GetMsg(ctx, seq)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return Event{}, fmt.Errorf("sequence %d: %w", seq, ErrCursorNotFound)
+		}
+		return Event{}, fmt.Errorf("get sequence %d: %w: %w", seq, ErrUnavailable, err)
+	}
+	return s.decode(raw.Subject, raw.Sequence, raw.Header, raw.Data)
+}
+
+func (s *Store) decode(subject string, seq uint64, h nats.Header, data []byte) (Event, error) {
+	id, err := ulid.ParseStrict(h.Get(headerID))
+	if err != nil {
+		return Event{}, fmt.Errorf("message %d on %s has no valid %s header: %w", seq, subject, headerID, err)
+	}
+	return Event{
+		ID:    id,
+		Seq:   seq,
+		Topic: strings.TrimPrefix(subject, s.cfg.SubjectPrefix+"."),
+		Type:  h.Get(headerType),
+		Data:  data,
+	}, nil
+}
+
+// Ping checks that JetStream answers for the stream.
+func (s *Store) Ping(ctx context.Context) error {
+	if _, err := s.stream.Info(ctx); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// State is the stream's extent.
+type State struct {
+	Events   uint64
+	Bytes    uint64
+	FirstSeq uint64
+	LastSeq  uint64
+}
+
+// State returns the stream's current extent.
+func (s *Store) State(ctx context.Context) (State, error) {
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return State{}, fmt.Errorf("stream info: %w: %w", ErrUnavailable, err)
+	}
+	st := info.State
+	return State{Events: st.Msgs, Bytes: st.Bytes, FirstSeq: st.FirstSeq, LastSeq: st.LastSeq}, nil
+}
+
+// TopicInfo summarises one topic.
+type TopicInfo struct {
+	Name    string
+	Events  uint64
+	FirstID ulid.ULID
+	LastID  ulid.ULID
+}
+
+// Topics lists every topic with stored events, sorted by name.
+func (s *Store) Topics(ctx context.Context) ([]TopicInfo, error) {
+	info, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(s.cfg.SubjectPrefix+".>"))
+	if err != nil {
+		return nil, fmt.Errorf("stream subjects: %w: %w", ErrUnavailable, err)
+	}
+	out := make([]TopicInfo, 0, len(info.State.Subjects))
+	for subj, n := range info.State.Subjects {
+		ti := TopicInfo{Name: strings.TrimPrefix(subj, s.cfg.SubjectPrefix+"."), Events: n}
+		first, err := s.stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(subj))
+		if err != nil {
+			return nil, fmt.Errorf("first event of %s: %w", ti.Name, err)
+		}
+		last, err := s.stream.GetLastMsgForSubject(ctx, subj)
+		if err != nil {
+			return nil, fmt.Errorf("last event of %s: %w", ti.Name, err)
+		}
+		ti.FirstID, _ = ulid.ParseStrict(first.Header.Get(headerID))
+		ti.LastID, _ = ulid.ParseStrict(last.Header.Get(headerID))
+		out = append(out, ti)
+	}
+	slices.SortFunc(out, func(a, b TopicInfo) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}

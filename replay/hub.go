@@ -1,0 +1,197 @@
+package replay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server/gsl"
+
+	"github.com/rewind-dev/rewind/eventstore"
+)
+
+// ErrSlowConsumer ends a subscription whose reader took no event for
+// Config.StallTimeout. Nothing is lost: the reader resumes with its cursor.
+var ErrSlowConsumer = errors.New("slow consumer: no event was taken within the stall timeout; resume with the last id received")
+
+// Config tunes a Hub. Zero values take the documented defaults.
+type Config struct {
+	// Buffer is how many live events wait for one subscriber before it is
+	// moved back to reading from storage. It bounds a subscriber's memory.
+	// Default 512.
+	Buffer int
+	// StallTimeout ends a subscription whose reader takes no event for this
+	// long (ErrSlowConsumer). Default 30s.
+	StallTimeout time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Buffer <= 0 {
+		c.Buffer = 512
+	}
+	if c.StallTimeout <= 0 {
+		c.StallTimeout = 30 * time.Second
+	}
+	return c
+}
+
+// Hub owns this instance's single live tail of the stream and the set of
+// subscribers it fans out to. Publishing never waits for a subscriber.
+type Hub struct {
+	store *eventstore.Store
+	cfg   Config
+	log   *slog.Logger
+
+	ready chan struct{} // closed once head is known and the tail runs
+
+	mu   sync.Mutex
+	head uint64 // sequence of the last event fanned out
+	subs *gsl.GenericSublist[*follower]
+	n    int // registered followers
+}
+
+// NewHub returns a Hub on store; Run starts it.
+func NewHub(store *eventstore.Store, cfg Config, log *slog.Logger) *Hub {
+	return &Hub{
+		store: store,
+		cfg:   cfg.withDefaults(),
+		log:   log,
+		ready: make(chan struct{}),
+		subs:  gsl.NewSublist[*follower](),
+	}
+}
+
+// Run tails the stream from its current end until ctx ends, restarting the
+// tail after the last event it fanned out if JetStream fails.
+func (h *Hub) Run(ctx context.Context) error {
+	var st eventstore.State
+	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+		var err error
+		if st, err = h.store.State(ctx); err == nil {
+			break
+		}
+		h.log.Warn("event store not ready; retrying", "err", err, "in", backoff)
+		if !sleep(ctx, backoff) {
+			return nil
+		}
+	}
+	h.mu.Lock()
+	h.head = st.LastSeq
+	h.mu.Unlock()
+	close(h.ready)
+	h.log.Info("live tail started", "after", st.LastSeq)
+
+	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+		for ev, err := range h.store.Tail(ctx, h.Head()) {
+			if err != nil {
+				h.log.Warn("live tail failed; restarting", "err", err, "after", h.Head())
+				break
+			}
+			backoff = 100 * time.Millisecond
+			h.publish(&ev)
+		}
+		if !sleep(ctx, backoff) {
+			return nil
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// Head returns the sequence of the last event fanned out.
+func (h *Hub) Head() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.head
+}
+
+// Subscribers returns how many subscriptions follow the live tail now.
+func (h *Hub) Subscribers() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n
+}
+
+// publish hands ev to every matching follower without blocking: a follower
+// whose buffer is full is dropped from the live set and told so by the
+// closing of its channel; it then catches up from storage.
+func (h *Hub) publish(ev *eventstore.Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if ev.Seq <= h.head {
+		return
+	}
+	h.head = ev.Seq
+	h.subs.Match(ev.Topic, func(f *follower) {
+		if f.lastQueued == ev.Seq || !f.wantsType(ev.Type) {
+			return // a second matching pattern of the same follower, or a type filtered out
+		}
+		f.lastQueued = ev.Seq
+		select {
+		case f.live <- ev:
+		default:
+			h.removeLocked(f)
+			close(f.live)
+		}
+	})
+}
+
+// follower is one subscription's registration in the live set.
+type follower struct {
+	patterns   []string
+	types      map[string]bool
+	live       chan *eventstore.Event
+	lastQueued uint64 // guarded by Hub.mu
+	registered bool   // guarded by Hub.mu
+}
+
+func (f *follower) wantsType(t string) bool { return len(f.types) == 0 || f.types[t] }
+
+// register adds a follower to the live set and returns the head at that
+// moment: every event after it will reach the follower's channel, in order,
+// until the channel closes.
+func (h *Hub) register(patterns []string, types map[string]bool) (*follower, uint64, error) {
+	f := &follower{patterns: patterns, types: types, live: make(chan *eventstore.Event, h.cfg.Buffer)}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i, p := range patterns {
+		if err := h.subs.Insert(p, f); err != nil {
+			for _, q := range patterns[:i] {
+				_ = h.subs.Remove(q, f)
+			}
+			return nil, 0, fmt.Errorf("register %q: %w", p, err)
+		}
+	}
+	f.registered = true
+	h.n++
+	return f, h.head, nil
+}
+
+func (h *Hub) unregister(f *follower) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.removeLocked(f)
+}
+
+func (h *Hub) removeLocked(f *follower) {
+	if !f.registered {
+		return
+	}
+	for _, p := range f.patterns {
+		_ = h.subs.Remove(p, f)
+	}
+	f.registered = false
+	h.n--
+}

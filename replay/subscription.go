@@ -1,0 +1,176 @@
+package replay
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/rewind-dev/rewind/eventstore"
+)
+
+// Request says what a subscription receives.
+type Request struct {
+	// Topics are topic patterns (NATS wildcards * and >); at least one.
+	Topics []string
+	// Types keeps only events of these types; empty means all.
+	Types []string
+	// After is the stream sequence of the last event the client has; the
+	// subscription starts with the next stored event. Ignored when Live.
+	After uint64
+	// Live starts at the current end of the stream: no replay.
+	Live bool
+}
+
+// Subscription delivers a Request's events on C, in stream order, each
+// exactly once. C closes when the context ends or the subscription fails;
+// Err then says why (nil after cancellation).
+type Subscription struct {
+	C    <-chan *eventstore.Event
+	done chan struct{}
+	err  error
+}
+
+// Err returns why the subscription ended; call it after C is closed.
+func (s *Subscription) Err() error {
+	<-s.done
+	return s.err
+}
+
+// Subscribe starts a subscription owned by ctx: cancelling ctx ends it and
+// releases everything it holds.
+func (h *Hub) Subscribe(ctx context.Context, req Request) (*Subscription, error) {
+	if len(req.Topics) == 0 {
+		return nil, fmt.Errorf("%w: at least one topic is required", eventstore.ErrInvalidTopic)
+	}
+	for _, p := range req.Topics {
+		if err := eventstore.ValidatePattern(p); err != nil {
+			return nil, err
+		}
+	}
+	out := make(chan *eventstore.Event)
+	s := &Subscription{C: out, done: make(chan struct{})}
+	r := &run{hub: h, req: req, out: out, stall: time.NewTimer(time.Hour)}
+	if len(req.Types) > 0 {
+		r.types = make(map[string]bool, len(req.Types))
+		for _, t := range req.Types {
+			r.types[t] = true
+		}
+	}
+	r.patterns = slices.Clone(req.Topics)
+	go func() {
+		defer close(s.done)
+		defer close(out)
+		defer r.stall.Stop()
+		s.err = r.loop(ctx)
+	}()
+	return s, nil
+}
+
+type run struct {
+	hub      *Hub
+	req      Request
+	patterns []string
+	types    map[string]bool
+	out      chan<- *eventstore.Event
+	stall    *time.Timer
+	last     uint64 // sequence of the last event delivered or skipped over
+}
+
+// loop is the replay/live seam. Each round first registers with the hub,
+// which fixes head: events after head arrive on the live channel in
+// order; events up to head are read from storage. Delivering only
+// sequences above last makes the two halves meet with no gap and no
+// duplicate. When the live channel overflows (the reader is slower than
+// the stream) the hub drops the follower; after draining what was queued
+// the next round reads the missed stretch from storage, so memory stays
+// bounded and nothing is lost.
+func (r *run) loop(ctx context.Context) error {
+	select {
+	case <-r.hub.ready:
+	case <-ctx.Done():
+		return nil
+	}
+	f, head, err := r.hub.register(r.patterns, r.types)
+	if err != nil {
+		return err
+	}
+	r.last = r.req.After
+	if r.req.Live {
+		r.last = head
+	}
+	for {
+		if head > r.last {
+			if err := r.replay(ctx, head); err != nil {
+				r.hub.unregister(f)
+				return err
+			}
+			r.last = head
+		}
+		if err := r.follow(ctx, f); err != nil || ctx.Err() != nil {
+			r.hub.unregister(f)
+			return err
+		}
+		if f, head, err = r.hub.register(r.patterns, r.types); err != nil {
+			return err
+		}
+	}
+}
+
+// replay delivers stored events in (last, head].
+func (r *run) replay(ctx context.Context, head uint64) error {
+	q := eventstore.Query{Topics: r.req.Topics, Types: r.req.Types, After: r.last, Until: head}
+	for ev, err := range r.hub.store.Read(ctx, q) {
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("replay after %d: %w", r.last, err)
+		}
+		if err := r.deliver(ctx, &ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// follow delivers live events until the follower's channel closes
+// (overflow) or ctx ends.
+func (r *run) follow(ctx context.Context, f *follower) error {
+	for {
+		select {
+		case ev, ok := <-f.live:
+			if !ok {
+				return nil
+			}
+			if ev.Seq <= r.last {
+				continue
+			}
+			if err := r.deliver(ctx, ev); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+func (r *run) deliver(ctx context.Context, ev *eventstore.Event) error {
+	select {
+	case r.out <- ev:
+		r.last = ev.Seq
+		return nil
+	default:
+	}
+	r.stall.Reset(r.hub.cfg.StallTimeout)
+	defer r.stall.Stop()
+	select {
+	case r.out <- ev:
+		r.last = ev.Seq
+		return nil
+	case <-ctx.Done():
+		return nil
+	case <-r.stall.C:
+		return ErrSlowConsumer
+	}
+}
