@@ -134,6 +134,7 @@ func (h *Hub) publish(ev *eventstore.Event) {
 		return
 	}
 	h.head = ev.Seq
+	var overflowed []*follower
 	h.subs.Match(ev.Topic, func(f *follower) {
 		if f.lastQueued == ev.Seq || !f.wantsType(ev.Type) {
 			return // a second matching pattern of the same follower, or a type filtered out
@@ -142,10 +143,14 @@ func (h *Hub) publish(ev *eventstore.Event) {
 		select {
 		case f.live <- ev:
 		default:
-			h.removeLocked(f)
-			close(f.live)
+			overflowed = append(overflowed, f)
 		}
 	})
+	// The sublist is locked during Match; remove afterwards.
+	for _, f := range overflowed {
+		h.removeLocked(f)
+		close(f.live)
+	}
 }
 
 // follower is one subscription's registration in the live set.

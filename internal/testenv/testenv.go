@@ -22,6 +22,8 @@ type NATS struct {
 	Dir  string
 	Port int
 	srv  *server.Server
+
+	inspect jetstream.JetStream // one client for Consumers, reused across calls
 }
 
 // StartNATS starts a JetStream server on a free loopback port.
@@ -94,11 +96,14 @@ func (n *NATS) Consumers(stream string) int {
 	n.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	js, err := jetstream.New(n.Connect())
-	if err != nil {
-		n.t.Fatalf("jetstream: %v", err)
+	if n.inspect == nil {
+		js, err := jetstream.New(n.Connect())
+		if err != nil {
+			n.t.Fatalf("jetstream: %v", err)
+		}
+		n.inspect = js
 	}
-	s, err := js.Stream(ctx, stream)
+	s, err := n.inspect.Stream(ctx, stream)
 	if err != nil {
 		n.t.Fatalf("stream %s: %v", stream, err)
 	}
