@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 	"github.com/oklog/ulid/v2"
 )
 
@@ -131,14 +132,18 @@ func (s *Store) scanRaw(ctx context.Context, spec scanSpec, fn func(id ulid.ULID
 // each feeds fn every message of spec in order. It uses one ephemeral
 // consumer, deleted on return, and holds at most one batch in memory.
 func (s *Store) each(ctx context.Context, spec scanSpec, fn func(jetstream.Msg, *jetstream.MsgMetadata) (bool, error)) error {
+	// A named consumer can be deleted even when its creation was cut short
+	// by the caller's context after the server had made it.
+	name := "rewind_read_" + nuid.Next()
 	ccfg := jetstream.ConsumerConfig{
+		Name:              name,
 		AckPolicy:         jetstream.AckNonePolicy,
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       max(spec.start, 1),
 		HeadersOnly:       spec.headersOnly,
 		MemoryStorage:     true,
 		Replicas:          1,
-		InactiveThreshold: time.Minute,
+		InactiveThreshold: 30 * time.Second, // a backstop should this process die mid-read
 	}
 	if spec.startTime != nil {
 		ccfg.DeliverPolicy, ccfg.OptStartSeq, ccfg.OptStartTime = jetstream.DeliverByStartTimePolicy, 0, spec.startTime
@@ -148,17 +153,19 @@ func (s *Store) each(ctx context.Context, spec scanSpec, fn func(jetstream.Msg, 
 	} else {
 		ccfg.FilterSubjects = spec.filters
 	}
-	cons, err := s.stream.CreateConsumer(ctx, ccfg)
-	if err != nil {
-		return fmt.Errorf("create read consumer: %w: %w", ErrUnavailable, err)
-	}
-	name := cons.CachedInfo().Name
 	defer func() {
 		// The caller's context may be over; the consumer must go regardless.
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		_ = s.stream.DeleteConsumer(dctx, name)
 	}()
+	cons, err := s.stream.CreateConsumer(ctx, ccfg)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("create read consumer: %w: %w", ErrUnavailable, err)
+	}
 	// A read without an end stops at the end the stream had when it began,
 	// counted in matching messages, so that it ends even under publishing.
 	remaining := cons.CachedInfo().NumPending

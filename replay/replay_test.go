@@ -78,7 +78,9 @@ func receive(t *testing.T, sub *replay.Subscription, n int, d time.Duration) []*
 	return got
 }
 
-func seqs[E interface{ ~*eventstore.Event | eventstore.Event }](evs []E) []uint64 {
+func seqs[E interface {
+	~*eventstore.Event | eventstore.Event
+}](evs []E) []uint64 {
 	out := make([]uint64, len(evs))
 	for i, ev := range evs {
 		switch e := any(ev).(type) {
