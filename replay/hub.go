@@ -200,3 +200,6 @@ func (h *Hub) removeLocked(f *follower) {
 	f.registered = false
 	h.n--
 }
+
+// Ready is closed once the hub knows the stream's end and tails it.
+func (h *Hub) Ready() <-chan struct{} { return h.ready }

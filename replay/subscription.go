@@ -37,9 +37,19 @@ func (s *Subscription) Err() error {
 	return s.err
 }
 
+// Option adjusts one subscription.
+type Option func(*run)
+
+// OnEnd registers fn to be called with the reason a subscription failed
+// just before C closes, so that a transport can report it in order. It is
+// not called when the subscription ends by cancellation.
+func OnEnd(fn func(error)) Option {
+	return func(r *run) { r.onEnd = fn }
+}
+
 // Subscribe starts a subscription owned by ctx: cancelling ctx ends it and
 // releases everything it holds.
-func (h *Hub) Subscribe(ctx context.Context, req Request) (*Subscription, error) {
+func (h *Hub) Subscribe(ctx context.Context, req Request, opts ...Option) (*Subscription, error) {
 	if len(req.Topics) == 0 {
 		return nil, fmt.Errorf("%w: at least one topic is required", eventstore.ErrInvalidTopic)
 	}
@@ -58,11 +68,17 @@ func (h *Hub) Subscribe(ctx context.Context, req Request) (*Subscription, error)
 		}
 	}
 	r.patterns = slices.Clone(req.Topics)
+	for _, opt := range opts {
+		opt(r)
+	}
 	go func() {
 		defer close(s.done)
 		defer close(out)
 		defer r.stall.Stop()
 		s.err = r.loop(ctx)
+		if s.err != nil && r.onEnd != nil {
+			r.onEnd(s.err)
+		}
 	}()
 	return s, nil
 }
@@ -75,6 +91,7 @@ type run struct {
 	out      chan<- *eventstore.Event
 	stall    *time.Timer
 	last     uint64 // sequence of the last event delivered or skipped over
+	onEnd    func(error)
 }
 
 // loop is the replay/live seam. Each round first registers with the hub,

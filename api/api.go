@@ -1,0 +1,118 @@
+// Package api assembles Rewind's HTTP surface: the GraphQL endpoint, the
+// seed's POST /publish-message, and health checks. It holds no logic of
+// its own beyond HTTP: everything else is in graph, replay and eventstore.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/graph"
+	"github.com/rewind-dev/rewind/replay"
+)
+
+// Config configures the HTTP surface.
+type Config struct {
+	// AllowedOrigins for browser WebSocket upgrades; empty: same host and
+	// localhost.
+	AllowedOrigins []string
+	// WriteTimeout disconnects a WebSocket client that stops reading.
+	WriteTimeout time.Duration
+}
+
+// New returns the handler for every route.
+func New(cfg Config, store *eventstore.Store, hub *replay.Hub, log *slog.Logger) http.Handler {
+	res := graph.NewResolver(store, hub, log)
+	// A request may carry a payload at the limit, escaped inside a query.
+	maxBody := 2*int64(store.Config().MaxPayload) + 64<<10
+	gql := graph.NewHandler(res, graph.HandlerConfig{
+		AllowedOrigins:  cfg.AllowedOrigins,
+		MaxMessageBytes: maxBody,
+		WriteTimeout:    cfg.WriteTimeout,
+	}, log)
+
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", limitBody(maxBody, gql))
+	mux.Handle("POST /publish-message", limitBody(maxBody, publishMessage(res)))
+	mux.Handle("GET /healthz", healthz(store, hub))
+	mux.Handle("GET /{$}", http.RedirectHandler("/graphql", http.StatusFound))
+	return mux
+}
+
+// limitBody refuses bodies over n bytes with 413 and a GraphQL-shaped error.
+func limitBody(n int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > n {
+			writeError(w, http.StatusRequestEntityTooLarge, graph.CodePayloadTooLarge,
+				fmt.Sprintf("request body of %d bytes is over the limit of %d", r.ContentLength, n))
+			return
+		}
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, n)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// publishMessage is the seed's endpoint: POST /publish-message?message=TEXT
+// appends a message and answers with it.
+func publishMessage(res *graph.Resolver) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		text := r.URL.Query().Get("message")
+		if text == "" {
+			writeError(w, http.StatusBadRequest, graph.CodeBadUserInput, "query parameter message is required")
+			return
+		}
+		msg, err := res.AppendMessage(r.Context(), text)
+		if err != nil {
+			code := graph.Code(err)
+			status := http.StatusInternalServerError
+			switch code {
+			case graph.CodeBadUserInput:
+				status = http.StatusBadRequest
+			case graph.CodePayloadTooLarge:
+				status = http.StatusRequestEntityTooLarge
+			case graph.CodeUnavailable:
+				status = http.StatusServiceUnavailable
+			}
+			writeError(w, status, code, err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, msg)
+	})
+}
+
+// healthz answers 200 when events can be appended and read: JetStream
+// answers for the stream and the live tail is positioned.
+func healthz(store *eventstore.Store, hub *replay.Hub) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := store.Ping(ctx); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+			return
+		}
+		select {
+		case <-hub.Ready():
+		default:
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "starting"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, map[string]any{"errors": []any{map[string]any{"message": msg, "extensions": map[string]string{"code": code}}}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

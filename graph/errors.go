@@ -1,0 +1,116 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/replay"
+)
+
+// maxPage bounds one page of history.
+const maxPage = 1000
+
+// Error codes in extensions.code, beside gqlgen's own
+// (GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED).
+const (
+	CodeBadUserInput    = "BAD_USER_INPUT"
+	CodePayloadTooLarge = "PAYLOAD_TOO_LARGE"
+	CodeCursorNotFound  = "CURSOR_NOT_FOUND"
+	CodeCursorExpired   = "CURSOR_EXPIRED"
+	CodeSlowConsumer    = "SLOW_CONSUMER"
+	CodeUnavailable     = "UNAVAILABLE"
+	CodeInternal        = "INTERNAL_SERVER_ERROR"
+)
+
+// errBadInput marks argument errors found by the resolvers themselves.
+var errBadInput = errors.New("bad input")
+
+func badInput(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errBadInput}, args...)...)
+}
+
+func errIs(err error, targets ...error) bool {
+	for _, t := range targets {
+		if errors.Is(err, t) {
+			return true
+		}
+	}
+	return false
+}
+
+// Code returns the extensions.code for err, or "" for an unexpected error.
+func Code(err error) string {
+	switch {
+	case errIs(err, errBadInput, eventstore.ErrInvalidTopic, eventstore.ErrInvalidEvent, eventstore.ErrInvalidID):
+		return CodeBadUserInput
+	case errors.Is(err, eventstore.ErrPayloadTooLarge):
+		return CodePayloadTooLarge
+	case errors.Is(err, eventstore.ErrCursorNotFound):
+		return CodeCursorNotFound
+	case errors.Is(err, eventstore.ErrCursorExpired):
+		return CodeCursorExpired
+	case errors.Is(err, replay.ErrSlowConsumer):
+		return CodeSlowConsumer
+	case errors.Is(err, eventstore.ErrUnavailable):
+		return CodeUnavailable
+	}
+	return ""
+}
+
+// ErrorPresenter is the one place where errors become GraphQL errors with
+// extensions.code. Unexpected errors are logged and shown without detail.
+func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+		if _, ok := gqlErr.Extensions["code"]; ok {
+			return gqlErr // gqlgen's own parse and validation errors
+		}
+		code := Code(err)
+		if code == "" {
+			var ge *gqlerror.Error
+			if errors.As(err, &ge) && ge.Err == nil {
+				code = CodeBadUserInput // gqlgen's argument coercion errors
+			} else {
+				log.ErrorContext(ctx, "graphql: unexpected error", "err", err, "path", gqlErr.Path.String())
+				code, gqlErr.Message = CodeInternal, "internal error"
+			}
+		}
+		if gqlErr.Extensions == nil {
+			gqlErr.Extensions = map[string]any{}
+		}
+		gqlErr.Extensions["code"] = code
+		return gqlErr
+	}
+}
+
+// failSubscription ends a subscription before it starts with an error
+// message, as the WebSocket protocols expect, rather than a data message
+// carrying errors.
+func failSubscription[T any](ctx context.Context, r *Resolver, err error) (<-chan T, error) {
+	if !r.reportSubscriptionError(ctx, err) {
+		return nil, err
+	}
+	ch := make(chan T)
+	close(ch)
+	return ch, nil
+}
+
+// reportSubscriptionError queues err to be sent as the subscription's error
+// message when its channel closes. It reports false outside a WebSocket
+// subscription, where gqlgen has no place for it (and panics).
+func (r *Resolver) reportSubscriptionError(ctx context.Context, err error) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	transport.AddSubscriptionError(ctx, r.present(ctx, err))
+	return true
+}

@@ -1,0 +1,73 @@
+package graph
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/rewind-dev/rewind/internal/gorillaws"
+)
+
+// HandlerConfig configures the /graphql endpoint.
+type HandlerConfig struct {
+	// AllowedOrigins for WebSocket upgrades from browsers; empty allows the
+	// server's own host and localhost (see gorillaws.OriginChecker).
+	AllowedOrigins []string
+	// MaxMessageBytes bounds one WebSocket message from a client.
+	MaxMessageBytes int64
+	// KeepAlive is the interval of keep-alive messages on WebSockets.
+	// Default 15s.
+	KeepAlive time.Duration
+	// InitTimeout closes WebSockets that send no connection_init. Default 10s.
+	InitTimeout time.Duration
+	// WriteTimeout disconnects a WebSocket client that stops reading.
+	// Default 10s.
+	WriteTimeout time.Duration
+}
+
+// NewHandler serves GraphQL over POST, GET and WebSocket (graphql-transport-ws
+// and the legacy graphql-ws) on one endpoint, and GraphiQL to browsers.
+func NewHandler(res *Resolver, cfg HandlerConfig, log *slog.Logger) http.Handler {
+	if cfg.KeepAlive <= 0 {
+		cfg.KeepAlive = 15 * time.Second
+	}
+	if cfg.InitTimeout <= 0 {
+		cfg.InitTimeout = 10 * time.Second
+	}
+	srv := handler.New(NewExecutableSchema(Config{Resolvers: res}))
+	srv.AddTransport(transport.Websocket{
+		Implementation:        gorillaws.New(gorillaws.Config{AllowedOrigins: cfg.AllowedOrigins, WriteTimeout: cfg.WriteTimeout}),
+		KeepAlivePingInterval: cfg.KeepAlive,
+		InitTimeout:           cfg.InitTimeout,
+		PayloadReadLimit:      &cfg.MaxMessageBytes,
+		ErrorFunc: func(ctx context.Context, err error) {
+			log.DebugContext(ctx, "websocket", "err", err)
+		},
+	})
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.Use(extension.Introspection{})
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
+	srv.SetErrorPresenter(res.present)
+
+	graphiql := playground.Handler("Rewind", "/graphql")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.URL.RawQuery == "" && r.Header.Get("Upgrade") == "" &&
+			strings.Contains(r.Header.Get("Accept"), "text/html") {
+			graphiql.ServeHTTP(w, r)
+			return
+		}
+		srv.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,79 @@
+// Package graph is the gqlgen glue of Rewind's GraphQL API: resolvers that
+// translate arguments into eventstore and replay calls, the JSON scalar,
+// and the one place where errors become extensions.code.
+package graph
+
+//go:generate go tool gqlgen generate
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+
+	"github.com/99designs/gqlgen/graphql"
+
+	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/graph/model"
+	"github.com/rewind-dev/rewind/replay"
+)
+
+// Resolver serves the schema from a store and a live hub.
+type Resolver struct {
+	store   *eventstore.Store
+	hub     *replay.Hub
+	present graphql.ErrorPresenterFunc
+}
+
+// NewResolver returns the root resolver.
+func NewResolver(store *eventstore.Store, hub *replay.Hub, log *slog.Logger) *Resolver {
+	return &Resolver{store: store, hub: hub, present: ErrorPresenter(log)}
+}
+
+// The seed's messages are events of this type on this topic.
+const (
+	MessagesTopic = "messages"
+	MessageType   = "message"
+)
+
+// AppendMessage appends a seed-style message (also served by POST /publish-message).
+func (r *Resolver) AppendMessage(ctx context.Context, content string) (*model.Message, error) {
+	data, err := json.Marshal(map[string]string{"content": content})
+	if err != nil {
+		return nil, err
+	}
+	ev, err := r.store.Append(ctx, eventstore.Event{Topic: MessagesTopic, Type: MessageType, Data: data})
+	if err != nil {
+		return nil, err
+	}
+	return toMessage(&ev), nil
+}
+
+// toMessage reads a message event: {"content": "..."} or a bare string;
+// any other data is shown as JSON text.
+func toMessage(ev *eventstore.Event) *model.Message {
+	m := &model.Message{ID: ev.ID.String(), Timestamp: ev.Time()}
+	var body struct {
+		Content *string `json:"content"`
+	}
+	switch {
+	case json.Unmarshal(ev.Data, &body) == nil && body.Content != nil:
+		m.Content = *body.Content
+	case json.Unmarshal(ev.Data, &m.Content) == nil:
+	default:
+		m.Content = string(ev.Data)
+	}
+	return m
+}
+
+// cursor resolves a cursor argument (afterId, after) to a stream sequence.
+func (r *Resolver) cursor(ctx context.Context, arg, id string) (uint64, error) {
+	u, err := eventstore.ParseID(id)
+	if err == nil {
+		var seq uint64
+		if seq, err = r.store.Resolve(ctx, u); err == nil {
+			return seq, nil
+		}
+	}
+	return 0, fmt.Errorf("%s: %w", arg, err)
+}
