@@ -106,6 +106,11 @@ func failSubscription[T any](ctx context.Context, r *Resolver, err error) (<-cha
 // message when its channel closes. It reports false outside a WebSocket
 // subscription, where gqlgen has no place for it (and panics).
 func (r *Resolver) reportSubscriptionError(ctx context.Context, err error) (ok bool) {
+	if ctx.Err() != nil {
+		// The operation is over and gqlgen may already be reading its
+		// errors; there is no one left to tell.
+		return true
+	}
 	defer func() {
 		if recover() != nil {
 			ok = false

@@ -44,8 +44,9 @@ func NewHandler(res *Resolver, cfg HandlerConfig, log *slog.Logger) http.Handler
 		cfg.InitTimeout = 10 * time.Second
 	}
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: res}))
+	ws := gorillaws.New(gorillaws.Config{AllowedOrigins: cfg.AllowedOrigins, WriteTimeout: cfg.WriteTimeout})
 	srv.AddTransport(transport.Websocket{
-		Implementation:        gorillaws.New(gorillaws.Config{AllowedOrigins: cfg.AllowedOrigins, WriteTimeout: cfg.WriteTimeout}),
+		Implementation:        ws,
 		KeepAlivePingInterval: cfg.KeepAlive,
 		InitTimeout:           cfg.InitTimeout,
 		PayloadReadLimit:      &cfg.MaxMessageBytes,
@@ -63,6 +64,10 @@ func NewHandler(res *Resolver, cfg HandlerConfig, log *slog.Logger) http.Handler
 
 	graphiql := playground.Handler("Rewind", "/graphql")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "" && !ws.AllowsOrigin(r) {
+			http.Error(w, "websocket: origin "+r.Header.Get("Origin")+" is not allowed (see --allowed-origins)", http.StatusForbidden)
+			return
+		}
 		if r.Method == http.MethodGet && r.URL.RawQuery == "" && r.Header.Get("Upgrade") == "" &&
 			strings.Contains(r.Header.Get("Accept"), "text/html") {
 			graphiql.ServeHTTP(w, r)

@@ -76,6 +76,9 @@ func (h *Hub) Subscribe(ctx context.Context, req Request, opts ...Option) (*Subs
 		defer close(out)
 		defer r.stall.Stop()
 		s.err = r.loop(ctx)
+		if ctx.Err() != nil {
+			s.err = nil // cancellation is the owner's doing, not a failure
+		}
 		if s.err != nil && r.onEnd != nil {
 			r.onEnd(s.err)
 		}
@@ -108,13 +111,19 @@ func (r *run) loop(ctx context.Context) error {
 	case <-ctx.Done():
 		return nil
 	}
+	r.last = r.req.After
+	if r.req.Live {
+		// Live means after what is stored now, which the hub may not have
+		// seen yet: take the stream's end, before registering.
+		st, err := r.hub.store.State(ctx)
+		if err != nil {
+			return fmt.Errorf("live subscription: %w", err)
+		}
+		r.last = st.LastSeq
+	}
 	f, head, err := r.hub.register(r.patterns, r.types)
 	if err != nil {
 		return err
-	}
-	r.last = r.req.After
-	if r.req.Live {
-		r.last = head
 	}
 	for {
 		if head > r.last {

@@ -30,6 +30,7 @@ type Config struct {
 
 // Implementation is gqlgen's transport.WebsocketImplementation on gorilla.
 type Implementation struct {
+	checkOrigin  func(*http.Request) bool
 	upgrader     websocket.Upgrader
 	writeTimeout time.Duration
 }
@@ -43,9 +44,13 @@ func New(cfg Config) *Implementation {
 	}
 	return &Implementation{
 		writeTimeout: cfg.WriteTimeout,
+		checkOrigin:  OriginChecker(cfg.AllowedOrigins),
 		upgrader: websocket.Upgrader{
 			HandshakeTimeout: 10 * time.Second,
 			CheckOrigin:      OriginChecker(cfg.AllowedOrigins),
+			// gqlgen answers a failed upgrade itself; writing here too
+			// would send two responses.
+			Error: func(http.ResponseWriter, *http.Request, int, error) {},
 		},
 	}
 }
@@ -75,6 +80,10 @@ func OriginChecker(allowed []string) func(*http.Request) bool {
 		return strings.EqualFold(u.Host, r.Host) || host == "localhost" || host == "127.0.0.1" || host == "::1"
 	}
 }
+
+// AllowsOrigin reports whether r's Origin may open a WebSocket, so that a
+// refusal can be answered with 403 before gqlgen sees the request.
+func (i *Implementation) AllowsOrigin(r *http.Request) bool { return i.checkOrigin(r) }
 
 // Accept upgrades the request, offering gqlgen's subprotocols.
 func (i *Implementation) Accept(w http.ResponseWriter, r *http.Request, opts transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
