@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
+	"golang.org/x/sync/semaphore"
 )
 
 // Header names stored with every event.
@@ -99,7 +100,8 @@ type Store struct {
 	mu      sync.Mutex // guards entropy
 	entropy *ulid.MonotonicEntropy
 
-	seqs *lru.Cache[ulid.ULID, uint64]
+	seqs      *lru.Cache[ulid.ULID, uint64]
+	fullScans *semaphore.Weighted
 }
 
 // Open creates the stream if it is missing and returns a Store on it.
@@ -139,12 +141,13 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	return &Store{
-		cfg:     cfg,
-		nc:      nc,
-		js:      js,
-		stream:  stream,
-		entropy: ulid.Monotonic(rand.Reader, 0),
-		seqs:    seqs,
+		cfg:       cfg,
+		nc:        nc,
+		js:        js,
+		stream:    stream,
+		entropy:   ulid.Monotonic(rand.Reader, 0),
+		seqs:      seqs,
+		fullScans: semaphore.NewWeighted(2),
 	}, nil
 }
 
@@ -213,6 +216,49 @@ func (s *Store) Append(ctx context.Context, ev Event, opts ...AppendOption) (Eve
 	ev.Seq = ack.Sequence
 	s.seqs.Add(ev.ID, ev.Seq)
 	return ev, nil
+}
+
+// AppendBatch stores evs in order with pipelined publishes, for bulk loads
+// (imports, benchmarks): much faster than one Append at a time. Like
+// Append it keeps given ids and deduplicates them; it returns the events
+// with their ids and sequences. On error, a prefix of evs may be stored;
+// running the same batch again stores each event at most once.
+func (s *Store) AppendBatch(ctx context.Context, evs []Event) ([]Event, error) {
+	out := make([]Event, len(evs))
+	futures := make([]jetstream.PubAckFuture, len(evs))
+	for i, ev := range evs {
+		if err := s.validate(ev, appendOptions{}); err != nil {
+			return nil, fmt.Errorf("event %d: %w", i, err)
+		}
+		if ev.ID == (ulid.ULID{}) {
+			ev.ID = s.newID()
+		}
+		out[i] = ev
+	}
+	for i, ev := range out {
+		msg := &nats.Msg{
+			Subject: s.subject(ev.Topic),
+			Data:    ev.Data,
+			Header:  nats.Header{headerID: {ev.ID.String()}, headerType: {ev.Type}},
+		}
+		f, err := s.js.PublishMsgAsync(msg, jetstream.WithMsgID(ev.ID.String()), jetstream.WithExpectStream(s.cfg.Stream))
+		if err != nil {
+			return nil, fmt.Errorf("append event %d: %w: %w", i, ErrUnavailable, err)
+		}
+		futures[i] = f
+	}
+	for i, f := range futures {
+		select {
+		case ack := <-f.Ok():
+			out[i].Seq = ack.Sequence
+			s.seqs.Add(out[i].ID, ack.Sequence)
+		case err := <-f.Err():
+			return nil, fmt.Errorf("append event %d: %w: %w", i, ErrUnavailable, err)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return out, nil
 }
 
 func (s *Store) validate(ev Event, o appendOptions) error {

@@ -45,7 +45,11 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.natsURL, "nats-url", env("NATS_URL", ""), "NATS server or cluster URLs, comma-separated; empty embeds one (NATS_URL)")
 	fs.StringVar(&c.natsListen, "nats-listen", env("NATS_LISTEN", ""), "also serve the embedded NATS on this host:port, e.g. for the admin CLI (NATS_LISTEN)")
 	fs.StringVar(&c.allowedOrigins, "allowed-origins", env("ALLOWED_ORIGINS", ""), "browser origins allowed to open WebSockets, comma-separated, * for any; empty: same host and localhost (ALLOWED_ORIGINS)")
-	fs.IntVar(&c.maxPayload, "max-payload", envInt("MAX_PAYLOAD", 1<<20), "largest event data in bytes (MAX_PAYLOAD)")
+	maxPayload, err := envInt("MAX_PAYLOAD", 1<<20)
+	if err != nil {
+		return c, err
+	}
+	fs.IntVar(&c.maxPayload, "max-payload", maxPayload, "largest event data in bytes (MAX_PAYLOAD)")
 	fs.StringVar(&c.logLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -59,18 +63,25 @@ func parseFlags(args []string) (config, error) {
 	return c, nil
 }
 
+// env reads a setting from the environment; unset and empty are the same,
+// as compose files often write X=${X}.
 func env(key, def string) string {
-	if v, ok := os.LookupEnv(key); ok {
+	if v := os.Getenv(key); v != "" {
 		return v
 	}
 	return def
 }
 
-func envInt(key string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(key)); err == nil {
-		return n
+func envInt(key string, def int) (int, error) {
+	v := os.Getenv(key)
+	if v == "" {
+		return def, nil
 	}
-	return def
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s=%q: not a whole number", key, v)
+	}
+	return n, nil
 }
 
 func splitList(s string) []string {

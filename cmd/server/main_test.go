@@ -1,0 +1,480 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rewind-dev/rewind/internal/wstest"
+)
+
+// binDir holds the server binary built for this test run.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "rewind-server-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "temp dir:", err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// serverBinary builds this package once per test run. When the test binary
+// was built with -race, so is the server, and startServer's cleanup fails
+// the test on any race the server reports.
+func serverBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		bin := filepath.Join(binDir, "rewind-server")
+		args := []string{"build", "-o", bin}
+		if raceEnabled() {
+			args = append(args, "-race")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		// go test runs in the package's directory, so "." is cmd/server.
+		out, err := exec.CommandContext(ctx, "go", append(args, ".")...).CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+			return
+		}
+		binPath = bin
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func raceEnabled() bool {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range info.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
+}
+
+// logBuffer collects a process's stderr and tells waiters when it grows.
+type logBuffer struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{} // closed and replaced on every write
+}
+
+func newLogBuffer() *logBuffer { return &logBuffer{changed: make(chan struct{})} }
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Write(p)
+	close(b.changed)
+	b.changed = make(chan struct{})
+	return len(p), nil
+}
+
+// snapshot returns the text so far and a channel closed on the next write.
+func (b *logBuffer) snapshot() (string, <-chan struct{}) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String(), b.changed
+}
+
+func (b *logBuffer) String() string {
+	s, _ := b.snapshot()
+	return s
+}
+
+// proc is one running server process.
+type proc struct {
+	cmd    *exec.Cmd
+	addr   string // host:port of the HTTP listener
+	stderr *logBuffer
+	exited chan struct{} // closed once Wait has returned
+	state  *os.ProcessState
+}
+
+func (p *proc) graphqlURL() string { return "http://" + p.addr + "/graphql" }
+
+// listening matches the whole line the server logs once it accepts requests.
+var listening = regexp.MustCompile(`msg=listening addr=(\S+)[^\n]*\n`)
+
+// startServer runs the server binary on dataDir with embedded JetStream and
+// returns once /healthz answers 200. The process is killed when the test ends.
+func startServer(t *testing.T, dataDir string) *proc {
+	t.Helper()
+	bin := serverBinary(t)
+	p := &proc{stderr: newLogBuffer(), exited: make(chan struct{})}
+	p.cmd = exec.Command(bin)
+	// Later entries win, so an ambient NATS_URL or LOG_LEVEL cannot change
+	// what is tested (the listening line is logged at info).
+	p.cmd.Env = append(os.Environ(),
+		"ADDR=127.0.0.1:0", "DATA_DIR="+dataDir, "NATS_URL=", "NATS_LISTEN=",
+		"ALLOWED_ORIGINS=", "MAX_PAYLOAD=", "LOG_LEVEL=info")
+	// exec copies stderr into the buffer until the process ends, so the
+	// server never blocks on a full pipe.
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		p.state = p.cmd.ProcessState
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			_ = p.cmd.Process.Kill()
+			select {
+			case <-p.exited:
+			case <-time.After(10 * time.Second):
+				t.Errorf("server pid %d still running 10s after SIGKILL", p.cmd.Process.Pid)
+			}
+		}
+		if log := p.stderr.String(); strings.Contains(log, "WARNING: DATA RACE") {
+			t.Errorf("the server reported a data race; stderr:\n%s", log)
+		}
+	})
+
+	deadline := time.Now().Add(30 * time.Second)
+	timeout := time.NewTimer(time.Until(deadline))
+	defer timeout.Stop()
+	for p.addr == "" {
+		log, changed := p.stderr.snapshot()
+		if m := listening.FindStringSubmatch(log); m != nil {
+			p.addr = m[1]
+			break
+		}
+		select {
+		case <-changed:
+		case <-p.exited:
+			t.Fatalf("server exited before listening (%v); stderr:\n%s", p.state, p.stderr)
+		case <-timeout.C:
+			t.Fatalf("server logged no listening line within 30s; stderr:\n%s", p.stderr)
+		}
+	}
+
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	var last string
+	for {
+		code, err := get(p.addr + "/healthz")
+		if err == nil && code == http.StatusOK {
+			return p
+		}
+		last = fmt.Sprintf("status %d, err %v", code, err)
+		select {
+		case <-tick.C:
+		case <-p.exited:
+			t.Fatalf("server exited before healthy (%v); stderr:\n%s", p.state, p.stderr)
+		case <-timeout.C:
+			t.Fatalf("/healthz not 200 within 30s (last: %s); stderr:\n%s", last, p.stderr)
+		}
+	}
+}
+
+func get(hostPath string) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+hostPath, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, nil
+}
+
+// kill9 sends SIGKILL, so nothing shuts down cleanly, and waits for the exit.
+func (p *proc) kill9(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatalf("SIGKILL: %v; stderr:\n%s", err, p.stderr)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("server still running 10s after SIGKILL; stderr:\n%s", p.stderr)
+	}
+	ws, ok := p.state.Sys().(syscall.WaitStatus)
+	if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("server ended with %v, want killed by SIGKILL; stderr:\n%s", p.state, p.stderr)
+	}
+}
+
+const publishMutation = `mutation($topic: String!, $data: JSON!) {
+  publish(topic: $topic, data: $data) { id topic type data time }
+}`
+
+// publish appends {"n": n} to topic through POST /graphql.
+func (p *proc) publish(t *testing.T, topic string, n int) wstest.Event {
+	t.Helper()
+	body, err := json.Marshal(map[string]any{
+		"query":     publishMutation,
+		"variables": map[string]any{"topic": topic, "data": map[string]int{"n": n}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.graphqlURL(), bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("publish %d: %v; stderr:\n%s", n, err, p.stderr)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("publish %d: read response: %v", n, err)
+	}
+	var r struct {
+		Data struct {
+			Publish *wstest.Event `json:"publish"`
+		} `json:"data"`
+		Errors json.RawMessage `json:"errors"`
+	}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatalf("publish %d: status %d, body %s: %v", n, resp.StatusCode, raw, err)
+	}
+	if resp.StatusCode != http.StatusOK || r.Errors != nil || r.Data.Publish == nil {
+		t.Fatalf("publish %d: status %d, body %s; stderr:\n%s", n, resp.StatusCode, raw, p.stderr)
+	}
+	ev := *r.Data.Publish
+	if ev.ID == "" || ev.Topic != topic || ev.Type != "message" || ev.Time == "" {
+		t.Fatalf("publish %d returned %+v", n, ev)
+	}
+	assertData(t, fmt.Sprintf("publish %d", n), ev.Data, n)
+	return ev
+}
+
+func assertData(t *testing.T, what string, data json.RawMessage, n int) {
+	t.Helper()
+	var got, want any
+	if err := json.Unmarshal(data, &got); err != nil {
+		t.Fatalf("%s: data %s: %v", what, data, err)
+	}
+	_ = json.Unmarshal(fmt.Appendf(nil, `{"n":%d}`, n), &want)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%s: data %s, want {\"n\":%d}", what, data, n)
+	}
+}
+
+// assertEvents fails unless got is exactly want, in order.
+func assertEvents(t *testing.T, what string, got, want []wstest.Event) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: got %d events, want %d", what, len(got), len(want))
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if g.ID != w.ID || g.Topic != w.Topic || g.Type != w.Type || g.Time != w.Time {
+			t.Fatalf("%s: event %d is %s %s %s %s, want %s %s %s %s\ngot ids:  %v\nwant ids: %v",
+				what, i, g.ID, g.Topic, g.Type, g.Time, w.ID, w.Topic, w.Type, w.Time, ids(got), ids(want))
+		}
+		var n struct{ N int }
+		_ = json.Unmarshal(w.Data, &n)
+		assertData(t, fmt.Sprintf("%s: event %d (%s)", what, i, g.ID), g.Data, n.N)
+	}
+}
+
+func ids(evs []wstest.Event) []string {
+	out := make([]string, len(evs))
+	for i, ev := range evs {
+		out[i] = ev.ID
+	}
+	return out
+}
+
+// assertQuiet fails if operation traffic arrives on c within a short read.
+// A timeout is the expected outcome: this asserts absence, so it must wait.
+func assertQuiet(t *testing.T, what string, c *wstest.Client) {
+	t.Helper()
+	m, err := c.TryRead(300 * time.Millisecond)
+	if err == nil {
+		t.Fatalf("%s: unexpected %s for %q after the last event: %s", what, m.Type, m.ID, m.Payload)
+	}
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("%s: read ended with %v, want a timeout", what, err)
+	}
+}
+
+const zeroID = "00000000000000000000000000"
+
+// TestRestartResume checks that events survive SIGKILL of the server and
+// that a client resumes after its last id on a new process, over either
+// WebSocket protocol, with nothing lost or repeated.
+func TestRestartResume(t *testing.T) {
+	const topic = "orders"
+	dataDir := t.TempDir()
+	first := startServer(t, dataDir)
+
+	var want []wstest.Event
+	seen := map[string]bool{}
+	publish := func(p *proc, n int) {
+		t.Helper()
+		ev := p.publish(t, topic, n)
+		if seen[ev.ID] {
+			t.Fatalf("publish %d returned id %s already given to an earlier event", n, ev.ID)
+		}
+		seen[ev.ID] = true
+		want = append(want, ev)
+	}
+	for n := range 50 {
+		publish(first, n)
+	}
+
+	sub := wstest.Dial(t, first.graphqlURL(), wstest.TransportWS, nil)
+	sub.Init()
+	sub.Subscribe("after20", wstest.EventsQuery, map[string]any{"topics": []string{topic}, "after": want[19].ID})
+	got := sub.Collect("after20", "events", 30, 10*time.Second)
+	assertEvents(t, "replay after the 20th event", got, want[20:50])
+	lastSeen := got[len(got)-1].ID
+
+	for n := 50; n < 60; n++ {
+		publish(first, n)
+	}
+	// The open subscription turns live after its replay; receiving these
+	// also shows they were stored before the kill.
+	assertEvents(t, "live events before the kill", sub.Collect("after20", "events", 10, 10*time.Second), want[50:60])
+
+	first.kill9(t)
+	second := startServer(t, dataDir)
+	for n := 60; n < 70; n++ {
+		publish(second, n)
+	}
+
+	legacy := wstest.Dial(t, second.graphqlURL(), wstest.LegacyWS, nil)
+	legacy.Init()
+	legacy.Subscribe("resume", wstest.EventsQuery, map[string]any{"topics": []string{topic}, "after": lastSeen})
+	assertEvents(t, "resume after the restart (graphql-ws)", legacy.Collect("resume", "events", 20, 10*time.Second), want[50:70])
+	assertQuiet(t, "resume after the restart (graphql-ws)", legacy)
+
+	all := wstest.Dial(t, second.graphqlURL(), wstest.TransportWS, nil)
+	all.Init()
+	all.Subscribe("all", wstest.EventsQuery, map[string]any{"topics": []string{topic}, "after": zeroID})
+	assertEvents(t, "replay from the zero id", all.Collect("all", "events", 70, 15*time.Second), want)
+	assertQuiet(t, "replay from the zero id", all)
+}
+
+// configEnv lists every variable parseFlags reads.
+var configEnv = []string{"ADDR", "DATA_DIR", "NATS_URL", "NATS_LISTEN", "ALLOWED_ORIGINS", "MAX_PAYLOAD", "LOG_LEVEL"}
+
+func TestFlagsAndEnv(t *testing.T) {
+	defaults := config{addr: ":8080", dataDir: "./data", maxPayload: 1 << 20, logLevel: "info"}
+	fromEnv := map[string]string{
+		"ADDR": "127.0.0.1:9000", "DATA_DIR": "/var/lib/rewind", "NATS_URL": "nats://a:4222,nats://b:4222",
+		"NATS_LISTEN": "127.0.0.1:4222", "ALLOWED_ORIGINS": "https://app.example", "MAX_PAYLOAD": "2048",
+		"LOG_LEVEL": "debug",
+	}
+	envConfig := config{
+		addr: "127.0.0.1:9000", dataDir: "/var/lib/rewind", natsURL: "nats://a:4222,nats://b:4222",
+		natsListen: "127.0.0.1:4222", allowedOrigins: "https://app.example", maxPayload: 2048, logLevel: "debug",
+	}
+	allFlags := []string{
+		"--addr", ":9999", "-data-dir=/srv/rewind", "--nats-url=nats://c:4222", "--nats-listen", ":0",
+		"--allowed-origins", "*", "--max-payload", "4096", "--log-level=warn",
+	}
+	flagConfig := config{
+		addr: ":9999", dataDir: "/srv/rewind", natsURL: "nats://c:4222", natsListen: ":0",
+		allowedOrigins: "*", maxPayload: 4096, logLevel: "warn",
+	}
+
+	tests := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		want    config
+		wantErr string // substring of the error; empty: no error
+	}{
+		{name: "defaults", want: defaults},
+		{name: "env overrides defaults", env: fromEnv, want: envConfig},
+		{name: "flags override defaults", args: allFlags, want: flagConfig},
+		{name: "flags override env", env: fromEnv, args: allFlags, want: flagConfig},
+		{
+			name: "one flag over env keeps the rest of env",
+			env:  fromEnv, args: []string{"--data-dir", "/elsewhere"},
+			want: func() config { c := envConfig; c.dataDir = "/elsewhere"; return c }(),
+		},
+		{
+			name: "empty NATS_URL means embedded",
+			env:  map[string]string{"NATS_URL": ""},
+			want: defaults,
+		},
+		{name: "unknown flag", args: []string{"--bogus"}, wantErr: "flag provided but not defined"},
+		{name: "extra argument", args: []string{"serve"}, wantErr: "unexpected arguments"},
+		{name: "extra argument after flags", args: []string{"--addr", ":1", "x", "y"}, wantErr: "unexpected arguments"},
+		{name: "zero max payload", args: []string{"--max-payload=0"}, wantErr: "must be positive"},
+		{name: "negative max payload", args: []string{"--max-payload", "-5"}, wantErr: "must be positive"},
+		{name: "zero MAX_PAYLOAD", env: map[string]string{"MAX_PAYLOAD": "0"}, wantErr: "must be positive"},
+		{name: "non-numeric max payload", args: []string{"--max-payload=lots"}, wantErr: "invalid value"},
+		{name: "non-numeric MAX_PAYLOAD", env: map[string]string{"MAX_PAYLOAD": "2MB"}, wantErr: `MAX_PAYLOAD="2MB"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, k := range configEnv {
+				t.Setenv(k, "") // restores the ambient value after the test
+				if err := os.Unsetenv(k); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			got, err := parseFlags(tt.args)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("parseFlags(%q) error = %v, want one containing %q", tt.args, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parseFlags(%q): %v", tt.args, err)
+			}
+			if got != tt.want {
+				t.Errorf("parseFlags(%q)\n got %+v\nwant %+v", tt.args, got, tt.want)
+			}
+		})
+	}
+}
