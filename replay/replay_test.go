@@ -320,3 +320,33 @@ func TestJetStreamRestart(t *testing.T) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
 }
+
+// TestOneConsumerForManySubscribers: live subscribers share the hub's one
+// tail; they add no JetStream consumer.
+func TestOneConsumerForManySubscribers(t *testing.T) {
+	e := start(t, replay.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	testenv.Eventually(t, 5*time.Second, "the hub's tail consumer", func() bool { return e.nats.Consumers("REWIND") == 1 })
+	const n = 2000
+	subs := make([]*replay.Subscription, n)
+	for i := range subs {
+		var err error
+		if subs[i], err = e.hub.Subscribe(ctx, replay.Request{Topics: []string{[]string{"a", "b.*", ">"}[i%3]}, Live: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.Eventually(t, 10*time.Second, "all to register", func() bool { return e.hub.Subscribers() == n })
+	if got := e.nats.Consumers("REWIND"); got != 1 {
+		t.Fatalf("%d live subscribers use %d consumers, want 1", n, got)
+	}
+	ev := e.publish(t, "a", 1)
+	for i, sub := range subs {
+		if i%3 == 1 {
+			continue // b.* does not match a
+		}
+		if got := receive(t, sub, 1, 10*time.Second); got[0].Seq != ev.Seq {
+			t.Fatalf("subscriber %d got seq %d", i, got[0].Seq)
+		}
+	}
+}
