@@ -34,8 +34,13 @@ type env struct {
 
 func start(t *testing.T, cfg api.Config, hcfg replay.Config) *env {
 	t.Helper()
+	return startWith(t, eventstore.Config{MaxPayload: 64 << 10}, cfg, hcfg)
+}
+
+func startWith(t *testing.T, scfg eventstore.Config, cfg api.Config, hcfg replay.Config) *env {
+	t.Helper()
 	n := testenv.StartNATS(t)
-	store := n.Store(eventstore.Config{MaxPayload: 64 << 10})
+	store := n.Store(scfg)
 	hub := replay.NewHub(store, hcfg, quiet)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -488,5 +493,44 @@ func TestGraphiQL(t *testing.T) {
 	r.Body.Close()
 	if !strings.Contains(string(body), "Hello from Rewind") {
 		t.Fatalf("GET query: %s", body)
+	}
+}
+
+// TestExpiredCursor: a cursor whose event retention removed gets
+// CURSOR_EXPIRED, on a subscription and in a history query.
+func TestExpiredCursor(t *testing.T) {
+	e := startWith(t, eventstore.Config{MaxMsgs: 3}, api.Config{}, replay.Config{})
+	first := e.publish(t, "t", 0)
+	for i := range 5 {
+		e.publish(t, "t", i+1)
+	}
+	r := e.query(t, `query($a: ID) { events(topic: "t", after: $a) { pageInfo { hasNextPage } } }`, map[string]any{"a": first.ID})
+	if !slices.Equal(codes(r), []string{"CURSOR_EXPIRED"}) {
+		t.Fatalf("history: codes %v", codes(r))
+	}
+	c := wstest.Dial(t, e.url, wstest.TransportWS, nil)
+	c.Init()
+	c.Subscribe("x", wstest.EventsQuery, map[string]any{"topics": []string{"t"}, "after": first.ID})
+	m := c.Read(5 * time.Second)
+	if m.Type != "error" || !slices.Equal(wstest.ErrorCodes(t, m), []string{"CURSOR_EXPIRED"}) {
+		t.Fatalf("subscription: %s %s", m.Type, m.Payload)
+	}
+}
+
+func TestCount(t *testing.T) {
+	e := start(t, api.Config{}, replay.Config{})
+	c := wstest.Dial(t, e.url, wstest.TransportWS, nil)
+	c.Init()
+	c.Subscribe("c", `subscription { count(target: 3, intervalMs: 1) }`, nil)
+	var got []string
+	for {
+		m := c.Read(5 * time.Second)
+		if m.Type == "complete" {
+			break
+		}
+		got = append(got, string(wstest.Decode(t, m).Data["count"]))
+	}
+	if !slices.Equal(got, []string{"0", "1", "2"}) {
+		t.Fatalf("count: %v", got)
 	}
 }

@@ -243,7 +243,13 @@ func (s *Store) Tail(ctx context.Context, after uint64) iter.Seq2[Event, error] 
 					return
 				}
 				// The ordered consumer recreates itself after transient
-				// errors (missed heartbeats, JetStream restarts); keep going.
+				// errors (missed heartbeats, JetStream restarts); keep
+				// going, without spinning.
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
 				continue
 			}
 			meta, err := m.Metadata()

@@ -24,7 +24,8 @@ var searchWindows = []struct{ before, after time.Duration }{
 }
 
 // Resolve returns the stream sequence of the event with id. The zero id
-// resolves to 0, the position before the first event.
+// resolves to 0, the position before the first event. It never returns a
+// position from which a replay would silently skip removed events.
 //
 // Ids are not ordered like the stream (writers' clocks differ), so Resolve
 // looks the id up rather than comparing it: first in a cache of recent ids,
@@ -36,12 +37,17 @@ func (s *Store) Resolve(ctx context.Context, id ulid.ULID) (uint64, error) {
 	if id == (ulid.ULID{}) {
 		return 0, nil
 	}
-	if seq, ok := s.seqs.Get(id); ok {
-		return seq, nil
-	}
 	st, err := s.State(ctx)
 	if err != nil {
 		return 0, err
+	}
+	if seq, ok := s.seqs.Get(id); ok {
+		// A remembered sequence is still a lossless place to resume unless
+		// retention has removed events after it.
+		if seq+1 < st.FirstSeq {
+			return 0, fmt.Errorf("cursor %s: events after it were removed by retention: %w", id, ErrCursorExpired)
+		}
+		return seq, nil
 	}
 	if st.Events > 0 {
 		seq, err := s.search(ctx, id, st)

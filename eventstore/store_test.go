@@ -194,6 +194,14 @@ func TestErrors(t *testing.T) {
 	if _, err := eventstore.ParseID("not-an-id"); !errors.Is(err, eventstore.ErrInvalidID) {
 		t.Fatalf("parse: %v", err)
 	}
+	// The writer remembers evs[0]'s sequence, but events after it are gone.
+	if _, err := s.Resolve(ctx, evs[0].ID); !errors.Is(err, eventstore.ErrCursorExpired) {
+		t.Fatalf("expired cursor from the cache: %v", err)
+	}
+	// evs[4] was removed but nothing after it: resuming there loses nothing.
+	if seq, err := s.Resolve(ctx, evs[4].ID); err != nil || seq != evs[4].Seq {
+		t.Fatalf("cursor just before the oldest retained event: %d %v", seq, err)
+	}
 	fresh := n.Store(eventstore.Config{MaxPayload: 100, MaxMsgs: 5})
 	if _, err := fresh.Resolve(ctx, evs[0].ID); !errors.Is(err, eventstore.ErrCursorExpired) {
 		t.Fatalf("expired cursor: %v", err)
