@@ -1,0 +1,32 @@
+package scalar
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+)
+
+func TestJSONRoundTrip(t *testing.T) {
+	for _, in := range []any{
+		map[string]any{"a": json.Number("1.5"), "b": []any{"x", true, nil}},
+		"text", json.Number("42"), true, nil, []any{},
+	} {
+		raw, err := UnmarshalJSON(in)
+		if err != nil {
+			t.Fatalf("unmarshal %v: %v", in, err)
+		}
+		var buf bytes.Buffer
+		MarshalJSON(raw).MarshalGQL(&buf)
+		if buf.String() != string(raw) || !json.Valid(buf.Bytes()) {
+			t.Fatalf("%v: marshalled %q from %q", in, buf.String(), raw)
+		}
+	}
+	if _, err := UnmarshalJSON(func() {}); err == nil {
+		t.Fatal("a function is not JSON")
+	}
+	var buf bytes.Buffer
+	MarshalJSON(nil).MarshalGQL(&buf)
+	if buf.String() != "null" {
+		t.Fatalf("empty data marshals as %q", buf.String())
+	}
+}
