@@ -58,13 +58,8 @@ func startWith(t *testing.T, scfg eventstore.Config, cfg api.Config, hcfg replay
 	return &env{nats: n, hub: hub, url: srv.URL + "/graphql", base: srv.URL}
 }
 
-type gqlResponse struct {
-	Data   map[string]json.RawMessage `json:"data"`
-	Errors []struct {
-		Message    string            `json:"message"`
-		Extensions map[string]string `json:"extensions"`
-	} `json:"errors"`
-}
+// gqlResponse is an HTTP response's body: the same shape as a WebSocket result.
+type gqlResponse = wstest.Result
 
 func (e *env) query(t *testing.T, q string, vars map[string]any) gqlResponse {
 	t.Helper()
@@ -106,7 +101,8 @@ func idsOf(evs []wstest.Event) []string {
 func codes(r gqlResponse) []string {
 	var out []string
 	for _, e := range r.Errors {
-		out = append(out, e.Extensions["code"])
+		code, _ := e.Extensions["code"].(string)
+		out = append(out, code)
 	}
 	return out
 }
