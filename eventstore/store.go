@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -47,6 +48,8 @@ type Config struct {
 	// CacheSize is how many recent id -> sequence pairs are remembered to
 	// resolve cursors without a storage scan. Default 100,000 (~5 MiB).
 	CacheSize int
+	// Logger reports stream creation and setting changes. Default: discard.
+	Logger *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -64,9 +67,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Duplicates == 0 {
 		c.Duplicates = 2 * time.Minute
+		if c.MaxAge > 0 && c.MaxAge < c.Duplicates {
+			c.Duplicates = c.MaxAge // JetStream requires the window to fit in MaxAge
+		}
 	}
 	if c.CacheSize == 0 {
 		c.CacheSize = 100_000
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return c
 }
@@ -132,9 +141,9 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		MaxMsgSize:  int32(cfg.MaxPayload + headerRoom),
 		AllowDirect: true,
 	}
-	stream, err := js.CreateOrUpdateStream(ctx, scfg)
+	stream, err := ensureStream(ctx, js, scfg, cfg.Logger)
 	if err != nil {
-		return nil, fmt.Errorf("create or update stream %s: %w", cfg.Stream, err)
+		return nil, err
 	}
 	seqs, err := lru.New[ulid.ULID, uint64](max(cfg.CacheSize, 1))
 	if err != nil {

@@ -1,0 +1,192 @@
+// Package proctest runs real processes for tests: it builds Go commands
+// (with the race detector when the test has it), starts them with their
+// stderr captured, waits for a line that says they are ready, and kills
+// them with SIGKILL on demand and when the test ends.
+package proctest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildMu  sync.Mutex
+	builtDir string
+	built    = map[string]string{}
+)
+
+// Build compiles the Go package pkg (an import path, or a directory) once
+// per test binary and returns the executable's path.
+func Build(t testing.TB, pkg string) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if bin, ok := built[pkg]; ok {
+		return bin
+	}
+	if builtDir == "" {
+		dir, err := os.MkdirTemp("", "rewind-proctest-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		builtDir = dir
+	}
+	bin := filepath.Join(builtDir, fmt.Sprintf("bin%d-%s", len(built), filepath.Base(pkg)))
+	args := []string{"build", "-o", bin}
+	if RaceEnabled() {
+		args = append(args, "-race")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "go", append(args, pkg)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go %s %s: %v\n%s", strings.Join(args, " "), pkg, err, out)
+	}
+	built[pkg] = bin
+	return bin
+}
+
+// RaceEnabled reports whether this test binary was built with -race.
+func RaceEnabled() bool {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range info.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
+}
+
+// Log collects a process's output and tells waiters when it grows.
+type Log struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{} // closed and replaced on every write
+}
+
+func newLog() *Log { return &Log{changed: make(chan struct{})} }
+
+func (b *Log) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Write(p)
+	close(b.changed)
+	b.changed = make(chan struct{})
+	return len(p), nil
+}
+
+func (b *Log) snapshot() (string, <-chan struct{}) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String(), b.changed
+}
+
+func (b *Log) String() string {
+	s, _ := b.snapshot()
+	return s
+}
+
+// Proc is one running process.
+type Proc struct {
+	Name   string
+	Cmd    *exec.Cmd
+	Log    *Log          // stderr and stdout
+	Exited chan struct{} // closed once the process has ended
+	state  *os.ProcessState
+}
+
+// Start runs bin with args and env (added to this process's environment,
+// later entries winning) and returns once its output matches ready, whose
+// first group, if any, is returned. The process is killed when the test
+// ends; a data race it reports fails the test.
+func Start(t testing.TB, name, bin string, args, env []string, ready *regexp.Regexp) (*Proc, string) {
+	t.Helper()
+	p := &Proc{Name: name, Log: newLog(), Exited: make(chan struct{})}
+	p.Cmd = exec.Command(bin, args...)
+	p.Cmd.Env = append(os.Environ(), env...)
+	p.Cmd.Stderr, p.Cmd.Stdout = p.Log, p.Log
+	if err := p.Cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() {
+		_ = p.Cmd.Wait()
+		p.state = p.Cmd.ProcessState
+		close(p.Exited)
+	}()
+	t.Cleanup(func() {
+		p.Kill9IfRunning()
+		if strings.Contains(p.Log.String(), "WARNING: DATA RACE") {
+			t.Errorf("%s reported a data race:\n%s", name, p.Log)
+		}
+	})
+	timeout := time.NewTimer(60 * time.Second)
+	defer timeout.Stop()
+	for {
+		out, changed := p.Log.snapshot()
+		if m := ready.FindStringSubmatch(out); m != nil {
+			if len(m) > 1 {
+				return p, m[1]
+			}
+			return p, ""
+		}
+		select {
+		case <-changed:
+		case <-p.Exited:
+			t.Fatalf("%s exited before it was ready (%v):\n%s", name, p.state, p.Log)
+		case <-timeout.C:
+			t.Fatalf("%s not ready within 60s (waiting for %s):\n%s", name, ready, p.Log)
+		}
+	}
+}
+
+// Kill9 sends SIGKILL, so nothing shuts down cleanly, and waits for the exit.
+func (p *Proc) Kill9(t testing.TB) {
+	t.Helper()
+	if err := p.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatalf("SIGKILL %s: %v", p.Name, err)
+	}
+	select {
+	case <-p.Exited:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s still running 10s after SIGKILL:\n%s", p.Name, p.Log)
+	}
+	ws, ok := p.state.Sys().(syscall.WaitStatus)
+	if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("%s ended with %v, want killed by SIGKILL:\n%s", p.Name, p.state, p.Log)
+	}
+}
+
+// Kill9IfRunning kills the process if it has not ended.
+func (p *Proc) Kill9IfRunning() {
+	select {
+	case <-p.Exited:
+	default:
+		_ = p.Cmd.Process.Kill()
+		<-p.Exited
+	}
+}
+
+// Stop sends SIGTERM and waits up to d for a clean exit.
+func (p *Proc) Stop(t testing.TB, d time.Duration) {
+	t.Helper()
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.Exited:
+	case <-time.After(d):
+		t.Fatalf("%s still running %v after SIGTERM:\n%s", p.Name, d, p.Log)
+	}
+}
