@@ -13,8 +13,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -26,73 +24,6 @@ import (
 	"github.com/rewind-dev/rewind/internal/natsembed"
 	"github.com/rewind-dev/rewind/replay"
 )
-
-type config struct {
-	addr           string
-	dataDir        string
-	natsURL        string
-	natsListen     string
-	allowedOrigins string
-	maxPayload     int
-	logLevel       string
-}
-
-func parseFlags(args []string) (config, error) {
-	var c config
-	fs := flag.NewFlagSet("server", flag.ContinueOnError)
-	fs.StringVar(&c.addr, "addr", env("ADDR", ":8080"), "HTTP listen address (ADDR)")
-	fs.StringVar(&c.dataDir, "data-dir", env("DATA_DIR", "./data"), "embedded JetStream's data folder (DATA_DIR)")
-	fs.StringVar(&c.natsURL, "nats-url", env("NATS_URL", ""), "NATS server or cluster URLs, comma-separated; empty embeds one (NATS_URL)")
-	fs.StringVar(&c.natsListen, "nats-listen", env("NATS_LISTEN", ""), "also serve the embedded NATS on this host:port, e.g. for the admin CLI (NATS_LISTEN)")
-	fs.StringVar(&c.allowedOrigins, "allowed-origins", env("ALLOWED_ORIGINS", ""), "browser origins allowed to open WebSockets, comma-separated, * for any; empty: same host and localhost (ALLOWED_ORIGINS)")
-	maxPayload, err := envInt("MAX_PAYLOAD", 1<<20)
-	if err != nil {
-		return c, err
-	}
-	fs.IntVar(&c.maxPayload, "max-payload", maxPayload, "largest event data in bytes (MAX_PAYLOAD)")
-	fs.StringVar(&c.logLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
-	if err := fs.Parse(args); err != nil {
-		return c, err
-	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	if c.maxPayload <= 0 {
-		return c, errors.New("--max-payload must be positive")
-	}
-	return c, nil
-}
-
-// env reads a setting from the environment; unset and empty are the same,
-// as compose files often write X=${X}.
-func env(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
-}
-
-func envInt(key string, def int) (int, error) {
-	v := os.Getenv(key)
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		return 0, fmt.Errorf("%s=%q: not a whole number", key, v)
-	}
-	return n, nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
 
 func main() {
 	cfg, err := parseFlags(os.Args[1:])
@@ -124,7 +55,16 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	defer closeNATS()
 
-	store, err := openStore(ctx, nc, eventstore.Config{MaxPayload: cfg.maxPayload}, log)
+	store, err := openStore(ctx, nc, eventstore.Config{
+		Stream:     cfg.stream,
+		MaxPayload: cfg.maxPayload,
+		Replicas:   cfg.replicas,
+		Duplicates: cfg.duplicates,
+		MaxAge:     cfg.maxAge,
+		MaxMsgs:    cfg.maxMsgs,
+		MaxBytes:   cfg.maxBytes,
+		Logger:     log,
+	}, log)
 	if err != nil {
 		return err
 	}
@@ -175,11 +115,26 @@ func connect(cfg config, log *slog.Logger) (*nats.Conn, func(), error) {
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
 	}
 	if cfg.natsURL != "" {
-		nc, err := nats.Connect(cfg.natsURL, append(opts, nats.RetryOnFailedConnect(true))...)
+		opts = append(opts, nats.RetryOnFailedConnect(true))
+		switch {
+		case cfg.natsCreds != "":
+			opts = append(opts, nats.UserCredentials(cfg.natsCreds))
+		case cfg.natsUser != "":
+			opts = append(opts, nats.UserInfo(cfg.natsUser, cfg.natsPassword))
+		case cfg.natsToken != "":
+			opts = append(opts, nats.Token(cfg.natsToken))
+		}
+		if cfg.natsCA != "" {
+			opts = append(opts, nats.RootCAs(cfg.natsCA))
+		}
+		if cfg.natsCert != "" {
+			opts = append(opts, nats.ClientCert(cfg.natsCert, cfg.natsKey))
+		}
+		nc, err := nats.Connect(cfg.natsURL, opts...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("connect to %s: %w", cfg.natsURL, err)
 		}
-		log.Info("using external NATS", "url", cfg.natsURL)
+		log.Info("using external NATS", "connected", nc.ConnectedUrlRedacted())
 		return nc, nc.Close, nil
 	}
 	ns, err := natsembed.Start(natsembed.Config{DataDir: cfg.dataDir, Listen: cfg.natsListen})

@@ -10,233 +10,29 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
-	"regexp"
-	"runtime/debug"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/rewind-dev/rewind/internal/proctest"
 	"github.com/rewind-dev/rewind/internal/wstest"
 )
 
-// binDir holds the server binary built for this test run.
-var binDir string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "rewind-server-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "temp dir:", err)
-		os.Exit(1)
-	}
-	binDir = dir
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// serverBinary builds this package once per test run. When the test binary
-// was built with -race, so is the server, and startServer's cleanup fails
-// the test on any race the server reports.
-func serverBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		bin := filepath.Join(binDir, "rewind-server")
-		args := []string{"build", "-o", bin}
-		if raceEnabled() {
-			args = append(args, "-race")
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		// go test runs in the package's directory, so "." is cmd/server.
-		out, err := exec.CommandContext(ctx, "go", append(args, ".")...).CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-			return
-		}
-		binPath = bin
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
-func raceEnabled() bool {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range info.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
-}
-
-// logBuffer collects a process's stderr and tells waiters when it grows.
-type logBuffer struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	changed chan struct{} // closed and replaced on every write
-}
-
-func newLogBuffer() *logBuffer { return &logBuffer{changed: make(chan struct{})} }
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.Write(p)
-	close(b.changed)
-	b.changed = make(chan struct{})
-	return len(p), nil
-}
-
-// snapshot returns the text so far and a channel closed on the next write.
-func (b *logBuffer) snapshot() (string, <-chan struct{}) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String(), b.changed
-}
-
-func (b *logBuffer) String() string {
-	s, _ := b.snapshot()
-	return s
-}
-
 // proc is one running server process.
-type proc struct {
-	cmd    *exec.Cmd
-	addr   string // host:port of the HTTP listener
-	stderr *logBuffer
-	exited chan struct{} // closed once Wait has returned
-	state  *os.ProcessState
-}
+type proc struct{ *proctest.Rewind }
 
-func (p *proc) graphqlURL() string { return "http://" + p.addr + "/graphql" }
-
-// listening matches the whole line the server logs once it accepts requests.
-var listening = regexp.MustCompile(`msg=listening addr=(\S+)[^\n]*\n`)
+func (p *proc) graphqlURL() string { return p.URL() }
 
 // startServer runs the server binary on dataDir with embedded JetStream and
 // returns once /healthz answers 200. The process is killed when the test ends.
 func startServer(t *testing.T, dataDir string) *proc {
 	t.Helper()
-	bin := serverBinary(t)
-	p := &proc{stderr: newLogBuffer(), exited: make(chan struct{})}
-	p.cmd = exec.Command(bin)
-	// Later entries win, so an ambient NATS_URL or LOG_LEVEL cannot change
-	// what is tested (the listening line is logged at info).
-	p.cmd.Env = append(os.Environ(),
-		"ADDR=127.0.0.1:0", "DATA_DIR="+dataDir, "NATS_URL=", "NATS_LISTEN=",
-		"ALLOWED_ORIGINS=", "MAX_PAYLOAD=", "LOG_LEVEL=info")
-	// exec copies stderr into the buffer until the process ends, so the
-	// server never blocks on a full pipe.
-	p.cmd.Stderr = p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		p.state = p.cmd.ProcessState
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-		default:
-			_ = p.cmd.Process.Kill()
-			select {
-			case <-p.exited:
-			case <-time.After(10 * time.Second):
-				t.Errorf("server pid %d still running 10s after SIGKILL", p.cmd.Process.Pid)
-			}
-		}
-		if log := p.stderr.String(); strings.Contains(log, "WARNING: DATA RACE") {
-			t.Errorf("the server reported a data race; stderr:\n%s", log)
-		}
-	})
-
-	deadline := time.Now().Add(30 * time.Second)
-	timeout := time.NewTimer(time.Until(deadline))
-	defer timeout.Stop()
-	for p.addr == "" {
-		log, changed := p.stderr.snapshot()
-		if m := listening.FindStringSubmatch(log); m != nil {
-			p.addr = m[1]
-			break
-		}
-		select {
-		case <-changed:
-		case <-p.exited:
-			t.Fatalf("server exited before listening (%v); stderr:\n%s", p.state, p.stderr)
-		case <-timeout.C:
-			t.Fatalf("server logged no listening line within 30s; stderr:\n%s", p.stderr)
-		}
-	}
-
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	var last string
-	for {
-		code, err := get(p.addr + "/healthz")
-		if err == nil && code == http.StatusOK {
-			return p
-		}
-		last = fmt.Sprintf("status %d, err %v", code, err)
-		select {
-		case <-tick.C:
-		case <-p.exited:
-			t.Fatalf("server exited before healthy (%v); stderr:\n%s", p.state, p.stderr)
-		case <-timeout.C:
-			t.Fatalf("/healthz not 200 within 30s (last: %s); stderr:\n%s", last, p.stderr)
-		}
-	}
-}
-
-func get(hostPath string) (int, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+hostPath, nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode, nil
+	return &proc{proctest.StartRewind(t, "rewind", "DATA_DIR="+dataDir)}
 }
 
 // kill9 sends SIGKILL, so nothing shuts down cleanly, and waits for the exit.
-func (p *proc) kill9(t *testing.T) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatalf("SIGKILL: %v; stderr:\n%s", err, p.stderr)
-	}
-	select {
-	case <-p.exited:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("server still running 10s after SIGKILL; stderr:\n%s", p.stderr)
-	}
-	ws, ok := p.state.Sys().(syscall.WaitStatus)
-	if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("server ended with %v, want killed by SIGKILL; stderr:\n%s", p.state, p.stderr)
-	}
-}
+func (p *proc) kill9(t *testing.T) { p.Kill9(t) }
 
 const publishMutation = `mutation($topic: String!, $data: JSON!) {
   publish(topic: $topic, data: $data) { id topic type data time }
@@ -261,7 +57,7 @@ func (p *proc) publish(t *testing.T, topic string, n int) wstest.Event {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("publish %d: %v; stderr:\n%s", n, err, p.stderr)
+		t.Fatalf("publish %d: %v; stderr:\n%s", n, err, p.Log)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
@@ -278,7 +74,7 @@ func (p *proc) publish(t *testing.T, topic string, n int) wstest.Event {
 		t.Fatalf("publish %d: status %d, body %s: %v", n, resp.StatusCode, raw, err)
 	}
 	if resp.StatusCode != http.StatusOK || r.Errors != nil || r.Data.Publish == nil {
-		t.Fatalf("publish %d: status %d, body %s; stderr:\n%s", n, resp.StatusCode, raw, p.stderr)
+		t.Fatalf("publish %d: status %d, body %s; stderr:\n%s", n, resp.StatusCode, raw, p.Log)
 	}
 	ev := *r.Data.Publish
 	if ev.ID == "" || ev.Topic != topic || ev.Type != "message" || ev.Time == "" {
@@ -399,26 +195,46 @@ func TestRestartResume(t *testing.T) {
 }
 
 // configEnv lists every variable parseFlags reads.
-var configEnv = []string{"ADDR", "DATA_DIR", "NATS_URL", "NATS_LISTEN", "ALLOWED_ORIGINS", "MAX_PAYLOAD", "LOG_LEVEL"}
+var configEnv = func() []string {
+	var out []string
+	for _, env := range flagEnv {
+		out = append(out, env)
+	}
+	return out
+}()
 
 func TestFlagsAndEnv(t *testing.T) {
-	defaults := config{addr: ":8080", dataDir: "./data", maxPayload: 1 << 20, logLevel: "info"}
+	defaults := config{addr: ":8080", dataDir: "./data", maxPayload: 1 << 20, logLevel: "info",
+		stream: "REWIND", replicas: 1, duplicates: 2 * time.Minute}
 	fromEnv := map[string]string{
-		"ADDR": "127.0.0.1:9000", "DATA_DIR": "/var/lib/rewind", "NATS_URL": "nats://a:4222,nats://b:4222",
+		"ADDR": "127.0.0.1:9000", "DATA_DIR": "/var/lib/rewind",
 		"NATS_LISTEN": "127.0.0.1:4222", "ALLOWED_ORIGINS": "https://app.example", "MAX_PAYLOAD": "2048",
 		"LOG_LEVEL": "debug",
 	}
 	envConfig := config{
-		addr: "127.0.0.1:9000", dataDir: "/var/lib/rewind", natsURL: "nats://a:4222,nats://b:4222",
+		addr: "127.0.0.1:9000", dataDir: "/var/lib/rewind",
 		natsListen: "127.0.0.1:4222", allowedOrigins: "https://app.example", maxPayload: 2048, logLevel: "debug",
+		stream: "REWIND", replicas: 1, duplicates: 2 * time.Minute,
 	}
 	allFlags := []string{
-		"--addr", ":9999", "-data-dir=/srv/rewind", "--nats-url=nats://c:4222", "--nats-listen", ":0",
+		"--addr", ":9999", "-data-dir=/srv/rewind", "--nats-listen", ":0",
 		"--allowed-origins", "*", "--max-payload", "4096", "--log-level=warn",
 	}
 	flagConfig := config{
-		addr: ":9999", dataDir: "/srv/rewind", natsURL: "nats://c:4222", natsListen: ":0",
+		addr: ":9999", dataDir: "/srv/rewind", natsListen: ":0",
 		allowedOrigins: "*", maxPayload: 4096, logLevel: "warn",
+		stream: "REWIND", replicas: 1, duplicates: 2 * time.Minute,
+	}
+	cluster := map[string]string{
+		"NATS_URL": "nats://n1:4222,nats://n2:4222,nats://n3:4222", "NATS_USER": "rewind", "NATS_PASSWORD": "s3cret",
+		"NATS_CA": "/etc/ca.pem", "NATS_CERT": "/etc/c.pem", "NATS_KEY": "/etc/k.pem", "STREAM": "EV",
+		"REPLICAS": "3", "MAX_AGE": "720h", "MAX_MSGS": "1000000", "MAX_BYTES": "1073741824", "DUPLICATE_WINDOW": "5m",
+	}
+	clusterConfig := config{
+		addr: ":8080", dataDir: "./data", maxPayload: 1 << 20, logLevel: "info",
+		natsURL: "nats://n1:4222,nats://n2:4222,nats://n3:4222", natsUser: "rewind", natsPassword: "s3cret",
+		natsCA: "/etc/ca.pem", natsCert: "/etc/c.pem", natsKey: "/etc/k.pem", stream: "EV",
+		replicas: 3, maxAge: 720 * time.Hour, maxMsgs: 1000000, maxBytes: 1 << 30, duplicates: 5 * time.Minute,
 	}
 
 	tests := []struct {
@@ -442,6 +258,17 @@ func TestFlagsAndEnv(t *testing.T) {
 			env:  map[string]string{"NATS_URL": ""},
 			want: defaults,
 		},
+		{name: "cluster settings from env", env: cluster, want: clusterConfig},
+		{name: "token", args: []string{"--nats-url=nats://x:4222", "--nats-token=t"},
+			want: func() config { c := defaults; c.natsURL, c.natsToken = "nats://x:4222", "t"; return c }()},
+		{name: "user without password", env: map[string]string{"NATS_URL": "nats://x", "NATS_USER": "u"}, wantErr: "go together"},
+		{name: "two auth methods", args: []string{"--nats-url=nats://x", "--nats-token=t", "--nats-creds=f"}, wantErr: "use one of"},
+		{name: "credentials without url", args: []string{"--nats-token=t"}, wantErr: "need --nats-url"},
+		{name: "cert without key", args: []string{"--nats-url=nats://x", "--nats-cert=c"}, wantErr: "go together"},
+		{name: "listen with url", args: []string{"--nats-url=nats://x", "--nats-listen=:4222"}, wantErr: "embedded server"},
+		{name: "replicas out of range", env: map[string]string{"REPLICAS": "7"}, wantErr: "1 to 5"},
+		{name: "bad duration", env: map[string]string{"MAX_AGE": "a month"}, wantErr: `MAX_AGE="a month"`},
+		{name: "window longer than age", args: []string{"--max-age=1m"}, wantErr: "cannot be longer"},
 		{name: "unknown flag", args: []string{"--bogus"}, wantErr: "flag provided but not defined"},
 		{name: "extra argument", args: []string{"serve"}, wantErr: "unexpected arguments"},
 		{name: "extra argument after flags", args: []string{"--addr", ":1", "x", "y"}, wantErr: "unexpected arguments"},

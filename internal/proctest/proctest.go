@@ -8,6 +8,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -189,4 +191,67 @@ func (p *Proc) Stop(t testing.TB, d time.Duration) {
 	case <-time.After(d):
 		t.Fatalf("%s still running %v after SIGTERM:\n%s", p.Name, d, p.Log)
 	}
+}
+
+// Rewind is a running Rewind server process.
+type Rewind struct {
+	*Proc
+	Addr string // host:port of its HTTP listener
+}
+
+// URL is the server's GraphQL endpoint.
+func (r *Rewind) URL() string { return "http://" + r.Addr + "/graphql" }
+
+var listening = regexp.MustCompile(`msg=listening addr=(\S+)[^\n]*\n`)
+
+// StartRewind builds and runs cmd/server on 127.0.0.1 with env added (e.g.
+// DATA_DIR, NATS_URL), and returns once /healthz answers 200.
+func StartRewind(t testing.TB, name string, env ...string) *Rewind {
+	t.Helper()
+	bin := Build(t, "github.com/rewind-dev/rewind/cmd/server")
+	// Defaults first, env after: later entries win, and an ambient
+	// NATS_URL or LOG_LEVEL cannot change what is tested.
+	base := []string{"ADDR=127.0.0.1:0", "NATS_URL=", "NATS_LISTEN=", "ALLOWED_ORIGINS=", "MAX_PAYLOAD=", "LOG_LEVEL=info"}
+	p, addr := Start(t, name, bin, nil, append(base, env...), listening)
+	r := &Rewind{Proc: p, Addr: addr}
+	r.WaitHealthy(t, 60*time.Second)
+	return r
+}
+
+// WaitHealthy waits until /healthz answers 200.
+func (r *Rewind) WaitHealthy(t testing.TB, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		code, err := get("http://" + r.Addr + "/healthz")
+		if err == nil && code == 200 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: /healthz not 200 within %v (status %d, %v):\n%s", r.Name, d, code, err, r.Log)
+		}
+		select {
+		case <-tick.C:
+		case <-r.Exited:
+			t.Fatalf("%s exited before it was healthy (%v):\n%s", r.Name, r.state, r.Log)
+		}
+	}
+}
+
+func get(url string) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, nil
 }
