@@ -29,17 +29,36 @@ type Config struct {
 	SyncAlways bool
 }
 
+// ErrLocked: another embedded server (another process, such as a running
+// Rewind server) uses the data dir.
+var ErrLocked = errors.New("data dir is in use by another process")
+
+// lockFile, in the data dir, is held by the process whose embedded server
+// uses the folder.
+const lockFile = "rewind.lock"
+
 // Server is a running embedded nats-server.
 type Server struct {
 	ns     *server.Server
 	listen bool
+	unlock func()
 }
 
-// Start starts the server and waits until it accepts connections.
-func Start(cfg Config) (*Server, error) {
+// Start starts the server and waits until it accepts connections. It
+// returns ErrLocked while another embedded server uses the data dir.
+func Start(cfg Config) (_ *Server, err error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("embedded nats: data dir is required")
 	}
+	unlock, err := lockDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			unlock()
+		}
+	}()
 	if cfg.MaxPayload == 0 {
 		cfg.MaxPayload = 8 << 20
 	}
@@ -75,7 +94,7 @@ func Start(cfg Config) (*Server, error) {
 		ns.Shutdown()
 		return nil, errors.New("embedded nats: not ready after 30s")
 	}
-	return &Server{ns: ns, listen: cfg.Listen != ""}, nil
+	return &Server{ns: ns, listen: cfg.Listen != "", unlock: unlock}, nil
 }
 
 // Connect opens a client connection to the server: in-process, with no
@@ -101,4 +120,5 @@ func (s *Server) ClientURL() string {
 func (s *Server) Shutdown() {
 	s.ns.Shutdown()
 	s.ns.WaitForShutdown()
+	s.unlock()
 }
