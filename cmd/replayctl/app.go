@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/nats-io/nats.go"
+
+	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/internal/natsembed"
+)
+
+// app is one invocation: its streams, connection settings and what it
+// opened, closed by close.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+
+	cmd     *command
+	conn    connFlags
+	closers []func()
+}
+
+func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
+	return &app{stdin: stdin, stdout: stdout, stderr: stderr, conn: defaultConnFlags()}
+}
+
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+// isTerminal reports whether v is a terminal.
+func isTerminal(v any) bool {
+	f, ok := v.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}
+
+// interactive reports whether a person is probably at the keyboard: then
+// commands that append ask for --yes.
+func (a *app) interactive() bool {
+	return isTerminal(a.stdin) || isTerminal(a.stdout) || isTerminal(a.stderr)
+}
+
+// connFlags are the server's connection flags, accepted before or after
+// the command and read from the same environment variables.
+type connFlags struct {
+	natsURL, dataDir, stream                     string
+	creds, user, password, token, ca, cert, keyf string
+	set                                          map[string]bool
+}
+
+var connEnv = map[string]string{
+	"nats-url": "NATS_URL", "data-dir": "DATA_DIR", "stream": "STREAM",
+	"nats-creds": "NATS_CREDS", "nats-user": "NATS_USER", "nats-password": "NATS_PASSWORD",
+	"nats-token": "NATS_TOKEN", "nats-ca": "NATS_CA", "nats-cert": "NATS_CERT", "nats-key": "NATS_KEY",
+}
+
+func defaultConnFlags() connFlags {
+	return connFlags{dataDir: "./data", stream: "REWIND", set: map[string]bool{}}
+}
+
+// register adds the connection flags to fs with their current values as
+// defaults, so that flags given before the command carry over.
+func (c *connFlags) register(fs *flag.FlagSet) {
+	if c.set == nil {
+		*c = defaultConnFlags()
+	}
+	fs.StringVar(&c.natsURL, "nats-url", c.natsURL, "NATS server `URLs`, comma-separated; empty: open the embedded JetStream in --data-dir")
+	fs.StringVar(&c.dataDir, "data-dir", c.dataDir, "the embedded JetStream's `folder`, when no server uses it")
+	fs.StringVar(&c.stream, "stream", c.stream, "JetStream stream `name`")
+	fs.StringVar(&c.creds, "nats-creds", c.creds, "NATS credentials `file`")
+	fs.StringVar(&c.user, "nats-user", c.user, "NATS `user` (with --nats-password)")
+	fs.StringVar(&c.password, "nats-password", c.password, "NATS `password`")
+	fs.StringVar(&c.token, "nats-token", c.token, "NATS authentication `token`")
+	fs.StringVar(&c.ca, "nats-ca", c.ca, "CA certificate `file` to verify the NATS servers (TLS)")
+	fs.StringVar(&c.cert, "nats-cert", c.cert, "client certificate `file` for NATS (with --nats-key)")
+	fs.StringVar(&c.keyf, "nats-key", c.keyf, "client private key `file` for NATS")
+}
+
+func (c *connFlags) noteSet(fs *flag.FlagSet) {
+	fs.Visit(func(f *flag.Flag) { c.set[f.Name] = true })
+}
+
+// fromEnv sets the connection flags given neither before nor after the
+// command from the environment; an empty variable counts as unset.
+func (c *connFlags) fromEnv(fs *flag.FlagSet) error {
+	for name, key := range connEnv {
+		if v := os.Getenv(key); v != "" && !c.set[name] {
+			if err := fs.Set(name, v); err != nil {
+				return fmt.Errorf("%s=%q: %w", key, v, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (c *connFlags) validate() error {
+	switch {
+	case (c.user == "") != (c.password == ""):
+		return usagef("--nats-user and --nats-password go together")
+	case (c.cert == "") != (c.keyf == ""):
+		return usagef("--nats-cert and --nats-key go together")
+	case c.natsURL == "" && c.creds+c.user+c.token+c.ca+c.cert != "":
+		return usagef("NATS credentials and TLS options need --nats-url")
+	}
+	n := 0
+	for _, s := range []string{c.creds, c.user, c.token} {
+		if s != "" {
+			n++
+		}
+	}
+	if n > 1 {
+		return usagef("use one of --nats-creds, --nats-user/--nats-password and --nats-token")
+	}
+	return nil
+}
+
+// where names the store for messages.
+func (c *connFlags) where() string {
+	if c.natsURL != "" {
+		return fmt.Sprintf("stream %s at %s", c.stream, c.natsURL)
+	}
+	return fmt.Sprintf("stream %s in %s", c.stream, c.dataDir)
+}
+
+// errNoStream: the stream does not exist (yet).
+var errNoStream = errors.New("no such stream")
+
+// openMode says what open may do when the stream is missing.
+type openMode int
+
+const (
+	mustExist openMode = iota
+	mayCreate          // import into a new server
+)
+
+// open connects to NATS (or starts the embedded server on --data-dir) and
+// opens the event store on the existing stream with its own settings, so
+// that opening it changes nothing.
+func (a *app) open(ctx context.Context, mode openMode) (*eventstore.Store, error) {
+	nc, err := a.connect(mode)
+	if err != nil {
+		return nil, err
+	}
+	octx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	cfg, err := eventstore.LoadConfig(octx, nc, a.conn.stream)
+	switch {
+	case errors.Is(err, eventstore.ErrStreamNotFound) && mode == mayCreate:
+		cfg = eventstore.Config{Stream: a.conn.stream}
+	case errors.Is(err, eventstore.ErrStreamNotFound):
+		return nil, fmt.Errorf("%s: %w (nothing was published yet, or --stream is wrong)", a.conn.where(), errNoStream)
+	case err != nil:
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("%s: %w", a.conn.where(), err)
+	}
+	store, err := eventstore.Open(octx, nc, cfg)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("open %s: %w", a.conn.where(), err)
+	}
+	return store, nil
+}
+
+func (a *app) connect(mode openMode) (*nats.Conn, error) {
+	c := &a.conn
+	opts := []nats.Option{
+		nats.Name("replayctl"),
+		nats.Timeout(5 * time.Second),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+	}
+	if c.natsURL != "" {
+		switch {
+		case c.creds != "":
+			opts = append(opts, nats.UserCredentials(c.creds))
+		case c.user != "":
+			opts = append(opts, nats.UserInfo(c.user, c.password))
+		case c.token != "":
+			opts = append(opts, nats.Token(c.token))
+		}
+		if c.ca != "" {
+			opts = append(opts, nats.RootCAs(c.ca))
+		}
+		if c.cert != "" {
+			opts = append(opts, nats.ClientCert(c.cert, c.keyf))
+		}
+		nc, err := nats.Connect(c.natsURL, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("cannot reach NATS at %s: %w", c.natsURL, err)
+		}
+		a.closers = append(a.closers, nc.Close)
+		return nc, nil
+	}
+
+	if _, err := os.Stat(filepath.Join(c.dataDir, "jetstream")); err != nil && mode == mustExist {
+		return nil, fmt.Errorf("no JetStream data in %s: pass the server's --data-dir, or --nats-url to reach a running server", c.dataDir)
+	}
+	ns, err := natsembed.Start(natsembed.Config{DataDir: c.dataDir})
+	if errors.Is(err, natsembed.ErrLocked) {
+		return nil, fmt.Errorf("%s is in use, probably by a running Rewind server: connect to the server instead, "+
+			"with --nats-url nats://HOST:PORT, after starting it with --nats-listen HOST:PORT (e.g. 127.0.0.1:4222)", c.dataDir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, ns.Shutdown)
+	nc, err := ns.Connect(opts...)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, nc.Close)
+	return nc, nil
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/rewind-dev/rewind/eventstore"
+)
+
+// selection is the range flags shared by events, replay and export: which
+// topics and types, and where in the stream to start and stop.
+type selection struct {
+	topics, types listFlag
+	after         string
+	since         string
+	until         string
+	limit         int
+
+	afterID, untilID ulid.ULID
+	sinceT, untilT   time.Time
+}
+
+func (s *selection) register(fs *flag.FlagSet, what string, limit bool) {
+	fs.Var(&s.topics, "topic", "`topic` or pattern (* one token, final > one or more); repeat or comma-separate for several"+what)
+	fs.Var(&s.types, "type", "keep only events of this `type`; repeat or comma-separate for several")
+	fs.StringVar(&s.after, "after", "", "start after the event with this `id` (00000000000000000000000000: from the beginning)")
+	fs.StringVar(&s.since, "since", "", "start with the first event stored at or after this `time` (RFC 3339, a date, or a duration ago such as 2h)")
+	fs.StringVar(&s.until, "until", "", "stop after the event with this `id`, or after the last one stored at or before this time")
+	if limit {
+		fs.IntVar(&s.limit, "limit", 0, "stop after this many `events` (0: no limit)")
+	}
+}
+
+// check validates the flags without touching the store.
+func (s *selection) check(now time.Time) error {
+	for _, t := range s.topics {
+		if err := eventstore.ValidatePattern(t); err != nil {
+			return usagef("--topic: %v", err)
+		}
+	}
+	if s.after != "" && s.since != "" {
+		return usagef("--after and --since exclude each other")
+	}
+	if s.limit < 0 {
+		return usagef("--limit cannot be negative")
+	}
+	var err error
+	if s.after != "" {
+		if s.afterID, err = eventstore.ParseID(s.after); err != nil {
+			return usagef("--after: %v", err)
+		}
+	}
+	if s.since != "" {
+		if s.sinceT, err = parseTime(s.since, now); err != nil {
+			return usagef("--since: %v", err)
+		}
+	}
+	if s.until != "" {
+		if id, err := eventstore.ParseID(s.until); err == nil {
+			s.untilID = id
+		} else if s.untilT, err = parseTime(s.until, now); err != nil {
+			return usagef("--until %q: neither an event id nor a time (RFC 3339, a date, or a duration ago such as 2h)", s.until)
+		}
+	}
+	return nil
+}
+
+// parseTime reads an RFC 3339 time, a date (UTC), or a duration before now.
+func parseTime(s string, now time.Time) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time: use RFC 3339 (2026-05-01T12:00:00Z), a date (2026-05-01) or a duration ago (90m)", s)
+}
+
+// errUnknownTopic: a --topic on which nothing is stored.
+var errUnknownTopic = errors.New("unknown topic")
+
+// query resolves the flags against the store. ok is false when the range
+// is empty (e.g. --until before --after).
+func (s *selection) query(ctx context.Context, a *app, store *eventstore.Store) (q eventstore.Query, ok bool, err error) {
+	if err := checkTopics(ctx, a, store, s.topics); err != nil {
+		return q, false, err
+	}
+	q = eventstore.Query{Topics: s.topics, Types: s.types, Limit: s.limit}
+	switch {
+	case s.after != "":
+		if q.After, err = resolve(ctx, a, store, "after", s.afterID); err != nil {
+			return q, false, err
+		}
+	case s.since != "":
+		seq, err := store.SeqAt(ctx, s.sinceT)
+		if err != nil {
+			return q, false, err
+		}
+		q.After = seq - 1
+	}
+	switch {
+	case s.untilID != (ulid.ULID{}):
+		if q.Until, err = resolve(ctx, a, store, "until", s.untilID); err != nil {
+			return q, false, err
+		}
+	case !s.untilT.IsZero():
+		seq, err := store.SeqAt(ctx, s.untilT.Add(time.Nanosecond))
+		if err != nil {
+			return q, false, err
+		}
+		q.Until = seq - 1
+		if q.Until == 0 {
+			return q, false, nil // nothing stored by then
+		}
+	}
+	if s.until != "" && q.Until <= q.After {
+		return q, false, nil
+	}
+	return q, true, nil
+}
+
+// checkTopics fails for a concrete topic, or a pattern, on which nothing is
+// stored: most likely a typo, which would otherwise print nothing.
+func checkTopics(ctx context.Context, a *app, store *eventstore.Store, topics []string) error {
+	for _, t := range topics {
+		n, err := store.CountTopics(ctx, t)
+		if err != nil {
+			return err
+		}
+		if len(n) == 0 {
+			what := "topic"
+			if strings.ContainsAny(t, "*>") {
+				what = "topic matching"
+			}
+			return fmt.Errorf("%w: no events on any %s %q in %s; 'replayctl topics' lists the topics", errUnknownTopic, what, t, a.conn.where())
+		}
+	}
+	return nil
+}
+
+// resolve looks an id given to --flag up in the store.
+func resolve(ctx context.Context, a *app, store *eventstore.Store, flag string, id ulid.ULID) (uint64, error) {
+	seq, err := store.Resolve(ctx, id)
+	switch {
+	case errors.Is(err, eventstore.ErrCursorNotFound):
+		return 0, fmt.Errorf("--%s %s: no event has this id in %s", flag, id, a.conn.where())
+	case errors.Is(err, eventstore.ErrCursorExpired):
+		return 0, fmt.Errorf("--%s %s: the events after it were removed by the stream's retention; start from --since or from the oldest event ('replayctl topics')", flag, id)
+	case err != nil:
+		return 0, fmt.Errorf("--%s %s: %w", flag, id, err)
+	}
+	return seq, nil
+}
