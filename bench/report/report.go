@@ -1,0 +1,360 @@
+// Package report turns a rewind-bench run into BENCHMARKS.md, with every
+// figure, every ratio against the peers and the targets of issue 3, and
+// PNG charts drawn with gonum/plot.
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/rewind-dev/rewind/bench/workload"
+)
+
+// Options says where charts go.
+type Options struct {
+	// ChartDir receives the PNG charts; empty draws none.
+	ChartDir string
+	// ChartLink is ChartDir as linked from the Markdown.
+	ChartLink string
+}
+
+// Write renders r as Markdown, draws the charts and, beside them, keeps the
+// raw results as JSON.
+func Write(r *workload.Results, o Options) (string, error) {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	var charts []string
+	if o.ChartDir != "" {
+		if err := os.MkdirAll(o.ChartDir, 0o755); err != nil {
+			return "", err
+		}
+		var err error
+		if charts, err = drawCharts(r, o.ChartDir); err != nil {
+			return "", err
+		}
+		raw, _ := json.MarshalIndent(r, "", "  ")
+		if err := os.WriteFile(filepath.Join(o.ChartDir, "results.json"), raw, 0o644); err != nil {
+			return "", err
+		}
+	}
+
+	mode := "in full"
+	if r.Quick {
+		mode = "with --quick, a harness check whose figures mean nothing,"
+	}
+	w("# Benchmarks\n\n")
+	w("Rewind against its peers, measured in one run of `go run ./cmd/rewind-bench --out BENCHMARKS.md` ")
+	w("%s on %s UTC, which took %.0f s. Every server is a child process on 127.0.0.1, ",
+		mode, r.Started.Format("2006-01-02 15:04"), r.Took)
+	w("driven by the harness's own graphql-transport-ws client (gorilla/websocket, one reading goroutine per connection); ")
+	w("latency is from the publish time carried in each event's data to its arrival at the subscriber. ")
+	w("Targets are those of issue 3; ratios compare figures measured in this same run.\n\n")
+	m := r.Machine
+	w("| machine | |\n|---|---|\n")
+	w("| CPU | %s, %d cores |\n| memory | %d GiB |\n| kernel | Linux %s |\n", m.CPU, m.Cores, m.MemoryGiB, m.Kernel)
+	w("| Go | %s; nats-server %s, nats.go %s, gqlgen %s |\n", m.Go, m.NATSServer, m.NATSGo, m.Gqlgen)
+	w("| Node | %s; %s |\n", m.Node, m.NodePeer)
+	w("| load average (1, 5, 15 min) | %s before, %s after |\n\n", m.LoadBefore, m.LoadAfter)
+	w("> The machine was shared: other engineers were compiling and testing on the same 2 cores during the run, ")
+	w("and the harness itself runs on them too (its CPU use is shown beside each fan-out figure). ")
+	w("Absolute figures are noisy; ratios between servers measured minutes apart in the same run are what to read.\n\n")
+	w("Peers: **gqlgen-mem** is the simplest gqlgen server with the same `publish` mutation and `events` subscription, ")
+	w("fanning out through Go channels with no storage and the same WebSocket adapter as Rewind ([bench/peers/gqlgenmem](bench/peers/gqlgenmem)); ")
+	w("**node-graphql-ws** is graphql-ws on ws with graphql-subscriptions' PubSub ([bench/peers/node](bench/peers/node)); ")
+	w("**raw-jetstream** is nats.go alone against an embedded nats-server with a file store, configured as Rewind's (same fsync policy: the default) ([bench/rawjs](bench/rawjs)).\n\n")
+
+	summary(w, r)
+	fanout(w, r, charts, o.ChartLink)
+	replay(w, r)
+	cursor(w, r)
+	conns(w, r)
+	publish(w, r)
+	mixed(w, r)
+	w("## 7. Durable publish (group commit)\n\nNot measured yet: coalescing appends into JetStream atomic batches changes Rewind's append path and is left for later.\n\n")
+	if len(r.Errors) > 0 {
+		w("## Errors\n\n")
+		for _, e := range r.Errors {
+			w("- %s\n", e)
+		}
+		w("\n")
+	}
+	w("Raw results of this run: [%s/results.json](%s/results.json).\n", o.ChartLink, o.ChartLink)
+	return b.String(), nil
+}
+
+type writer = func(string, ...any)
+
+func fanoutBest(r *workload.Results, peer string, subs int) *workload.FanoutStep {
+	for i := range r.Fanout {
+		f := &r.Fanout[i]
+		if f.Peer == peer && f.Subscribers == subs && f.Err == "" {
+			return f.BestStep()
+		}
+	}
+	return nil
+}
+
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2fx", a/b)
+}
+
+func status(ok bool) string {
+	if ok {
+		return "**met**"
+	}
+	return "**not met**"
+}
+
+func summary(w writer, r *workload.Results) {
+	w("## Targets\n\n| # | workload | target | measured | |\n|---|---|---|---|---|\n")
+	if rw := fanoutBest(r, workload.Rewind, r.FanoutAt); rw != nil {
+		if g := fanoutBest(r, workload.GqlgenMem, r.FanoutAt); g != nil {
+			w("| 1 | fan-out, %d subscribers | >= 0.8x gqlgen-mem deliveries/s | %.0f vs %.0f: %s | %s |\n",
+				r.FanoutAt, rw.DeliveriesPerSec, g.DeliveriesPerSec, ratio(rw.DeliveriesPerSec, g.DeliveriesPerSec), status(rw.DeliveriesPerSec >= 0.8*g.DeliveriesPerSec))
+		}
+		if n := fanoutBest(r, workload.Node, r.FanoutAt); n != nil {
+			w("| 1 | fan-out, %d subscribers | >= 3x node-graphql-ws deliveries/s | %.0f vs %.0f: %s | %s |\n",
+				r.FanoutAt, rw.DeliveriesPerSec, n.DeliveriesPerSec, ratio(rw.DeliveriesPerSec, n.DeliveriesPerSec), status(rw.DeliveriesPerSec >= 3*n.DeliveriesPerSec))
+		}
+	}
+	if p := r.Replay; p != nil && p.Err == "" {
+		w("| 2 | catch-up replay, %d events | >= 0.5x raw ordered-consumer read | %.0f vs %.0f events/s: %s | %s |\n",
+			p.Events, p.Rewind, p.Raw, ratio(p.Rewind, p.Raw), status(p.Rewind >= 0.5*p.Raw))
+	}
+	if c := r.Cursor; c != nil && c.Err == "" {
+		w("| 3 | cursor resolution, %d-event stream | p99 time to first event < 10 ms | p99 %.1f ms (p50 %.1f ms) | %s |\n",
+			c.Events, c.Latency.P99, c.Latency.P50, status(c.Latency.P99 < 10))
+	}
+	var node *workload.ConnsRun
+	for i := range r.Conns {
+		if r.Conns[i].Peer == workload.Node && r.Conns[i].Err == "" {
+			node = &r.Conns[i]
+		}
+	}
+	for _, c := range r.Conns {
+		if c.Peer != workload.Rewind || c.Err != "" {
+			continue
+		}
+		w("| 4 | %d idle connections | <= 16 KiB RSS per connection | %.1f KiB | %s |\n", c.Connections, c.PerConn/1024, status(c.PerConn <= 16*1024))
+		if node != nil {
+			w("| 4 | %d idle connections | no more than node-graphql-ws per connection | %.1f vs %.1f KiB | %s |\n",
+				c.Connections, c.PerConn/1024, node.PerConn/1024, status(c.PerConn <= node.PerConn))
+		}
+	}
+	if p := r.Publish; p != nil && p.Err == "" {
+		for _, run := range p.Runs {
+			if run.Peer == workload.Rewind && run.Err == "" {
+				w("| 5 | publish, %d HTTP clients | >= 0.3x raw JetStream async publish | %.0f vs %.0f events/s: %s | %s |\n",
+					run.Clients, run.Rate, p.RawAsync, ratio(run.Rate, p.RawAsync), status(run.Rate >= 0.3*p.RawAsync))
+			}
+		}
+	}
+	if mx := r.Mixed; mx != nil {
+		ok := mx.Err == "" && mx.Gaps == 0 && mx.Duplicates == 0
+		w("| 6 | mixed: %.0f events/s, %d topics, %d subscribers reconnecting | p99 < 50 ms, zero gaps or duplicates | p99 %.1f ms, %d gaps, %d duplicates | %s |\n",
+			mx.Config.Rate, mx.Config.Topics, mx.Config.Subscribers, mx.Latency.P99, mx.Gaps, mx.Duplicates, status(ok && mx.Latency.P99 < 50))
+	}
+	w("| 7 | durable publish (group commit) | >= 10x per-message fsync-always rate | not implemented | **left for later** |\n\n")
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+
+func fanout(w writer, r *workload.Results, charts []string, link string) {
+	if len(r.Fanout) == 0 {
+		return
+	}
+	w("## 1. Fan-out\n\n")
+	w("One topic; every subscriber has its own WebSocket connection and one `events` subscription selecting every field of `Event`. ")
+	w("The harness publishes with the `publish` mutation over HTTP (keep-alive, up to 32 requests in flight) at a rate that rises by 1.5x per step of a few seconds, ")
+	w("and stops at the first step whose p99 latency is over 100 ms, that loses or repeats a delivery, or whose publishing cannot keep the rate. ")
+	w("The figure is the fastest step that passed. Server CPU is in percent of one core (200%% is the whole machine).\n\n")
+	if len(charts) > 0 {
+		for _, c := range charts {
+			w("![%s](%s/%s)\n", strings.TrimSuffix(c, ".png"), link, c)
+		}
+		w("\n")
+	}
+	w("| subscribers | server | deliveries/s | events/s | p50 ms | p99 ms | max ms | server CPU | server RSS | harness CPU | next step stopped by |\n")
+	w("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	runs := slices.Clone(r.Fanout)
+	slices.SortStableFunc(runs, func(a, b workload.FanoutRun) int { return a.Subscribers - b.Subscribers })
+	for _, f := range runs {
+		if f.Err != "" {
+			w("| %d | %s | error: %s |||||||||\n", f.Subscribers, f.Peer, oneLine(f.Err))
+			continue
+		}
+		s := f.BestStep()
+		if s == nil {
+			continue
+		}
+		stop := "(last step)"
+		if f.Best+1 < len(f.Steps) {
+			stop = f.Steps[f.Best+1].Why
+		}
+		if f.Best < 0 {
+			stop = "first step failed: " + s.Why
+		}
+		w("| %d | %s | %.0f | %.0f | %.1f | %.1f | %.1f | %.0f%% | %s | %.0f%% | %s |\n",
+			f.Subscribers, f.Peer, s.DeliveriesPerSec, s.PublishRate, s.Latency.P50, s.Latency.P99, s.Latency.Max,
+			s.Server.CPUPercent, mib(s.Server.RSS), s.HarnessCPU, oneLine(stop))
+	}
+	w("\n")
+	subs := map[int]bool{}
+	for _, f := range r.Fanout {
+		subs[f.Subscribers] = true
+	}
+	w("Ratios (Rewind / peer, deliveries/s):\n\n| subscribers | vs gqlgen-mem | vs node-graphql-ws |\n|---|---|---|\n")
+	for _, s := range slices.Sorted(mapsKeys(subs)) {
+		rw := fanoutBest(r, workload.Rewind, s)
+		if rw == nil {
+			continue
+		}
+		g, n := "n/a", "n/a"
+		if p := fanoutBest(r, workload.GqlgenMem, s); p != nil {
+			g = ratio(rw.DeliveriesPerSec, p.DeliveriesPerSec)
+		}
+		if p := fanoutBest(r, workload.Node, s); p != nil {
+			n = ratio(rw.DeliveriesPerSec, p.DeliveriesPerSec)
+		}
+		w("| %d | %s | %s |\n", s, g, n)
+	}
+	w("\n<details><summary>Every step</summary>\n\n| server | subscribers | events/s asked | events/s | deliveries/s | p50 ms | p99 ms | max ms | missing | server CPU | harness CPU | result |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, f := range runs {
+		for _, s := range f.Steps {
+			res := "ok"
+			if !s.Pass {
+				res = oneLine(s.Why)
+			}
+			w("| %s | %d | %.0f | %.0f | %.0f | %.1f | %.1f | %.1f | %d | %.0f%% | %.0f%% | %s |\n",
+				f.Peer, f.Subscribers, s.Rate, s.PublishRate, s.DeliveriesPerSec, s.Latency.P50, s.Latency.P99, s.Latency.Max, s.Missing, s.Server.CPUPercent, s.HarnessCPU, res)
+		}
+	}
+	w("\n</details>\n\n")
+}
+
+func mapsKeys(m map[int]bool) func(func(int) bool) {
+	return func(yield func(int) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	s = strings.ReplaceAll(s, "|", "/")
+	if len(s) > 160 {
+		s = s[:160] + "..."
+	}
+	return s
+}
+
+func replay(w writer, r *workload.Results) {
+	p := r.Replay
+	if p == nil {
+		return
+	}
+	w("## 2. Catch-up replay\n\n")
+	w("A stream of %d events on one topic, written by two concurrent writers through Rewind's eventstore (%.0f events/s). ", p.Events, p.FillRate)
+	w("Raw: one nats.go ordered consumer reads the whole stream, in-process against an embedded nats-server on the same data folder. ")
+	w("Rewind: a freshly started server; one WebSocket subscription from the zero ULID receives every event (checked: none missing, none repeated).\n\n")
+	if p.Err != "" {
+		w("Error: %s\n\n", oneLine(p.Err))
+		return
+	}
+	w("| reader | events/s | seconds | server CPU | server RSS |\n|---|---|---|---|---|\n")
+	w("| raw JetStream ordered consumer | %.0f | %.1f | | |\n", p.Raw, p.RawTime)
+	w("| Rewind subscription over WebSocket | %.0f | %.1f | %.0f%% | %s |\n\n", p.Rewind, p.RewindTime, p.Server.CPUPercent, mib(p.Server.RSS))
+	w("Rewind / raw: %s (target >= 0.5x). Missing %d, duplicates %d.\n\n", ratio(p.Rewind, p.Raw), p.Missing, p.Duplicates)
+}
+
+func cursor(w writer, r *workload.Results) {
+	c := r.Cursor
+	if c == nil {
+		return
+	}
+	w("## 3. Cursor resolution\n\n")
+	w("The same %d-event, two-writer stream. A freshly started Rewind (so no cursor is in its cache of recent ids) receives %d subscriptions, one after another on one connection, ", c.Events, c.Cursors)
+	w("each from a random event's id; the time is from sending `subscribe` to receiving the first replayed event, which is checked to be the event right after the cursor.\n\n")
+	if c.Err != "" {
+		w("Error: %s\n\n", oneLine(c.Err))
+		return
+	}
+	w("| cursors | p50 ms | p99 ms | max ms | wrong first event |\n|---|---|---|---|---|\n")
+	w("| %d | %.1f | %.1f | %.1f | %d |\n\n", c.Cursors, c.Latency.P50, c.Latency.P99, c.Latency.Max, c.Wrong)
+}
+
+func conns(w writer, r *workload.Results) {
+	if len(r.Conns) == 0 {
+		return
+	}
+	w("## 4. Idle connections\n\n")
+	w("Each server gets one warm-up connection, then N more WebSocket connections with one live subscription each; one event is published and reaches all of them (so every subscription is live), ")
+	w("then the server's RSS is read from /proc. Growth per connection = (RSS after - RSS before) / N.\n\n")
+	w("| server | connections | connect time s | RSS before | RSS after | per connection |\n|---|---|---|---|---|---|\n")
+	for _, c := range r.Conns {
+		if c.Err != "" {
+			w("| %s | %d | error: %s ||||\n", c.Peer, c.Connections, oneLine(c.Err))
+			continue
+		}
+		w("| %s | %d | %.1f | %s | %s | %.1f KiB |\n", c.Peer, c.Connections, c.ConnectTime, mib(c.RSSBefore), mib(c.RSSAfter), c.PerConn/1024)
+	}
+	w("\n")
+}
+
+func publish(w writer, r *workload.Results) {
+	p := r.Publish
+	if p == nil {
+		return
+	}
+	w("## 5. Publish\n\n")
+	w("Concurrent HTTP clients, each sending `publish` mutations back to back (keep-alive). Raw JetStream, in-process against an embedded nats-server with a file store and the same (default) fsync policy as Rewind: ")
+	w("async publishing with up to 4,096 acknowledgements pending, and synchronous publishing from as many goroutines as there are HTTP clients (the floor under Rewind's one-at-a-time append).\n\n")
+	if p.Err != "" {
+		w("Error: %s\n\n", oneLine(p.Err))
+	}
+	w("| publisher | events/s | p50 ms | p99 ms | server CPU | Rewind / this |\n|---|---|---|---|---|---|\n")
+	var rw float64
+	for _, run := range p.Runs {
+		if run.Peer == workload.Rewind {
+			rw = run.Rate
+		}
+	}
+	for _, run := range p.Runs {
+		if run.Err != "" {
+			w("| %s | error: %s |||||\n", run.Peer, oneLine(run.Err))
+			continue
+		}
+		w("| %s, %d clients | %.0f | %.2f | %.2f | %.0f%% | %s |\n", run.Peer, run.Clients, run.Rate, run.Latency.P50, run.Latency.P99, run.Server.CPUPercent, ratio(rw, run.Rate))
+	}
+	w("| raw JetStream async | %.0f | | | | %s |\n", p.RawAsync, ratio(rw, p.RawAsync))
+	w("| raw JetStream sync | %.0f | | %.2f | | %s |\n\n", p.RawSync, p.RawSyncP99, ratio(rw, p.RawSync))
+}
+
+func mixed(w writer, r *workload.Results) {
+	m := r.Mixed
+	if m == nil {
+		return
+	}
+	c := m.Config
+	w("## 6. Mixed load with a reconnect storm\n\n")
+	w("Rewind only (the peers cannot resume). %.0f events/s over %d topics, one publisher per topic waiting for each acknowledgement (so each topic's numbers are in stream order), for %s. ", c.Rate, c.Topics, c.Duration)
+	w("%d subscribers, each on one topic: a session lasts %s to %s, then the client drops its connection, waits up to %s and resumes with the id of the last event it received. ", c.Subscribers, c.MinLife, c.MaxLife, c.MaxPause)
+	w("Every delivery is checked: each event must be the previous one's successor on its topic, across reconnects. At the end each subscriber reads up to its topic's last event. ")
+	w("Latency counts live events only (published after the session began); replayed ones are counted apart.\n\n")
+	if m.Err != "" {
+		w("Error: %s\n\n", oneLine(m.Err))
+	}
+	w("| events/s | sessions | deliveries | replayed | gaps | duplicates | live p50 ms | live p99 ms | max ms | server CPU | server RSS |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	w("| %.0f | %d | %d | %d | %d | %d | %.1f | %.1f | %.1f | %.0f%% | %s |\n\n", m.PublishRate, m.Sessions, m.Deliveries, m.Replayed, m.Gaps, m.Duplicates,
+		m.Latency.P50, m.Latency.P99, m.Latency.Max, m.Server.CPUPercent, mib(m.Server.RSS))
+}

@@ -1,0 +1,81 @@
+package workload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// ModuleRoot finds the repository's root: the folder of the go.mod that
+// declares Rewind's module, from the working directory upwards.
+func ModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && strings.Contains(string(b), "module github.com/rewind-dev/rewind\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("not inside the Rewind repository (no go.mod of github.com/rewind-dev/rewind above the working directory)")
+		}
+		dir = parent
+	}
+}
+
+// Build compiles pkg (e.g. ./cmd/server) of the module at root into dir.
+func Build(ctx context.Context, root, pkg, dir string) (string, error) {
+	out := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
+	}
+	return out, nil
+}
+
+// NodeReady checks that the Node peer can run: node on the PATH and the
+// folder's node_modules installed from its package-lock.json.
+func NodeReady(dir string) error {
+	if _, err := exec.LookPath("node"); err != nil {
+		return fmt.Errorf("node is not installed: %w", err)
+	}
+	for _, m := range []string{"graphql", "graphql-ws", "ws", "graphql-subscriptions"} {
+		if _, err := os.Stat(filepath.Join(dir, "node_modules", m, "package.json")); err != nil {
+			return fmt.Errorf("the Node peer's dependencies are missing (%s): run npm ci --prefix %s", m, dir)
+		}
+	}
+	return nil
+}
+
+// NpmCI installs the Node peer's dependencies from its package-lock.json.
+func NpmCI(ctx context.Context, dir string) error {
+	cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund")
+	cmd.Dir = dir
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("npm ci in %s: %w\n%s", dir, err, b)
+	}
+	return nil
+}
+
+// RaiseFileLimit raises this process's open-file limit to its hard limit;
+// child processes inherit it. It returns the new soft limit.
+func RaiseFileLimit() (uint64, error) {
+	var r syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
+		return 0, err
+	}
+	r.Cur = r.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
+		return 0, err
+	}
+	return r.Cur, nil
+}

@@ -1,0 +1,228 @@
+// Package workload runs rewind-bench's workloads against Rewind and its
+// peers, each server a child process on loopback, and returns figures.
+// Every loop is bounded in count and time, and every server it starts is
+// stopped before the workload returns.
+package workload
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/rewind-dev/rewind/bench/metrics"
+	"github.com/rewind-dev/rewind/bench/proc"
+	"github.com/rewind-dev/rewind/bench/wsclient"
+)
+
+// Peer names, as they appear in reports.
+const (
+	Rewind    = "rewind"
+	GqlgenMem = "gqlgen-mem"
+	Node      = "node-graphql-ws"
+	RawJS     = "raw-jetstream"
+)
+
+// Env is what every workload needs.
+type Env struct {
+	Quick bool
+	// Root is the repository's root.
+	Root string
+	// Work is a scratch folder for data directories and server logs.
+	Work string
+	// RewindBin and GqlgenMemBin are built executables; NodeDir holds the
+	// Node peer's server.js with its node_modules installed.
+	RewindBin, GqlgenMemBin, NodeDir string
+	// RewindEnv is added to Rewind's environment.
+	RewindEnv []string
+	// Progress receives one line per step.
+	Progress io.Writer
+	Dialer   *wsclient.Dialer
+	mu       sync.Mutex
+	n        int
+
+	profileFile string // set by profileNext: the next Rewind serves pprof
+	pprofURL    string // that Rewind's pprof address, once started
+}
+
+// profileNext makes the next Rewind started serve pprof, and the next
+// fan-out write a CPU profile of it to file.
+func (e *Env) profileNext(file string) { e.profileFile = file }
+
+func (e *Env) logf(format string, args ...any) {
+	if e.Progress != nil {
+		fmt.Fprintf(e.Progress, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+	}
+}
+
+// Start starts peer (Rewind, GqlgenMem or Node). For Rewind, dataDir is its
+// DATA_DIR; empty makes a new one.
+func (e *Env) Start(ctx context.Context, peer, dataDir string) (*proc.Server, error) {
+	e.mu.Lock()
+	e.n++
+	n := e.n
+	e.mu.Unlock()
+	logf, err := os.Create(filepath.Join(e.Work, fmt.Sprintf("%02d-%s.log", n, peer)))
+	if err != nil {
+		return nil, err
+	}
+	spec := proc.Spec{Name: peer, Log: logf, Env: []string{"ADDR=127.0.0.1:0"}}
+	switch peer {
+	case Rewind:
+		if dataDir == "" {
+			dataDir = filepath.Join(e.Work, fmt.Sprintf("data-%02d", n))
+		}
+		spec.Path = e.RewindBin
+		// info: the address is logged at info; Rewind logs little else.
+		spec.Env = append(spec.Env, "DATA_DIR="+dataDir, "LOG_LEVEL=info")
+		spec.Env = append(spec.Env, e.RewindEnv...)
+		if e.profileFile != "" {
+			port, err := freePort()
+			if err != nil {
+				return nil, err
+			}
+			e.pprofURL = "http://127.0.0.1:" + port
+			spec.Env = append(spec.Env, "PPROF_ADDR=127.0.0.1:"+port)
+		}
+	case GqlgenMem:
+		spec.Path = e.GqlgenMemBin
+	case Node:
+		spec.Path = "node"
+		spec.Args = []string{"server.js"}
+		spec.Dir = e.NodeDir
+	default:
+		return nil, fmt.Errorf("unknown peer %q", peer)
+	}
+	s, err := proc.Start(ctx, spec, 60*time.Second)
+	if err != nil {
+		logf.Close()
+		return nil, err
+	}
+	go func() { <-s.Done(); logf.Close() }()
+	e.logf("started %s (pid %d) at %s", peer, s.PID(), s.URL)
+	return s, nil
+}
+
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	_, port, err := net.SplitHostPort(ln.Addr().String())
+	return port, err
+}
+
+// takeProfile fetches a CPU profile of d from the Rewind started for
+// profiling and writes it to the profile file. It returns a channel that
+// yields the outcome.
+func (e *Env) takeProfile(ctx context.Context, d time.Duration) <-chan error {
+	done := make(chan error, 1)
+	url, file := e.pprofURL, e.profileFile
+	e.profileFile, e.pprofURL = "", ""
+	go func() {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", url, int(d.Seconds())), nil)
+		if err != nil {
+			done <- err
+			return
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(file)
+		if err != nil {
+			done <- err
+			return
+		}
+		_, err = io.Copy(f, resp.Body)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		e.logf("wrote a %s CPU profile of Rewind to %s", d, file)
+		done <- err
+	}()
+	return done
+}
+
+// Usage is a server's resources over a measured stretch.
+type Usage struct {
+	RSS        int64   `json:"rss_bytes"`
+	CPUPercent float64 `json:"cpu_percent"` // of one core
+}
+
+// meter measures a process's CPU between Start and Stop.
+type meter struct {
+	pid   int
+	start metrics.Usage
+}
+
+func startMeter(pid int) *meter {
+	u, _ := metrics.ReadUsage(pid)
+	return &meter{pid: pid, start: u}
+}
+
+func (m *meter) stop() Usage {
+	u, err := metrics.ReadUsage(m.pid)
+	if err != nil {
+		return Usage{}
+	}
+	return Usage{RSS: u.RSS, CPUPercent: metrics.CPUPercent(m.start, u)}
+}
+
+// Latency summarises a histogram, in milliseconds.
+type Latency struct {
+	Count uint64  `json:"count"`
+	P50   float64 `json:"p50_ms"`
+	P99   float64 `json:"p99_ms"`
+	Max   float64 `json:"max_ms"`
+	// CDF is kept for charts.
+	CDF []metrics.Point `json:"-"`
+}
+
+func summarise(h *metrics.Hist) Latency {
+	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
+	return Latency{Count: h.Count(), P50: ms(h.Quantile(0.5)), P99: ms(h.Quantile(0.99)), Max: ms(h.Max()), CDF: h.CDF()}
+}
+
+// eventData is the JSON data of the benchmark's events: ts, the publish
+// time in Unix nanoseconds, and n, the publisher's sequence number.
+func eventData(n int64) []byte {
+	b := make([]byte, 0, 48)
+	b = append(b, `{"ts":`...)
+	b = strconv.AppendInt(b, time.Now().UnixNano(), 10)
+	b = append(b, `,"n":`...)
+	b = strconv.AppendInt(b, n, 10)
+	return append(b, '}')
+}
+
+// delivery reads ts and n from a next message's payload.
+func delivery(payload []byte) (ts, n int64, ok bool) {
+	ts, ok1 := wsclient.Int(payload, "ts")
+	n, ok2 := wsclient.Int(payload, "n")
+	return ts, n, ok1 && ok2
+}
+
+// EventsQuery is the subscription every workload makes: the full Event.
+const EventsQuery = `subscription($topics: [String!]!, $after: ID) { events(topics: $topics, afterId: $after) { id topic type data time } }`
+
+// PublishQuery is the mutation every publisher sends.
+const PublishQuery = `mutation($topic: String!, $data: JSON!) { publish(topic: $topic, data: $data) { id } }`
+
+// publishBody is a publish request's body for topic and data.
+func publishBody(topic string, data []byte) []byte {
+	b := make([]byte, 0, 200)
+	b = append(b, `{"query":"mutation($topic: String!, $data: JSON!) { publish(topic: $topic, data: $data) { id } }","variables":{"topic":`...)
+	b = strconv.AppendQuote(b, topic)
+	b = append(b, `,"data":`...)
+	b = append(b, data...)
+	return append(b, `}}`...)
+}

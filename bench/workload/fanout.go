@@ -1,0 +1,183 @@
+package workload
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+)
+
+// FanoutConfig is workload 1: one topic, Subscribers WebSocket connections
+// each with one live subscription, publishing over HTTP at rising rates
+// until p99 latency passes MaxP99 or an event is lost.
+type FanoutConfig struct {
+	Subscribers int
+	// StartDeliveries is the first step's deliveries/s (rate x subscribers);
+	// each next step multiplies it by Factor, for at most Steps steps.
+	StartDeliveries float64
+	Factor          float64
+	Steps           int
+	StepTime        time.Duration
+	MaxP99          time.Duration
+	// Publishers is how many HTTP requests may be in flight at once.
+	Publishers int
+}
+
+// FanoutStep is one rate.
+type FanoutStep struct {
+	Rate             float64 `json:"rate"` // events/s asked for
+	Published        int64   `json:"published"`
+	PublishRate      float64 `json:"publish_rate"`
+	Expected         int64   `json:"expected"`
+	Delivered        int64   `json:"delivered"`
+	Missing          int64   `json:"missing"`
+	Duplicates       int64   `json:"duplicates"`
+	DeliveriesPerSec float64 `json:"deliveries_per_sec"`
+	Latency          Latency `json:"latency"`
+	Server           Usage   `json:"server"`
+	HarnessCPU       float64 `json:"harness_cpu_percent"`
+	Pass             bool    `json:"pass"`
+	Why              string  `json:"why,omitempty"`
+}
+
+// FanoutRun is one peer at one subscriber count.
+type FanoutRun struct {
+	Peer        string       `json:"peer"`
+	Subscribers int          `json:"subscribers"`
+	Steps       []FanoutStep `json:"steps"`
+	Best        int          `json:"best"` // index of the fastest passing step, -1 if none
+	Err         string       `json:"error,omitempty"`
+}
+
+// BestStep is the fastest passing step, or the first step if none passed.
+func (r *FanoutRun) BestStep() *FanoutStep {
+	if len(r.Steps) == 0 {
+		return nil
+	}
+	if r.Best >= 0 {
+		return &r.Steps[r.Best]
+	}
+	return &r.Steps[0]
+}
+
+// Fanout runs workload 1 against peer with a fresh server.
+func (e *Env) Fanout(ctx context.Context, peer string, cfg FanoutConfig) FanoutRun {
+	run := FanoutRun{Peer: peer, Subscribers: cfg.Subscribers, Best: -1}
+	if err := e.fanout(ctx, peer, cfg, &run); err != nil {
+		run.Err = err.Error()
+		e.logf("fan-out %s x%d: %v", peer, cfg.Subscribers, err)
+	}
+	return run
+}
+
+func (e *Env) fanout(ctx context.Context, peer string, cfg FanoutConfig, run *FanoutRun) error {
+	srv, err := e.Start(ctx, peer, "")
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	const topic = "fanout"
+	p, err := openPool(ctx, e.Dialer, srv.URL, topic, cfg.Subscribers)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	pub := newPublisher(srv.URL, cfg.Publishers)
+	defer pub.close()
+
+	// Subscriptions start asynchronously: publish until every connection
+	// has received an event, then every later event must reach all.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, _, _, err := pub.paced(ctx, topic, 1, 1000, 1); err != nil {
+			return fmt.Errorf("warm-up publish: %w", err)
+		}
+		ready := 0
+		for _, sc := range p.conns {
+			sc.mu.Lock()
+			if sc.count > 0 {
+				ready++
+			}
+			sc.mu.Unlock()
+		}
+		if ready == len(p.conns) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("only %d of %d subscriptions received events after 30s", ready, len(p.conns))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	if peer == Rewind && e.pprofURL != "" {
+		done := e.takeProfile(ctx, 30*time.Second)
+		defer func() {
+			if err := <-done; err != nil {
+				e.logf("profile: %v", err)
+			}
+		}()
+	}
+	deliveries := cfg.StartDeliveries
+	for i := 0; i < cfg.Steps && ctx.Err() == nil; i++ {
+		rate := deliveries / float64(cfg.Subscribers)
+		count := int64(math.Max(1, math.Round(rate*cfg.StepTime.Seconds())))
+		step := e.fanoutStep(ctx, srv.PID(), p, pub, topic, cfg, rate, count)
+		run.Steps = append(run.Steps, step)
+		e.logf("fan-out %s x%d: %.0f ev/s -> %.0f deliveries/s, p50 %.1f ms p99 %.1f ms, server CPU %.0f%%, harness CPU %.0f%% %s",
+			peer, cfg.Subscribers, step.PublishRate, step.DeliveriesPerSec, step.Latency.P50, step.Latency.P99,
+			step.Server.CPUPercent, step.HarnessCPU, passWord(step.Pass, step.Why))
+		if !step.Pass {
+			break
+		}
+		run.Best = i
+		deliveries *= cfg.Factor
+	}
+	if !srv.Alive() {
+		return fmt.Errorf("%s exited during the run", peer)
+	}
+	return nil
+}
+
+func passWord(pass bool, why string) string {
+	if pass {
+		return "ok"
+	}
+	return "stop: " + why
+}
+
+func (e *Env) fanoutStep(ctx context.Context, pid int, p *pool, pub *publisher, topic string, cfg FanoutConfig, rate float64, count int64) FanoutStep {
+	step := FanoutStep{Rate: rate}
+	lo := pub.n.Load()
+	p.startStep(lo)
+	sm, hm := startMeter(pid), startMeter(0)
+	start := time.Now()
+	_, published, took, err := pub.paced(ctx, topic, count, rate, cfg.Publishers)
+	step.Published = published
+	step.PublishRate = float64(published) / took.Seconds()
+	step.Expected = published * int64(len(p.conns))
+	p.waitDelivered(ctx, step.Expected, 3*time.Second+2*cfg.MaxP99)
+	step.Server, step.HarnessCPU = sm.stop(), hm.stop().CPUPercent
+	st := p.stats(lo, lo+count, true)
+	step.Delivered, step.Missing, step.Duplicates = st.delivered, st.missing, st.dups
+	if st.last > start.UnixNano() {
+		step.DeliveriesPerSec = float64(st.delivered) / time.Duration(st.last-start.UnixNano()).Seconds()
+	}
+	step.Latency = summarise(st.hist)
+	switch {
+	case err != nil:
+		step.Why = "publish failed: " + err.Error()
+	case st.ended > 0:
+		step.Why = fmt.Sprintf("%d subscriptions ended (%s)", st.ended, st.firstEnd)
+	case st.missing > 0:
+		step.Why = fmt.Sprintf("%d deliveries missing", st.missing)
+	case st.dups > 0:
+		step.Why = fmt.Sprintf("%d duplicates", st.dups)
+	case step.Latency.P99 > float64(cfg.MaxP99)/1e6:
+		step.Why = fmt.Sprintf("p99 %.0f ms over %s", step.Latency.P99, cfg.MaxP99)
+	case step.PublishRate < 0.9*rate:
+		step.Why = fmt.Sprintf("publishing reached only %.0f of %.0f events/s", step.PublishRate, rate)
+	default:
+		step.Pass = true
+	}
+	return step
+}

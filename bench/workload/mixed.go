@@ -1,0 +1,219 @@
+package workload
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/rewind-dev/rewind/bench/metrics"
+	"github.com/rewind-dev/rewind/bench/wsclient"
+)
+
+// MixedConfig is workload 6: Rate events/s spread over Topics while
+// Subscribers come and go, each resuming with the id of the last event it
+// received (a reconnect storm).
+type MixedConfig struct {
+	Topics      int
+	Subscribers int
+	Rate        float64
+	Duration    time.Duration
+	// A session lasts between MinLife and MaxLife, then the client drops
+	// its connection and reconnects after up to MaxPause.
+	MinLife, MaxLife, MaxPause time.Duration
+}
+
+// MixedResult is workload 6's outcome. Latency counts live events only:
+// those published after the session that received them had started.
+type MixedResult struct {
+	Config      MixedConfig `json:"config"`
+	Published   int64       `json:"published"`
+	PublishRate float64     `json:"publish_rate"`
+	Sessions    int64       `json:"sessions"`
+	Deliveries  int64       `json:"deliveries"`
+	Replayed    int64       `json:"replayed"`
+	Gaps        int64       `json:"gaps"`
+	Duplicates  int64       `json:"duplicates"`
+	Latency     Latency     `json:"latency"`
+	Server      Usage       `json:"server"`
+	Err         string      `json:"error,omitempty"`
+}
+
+// Mixed runs workload 6 against Rewind (the peers cannot resume).
+func (e *Env) Mixed(ctx context.Context, cfg MixedConfig) MixedResult {
+	r := MixedResult{Config: cfg}
+	if err := e.mixed(ctx, cfg, &r); err != nil {
+		r.Err = err.Error()
+		e.logf("mixed: %v", err)
+	}
+	return r
+}
+
+// topicState is what the publishers have published on one topic.
+type topicState struct {
+	last atomic.Int64 // n of the last acknowledged event, -1 for none
+}
+
+func (e *Env) mixed(ctx context.Context, cfg MixedConfig, r *MixedResult) error {
+	srv, err := e.Start(ctx, Rewind, "")
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	topics := make([]*topicState, cfg.Topics)
+	for i := range topics {
+		topics[i] = &topicState{}
+		topics[i].last.Store(-1)
+	}
+	topicName := func(i int) string { return "mixed.t" + strconv.Itoa(i) }
+	pub := newPublisher(srv.URL, cfg.Topics)
+	defer pub.close()
+	lat := &metrics.Shared{}
+	var sessions, deliveries, replayed, gaps, dups atomic.Int64
+
+	m := startMeter(srv.PID())
+	pubCtx, stopPub := context.WithTimeout(ctx, cfg.Duration)
+	defer stopPub()
+	start := time.Now()
+	// Publishers: one per topic, each waiting for its acknowledgement, so
+	// that n is in stream order within a topic.
+	pg, pgctx := errgroup.WithContext(pubCtx)
+	perTopic := cfg.Rate / float64(cfg.Topics)
+	interval := time.Duration(float64(time.Second) / perTopic)
+	for i := range cfg.Topics {
+		pg.Go(func() error {
+			t0 := start.Add(time.Duration(rand.Int64N(int64(interval))))
+			for k := int64(0); ; k++ {
+				if wait := time.Until(t0.Add(time.Duration(k) * interval)); wait > 0 {
+					select {
+					case <-time.After(wait):
+					case <-pgctx.Done():
+						return nil
+					}
+				}
+				if pgctx.Err() != nil {
+					return nil
+				}
+				if _, err := pub.publishOne(ctx, topicName(i), k); err != nil {
+					return fmt.Errorf("publish on %s: %w", topicName(i), err)
+				}
+				topics[i].last.Store(k)
+			}
+		})
+	}
+
+	// Subscribers.
+	sg, sgctx := errgroup.WithContext(ctx)
+	var pubDone atomic.Bool
+	for s := range cfg.Subscribers {
+		sg.Go(func() error {
+			rng := rand.New(rand.NewPCG(uint64(s), 6))
+			ti := s % cfg.Topics
+			var h metrics.Hist
+			defer lat.Merge(&h)
+			last, lastID := int64(-1), ""
+			for {
+				final := pubDone.Load()
+				life := cfg.MinLife + time.Duration(rng.Int64N(int64(cfg.MaxLife-cfg.MinLife)+1))
+				strict := lastID != "" // the next event must be last+1
+				if final {
+					if last >= topics[ti].last.Load() {
+						return nil
+					}
+					life = 30 * time.Second // until the topic's last event
+					if lastID == "" {
+						// Never received anything: read the topic from the start.
+						lastID, strict = "00000000000000000000000000", true
+					}
+				}
+				c, err := e.Dialer.Dial(sgctx, srv.URL+"/graphql")
+				if err != nil {
+					return fmt.Errorf("subscriber %d: %w", s, err)
+				}
+				sessions.Add(1)
+				vars := map[string]any{"topics": []string{topicName(ti)}}
+				if lastID != "" {
+					vars["after"] = lastID
+				}
+				began := time.Now().UnixNano()
+				if err := c.Subscribe("1", EventsQuery, vars); err != nil {
+					c.Close()
+					return fmt.Errorf("subscriber %d: %w", s, err)
+				}
+				var fail error
+				timer := time.AfterFunc(life, func() { c.Close() })
+				runErr := c.Run(func(msg wsclient.Msg) bool {
+					switch msg.Kind {
+					case wsclient.KindNext:
+						now := time.Now().UnixNano()
+						ts, n, ok := delivery(msg.Payload)
+						id, ok2 := wsclient.Str(msg.Payload, "id")
+						if !ok || !ok2 {
+							fail = fmt.Errorf("subscriber %d: unexpected result %.200s", s, msg.Payload)
+							return false
+						}
+						deliveries.Add(1)
+						switch {
+						case strict && n <= last:
+							dups.Add(1)
+							return true
+						case strict && n > last+1:
+							gaps.Add(n - last - 1)
+						}
+						strict = true
+						last, lastID = n, string(id)
+						if ts >= began {
+							h.Record(time.Duration(now - ts))
+						} else {
+							replayed.Add(1)
+						}
+						if final && n >= topics[ti].last.Load() {
+							return false
+						}
+					case wsclient.KindError, wsclient.KindComplete:
+						fail = fmt.Errorf("subscriber %d: subscription ended: %.200s", s, msg.Payload)
+						return false
+					}
+					return true
+				})
+				timer.Stop()
+				c.Close()
+				if fail != nil {
+					return fail
+				}
+				if final {
+					if last < topics[ti].last.Load() {
+						return fmt.Errorf("subscriber %d: at the end, last event %d of %d on %s (%v)", s, last, topics[ti].last.Load(), topicName(ti), runErr)
+					}
+					return nil
+				}
+				if sgctx.Err() != nil {
+					return sgctx.Err()
+				}
+				time.Sleep(time.Duration(rng.Int64N(int64(cfg.MaxPause) + 1)))
+			}
+		})
+	}
+	perr := pg.Wait()
+	took := time.Since(start)
+	pubDone.Store(true)
+	serr := sg.Wait()
+	r.Server = m.stop()
+	for _, t := range topics {
+		r.Published += t.last.Load() + 1
+	}
+	r.PublishRate = float64(r.Published) / took.Seconds()
+	r.Sessions, r.Deliveries, r.Replayed = sessions.Load(), deliveries.Load(), replayed.Load()
+	r.Gaps, r.Duplicates = gaps.Load(), dups.Load()
+	r.Latency = summarise(lat.Snapshot())
+	e.logf("mixed: %.0f events/s on %d topics, %d subscribers, %d sessions, %d deliveries (%d replayed), live p50 %.1f ms p99 %.1f ms, %d gaps, %d duplicates",
+		r.PublishRate, cfg.Topics, cfg.Subscribers, r.Sessions, r.Deliveries, r.Replayed, r.Latency.P50, r.Latency.P99, r.Gaps, r.Duplicates)
+	if perr != nil {
+		return perr
+	}
+	return serr
+}

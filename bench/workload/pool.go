@@ -1,0 +1,251 @@
+package workload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/rewind-dev/rewind/bench/metrics"
+	"github.com/rewind-dev/rewind/bench/wsclient"
+)
+
+// pool is a set of WebSocket connections, each with one live
+// subscription to one topic, that record every delivery: its latency from
+// the publish time in the event, and its number n in a bitset, so that a
+// step can be checked exactly for gaps and duplicates.
+type pool struct {
+	conns  []*subConn
+	stepLo atomic.Int64 // deliveries of n >= stepLo count for the step
+	wg     sync.WaitGroup
+}
+
+type subConn struct {
+	p *pool
+	c *wsclient.Conn
+
+	mu    sync.Mutex
+	hist  metrics.Hist
+	seen  bitset
+	count int64 // deliveries of this step
+	dups  int64
+	last  int64 // Unix nanoseconds of the last delivery
+	ended string
+}
+
+type bitset []uint64
+
+// set sets bit i and reports whether it was already set.
+func (b *bitset) set(i int64) bool {
+	w := int(i / 64)
+	if w >= len(*b) {
+		*b = append(*b, make([]uint64, w+1-len(*b)+64)...)
+	}
+	old := (*b)[w]&(1<<(i%64)) != 0
+	(*b)[w] |= 1 << (i % 64)
+	return old
+}
+
+func (b bitset) has(i int64) bool {
+	w := int(i / 64)
+	return w < len(b) && b[w]&(1<<(i%64)) != 0
+}
+
+// openPool dials n connections (up to 64 at a time) and subscribes each to
+// topic, live.
+func openPool(ctx context.Context, d *wsclient.Dialer, url, topic string, n int) (*pool, error) {
+	p := &pool{conns: make([]*subConn, n)}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(64)
+	for i := range n {
+		g.Go(func() error {
+			c, err := d.Dial(gctx, url+"/graphql")
+			if err != nil {
+				return fmt.Errorf("connection %d: %w", i, err)
+			}
+			sc := &subConn{p: p, c: c}
+			p.conns[i] = sc
+			if err := c.Subscribe("1", EventsQuery, map[string]any{"topics": []string{topic}}); err != nil {
+				return fmt.Errorf("subscribe %d: %w", i, err)
+			}
+			p.wg.Go(func() {
+				err := c.Run(sc.handle)
+				sc.mu.Lock()
+				if sc.ended == "" && err != nil {
+					sc.ended = err.Error()
+				}
+				sc.mu.Unlock()
+			})
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		p.close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (sc *subConn) handle(m wsclient.Msg) bool {
+	switch m.Kind {
+	case wsclient.KindNext:
+		now := time.Now().UnixNano()
+		ts, n, ok := delivery(m.Payload)
+		sc.mu.Lock()
+		defer sc.mu.Unlock()
+		if !ok {
+			sc.ended = fmt.Sprintf("unexpected result %.200s", m.Payload)
+			return false
+		}
+		if sc.seen.set(n) {
+			sc.dups++
+		}
+		if n >= sc.p.stepLo.Load() {
+			sc.count++
+			sc.hist.Record(time.Duration(now - ts))
+		}
+		sc.last = now
+	case wsclient.KindError, wsclient.KindComplete:
+		sc.mu.Lock()
+		defer sc.mu.Unlock()
+		sc.ended = fmt.Sprintf("subscription ended: %.200s", m.Payload)
+		if m.Kind == wsclient.KindComplete {
+			sc.ended = "subscription completed by the server"
+		}
+		return false
+	}
+	return true
+}
+
+// startStep resets the counters for deliveries of n >= lo.
+func (p *pool) startStep(lo int64) {
+	p.stepLo.Store(lo)
+	for _, sc := range p.conns {
+		sc.mu.Lock()
+		sc.count = 0
+		sc.hist = metrics.Hist{}
+		sc.mu.Unlock()
+	}
+}
+
+// stepStats are a step's totals across the pool.
+type stepStats struct {
+	delivered, missing, dups int64
+	last                     int64
+	ended                    int
+	firstEnd                 string
+	hist                     *metrics.Hist
+}
+
+// stats sums the pool's counters; with check it also counts the numbers in
+// [lo, hi) some connection lacks.
+func (p *pool) stats(lo, hi int64, check bool) stepStats {
+	st := stepStats{hist: &metrics.Hist{}}
+	for _, sc := range p.conns {
+		sc.mu.Lock()
+		st.delivered += sc.count
+		st.dups += sc.dups
+		st.last = max(st.last, sc.last)
+		if sc.ended != "" {
+			st.ended++
+			if st.firstEnd == "" {
+				st.firstEnd = sc.ended
+			}
+		}
+		if check {
+			st.hist.Merge(&sc.hist)
+			for n := lo; n < hi; n++ {
+				if !sc.seen.has(n) {
+					st.missing++
+				}
+			}
+		}
+		sc.mu.Unlock()
+	}
+	return st
+}
+
+// waitDelivered waits until want deliveries were counted, a connection
+// ended, or timeout passed.
+func (p *pool) waitDelivered(ctx context.Context, want int64, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		st := p.stats(0, 0, false)
+		if st.delivered >= want || st.ended > 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (p *pool) close() {
+	for _, sc := range p.conns {
+		if sc != nil {
+			_ = sc.c.Close()
+		}
+	}
+	p.wg.Wait()
+}
+
+// publisher sends publish mutations over HTTP keep-alive connections.
+type publisher struct {
+	url string
+	hc  *http.Client
+	n   atomic.Int64 // the next event number
+}
+
+func newPublisher(url string, conns int) *publisher {
+	tr := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, IdleConnTimeout: time.Minute}
+	return &publisher{url: url + "/graphql", hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+}
+
+func (pb *publisher) close() { pb.hc.CloseIdleConnections() }
+
+// publishOne publishes event number n on topic.
+func (pb *publisher) publishOne(ctx context.Context, topic string, n int64) ([]byte, error) {
+	return wsclient.PostRaw(ctx, pb.hc, pb.url, publishBody(topic, eventData(n)))
+}
+
+// paced publishes count events on topic at rate events/s from workers
+// goroutines, numbering them from the publisher's counter, and returns the
+// first number, how many were published and the time it took. It stops at
+// the first error.
+func (pb *publisher) paced(ctx context.Context, topic string, count int64, rate float64, workers int) (lo, published int64, took time.Duration, err error) {
+	lo = pb.n.Load()
+	var next, ok atomic.Int64
+	interval := time.Duration(float64(time.Second) / rate)
+	start := time.Now()
+	g, gctx := errgroup.WithContext(ctx)
+	for range workers {
+		g.Go(func() error {
+			for {
+				k := next.Add(1) - 1
+				if k >= count {
+					return nil
+				}
+				if wait := time.Until(start.Add(time.Duration(k) * interval)); wait > 0 {
+					select {
+					case <-time.After(wait):
+					case <-gctx.Done():
+						return nil
+					}
+				}
+				if _, err := pb.publishOne(gctx, topic, lo+k); err != nil {
+					return err
+				}
+				ok.Add(1)
+			}
+		})
+	}
+	err = g.Wait()
+	pb.n.Add(count)
+	if err != nil && errors.Is(err, context.Canceled) && ctx.Err() == nil {
+		err = nil
+	}
+	return lo, ok.Load(), time.Since(start), err
+}

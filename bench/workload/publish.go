@@ -1,0 +1,106 @@
+package workload
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rewind-dev/rewind/bench/metrics"
+	"github.com/rewind-dev/rewind/bench/rawjs"
+)
+
+// PublishRun is workload 5 for one server: Clients concurrent HTTP
+// clients each sending publish mutations back to back for a while.
+type PublishRun struct {
+	Peer      string  `json:"peer"`
+	Clients   int     `json:"clients"`
+	Published int64   `json:"published"`
+	Rate      float64 `json:"rate"`
+	Latency   Latency `json:"latency"`
+	Server    Usage   `json:"server"`
+	Err       string  `json:"error,omitempty"`
+}
+
+// PublishResult holds every server's run and the raw JetStream floors.
+type PublishResult struct {
+	Runs       []PublishRun `json:"runs"`
+	RawAsync   float64      `json:"raw_async_rate"`
+	RawSync    float64      `json:"raw_sync_rate"`
+	RawSyncP99 float64      `json:"raw_sync_p99_ms"`
+	Err        string       `json:"error,omitempty"`
+}
+
+// Publish runs workload 5 against peer.
+func (e *Env) Publish(ctx context.Context, peer string, clients int, d time.Duration) PublishRun {
+	r := PublishRun{Peer: peer, Clients: clients}
+	if err := e.publish(ctx, peer, clients, d, &r); err != nil {
+		r.Err = err.Error()
+		e.logf("publish %s: %v", peer, err)
+	}
+	return r
+}
+
+func (e *Env) publish(ctx context.Context, peer string, clients int, d time.Duration, r *PublishRun) error {
+	srv, err := e.Start(ctx, peer, "")
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	pub := newPublisher(srv.URL, clients)
+	defer pub.close()
+	// One request first, so that nothing is measured cold.
+	if _, err := pub.publishOne(ctx, "publish", 0); err != nil {
+		return err
+	}
+	m := startMeter(srv.PID())
+	lat := &metrics.Shared{}
+	var n atomic.Int64
+	var firstErr error
+	var once sync.Once
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			var h metrics.Hist
+			defer lat.Merge(&h)
+			for time.Since(start) < d && ctx.Err() == nil {
+				t := time.Now()
+				if _, err := pub.publishOne(ctx, "publish", n.Load()); err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+				h.Record(time.Since(t))
+				n.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	el := time.Since(start)
+	r.Server = m.stop()
+	if firstErr != nil {
+		return firstErr
+	}
+	r.Published, r.Rate, r.Latency = n.Load(), float64(n.Load())/el.Seconds(), summarise(lat.Snapshot())
+	e.logf("publish %s: %d clients, %.0f events/s, p50 %.2f ms p99 %.2f ms, server CPU %.0f%%", peer, clients, r.Rate, r.Latency.P50, r.Latency.P99, r.Server.CPUPercent)
+	return nil
+}
+
+// RawPublish measures raw JetStream's async publish rate and its sync rate
+// from clients goroutines, each in a new data folder.
+func (e *Env) RawPublish(ctx context.Context, clients int, d time.Duration, res *PublishResult) {
+	a, err := rawjs.PublishAsync(ctx, filepath.Join(e.Work, "raw-async"), d)
+	if err != nil {
+		res.Err = fmt.Sprintf("raw async publish: %v", err)
+		return
+	}
+	s, err := rawjs.PublishSync(ctx, filepath.Join(e.Work, "raw-sync"), clients, d)
+	if err != nil {
+		res.Err = fmt.Sprintf("raw sync publish: %v", err)
+		return
+	}
+	res.RawAsync, res.RawSync, res.RawSyncP99 = a.Rate, s.Rate, float64(s.Latency.Quantile(0.99))/1e6
+	e.logf("publish raw JetStream: async %.0f events/s, sync x%d %.0f events/s", a.Rate, clients, s.Rate)
+}

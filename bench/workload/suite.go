@@ -1,0 +1,331 @@
+package workload
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rewind-dev/rewind/bench/wsclient"
+)
+
+// SuiteOptions chooses what a run does.
+type SuiteOptions struct {
+	Quick bool
+	// Only runs these workloads (fanout, replay, cursor, conns, publish,
+	// mixed); empty runs all.
+	Only []string
+	// Peers limits the servers compared; empty means all.
+	Peers []string
+	// ProfileFile, if set, receives a CPU profile of Rewind during the
+	// 1,000-subscriber fan-out (Rewind then runs from the pprof build).
+	ProfileFile string
+}
+
+func (o SuiteOptions) runs(w string) bool { return len(o.Only) == 0 || slices.Contains(o.Only, w) }
+
+func (o SuiteOptions) peers(all ...string) []string {
+	if len(o.Peers) == 0 {
+		return all
+	}
+	var out []string
+	for _, p := range all {
+		if slices.Contains(o.Peers, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Setup raises the open-file limit, builds the servers into work and
+// checks the Node peer. rewindBin, if set, is used instead of building.
+func Setup(ctx context.Context, root, work, rewindBin string, opts SuiteOptions, progress io.Writer) (*Env, error) {
+	if _, err := RaiseFileLimit(); err != nil {
+		return nil, fmt.Errorf("raise the open-file limit: %w", err)
+	}
+	bin := filepath.Join(work, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		return nil, err
+	}
+	e := &Env{Root: root, Quick: opts.Quick, Work: work, Progress: progress, NodeDir: filepath.Join(root, "bench", "peers", "node")}
+	// Dial from several loopback addresses: a reconnect storm leaves more
+	// TIME_WAIT sockets than one address has ephemeral ports.
+	e.Dialer = &wsclient.Dialer{}
+	for i := 1; i <= 8; i++ {
+		e.Dialer.LocalAddrs = append(e.Dialer.LocalAddrs, fmt.Sprintf("127.0.0.%d", i))
+	}
+	var err error
+	e.RewindBin = rewindBin
+	if e.RewindBin == "" {
+		pkg := "./cmd/server"
+		if opts.ProfileFile != "" {
+			pkg = "./bench/cmd/rewind-pprof"
+		}
+		e.logf("building %s", pkg)
+		if e.RewindBin, err = Build(ctx, root, pkg, bin); err != nil {
+			return nil, err
+		}
+	}
+	if slices.Contains(opts.peers(GqlgenMem), GqlgenMem) {
+		e.logf("building ./bench/peers/gqlgenmem")
+		if e.GqlgenMemBin, err = Build(ctx, root, "./bench/peers/gqlgenmem", bin); err != nil {
+			return nil, err
+		}
+	}
+	if slices.Contains(opts.peers(Node), Node) {
+		if err := NodeReady(e.NodeDir); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// Machine describes where the run happened.
+type Machine struct {
+	CPU        string `json:"cpu"`
+	Cores      int    `json:"cores"`
+	MemoryGiB  int    `json:"memory_gib"`
+	Kernel     string `json:"kernel"`
+	Go         string `json:"go"`
+	Node       string `json:"node"`
+	NATSServer string `json:"nats_server"`
+	NATSGo     string `json:"nats_go"`
+	Gqlgen     string `json:"gqlgen"`
+	NodePeer   string `json:"node_peer"`
+	LoadBefore string `json:"load_before"`
+	LoadAfter  string `json:"load_after"`
+}
+
+// Results is everything one run measured.
+type Results struct {
+	Quick    bool           `json:"quick"`
+	Started  time.Time      `json:"started"`
+	Took     float64        `json:"took_seconds"`
+	Machine  Machine        `json:"machine"`
+	Fanout   []FanoutRun    `json:"fanout,omitempty"`
+	Replay   *ReplayResult  `json:"replay,omitempty"`
+	Cursor   *CursorResult  `json:"cursor,omitempty"`
+	Conns    []ConnsRun     `json:"conns,omitempty"`
+	Publish  *PublishResult `json:"publish,omitempty"`
+	Mixed    *MixedResult   `json:"mixed,omitempty"`
+	Errors   []string       `json:"errors,omitempty"`
+	FanoutAt int            `json:"fanout_subscribers"` // the subscriber count of workload 1's figure
+}
+
+// Failures lists what shows the harness or a server misbehaving: errors,
+// lost or repeated events, and workloads that delivered nothing. Missed
+// performance targets are not failures; the report states them.
+func (r *Results) Failures() []string {
+	out := slices.Clone(r.Errors)
+	for _, f := range r.Fanout {
+		switch {
+		case f.Err != "":
+			out = append(out, fmt.Sprintf("fan-out %s x%d: %s", f.Peer, f.Subscribers, f.Err))
+		case len(f.Steps) == 0 || f.Steps[0].Delivered == 0:
+			out = append(out, fmt.Sprintf("fan-out %s x%d: nothing delivered", f.Peer, f.Subscribers))
+		case r.Quick && f.Best < 0:
+			out = append(out, fmt.Sprintf("fan-out %s x%d: %s", f.Peer, f.Subscribers, f.Steps[0].Why))
+		}
+		for _, s := range f.Steps {
+			if s.Duplicates > 0 {
+				out = append(out, fmt.Sprintf("fan-out %s x%d: %d duplicates", f.Peer, f.Subscribers, s.Duplicates))
+			}
+			// A peer without storage may lose events when it drops a slow
+			// subscriber; Rewind may not.
+			if f.Peer == Rewind && s.Missing > 0 {
+				out = append(out, fmt.Sprintf("fan-out rewind x%d: %d deliveries missing at %.0f events/s", f.Subscribers, s.Missing, s.Rate))
+			}
+		}
+	}
+	if p := r.Replay; p != nil {
+		if p.Err != "" {
+			out = append(out, "replay: "+p.Err)
+		} else if p.Missing > 0 || p.Duplicates > 0 || p.Rewind == 0 {
+			out = append(out, fmt.Sprintf("replay: %d missing, %d duplicates, %.0f events/s", p.Missing, p.Duplicates, p.Rewind))
+		}
+	}
+	if c := r.Cursor; c != nil {
+		if c.Err != "" {
+			out = append(out, "cursor: "+c.Err)
+		} else if c.Wrong > 0 {
+			out = append(out, fmt.Sprintf("cursor: %d subscriptions started at the wrong event", c.Wrong))
+		}
+	}
+	for _, c := range r.Conns {
+		if c.Err != "" {
+			out = append(out, fmt.Sprintf("connections %s: %s", c.Peer, c.Err))
+		}
+	}
+	if p := r.Publish; p != nil {
+		if p.Err != "" {
+			out = append(out, "publish: "+p.Err)
+		}
+		for _, run := range p.Runs {
+			if run.Err != "" || run.Published == 0 {
+				out = append(out, fmt.Sprintf("publish %s: %d published %s", run.Peer, run.Published, run.Err))
+			}
+		}
+	}
+	if m := r.Mixed; m != nil {
+		if m.Err != "" {
+			out = append(out, "mixed: "+m.Err)
+		}
+		if m.Gaps > 0 || m.Duplicates > 0 || m.Deliveries == 0 {
+			out = append(out, fmt.Sprintf("mixed: %d gaps, %d duplicates, %d deliveries", m.Gaps, m.Duplicates, m.Deliveries))
+		}
+	}
+	return out
+}
+
+// Suite runs the chosen workloads, in quick or full size.
+func (e *Env) Suite(ctx context.Context, o SuiteOptions) *Results {
+	res := &Results{Quick: o.Quick, Started: time.Now().UTC(), Machine: e.machine()}
+	res.Machine.LoadBefore = loadavg()
+	q := o.Quick
+	pick := func(quick, full int) int {
+		if q {
+			return quick
+		}
+		return full
+	}
+	dur := func(quick, full time.Duration) time.Duration {
+		if q {
+			return quick
+		}
+		return full
+	}
+	servers := o.peers(Rewind, GqlgenMem, Node)
+
+	if o.runs("fanout") {
+		subs := []int{10, 100, 1000}
+		if q {
+			subs = []int{20}
+		}
+		res.FanoutAt = subs[len(subs)-1]
+		for _, s := range subs {
+			for _, peer := range servers {
+				cfg := FanoutConfig{
+					Subscribers: s, StartDeliveries: float64(pick(1000, 10000)), Factor: 1.5,
+					Steps: pick(2, 12), StepTime: dur(time.Second, 3*time.Second),
+					MaxP99: 100 * time.Millisecond, Publishers: pick(4, 32),
+				}
+				if o.ProfileFile != "" && peer == Rewind && s == res.FanoutAt {
+					e.profileNext(o.ProfileFile)
+				}
+				res.Fanout = append(res.Fanout, e.Fanout(ctx, peer, cfg))
+			}
+		}
+	}
+	if (o.runs("replay") || o.runs("cursor")) && slices.Contains(servers, Rewind) && ctx.Err() == nil {
+		n := pick(5000, 1_000_000)
+		e.logf("filling a stream with %d events from two writers", n)
+		ds, err := Fill(ctx, filepath.Join(e.Work, "replay-data"), n)
+		if err != nil {
+			res.Errors = append(res.Errors, err.Error())
+		} else {
+			e.logf("filled at %.0f events/s", ds.FillRate)
+			if o.runs("replay") {
+				r := e.Replay(ctx, ds)
+				res.Replay = &r
+			}
+			if o.runs("cursor") {
+				c := e.Cursor(ctx, ds, pick(20, 200))
+				res.Cursor = &c
+			}
+		}
+	}
+	if o.runs("publish") && ctx.Err() == nil {
+		clients, d := pick(8, 64), dur(time.Second, 10*time.Second)
+		p := &PublishResult{}
+		for _, peer := range servers {
+			p.Runs = append(p.Runs, e.Publish(ctx, peer, clients, d))
+		}
+		e.RawPublish(ctx, clients, d, p)
+		res.Publish = p
+	}
+	if o.runs("conns") && ctx.Err() == nil {
+		for _, peer := range servers {
+			res.Conns = append(res.Conns, e.Conns(ctx, peer, pick(200, 10_000)))
+		}
+	}
+	if o.runs("mixed") && slices.Contains(servers, Rewind) && ctx.Err() == nil {
+		cfg := MixedConfig{
+			Topics: pick(10, 100), Subscribers: pick(40, 2000), Rate: float64(pick(200, 5000)),
+			Duration: dur(3*time.Second, 20*time.Second),
+			MinLife:  dur(300*time.Millisecond, time.Second), MaxLife: dur(time.Second, 4*time.Second),
+			MaxPause: 200 * time.Millisecond,
+		}
+		m := e.Mixed(ctx, cfg)
+		res.Mixed = &m
+	}
+	res.Took = time.Since(res.Started).Seconds()
+	res.Machine.LoadAfter = loadavg()
+	return res
+}
+
+func (e *Env) machine() Machine {
+	m := Machine{Cores: runtime.NumCPU(), Go: runtime.Version()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		fmt.Sscanf(string(b), "MemTotal: %d kB", &kb)
+		m.MemoryGiB = int((kb + 1<<19) >> 20)
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	if b, err := exec.Command("node", "--version").Output(); err == nil {
+		m.Node = strings.TrimSpace(string(b))
+	}
+	// The servers' versions are the module's requirements.
+	if b, err := os.ReadFile(filepath.Join(e.Root, "go.mod")); err == nil {
+		for line := range strings.Lines(string(b)) {
+			f := strings.Fields(line)
+			if len(f) < 2 {
+				continue
+			}
+			switch f[0] {
+			case "github.com/nats-io/nats-server/v2":
+				m.NATSServer = f[1]
+			case "github.com/nats-io/nats.go":
+				m.NATSGo = f[1]
+			case "github.com/99designs/gqlgen":
+				m.Gqlgen = f[1]
+			}
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(e.NodeDir, "package.json")); err == nil {
+		i := bytes.Index(b, []byte(`"dependencies"`))
+		if i >= 0 {
+			j := bytes.IndexByte(b[i:], '}')
+			m.NodePeer = strings.Join(strings.Fields(strings.NewReplacer(`"`, "", "\n", " ").Replace(string(b[i+len(`"dependencies": {`):i+j]))), " ")
+		}
+	}
+	return m
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}

@@ -1,0 +1,113 @@
+// Command rewind-bench measures Rewind against its peers (a gqlgen
+// in-memory server, a Node graphql-ws server and raw JetStream) in one run
+// on this machine, each server a child process on 127.0.0.1, and writes
+// BENCHMARKS.md and PNG charts. --quick runs every workload small, to check
+// that the harness works.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	_ "net/http/pprof" // served only with --pprof
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rewind-dev/rewind/bench/report"
+	"github.com/rewind-dev/rewind/bench/workload"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "rewind-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	quick := flag.Bool("quick", false, "run each workload small (seconds): checks that the harness works")
+	only := flag.String("only", "", "comma-separated workloads to run (fanout,replay,cursor,conns,publish,mixed); empty: all")
+	peers := flag.String("peers", "", "comma-separated peers (rewind,gqlgen-mem,node-graphql-ws); empty: all")
+	out := flag.String("out", "", "write the report here (e.g. BENCHMARKS.md) and charts beside it in docs/bench; empty: print to stdout")
+	charts := flag.String("charts", "docs/bench", "folder for the PNG charts, relative to the module root")
+	work := flag.String("work", "", "scratch folder (data, logs); empty: a temporary one, removed afterwards")
+	rewindBin := flag.String("rewind-bin", "", "Rewind server binary; empty: build ./cmd/server (with --profile: ./bench/cmd/rewind-pprof)")
+	profile := flag.String("profile", "", "profile Rewind in the fan-out workload: write a CPU profile to this file (uses the pprof build of the server)")
+	pprofAddr := flag.String("pprof", "", "serve the harness's own net/http/pprof on this loopback address, e.g. 127.0.0.1:6060")
+	timeout := flag.Duration("timeout", 60*time.Minute, "stop everything after this long")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+
+	if *pprofAddr != "" {
+		if !strings.HasPrefix(*pprofAddr, "127.") && !strings.HasPrefix(*pprofAddr, "localhost:") {
+			return errors.New("--pprof must be a loopback address")
+		}
+		go func() { _ = http.ListenAndServe(*pprofAddr, nil) }()
+	}
+
+	root, err := workload.ModuleRoot()
+	if err != nil {
+		return err
+	}
+	dir := *work
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "rewind-bench-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	opts := workload.SuiteOptions{
+		Quick:       *quick,
+		Only:        list(*only),
+		Peers:       list(*peers),
+		ProfileFile: *profile,
+	}
+	env, err := workload.Setup(ctx, root, dir, *rewindBin, opts, os.Stderr)
+	if err != nil {
+		return err
+	}
+	res := env.Suite(ctx, opts)
+	if ctx.Err() != nil {
+		return fmt.Errorf("stopped: %w", ctx.Err())
+	}
+
+	chartDir := *charts
+	if !filepath.IsAbs(chartDir) {
+		chartDir = filepath.Join(root, chartDir)
+	}
+	md, err := report.Write(res, report.Options{ChartDir: chartDir, ChartLink: *charts})
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		fmt.Print(md)
+	} else if err := os.WriteFile(*out, []byte(md), 0o644); err != nil {
+		return err
+	}
+	if errs := res.Failures(); len(errs) > 0 {
+		return fmt.Errorf("%d checks failed:\n  %s", len(errs), strings.Join(errs, "\n  "))
+	}
+	return nil
+}
+
+func list(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
