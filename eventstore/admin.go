@@ -127,7 +127,7 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 		Deleted:    st.NumDeleted,
 		Topics:     int(st.NumSubjects),
 	}
-	if info.Cluster != nil {
+	if info.Cluster != nil && info.Cluster.Name != "" {
 		out.Leader = info.Cluster.Leader
 	}
 	lister := s.stream.ListConsumers(ctx)

@@ -132,7 +132,7 @@ func eventsCommand() *command {
 (inclusive); --since and a time given to --until go by the time events were stored.`,
 		example: `  replayctl events --topic orders.eu --limit 20
   replayctl events --topic 'orders.*' --type created --since 2h --json > recent.ndjson
-  replayctl events --topic orders.eu --after 01J9Z3K8V6W2Q4R5T7Y8U9I0PA --until 01J9Z3M2N4P6Q8R0S2T4V6W8XY`,
+  replayctl events --topic orders.eu --after 01J9Z3K8V6W2Q4R5T7Y8X9M0PA --until 01J9Z3M2N4P6Q8R0S2T4V6W8XY`,
 		run: runEvents,
 	}
 }
@@ -189,7 +189,7 @@ func tailCommand() *command {
 		details: `Exactly a subscription's semantics: with --after, every stored event after that id,
 then live ones, each once and in order; without it, only events stored from now on.
 Ctrl-C stops it and prints the last id seen, to resume with --after.`,
-		example: "  replayctl tail --topic 'orders.>'\n  replayctl tail --topic orders.eu --after 01J9Z3K8V6W2Q4R5T7Y8U9I0PA --json | jq .data",
+		example: "  replayctl tail --topic 'orders.>'\n  replayctl tail --topic orders.eu --after 01J9Z3K8V6W2Q4R5T7Y8X9M0PA --json | jq .data",
 		run:     runTail,
 	}
 }

@@ -37,7 +37,7 @@ func replayCommand() *command {
 
 The range is --after ID (or --since TIME) up to --until (default: the end of the stream
 when the replay starts). --dry-run counts what would be delivered and delivers nothing.`,
-		example: `  replayctl replay --topic orders.eu --after 01J9Z3K8V6W2Q4R5T7Y8U9I0PA --to https://hooks.example.com/orders --rate 50/s
+		example: `  replayctl replay --topic orders.eu --after 01J9Z3K8V6W2Q4R5T7Y8X9M0PA --to https://hooks.example.com/orders --rate 50/s
   replayctl replay --topic 'orders.*' --since 2026-05-01 --until 2026-05-02 --to topic:orders.reprocess --yes`,
 		run: runReplay,
 	}
@@ -134,8 +134,12 @@ func runReplay(ctx context.Context, a *app, args []string) error {
 	if r.last != (ulid.ULID{}) {
 		resume = "--after " + r.last.String()
 	}
-	fmt.Fprintf(a.stderr, "replay stopped after delivering %s events\nresume with: %s\n", formatCount(r.delivered), resume)
-	return err
+	hint := fmt.Sprintf("replay stopped after delivering %s events; resume with: %s", formatCount(r.delivered), resume)
+	if ctx.Err() != nil {
+		fmt.Fprintln(a.stderr, hint)
+		return ctx.Err()
+	}
+	return fmt.Errorf("%w\n%s", err, hint)
 }
 
 // target is where replay delivers.

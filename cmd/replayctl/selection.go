@@ -84,9 +84,6 @@ func parseTime(s string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is not a time: use RFC 3339 (2026-05-01T12:00:00Z), a date (2026-05-01) or a duration ago (90m)", s)
 }
 
-// errUnknownTopic: a --topic on which nothing is stored.
-var errUnknownTopic = errors.New("unknown topic")
-
 // query resolves the flags against the store. ok is false when the range
 // is empty (e.g. --until before --after).
 func (s *selection) query(ctx context.Context, a *app, store *eventstore.Store) (q eventstore.Query, ok bool, err error) {
@@ -140,7 +137,7 @@ func checkTopics(ctx context.Context, a *app, store *eventstore.Store, topics []
 			if strings.ContainsAny(t, "*>") {
 				what = "topic matching"
 			}
-			return fmt.Errorf("%w: no events on any %s %q in %s; 'replayctl topics' lists the topics", errUnknownTopic, what, t, a.conn.where())
+			return fmt.Errorf("no events on any %s %q in %s; 'replayctl topics' lists the topics", what, t, a.conn.where())
 		}
 	}
 	return nil

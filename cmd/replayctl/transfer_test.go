@@ -1,0 +1,160 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/internal/testenv"
+)
+
+// roundTripEvents is how many events the export/import round trip moves.
+const roundTripEvents = 100_000
+
+func TestExportImportRoundTrip(t *testing.T) {
+	src := newFixture(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	topics := []string{"orders.eu", "orders.us", "payments.eu", "audit"}
+	batch := make([]eventstore.Event, 0, 5000)
+	for i := range roundTripEvents {
+		batch = append(batch, eventstore.Event{
+			Topic: topics[i%len(topics)],
+			Type:  []string{"created", "updated"}[i%2],
+			Data:  json.RawMessage(fmt.Sprintf(`{"n":%d,"note":"caf\u00e9 <&>","tags":["a","b"]}`, i)),
+		})
+		if len(batch) == cap(batch) {
+			if _, err := src.store.AppendBatch(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+
+	start := time.Now()
+	export := src.cli(t, nil, "export").ok(t).stdout
+	took := time.Since(start)
+	t.Logf("export: %d events, %d bytes in %v (%.0f events/s)", roundTripEvents, len(export), took, roundTripEvents/took.Seconds())
+	if n := strings.Count(export, "\n"); n != roundTripEvents {
+		t.Fatalf("export has %d lines, want %d", n, roundTripEvents)
+	}
+
+	// Into a server with no stream yet; first an import cut short after
+	// 30,000 lines, then the whole file: each event once, in order.
+	dst := testenv.StartNATS(t)
+	importTo := func(input string) result {
+		return cli(t, strings.NewReader(input), "--nats-url", dst.URL(), "import")
+	}
+	cut := strings.Index(export, "\n"+`{"id"`) // a line boundary
+	for range 30_000 - 1 {
+		cut += 1 + strings.Index(export[cut+1:], "\n")
+	}
+	r := importTo(export[:cut+1]).ok(t)
+	if !strings.Contains(r.stderr, "imported 30,000 events, skipped 0") {
+		t.Fatalf("partial import: %s", r.stderr)
+	}
+	start = time.Now()
+	r = importTo(export).ok(t)
+	took = time.Since(start)
+	t.Logf("import: %d events (%d skipped) in %v (%.0f events/s)", roundTripEvents-30_000, 30_000, took, roundTripEvents/took.Seconds())
+	if !strings.Contains(r.stderr, "imported 70,000 events, skipped 30,000") {
+		t.Fatalf("import: %s", r.stderr)
+	}
+
+	// Same ids, topics, types, data and order (and so the same sequences).
+	again := cli(t, nil, "--nats-url", dst.URL(), "export").ok(t).stdout
+	if again != export {
+		a, b := strings.Split(export, "\n"), strings.Split(again, "\n")
+		for i := range min(len(a), len(b)) {
+			if a[i] != b[i] {
+				t.Fatalf("line %d differs:\nsource:   %s\nimported: %s", i+1, a[i], b[i])
+			}
+		}
+		t.Fatalf("exports differ in length: %d and %d lines", len(a), len(b))
+	}
+
+	// The whole file again, long after it was imported as far as the
+	// stream's duplicate window is concerned: nothing is appended.
+	start = time.Now()
+	r = importTo(export).ok(t)
+	t.Logf("re-import: %v", time.Since(start))
+	if !strings.Contains(r.stderr, "imported 0 events, skipped 100,000") {
+		t.Fatalf("re-import: %s", r.stderr)
+	}
+	st, err := testenvStore(t, dst).State(ctx)
+	if err != nil || st.Events != roundTripEvents {
+		t.Fatalf("stream holds %d events (%v), want %d", st.Events, err, roundTripEvents)
+	}
+}
+
+func testenvStore(t *testing.T, n *testenv.NATS) *eventstore.Store {
+	return n.Store(eventstore.Config{})
+}
+
+func TestExportSelection(t *testing.T) {
+	f := newFixture(t)
+	evs := f.append(t, "orders.eu", "created", numbered(1, 5)...)
+	f.append(t, "orders.us", "created", numbered(6, 6)...)
+	got := lines[eventLine](t, f.cli(t, nil, "export", "--topic", "orders.eu", "--after", evs[1].ID.String()).ok(t).stdout)
+	if !equal(lineIDs(got), ids(evs[2:])) {
+		t.Errorf("got %v, want %v", lineIDs(got), ids(evs[2:]))
+	}
+}
+
+func TestImportErrors(t *testing.T) {
+	f := newFixture(t)
+	good := `{"id":"01M8AB89FYVCMXQY5JACWVPNP7","topic":"orders.eu","type":"created","data":{"n":1}}`
+	cases := []struct{ name, line, want string }{
+		{"not json", `{"id":`, "line 2: not a JSON event"},
+		{"no id", `{"topic":"a","type":"t","data":1}`, `line 2: no "id"`},
+		{"bad id", `{"id":"nope","topic":"a","type":"t","data":1}`, `line 2: invalid id "nope"`},
+		{"bad topic", `{"id":"01M8AB89FYVCMXQY5JACWVPNP8","topic":"a..b","type":"t","data":1}`, "line 2: topic: invalid topic"},
+		{"no type", `{"id":"01M8AB89FYVCMXQY5JACWVPNP8","topic":"a","data":1}`, `line 2: "type" must be`},
+		{"no data", `{"id":"01M8AB89FYVCMXQY5JACWVPNP8","topic":"a","type":"t"}`, `line 2: no "data"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := f.cli(t, strings.NewReader(good+"\n"+tc.line+"\n"), "import")
+			if r.code != 1 || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("exit %d, stderr:\n%s\nwant %q", r.code, r.stderr, tc.want)
+			}
+		})
+	}
+	// The good line before each bad one was imported once.
+	got := lines[eventLine](t, f.cli(t, nil, "events").ok(t).stdout)
+	if len(got) != 1 || got[0].ID != "01M8AB89FYVCMXQY5JACWVPNP7" {
+		t.Errorf("stored: %+v", got)
+	}
+
+	// From a file, with a dry run first.
+	path := filepath.Join(t.TempDir(), "in.ndjson")
+	more := `{"id":"01M8AB89FYVCMXQY5JACWVPNP9","topic":"orders.us","type":"created","data":[1,2]}`
+	if err := os.WriteFile(path, []byte(good+"\n\n"+more+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := f.cli(t, nil, "import", "--dry-run", path).ok(t)
+	if !strings.Contains(r.stderr, "would import 1 events, skipped 1") {
+		t.Errorf("dry run: %s", r.stderr)
+	}
+	r = f.cli(t, nil, "import", path).ok(t)
+	if !strings.Contains(r.stderr, "imported 1 events, skipped 1") {
+		t.Errorf("import: %s", r.stderr)
+	}
+	if r := f.cli(t, nil, "import", filepath.Join(t.TempDir(), "missing")); r.code != 1 || !strings.Contains(r.stderr, "no such file") {
+		t.Errorf("missing file: exit %d, %s", r.code, r.stderr)
+	}
+	var b bytes.Buffer
+	b.WriteString(`{"id":"01M8AB89FYVCMXQY5JACWVPNPA","topic":"big","type":"t","data":"`)
+	b.WriteString(strings.Repeat("x", 2<<20))
+	b.WriteString("\"}\n")
+	if r := f.cli(t, &b, "import"); r.code != 1 || !strings.Contains(r.stderr, "line 1: longer than an event can be") {
+		t.Errorf("oversized line: exit %d, %s", r.code, r.stderr)
+	}
+}
