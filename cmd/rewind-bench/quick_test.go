@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rewind-dev/rewind/bench/report"
+	"github.com/rewind-dev/rewind/bench/workload"
+)
+
+// TestQuick runs rewind-bench --quick end to end against Rewind, the
+// gqlgen in-memory peer and the Node peer: every workload, small. It checks
+// that the harness works (events delivered, none lost or repeated, a report
+// and charts written), not any figure. The Node peer's dependencies are
+// installed with npm ci when missing; without node and npm it fails.
+func TestQuick(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	root, err := workload.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeDir := filepath.Join(root, "bench", "peers", "node")
+	if err := workload.NodeReady(nodeDir); err != nil {
+		t.Logf("%v: installing", err)
+		if err := workload.NpmCI(ctx, nodeDir); err != nil {
+			t.Fatalf("the Node peer cannot be installed (CI should run npm ci --prefix bench/peers/node): %v", err)
+		}
+	}
+	opts := workload.SuiteOptions{Quick: true}
+	var progress strings.Builder
+	env, err := workload.Setup(ctx, root, t.TempDir(), "", opts, &progress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := env.Suite(ctx, opts)
+	t.Log("\n" + progress.String())
+	for _, f := range res.Failures() {
+		t.Error(f)
+	}
+	charts := t.TempDir()
+	md, err := report.Write(res, report.Options{ChartDir: charts, ChartLink: "docs/bench"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## Targets", "## 1. Fan-out", "## 2. Catch-up replay", "## 3. Cursor resolution",
+		"## 4. Idle connections", "## 5. Publish", "## 6. Mixed", workload.GqlgenMem, workload.Node} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	for _, png := range []string{"fanout-throughput.png", "fanout-latency.png"} {
+		if fi, err := os.Stat(filepath.Join(charts, png)); err != nil || fi.Size() == 0 {
+			t.Errorf("chart %s: %v", png, err)
+		}
+	}
+	if len(res.Fanout) != 3 {
+		t.Errorf("fan-out ran for %d servers, want 3", len(res.Fanout))
+	}
+}
