@@ -20,4 +20,7 @@ var (
 	ErrCursorExpired = errors.New("cursor expired")
 	// ErrUnavailable: JetStream did not answer.
 	ErrUnavailable = errors.New("event store unavailable")
+	// ErrInvalidConfig: a configuration that cannot work; retrying will
+	// not help.
+	ErrInvalidConfig = errors.New("invalid event store configuration")
 )

@@ -219,7 +219,11 @@ func (s *Store) Tail(ctx context.Context, after uint64) iter.Seq2[Event, error] 
 			yield(Event{}, fmt.Errorf("tail: %w: %w", ErrUnavailable, err))
 			return
 		}
-		msgs, err := cons.Messages(jetstream.PullMaxMessages(readBatch))
+		// Short heartbeats make a tail whose consumer died with its server
+		// (ordered consumers are single-replica) notice within seconds and
+		// recreate it elsewhere.
+		msgs, err := cons.Messages(jetstream.PullMaxMessages(readBatch),
+			jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second))
 		if err != nil {
 			yield(Event{}, fmt.Errorf("tail: %w: %w", ErrUnavailable, err))
 			return

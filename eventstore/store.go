@@ -32,7 +32,8 @@ type Config struct {
 	// SubjectPrefix is prepended to topics: topic a.b is stored on subject
 	// <prefix>.a.b. Default "events".
 	SubjectPrefix string
-	// MaxPayload bounds an event's data in bytes. Default 1 MiB.
+	// MaxPayload bounds an event's data in bytes. Default 1 MiB, or less
+	// when the NATS server's max_payload leaves less room.
 	MaxPayload int
 	// Replicas of the stream. Default 1.
 	Replicas int
@@ -84,13 +85,13 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	c = c.withDefaults()
 	if err := ValidateTopic(c.SubjectPrefix); err != nil {
-		return fmt.Errorf("subject prefix: %w", err)
+		return fmt.Errorf("%w: subject prefix: %w", ErrInvalidConfig, err)
 	}
 	if strings.ContainsAny(c.Stream, ". *>") {
-		return fmt.Errorf("stream name %q: no dots, spaces or wildcards", c.Stream)
+		return fmt.Errorf("%w: stream name %q: no dots, spaces or wildcards", ErrInvalidConfig, c.Stream)
 	}
 	if c.MaxPayload < 0 || c.Replicas < 1 || c.Replicas > 5 || c.CacheSize < 0 {
-		return errors.New("max payload and cache size must be positive, replicas 1..5")
+		return fmt.Errorf("%w: max payload and cache size must be positive, replicas 1..5", ErrInvalidConfig)
 	}
 	return nil
 }
@@ -118,9 +119,14 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	auto := cfg.MaxPayload == 0
 	cfg = cfg.withDefaults()
-	if max := nc.MaxPayload(); int64(cfg.MaxPayload+headerRoom) > max {
-		return nil, fmt.Errorf("max payload %d bytes does not fit the NATS server's max_payload of %d bytes", cfg.MaxPayload, max)
+	if limit := int(nc.MaxPayload()) - headerRoom; cfg.MaxPayload > limit {
+		if !auto {
+			return nil, fmt.Errorf("%w: max payload %d bytes does not fit the NATS server's max_payload of %d bytes with %d bytes for headers; raise max_payload on the NATS servers or lower the max payload",
+				ErrInvalidConfig, cfg.MaxPayload, nc.MaxPayload(), headerRoom)
+		}
+		cfg.MaxPayload = limit
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -207,13 +213,9 @@ func (s *Store) Append(ctx context.Context, ev Event, opts ...AppendOption) (Eve
 		Data:    ev.Data,
 		Header:  nats.Header{headerID: {ev.ID.String()}, headerType: {ev.Type}},
 	}
-	ack, err := s.js.PublishMsg(ctx, msg,
-		jetstream.WithMsgID(msgID),
-		jetstream.WithExpectStream(s.cfg.Stream),
-		jetstream.WithRetryAttempts(20),
-		jetstream.WithRetryWait(250*time.Millisecond))
+	ack, err := s.publish(ctx, msg, msgID)
 	if err != nil {
-		return Event{}, fmt.Errorf("append to %s: %w: %w", ev.Topic, ErrUnavailable, err)
+		return Event{}, fmt.Errorf("append to %s: %w", ev.Topic, err)
 	}
 	if ack.Duplicate && o.key != "" {
 		orig, err := s.getSeq(ctx, ack.Sequence)
@@ -268,6 +270,44 @@ func (s *Store) AppendBatch(ctx context.Context, evs []Event) ([]Event, error) {
 		}
 	}
 	return out, nil
+}
+
+// publish sends msg until JetStream acknowledges it or ctx ends. While a
+// cluster elects a stream leader or a server restarts, publishes time out
+// or find no responder; sending again with the same Nats-Msg-Id is safe,
+// as JetStream stores a message id once within the deduplication window,
+// so the caller sees a pause instead of an error.
+func (s *Store) publish(ctx context.Context, msg *nats.Msg, msgID string) (*jetstream.PubAck, error) {
+	for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, time.Second) {
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		ack, err := s.js.PublishMsg(actx, msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(s.cfg.Stream))
+		cancel()
+		if err == nil {
+			return ack, nil
+		}
+		if !transient(err) || ctx.Err() != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// transient reports whether a publish error may pass on its own.
+func transient(err error) bool {
+	var apiErr *jetstream.APIError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout),
+		errors.Is(err, nats.ErrNoResponders), errors.Is(err, jetstream.ErrNoStreamResponse),
+		errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, nats.ErrDisconnected):
+		return true
+	case errors.As(err, &apiErr):
+		return apiErr.Code == 503 // "JetStream system temporarily unavailable"
+	}
+	return false
 }
 
 func (s *Store) validate(ev Event, o appendOptions) error {

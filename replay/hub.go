@@ -85,7 +85,13 @@ func (h *Hub) Run(ctx context.Context) error {
 	h.log.Info("live tail started", "after", st.LastSeq)
 
 	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
-		for ev, err := range h.store.Tail(ctx, h.Head()) {
+		tctx, cancel := context.WithCancel(ctx)
+		watched := make(chan struct{})
+		go func() {
+			defer close(watched)
+			h.watch(tctx, cancel)
+		}()
+		for ev, err := range h.store.Tail(tctx, h.Head()) {
 			if err != nil {
 				h.log.Warn("live tail failed; restarting", "err", err, "after", h.Head())
 				break
@@ -93,9 +99,43 @@ func (h *Hub) Run(ctx context.Context) error {
 			backoff = 100 * time.Millisecond
 			h.publish(&ev)
 		}
+		cancel()
+		<-watched
 		if !sleep(ctx, backoff) {
 			return nil
 		}
+	}
+}
+
+// stallCheck is how often the hub checks that its tail keeps up.
+const stallCheck = 2 * time.Second
+
+// watch cancels the tail when it stops making progress while the stream
+// has events it has not delivered. The client library recovers its
+// consumer by itself after most failures, but with backoffs of up to ten
+// seconds, and a consumer lost with its server has been seen never to
+// come back; a fresh tail after the last event fanned out costs nothing
+// and bounds the pause.
+func (h *Hub) watch(ctx context.Context, restart context.CancelFunc) {
+	tick := time.NewTicker(stallCheck)
+	defer tick.Stop()
+	prev := h.Head()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		head := h.Head()
+		sctx, cancel := context.WithTimeout(ctx, stallCheck)
+		st, err := h.store.State(sctx)
+		cancel()
+		if err == nil && head == prev && st.LastSeq > head {
+			h.log.Warn("live tail stalled; restarting it", "after", head, "stream_last", st.LastSeq)
+			restart()
+			return
+		}
+		prev = head
 	}
 }
 

@@ -56,7 +56,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.natsURL, "nats-url", "", "NATS server or cluster URLs, comma-separated; empty embeds a JetStream server")
 	fs.StringVar(&c.natsListen, "nats-listen", "", "also serve the embedded NATS on this host:port, e.g. for the admin CLI")
 	fs.StringVar(&c.allowedOrigins, "allowed-origins", "", "browser origins allowed to open WebSockets, comma-separated, * for any; empty: same host and localhost")
-	fs.IntVar(&c.maxPayload, "max-payload", 1<<20, "largest event data in bytes")
+	fs.IntVar(&c.maxPayload, "max-payload", 0, "largest event data in bytes; 0: 1 MiB, or less if the NATS server's max_payload leaves less room")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.natsCreds, "nats-creds", "", "NATS credentials file (JWT and NKey seed)")
 	fs.StringVar(&c.natsUser, "nats-user", "", "NATS user (with --nats-password)")
@@ -108,8 +108,8 @@ func parseFlags(args []string) (config, error) {
 
 func (c config) validate() error {
 	var errs []error
-	if c.maxPayload <= 0 {
-		errs = append(errs, errors.New("--max-payload must be positive"))
+	if c.maxPayload < 0 {
+		errs = append(errs, errors.New("--max-payload cannot be negative"))
 	}
 	if c.replicas < 1 || c.replicas > 5 {
 		errs = append(errs, errors.New("--replicas must be 1 to 5"))

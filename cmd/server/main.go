@@ -162,6 +162,9 @@ func openStore(ctx context.Context, nc *nats.Conn, cfg eventstore.Config, log *s
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		if errors.Is(err, eventstore.ErrInvalidConfig) || errors.Is(err, eventstore.ErrStreamMismatch) {
+			return nil, err
+		}
 		log.Warn("event store not ready; retrying", "err", err, "in", backoff)
 		select {
 		case <-ctx.Done():

@@ -204,7 +204,7 @@ var configEnv = func() []string {
 }()
 
 func TestFlagsAndEnv(t *testing.T) {
-	defaults := config{addr: ":8080", dataDir: "./data", maxPayload: 1 << 20, logLevel: "info",
+	defaults := config{addr: ":8080", dataDir: "./data", logLevel: "info",
 		stream: "REWIND", replicas: 1, duplicates: 2 * time.Minute}
 	fromEnv := map[string]string{
 		"ADDR": "127.0.0.1:9000", "DATA_DIR": "/var/lib/rewind",
@@ -231,7 +231,7 @@ func TestFlagsAndEnv(t *testing.T) {
 		"REPLICAS": "3", "MAX_AGE": "720h", "MAX_MSGS": "1000000", "MAX_BYTES": "1073741824", "DUPLICATE_WINDOW": "5m",
 	}
 	clusterConfig := config{
-		addr: ":8080", dataDir: "./data", maxPayload: 1 << 20, logLevel: "info",
+		addr: ":8080", dataDir: "./data", logLevel: "info",
 		natsURL: "nats://n1:4222,nats://n2:4222,nats://n3:4222", natsUser: "rewind", natsPassword: "s3cret",
 		natsCA: "/etc/ca.pem", natsCert: "/etc/c.pem", natsKey: "/etc/k.pem", stream: "EV",
 		replicas: 3, maxAge: 720 * time.Hour, maxMsgs: 1000000, maxBytes: 1 << 30, duplicates: 5 * time.Minute,
@@ -272,9 +272,8 @@ func TestFlagsAndEnv(t *testing.T) {
 		{name: "unknown flag", args: []string{"--bogus"}, wantErr: "flag provided but not defined"},
 		{name: "extra argument", args: []string{"serve"}, wantErr: "unexpected arguments"},
 		{name: "extra argument after flags", args: []string{"--addr", ":1", "x", "y"}, wantErr: "unexpected arguments"},
-		{name: "zero max payload", args: []string{"--max-payload=0"}, wantErr: "must be positive"},
-		{name: "negative max payload", args: []string{"--max-payload", "-5"}, wantErr: "must be positive"},
-		{name: "zero MAX_PAYLOAD", env: map[string]string{"MAX_PAYLOAD": "0"}, wantErr: "must be positive"},
+		{name: "negative max payload", args: []string{"--max-payload", "-5"}, wantErr: "cannot be negative"},
+		{name: "negative MAX_PAYLOAD", env: map[string]string{"MAX_PAYLOAD": "-1"}, wantErr: "cannot be negative"},
 		{name: "non-numeric max payload", args: []string{"--max-payload=lots"}, wantErr: "invalid value"},
 		{name: "non-numeric MAX_PAYLOAD", env: map[string]string{"MAX_PAYLOAD": "2MB"}, wantErr: `MAX_PAYLOAD="2MB"`},
 	}

@@ -29,8 +29,14 @@ var (
 )
 
 // Build compiles the Go package pkg (an import path, or a directory) once
-// per test binary and returns the executable's path.
+// per test binary, with -race when the test has it, and returns the
+// executable's path.
 func Build(t testing.TB, pkg string) string {
+	t.Helper()
+	return build(t, pkg, RaceEnabled())
+}
+
+func build(t testing.TB, pkg string, race bool) string {
 	t.Helper()
 	buildMu.Lock()
 	defer buildMu.Unlock()
@@ -46,7 +52,7 @@ func Build(t testing.TB, pkg string) string {
 	}
 	bin := filepath.Join(builtDir, fmt.Sprintf("bin%d-%s", len(built), filepath.Base(pkg)))
 	args := []string{"build", "-o", bin}
-	if RaceEnabled() {
+	if race {
 		args = append(args, "-race")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
