@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -49,7 +51,7 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config, log *slog.Logger) error {
-	nc, closeNATS, err := connect(cfg, log)
+	nc, closeNATS, err := connect(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -106,7 +108,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 
 // connect returns a connection to the configured NATS, starting the
 // embedded server when no URL is given, and a function that closes both.
-func connect(cfg config, log *slog.Logger) (*nats.Conn, func(), error) {
+func connect(ctx context.Context, cfg config, log *slog.Logger) (*nats.Conn, func(), error) {
 	opts := []nats.Option{
 		nats.Name("rewind"),
 		nats.MaxReconnects(-1),
@@ -115,7 +117,6 @@ func connect(cfg config, log *slog.Logger) (*nats.Conn, func(), error) {
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
 	}
 	if cfg.natsURL != "" {
-		opts = append(opts, nats.RetryOnFailedConnect(true))
 		switch {
 		case cfg.natsCreds != "":
 			opts = append(opts, nats.UserCredentials(cfg.natsCreds))
@@ -130,9 +131,9 @@ func connect(cfg config, log *slog.Logger) (*nats.Conn, func(), error) {
 		if cfg.natsCert != "" {
 			opts = append(opts, nats.ClientCert(cfg.natsCert, cfg.natsKey))
 		}
-		nc, err := nats.Connect(cfg.natsURL, opts...)
+		nc, err := connectExternal(ctx, cfg.natsURL, opts, log)
 		if err != nil {
-			return nil, nil, fmt.Errorf("connect to %s: %w", cfg.natsURL, err)
+			return nil, nil, err
 		}
 		log.Info("using external NATS", "connected", nc.ConnectedUrlRedacted())
 		return nc, nc.Close, nil
@@ -148,6 +149,30 @@ func connect(cfg config, log *slog.Logger) (*nats.Conn, func(), error) {
 	}
 	log.Info("embedded JetStream started", "data_dir", cfg.dataDir, "nats_url", ns.ClientURL())
 	return nc, func() { nc.Close(); ns.Shutdown() }, nil
+}
+
+// connectExternal connects to a NATS server or cluster, waiting while no
+// server answers (they may be starting) but failing at once when one
+// refuses the credentials or the TLS handshake: retrying cannot fix those.
+func connectExternal(ctx context.Context, urls string, opts []nats.Option, log *slog.Logger) (*nats.Conn, error) {
+	for backoff := 250 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+		nc, err := nats.Connect(urls, opts...)
+		if err == nil {
+			return nc, nil
+		}
+		var tlsErr *tls.CertificateVerificationError
+		if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) ||
+			errors.Is(err, nats.ErrAuthRevoked) || errors.As(err, &tlsErr) ||
+			strings.Contains(err.Error(), "tls:") || strings.Contains(err.Error(), "x509:") {
+			return nil, fmt.Errorf("connect to NATS: %w", err)
+		}
+		log.Warn("NATS not reachable; retrying", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connect to NATS: %w", err)
+		case <-time.After(backoff):
+		}
+	}
 }
 
 // openStore opens the event store, waiting for JetStream to answer.

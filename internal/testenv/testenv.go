@@ -24,12 +24,20 @@ type NATS struct {
 	srv  *server.Server
 
 	inspect jetstream.JetStream // one client for Consumers, reused across calls
+	opts    func(*server.Options)
 }
 
 // StartNATS starts a JetStream server on a free loopback port.
 func StartNATS(t testing.TB) *NATS {
 	t.Helper()
-	n := &NATS{t: t, Dir: t.TempDir(), Port: server.RANDOM_PORT}
+	return StartNATSWith(t, nil)
+}
+
+// StartNATSWith starts a JetStream server whose options opts adjusts
+// (authentication, TLS).
+func StartNATSWith(t testing.TB, opts func(*server.Options)) *NATS {
+	t.Helper()
+	n := &NATS{t: t, Dir: t.TempDir(), Port: server.RANDOM_PORT, opts: opts}
 	n.Start()
 	n.Port = n.srv.Addr().(*net.TCPAddr).Port
 	t.Cleanup(n.Stop)
@@ -39,10 +47,14 @@ func StartNATS(t testing.TB) *NATS {
 // Start (re)starts the server on its folder and port.
 func (n *NATS) Start() {
 	n.t.Helper()
-	srv, err := server.NewServer(&server.Options{
+	opts := &server.Options{
 		Host: "127.0.0.1", Port: n.Port, JetStream: true, StoreDir: n.Dir,
 		NoSigs: true, NoLog: true, MaxPayload: 8 << 20,
-	})
+	}
+	if n.opts != nil {
+		n.opts(opts)
+	}
+	srv, err := server.NewServer(opts)
 	if err != nil {
 		n.t.Fatalf("nats server: %v", err)
 	}
