@@ -301,7 +301,7 @@ func runTail(ctx context.Context, a *app, args []string) error {
 		fmt.Fprintf(a.stderr, "stopped; no events received\n")
 	default:
 		fmt.Fprintf(a.stderr, "stopped after %d events; last id %s\nresume with: replayctl tail --topic %s --after %s\n",
-			n, resume, strings.Join(topics, ","), resume)
+			n, resume, shellQuote(strings.Join(topics, ",")), resume)
 	}
 	if err != nil {
 		return fmt.Errorf("tail: %w", err)

@@ -358,3 +358,38 @@ func TestTail(t *testing.T) {
 		}
 	})
 }
+
+func TestShellQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"orders.eu":            "orders.eu",
+		"orders.*":             "'orders.*'",
+		"orders.>,payments.eu": "'orders.>,payments.eu'",
+		"2026-05-01 12:00":     "'2026-05-01 12:00'",
+		"it's":                 `'it'\''s'`,
+	} {
+		if got := shellQuote(in); got != want {
+			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestProgressLine(t *testing.T) {
+	start := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	p := &progress{label: "export", total: 100_000, start: start}
+	p.n = 25_000
+	if got, want := p.line(start.Add(5*time.Second)), "export: 25,000 events, 5,000/s, 25%, ETA 15s"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	p.total = 0
+	if got, want := p.line(start.Add(5*time.Second)), "export: 25,000 events, 5,000/s"; got != want {
+		t.Errorf("no total: got %q, want %q", got, want)
+	}
+	var quiet bytes.Buffer
+	a := newApp(strings.NewReader(""), &quiet, &quiet)
+	q := a.progress("x", 10)
+	q.add(5)
+	q.done()
+	if quiet.Len() != 0 {
+		t.Errorf("progress wrote to a non-terminal: %q", quiet.String())
+	}
+}

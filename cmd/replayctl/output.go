@@ -170,3 +170,19 @@ func writeJSON(w io.Writer, v any) error {
 	}
 	return nil
 }
+
+// shellQuote quotes s for a POSIX shell when it needs it, for commands
+// printed to be pasted back (patterns such as orders.> would redirect).
+func shellQuote(s string) string {
+	safe := s != ""
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._,-:/=", r)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -129,7 +129,7 @@ func runReplay(ctx context.Context, a *app, args []string) error {
 	// Say where to pick up: after the last event the target took.
 	resume := "--after " + f.sel.after
 	if f.sel.after == "" {
-		resume = "--since " + f.sel.since
+		resume = "--since " + shellQuote(f.sel.since)
 	}
 	if r.last != (ulid.ULID{}) {
 		resume = "--after " + r.last.String()
