@@ -19,6 +19,7 @@ import (
 const roundTripEvents = 100_000
 
 func TestExportImportRoundTrip(t *testing.T) {
+	setup := time.Now()
 	src := newFixture(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -38,6 +39,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 		}
 	}
 
+	t.Logf("setup: %v", time.Since(setup))
 	start := time.Now()
 	export := src.cli(t, nil, "export").ok(t).stdout
 	took := time.Since(start)
@@ -56,7 +58,9 @@ func TestExportImportRoundTrip(t *testing.T) {
 	for range 30_000 - 1 {
 		cut += 1 + strings.Index(export[cut+1:], "\n")
 	}
+	start = time.Now()
 	r := importTo(export[:cut+1]).ok(t)
+	t.Logf("partial import: %v", time.Since(start))
 	if !strings.Contains(r.stderr, "imported 30,000 events, skipped 0") {
 		t.Fatalf("partial import: %s", r.stderr)
 	}
@@ -69,7 +73,9 @@ func TestExportImportRoundTrip(t *testing.T) {
 	}
 
 	// Same ids, topics, types, data and order (and so the same sequences).
+	start = time.Now()
 	again := cli(t, nil, "--nats-url", dst.URL(), "export").ok(t).stdout
+	t.Logf("second export: %v", time.Since(start))
 	if again != export {
 		a, b := strings.Split(export, "\n"), strings.Split(again, "\n")
 		for i := range min(len(a), len(b)) {
