@@ -158,8 +158,8 @@ func summary(w writer, r *workload.Results) {
 	}
 	if mx := r.Mixed; mx != nil {
 		ok := mx.Err == "" && mx.Gaps == 0 && mx.Duplicates == 0
-		w("| 6 | mixed: %.0f events/s, %d topics, %d subscribers reconnecting | p99 < 50 ms, zero gaps or duplicates | p99 %.1f ms, %d gaps, %d duplicates | %s |\n",
-			mx.Config.Rate, mx.Config.Topics, mx.Config.Subscribers, mx.Latency.P99, mx.Gaps, mx.Duplicates, status(ok && mx.Latency.P99 < 50))
+		w("| 6 | mixed: %.0f events/s, %d topics, %d subscribers reconnecting | p99 < 50 ms, zero gaps or duplicates | p99 %.1f ms, %d gaps, %d duplicates, %d subscriptions ended by errors | %s |\n",
+			mx.Config.Rate, mx.Config.Topics, mx.Config.Subscribers, mx.Latency.P99, mx.Gaps, mx.Duplicates, mx.Errors, status(ok && mx.Latency.P99 < 50))
 	}
 	w("| 7 | durable publish (group commit) | >= 10x per-message fsync-always rate | not implemented | **left for later** |\n\n")
 }
@@ -322,7 +322,7 @@ func publish(w writer, r *workload.Results) {
 	if p.Err != "" {
 		w("Error: %s\n\n", oneLine(p.Err))
 	}
-	w("| publisher | events/s | p50 ms | p99 ms | server CPU | Rewind / this |\n|---|---|---|---|---|---|\n")
+	w("| publisher | events/s | p50 ms | p99 ms | server CPU | harness CPU | Rewind / this |\n|---|---|---|---|---|---|---|\n")
 	var rw float64
 	for _, run := range p.Runs {
 		if run.Peer == workload.Rewind {
@@ -334,10 +334,17 @@ func publish(w writer, r *workload.Results) {
 			w("| %s | error: %s |||||\n", run.Peer, oneLine(run.Err))
 			continue
 		}
-		w("| %s, %d clients | %.0f | %.2f | %.2f | %.0f%% | %s |\n", run.Peer, run.Clients, run.Rate, run.Latency.P50, run.Latency.P99, run.Server.CPUPercent, ratio(rw, run.Rate))
+		w("| %s, %d clients | %.0f | %.2f | %.2f | %.0f%% | %.0f%% | %s |\n", run.Peer, run.Clients, run.Rate, run.Latency.P50, run.Latency.P99, run.Server.CPUPercent, run.HarnessCPU, ratio(rw, run.Rate))
 	}
-	w("| raw JetStream async | %.0f | | | | %s |\n", p.RawAsync, ratio(rw, p.RawAsync))
-	w("| raw JetStream sync | %.0f | | %.2f | | %s |\n\n", p.RawSync, p.RawSyncP99, ratio(rw, p.RawSync))
+	w("| raw JetStream async (in the harness process) | %.0f | | | | | %s |\n", p.RawAsync, ratio(rw, p.RawAsync))
+	w("| raw JetStream sync, %d goroutines (in the harness process) | %.0f | | %.2f | | | %s |\n\n", clientsOf(p), p.RawSync, p.RawSyncP99, ratio(rw, p.RawSync))
+}
+
+func clientsOf(p *workload.PublishResult) int {
+	for _, r := range p.Runs {
+		return r.Clients
+	}
+	return 0
 }
 
 func mixed(w writer, r *workload.Results) {
@@ -354,7 +361,10 @@ func mixed(w writer, r *workload.Results) {
 	if m.Err != "" {
 		w("Error: %s\n\n", oneLine(m.Err))
 	}
-	w("| events/s | sessions | deliveries | replayed | gaps | duplicates | live p50 ms | live p99 ms | max ms | server CPU | server RSS |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
-	w("| %.0f | %d | %d | %d | %d | %d | %.1f | %.1f | %.1f | %.0f%% | %s |\n\n", m.PublishRate, m.Sessions, m.Deliveries, m.Replayed, m.Gaps, m.Duplicates,
-		m.Latency.P50, m.Latency.P99, m.Latency.Max, m.Server.CPUPercent, mib(m.Server.RSS))
+	w("| events/s (asked %.0f) | sessions | deliveries | replayed | gaps | duplicates | subscription errors | live p50 ms | live p99 ms | max ms | server CPU | server RSS | harness CPU |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n", c.Rate)
+	w("| %.0f | %d | %d | %d | %d | %d | %d | %.1f | %.1f | %.1f | %.0f%% | %s | %.0f%% |\n\n", m.PublishRate, m.Sessions, m.Deliveries, m.Replayed, m.Gaps, m.Duplicates, m.Errors,
+		m.Latency.P50, m.Latency.P99, m.Latency.Max, m.Server.CPUPercent, mib(m.Server.RSS), m.HarnessCPU)
+	if m.FirstError != "" {
+		w("The server ended %d subscriptions with an error; each client resumed with its cursor (gaps and duplicates are counted across those resumptions). The first:\n\n```\n%s\n```\n\n", m.Errors, m.FirstError)
+	}
 }

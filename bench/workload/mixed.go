@@ -38,9 +38,14 @@ type MixedResult struct {
 	Replayed    int64       `json:"replayed"`
 	Gaps        int64       `json:"gaps"`
 	Duplicates  int64       `json:"duplicates"`
-	Latency     Latency     `json:"latency"`
-	Server      Usage       `json:"server"`
-	Err         string      `json:"error,omitempty"`
+	// Errors counts subscriptions the server ended with an error; the
+	// client resumed each with its cursor, as a real one would.
+	Errors     int64   `json:"errors"`
+	FirstError string  `json:"first_error,omitempty"`
+	Latency    Latency `json:"latency"`
+	Server     Usage   `json:"server"`
+	HarnessCPU float64 `json:"harness_cpu_percent"`
+	Err        string  `json:"error,omitempty"`
 }
 
 // Mixed runs workload 6 against Rewind (the peers cannot resume).
@@ -73,9 +78,10 @@ func (e *Env) mixed(ctx context.Context, cfg MixedConfig, r *MixedResult) error 
 	pub := newPublisher(srv.URL, cfg.Topics)
 	defer pub.close()
 	lat := &metrics.Shared{}
-	var sessions, deliveries, replayed, gaps, dups atomic.Int64
+	var sessions, deliveries, replayed, gaps, dups, serrs atomic.Int64
+	var firstErr atomic.Pointer[string]
 
-	m := startMeter(srv.PID())
+	m, hm := startMeter(srv.PID()), startMeter(0)
 	pubCtx, stopPub := context.WithTimeout(ctx, cfg.Duration)
 	defer stopPub()
 	start := time.Now()
@@ -106,8 +112,9 @@ func (e *Env) mixed(ctx context.Context, cfg MixedConfig, r *MixedResult) error 
 		})
 	}
 
-	// Subscribers.
+	// Subscribers. A harness failure stops the publishers too.
 	sg, sgctx := errgroup.WithContext(ctx)
+	context.AfterFunc(sgctx, stopPub)
 	var pubDone atomic.Bool
 	for s := range cfg.Subscribers {
 		sg.Go(func() error {
@@ -116,6 +123,12 @@ func (e *Env) mixed(ctx context.Context, cfg MixedConfig, r *MixedResult) error 
 			var h metrics.Hist
 			defer lat.Merge(&h)
 			last, lastID := int64(-1), ""
+			// Sessions begin spread over a lifetime, as in a steady state.
+			select {
+			case <-time.After(time.Duration(rng.Int64N(int64(cfg.MaxLife)))):
+			case <-sgctx.Done():
+				return nil
+			}
 			for {
 				final := pubDone.Load()
 				life := cfg.MinLife + time.Duration(rng.Int64N(int64(cfg.MaxLife-cfg.MinLife)+1))
@@ -174,8 +187,16 @@ func (e *Env) mixed(ctx context.Context, cfg MixedConfig, r *MixedResult) error 
 						if final && n >= topics[ti].last.Load() {
 							return false
 						}
-					case wsclient.KindError, wsclient.KindComplete:
-						fail = fmt.Errorf("subscriber %d: subscription ended: %.200s", s, msg.Payload)
+					case wsclient.KindError:
+						// A real client resumes with its cursor after an error.
+						if serrs.Add(1) == 1 {
+							txt := fmt.Sprintf("%.300s", msg.Payload)
+							firstErr.Store(&txt)
+							e.logf("mixed: subscriber %d: first error: %s", s, txt)
+						}
+						return false
+					case wsclient.KindComplete:
+						fail = fmt.Errorf("subscriber %d: subscription completed by the server", s)
 						return false
 					}
 					return true
@@ -202,16 +223,19 @@ func (e *Env) mixed(ctx context.Context, cfg MixedConfig, r *MixedResult) error 
 	took := time.Since(start)
 	pubDone.Store(true)
 	serr := sg.Wait()
-	r.Server = m.stop()
+	r.Server, r.HarnessCPU = m.stop(), hm.stop().CPUPercent
 	for _, t := range topics {
 		r.Published += t.last.Load() + 1
 	}
 	r.PublishRate = float64(r.Published) / took.Seconds()
 	r.Sessions, r.Deliveries, r.Replayed = sessions.Load(), deliveries.Load(), replayed.Load()
-	r.Gaps, r.Duplicates = gaps.Load(), dups.Load()
+	r.Gaps, r.Duplicates, r.Errors = gaps.Load(), dups.Load(), serrs.Load()
+	if p := firstErr.Load(); p != nil {
+		r.FirstError = *p
+	}
 	r.Latency = summarise(lat.Snapshot())
-	e.logf("mixed: %.0f events/s on %d topics, %d subscribers, %d sessions, %d deliveries (%d replayed), live p50 %.1f ms p99 %.1f ms, %d gaps, %d duplicates",
-		r.PublishRate, cfg.Topics, cfg.Subscribers, r.Sessions, r.Deliveries, r.Replayed, r.Latency.P50, r.Latency.P99, r.Gaps, r.Duplicates)
+	e.logf("mixed: %.0f events/s on %d topics, %d subscribers, %d sessions, %d deliveries (%d replayed), live p50 %.1f ms p99 %.1f ms, %d gaps, %d duplicates, %d subscription errors",
+		r.PublishRate, cfg.Topics, cfg.Subscribers, r.Sessions, r.Deliveries, r.Replayed, r.Latency.P50, r.Latency.P99, r.Gaps, r.Duplicates, r.Errors)
 	if perr != nil {
 		return perr
 	}

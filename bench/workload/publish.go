@@ -15,13 +15,14 @@ import (
 // PublishRun is workload 5 for one server: Clients concurrent HTTP
 // clients each sending publish mutations back to back for a while.
 type PublishRun struct {
-	Peer      string  `json:"peer"`
-	Clients   int     `json:"clients"`
-	Published int64   `json:"published"`
-	Rate      float64 `json:"rate"`
-	Latency   Latency `json:"latency"`
-	Server    Usage   `json:"server"`
-	Err       string  `json:"error,omitempty"`
+	Peer       string  `json:"peer"`
+	Clients    int     `json:"clients"`
+	Published  int64   `json:"published"`
+	Rate       float64 `json:"rate"`
+	Latency    Latency `json:"latency"`
+	Server     Usage   `json:"server"`
+	HarnessCPU float64 `json:"harness_cpu_percent"`
+	Err        string  `json:"error,omitempty"`
 }
 
 // PublishResult holds every server's run and the raw JetStream floors.
@@ -55,7 +56,7 @@ func (e *Env) publish(ctx context.Context, peer string, clients int, d time.Dura
 	if _, err := pub.publishOne(ctx, "publish", 0); err != nil {
 		return err
 	}
-	m := startMeter(srv.PID())
+	m, hm := startMeter(srv.PID()), startMeter(0)
 	lat := &metrics.Shared{}
 	var n atomic.Int64
 	var firstErr error
@@ -79,12 +80,12 @@ func (e *Env) publish(ctx context.Context, peer string, clients int, d time.Dura
 	}
 	wg.Wait()
 	el := time.Since(start)
-	r.Server = m.stop()
+	r.Server, r.HarnessCPU = m.stop(), hm.stop().CPUPercent
 	if firstErr != nil {
 		return firstErr
 	}
 	r.Published, r.Rate, r.Latency = n.Load(), float64(n.Load())/el.Seconds(), summarise(lat.Snapshot())
-	e.logf("publish %s: %d clients, %.0f events/s, p50 %.2f ms p99 %.2f ms, server CPU %.0f%%", peer, clients, r.Rate, r.Latency.P50, r.Latency.P99, r.Server.CPUPercent)
+	e.logf("publish %s: %d clients, %.0f events/s, p50 %.2f ms p99 %.2f ms, server CPU %.0f%%, harness CPU %.0f%%", peer, clients, r.Rate, r.Latency.P50, r.Latency.P99, r.Server.CPUPercent, r.HarnessCPU)
 	return nil
 }
 

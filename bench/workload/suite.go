@@ -180,6 +180,9 @@ func (r *Results) Failures() []string {
 		if m.Gaps > 0 || m.Duplicates > 0 || m.Deliveries == 0 {
 			out = append(out, fmt.Sprintf("mixed: %d gaps, %d duplicates, %d deliveries", m.Gaps, m.Duplicates, m.Deliveries))
 		}
+		if m.Errors > 0 {
+			out = append(out, fmt.Sprintf("mixed: the server ended %d subscriptions with an error (first: %s)", m.Errors, m.FirstError))
+		}
 	}
 	return out
 }
@@ -212,8 +215,8 @@ func (e *Env) Suite(ctx context.Context, o SuiteOptions) *Results {
 		for _, s := range subs {
 			for _, peer := range servers {
 				cfg := FanoutConfig{
-					Subscribers: s, StartDeliveries: float64(pick(1000, 10000)), Factor: 1.5,
-					Steps: pick(2, 12), StepTime: dur(time.Second, 3*time.Second),
+					Subscribers: s, StartDeliveries: float64(pick(1000, 5000)), Factor: 1.5,
+					Steps: pick(2, 24), StepTime: dur(time.Second, 4*time.Second),
 					MaxP99: 100 * time.Millisecond, Publishers: pick(4, 32),
 				}
 				if o.ProfileFile != "" && peer == Rewind && s == res.FanoutAt {
