@@ -24,7 +24,8 @@ var ErrStreamNotFound = errors.New("stream not found")
 // LoadConfig returns the configuration of the existing stream named stream,
 // such that Open with it leaves the stream exactly as it is: a tool that
 // opens a server's store must not retune its limits. It returns
-// ErrStreamNotFound when there is no such stream.
+// ErrStreamNotFound when there is no such stream, and ErrStreamMismatch for
+// a stream whose settings Open would change whatever the Config.
 func LoadConfig(ctx context.Context, nc *nats.Conn, stream string) (Config, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -51,9 +52,26 @@ func LoadConfig(ctx context.Context, nc *nats.Conn, stream string) (Config, erro
 		MaxMsgs:       max(sc.MaxMsgs, 0),
 		MaxBytes:      max(sc.MaxBytes, 0),
 	}
-	if sc.MaxMsgSize > headerRoom {
-		cfg.MaxPayload = int(sc.MaxMsgSize) - headerRoom
+	// Settings Open fixes rather than takes from Config: a stream that
+	// differs in them was not made by Open, and opening it would change it.
+	var differ []string
+	if sc.MaxMsgSize <= headerRoom {
+		differ = append(differ, fmt.Sprintf("max message size %d", sc.MaxMsgSize))
 	}
+	if sc.Retention != jetstream.LimitsPolicy {
+		differ = append(differ, "retention "+sc.Retention.String())
+	}
+	if sc.Discard != jetstream.DiscardOld {
+		differ = append(differ, sc.Discard.String())
+	}
+	if !sc.AllowDirect {
+		differ = append(differ, "no direct get")
+	}
+	if len(differ) > 0 {
+		return Config{}, fmt.Errorf("stream %s has settings Rewind does not use (%s); opening it would change them: %w",
+			stream, strings.Join(differ, ", "), ErrStreamMismatch)
+	}
+	cfg.MaxPayload = int(sc.MaxMsgSize) - headerRoom
 	return cfg, nil
 }
 
