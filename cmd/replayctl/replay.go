@@ -54,6 +54,8 @@ type replayFlags struct {
 	backoff time.Duration
 	timeout time.Duration
 	headers listFlag
+
+	shown string // --to as printed: a URL without its password
 }
 
 func runReplay(ctx context.Context, a *app, args []string) error {
@@ -158,6 +160,7 @@ func (f *replayFlags) target(a *app) (target, error) {
 	case f.to == "":
 		return nil, usagef("--to is required: stdout, an http(s):// URL, or topic:NAME")
 	case f.to == "stdout" || f.to == "-":
+		f.shown = "stdout"
 		table, err := f.out.useTable(a.stdout)
 		if err != nil {
 			return nil, err
@@ -166,8 +169,9 @@ func (f *replayFlags) target(a *app) (target, error) {
 	case strings.HasPrefix(f.to, "http://") || strings.HasPrefix(f.to, "https://"):
 		u, err := url.Parse(f.to)
 		if err != nil || u.Host == "" {
-			return nil, usagef("--to %q: not a valid URL", f.to)
+			return nil, usagef("--to: not a valid URL")
 		}
+		f.shown = u.Redacted()
 		h := http.Header{}
 		for _, kv := range f.headers {
 			k, v, ok := strings.Cut(kv, ":")
@@ -177,7 +181,7 @@ func (f *replayFlags) target(a *app) (target, error) {
 			h.Add(strings.TrimSpace(k), strings.TrimSpace(v))
 		}
 		return &webhookTarget{
-			url: u.String(), header: h, client: &http.Client{Timeout: f.timeout},
+			url: u.String(), shown: f.shown, header: h, client: &http.Client{Timeout: f.timeout},
 			retries: f.retries, backoff: f.backoff, stderr: a.stderr,
 		}, nil
 	case strings.HasPrefix(f.to, "topic:"):
@@ -190,6 +194,7 @@ func (f *replayFlags) target(a *app) (target, error) {
 				return nil, usagef("--to %s: the target is among the replayed topics (%s); choose another topic", f.to, p)
 			}
 		}
+		f.shown = f.to
 		return &topicTarget{topic: name}, nil
 	default:
 		return nil, usagef("--to %q: want stdout, an http(s):// URL, or topic:NAME", f.to)
@@ -275,7 +280,7 @@ func (r *replayRun) run(ctx context.Context, store *eventstore.Store, q eventsto
 	if r.f.dryRun {
 		verb = "would deliver"
 	}
-	msg := fmt.Sprintf("replay: %s %s events to %s", verb, formatCount(r.delivered), r.f.to)
+	msg := fmt.Sprintf("replay: %s %s events to %s", verb, formatCount(r.delivered), r.f.shown)
 	if r.skipped > 0 {
 		msg += fmt.Sprintf(", skipped %s already there", formatCount(r.skipped))
 	}
@@ -301,6 +306,7 @@ func (t *stdoutTarget) finish() error { return t.p.flush() }
 // the receiver sees them in order.
 type webhookTarget struct {
 	url     string
+	shown   string // url without its password
 	header  http.Header
 	client  *http.Client
 	retries int
@@ -368,7 +374,7 @@ func (t *webhookTarget) post(ctx context.Context, ev *eventstore.Event, body []b
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return 0, nil
 	}
-	err = fmt.Errorf("%s answered %s", t.url, resp.Status)
+	err = fmt.Errorf("%s answered %s", t.shown, resp.Status)
 	if s := strings.TrimSpace(string(snippet)); s != "" {
 		err = fmt.Errorf("%w: %s", err, shorten(json.RawMessage(s), 200))
 	}
