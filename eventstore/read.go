@@ -172,7 +172,10 @@ func (s *Store) each(ctx context.Context, spec scanSpec, fn func(jetstream.Msg, 
 	if remaining == 0 {
 		return nil
 	}
-	msgs, err := cons.Messages(jetstream.PullMaxMessages(readBatch))
+	// Short heartbeats turn a read whose consumer died with its server
+	// (read consumers are single-replica) into an error within seconds.
+	msgs, err := cons.Messages(jetstream.PullMaxMessages(readBatch),
+		jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second))
 	if err != nil {
 		return fmt.Errorf("read: %w: %w", ErrUnavailable, err)
 	}

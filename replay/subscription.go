@@ -2,6 +2,7 @@ package replay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -143,15 +144,37 @@ func (r *run) loop(ctx context.Context) error {
 	}
 }
 
-// replay delivers stored events in (last, head].
+// replayPatience is how long a replay keeps retrying reads that fail
+// because JetStream is unavailable (a server restarting, a leader being
+// elected) before the subscription fails.
+const replayPatience = 30 * time.Second
+
+// replay delivers stored events in (last, head]. A read that fails on the
+// way resumes after the last event delivered, so a storage hiccup costs a
+// pause, not an error, and never a gap or a repeat.
 func (r *run) replay(ctx context.Context, head uint64) error {
+	giveUp := time.Now().Add(replayPatience)
+	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
+		err := r.read(ctx, head)
+		if err == nil || ctx.Err() != nil {
+			return nil
+		}
+		if !errors.Is(err, eventstore.ErrUnavailable) || time.Now().After(giveUp) {
+			return fmt.Errorf("replay after %d: %w", r.last, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+	}
+}
+
+func (r *run) read(ctx context.Context, head uint64) error {
 	q := eventstore.Query{Topics: r.req.Topics, Types: r.req.Types, After: r.last, Until: head}
 	for ev, err := range r.hub.store.Read(ctx, q) {
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("replay after %d: %w", r.last, err)
+			return err
 		}
 		if err := r.deliver(ctx, &ev); err != nil {
 			return err
