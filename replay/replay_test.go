@@ -350,3 +350,29 @@ func TestOneConsumerForManySubscribers(t *testing.T) {
 		}
 	}
 }
+
+// TestReplaySurvivesJetStreamRestart: a replay whose storage read dies
+// with JetStream resumes after the last event it delivered.
+func TestReplaySurvivesJetStreamRestart(t *testing.T) {
+	e := start(t, replay.Config{})
+	const n = 2000
+	batch := make([]eventstore.Event, n)
+	for i := range batch {
+		batch[i] = eventstore.Event{Topic: "t", Type: "n", Data: json.RawMessage(fmt.Sprint(i))}
+	}
+	stored, err := e.store.AppendBatch(context.Background(), batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the hub to reach the end", func() bool { return e.hub.Head() == n })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sub, _ := e.hub.Subscribe(ctx, replay.Request{Topics: []string{"t"}, After: 0})
+	got := seqs(receive(t, sub, 300, 10*time.Second)) // mid-replay: the rest waits in storage
+	e.nats.Stop()
+	e.nats.Start()
+	got = append(got, seqs(receive(t, sub, n-300, 60*time.Second))...)
+	if want := seqs(stored); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %d events, first difference at %d", len(got), firstDiff(got, want))
+	}
+}
