@@ -56,6 +56,7 @@ func Write(r *workload.Results, o Options) (string, error) {
 	m := r.Machine
 	w("| machine | |\n|---|---|\n")
 	w("| CPU | %s, %d cores |\n| memory | %d GiB |\n| kernel | Linux %s |\n", m.CPU, m.Cores, m.MemoryGiB, m.Kernel)
+	w("| servers built from | %s |\n", m.Source)
 	w("| Go | %s; nats-server %s, nats.go %s, gqlgen %s |\n", m.Go, m.NATSServer, m.NATSGo, m.Gqlgen)
 	w("| Node | %s; %s |\n", m.Node, m.NodePeer)
 	w("| load average (1, 5, 15 min) | %s before, %s after |\n\n", m.LoadBefore, m.LoadAfter)
@@ -63,7 +64,7 @@ func Write(r *workload.Results, o Options) (string, error) {
 	w("and the harness itself runs on them too (its CPU use is shown beside each fan-out figure). ")
 	w("Absolute figures are noisy; ratios between servers measured minutes apart in the same run are what to read.\n\n")
 	w("Peers: **gqlgen-mem** is the simplest gqlgen server with the same `publish` mutation and `events` subscription, ")
-	w("fanning out through Go channels with no storage and the same WebSocket adapter as Rewind ([bench/peers/gqlgenmem](bench/peers/gqlgenmem)); ")
+	w("fanning out through Go channels with no storage, on gqlgen's stock WebSocket transport over gorilla/websocket ([bench/peers/gqlgenmem](bench/peers/gqlgenmem)); ")
 	w("**node-graphql-ws** is graphql-ws on ws with graphql-subscriptions' PubSub ([bench/peers/node](bench/peers/node)); ")
 	w("**raw-jetstream** is nats.go alone against an embedded nats-server with a file store, configured as Rewind's (same fsync policy: the default) ([bench/rawjs](bench/rawjs)).\n\n")
 

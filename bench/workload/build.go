@@ -31,6 +31,38 @@ func ModuleRoot() (string, error) {
 	}
 }
 
+// Export writes the tree of git revision rev of the repository at root
+// into dir (git archive), so that a run measures committed code while
+// others edit the working tree. It returns the full commit hash.
+func Export(ctx context.Context, root, rev, dir string) (string, error) {
+	out, err := exec.CommandContext(ctx, "git", "-C", root, "rev-parse", "--verify", rev+"^{commit}").Output()
+	if err != nil {
+		return "", fmt.Errorf("git rev-parse %s: %w", rev, err)
+	}
+	hash := strings.TrimSpace(string(out))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, "sh", "-c", `git -C "$1" archive "$2" | tar -x -C "$3"`, "sh", root, hash, dir)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("export %s: %w\n%s", rev, err, b)
+	}
+	return hash, nil
+}
+
+// Head describes the working tree's commit, and whether it has changes.
+func Head(ctx context.Context, root string) string {
+	out, err := exec.CommandContext(ctx, "git", "-C", root, "rev-parse", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	h := strings.TrimSpace(string(out))
+	if st, err := exec.CommandContext(ctx, "git", "-C", root, "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
+		h += " with uncommitted changes"
+	}
+	return h
+}
+
 // Build compiles pkg (e.g. ./cmd/server) of the module at root into dir.
 func Build(ctx context.Context, root, pkg, dir string) (string, error) {
 	out := filepath.Join(dir, filepath.Base(pkg))

@@ -39,6 +39,8 @@ type Env struct {
 	// RewindBin and GqlgenMemBin are built executables; NodeDir holds the
 	// Node peer's server.js with its node_modules installed.
 	RewindBin, GqlgenMemBin, NodeDir string
+	// Source says what the servers were built from.
+	Source string
 	// RewindEnv is added to Rewind's environment.
 	RewindEnv []string
 	// Progress receives one line per step.

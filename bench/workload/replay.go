@@ -128,6 +128,14 @@ func (e *Env) replay(ctx context.Context, ds *Dataset, r *ReplayResult) error {
 		return err
 	}
 	defer srv.Stop()
+	if e.pprofURL != "" {
+		done := e.takeProfile(ctx, 10*time.Second)
+		defer func() {
+			if err := <-done; err != nil {
+				e.logf("profile: %v", err)
+			}
+		}()
+	}
 	c, err := e.Dialer.Dial(ctx, srv.URL+"/graphql")
 	if err != nil {
 		return err

@@ -25,8 +25,13 @@ type SuiteOptions struct {
 	// Peers limits the servers compared; empty means all.
 	Peers []string
 	// ProfileFile, if set, receives a CPU profile of Rewind during the
-	// 1,000-subscriber fan-out (Rewind then runs from the pprof build).
-	ProfileFile string
+	// largest fan-out, or during the replay when ProfileWorkload is
+	// "replay" (Rewind then runs from the pprof build).
+	ProfileFile     string
+	ProfileWorkload string
+	// Rev, if set, builds the servers from this git revision (exported
+	// into the scratch folder) instead of the working tree.
+	Rev string
 }
 
 func (o SuiteOptions) runs(w string) bool { return len(o.Only) == 0 || slices.Contains(o.Only, w) }
@@ -61,6 +66,16 @@ func Setup(ctx context.Context, root, work, rewindBin string, opts SuiteOptions,
 	for i := 1; i <= 8; i++ {
 		e.Dialer.LocalAddrs = append(e.Dialer.LocalAddrs, fmt.Sprintf("127.0.0.%d", i))
 	}
+	src := root
+	e.Source = "working tree at " + Head(ctx, root)
+	if opts.Rev != "" {
+		src = filepath.Join(work, "src")
+		hash, err := Export(ctx, root, opts.Rev, src)
+		if err != nil {
+			return nil, err
+		}
+		e.Source = "commit " + hash
+	}
 	var err error
 	e.RewindBin = rewindBin
 	if e.RewindBin == "" {
@@ -69,13 +84,13 @@ func Setup(ctx context.Context, root, work, rewindBin string, opts SuiteOptions,
 			pkg = "./bench/cmd/rewind-pprof"
 		}
 		e.logf("building %s", pkg)
-		if e.RewindBin, err = Build(ctx, root, pkg, bin); err != nil {
+		if e.RewindBin, err = Build(ctx, src, pkg, bin); err != nil {
 			return nil, err
 		}
 	}
 	if slices.Contains(opts.peers(GqlgenMem), GqlgenMem) {
 		e.logf("building ./bench/peers/gqlgenmem")
-		if e.GqlgenMemBin, err = Build(ctx, root, "./bench/peers/gqlgenmem", bin); err != nil {
+		if e.GqlgenMemBin, err = Build(ctx, src, "./bench/peers/gqlgenmem", bin); err != nil {
 			return nil, err
 		}
 	}
@@ -99,6 +114,7 @@ type Machine struct {
 	NATSGo     string `json:"nats_go"`
 	Gqlgen     string `json:"gqlgen"`
 	NodePeer   string `json:"node_peer"`
+	Source     string `json:"source"` // what the servers were built from
 	LoadBefore string `json:"load_before"`
 	LoadAfter  string `json:"load_after"`
 }
@@ -219,7 +235,7 @@ func (e *Env) Suite(ctx context.Context, o SuiteOptions) *Results {
 					Steps: pick(2, 24), StepTime: dur(time.Second, 4*time.Second),
 					MaxP99: 100 * time.Millisecond, Publishers: pick(4, 32),
 				}
-				if o.ProfileFile != "" && peer == Rewind && s == res.FanoutAt {
+				if o.ProfileFile != "" && o.ProfileWorkload != "replay" && peer == Rewind && s == res.FanoutAt {
 					e.profileNext(o.ProfileFile)
 				}
 				res.Fanout = append(res.Fanout, e.Fanout(ctx, peer, cfg))
@@ -235,6 +251,9 @@ func (e *Env) Suite(ctx context.Context, o SuiteOptions) *Results {
 		} else {
 			e.logf("filled at %.0f events/s", ds.FillRate)
 			if o.runs("replay") {
+				if o.ProfileFile != "" && o.ProfileWorkload == "replay" {
+					e.profileNext(o.ProfileFile)
+				}
 				r := e.Replay(ctx, ds)
 				res.Replay = &r
 			}
@@ -274,7 +293,7 @@ func (e *Env) Suite(ctx context.Context, o SuiteOptions) *Results {
 }
 
 func (e *Env) machine() Machine {
-	m := Machine{Cores: runtime.NumCPU(), Go: runtime.Version()}
+	m := Machine{Cores: runtime.NumCPU(), Go: runtime.Version(), Source: e.Source}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for line := range strings.Lines(string(b)) {
 			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {

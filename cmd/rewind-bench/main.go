@@ -38,7 +38,10 @@ func run() error {
 	charts := flag.String("charts", "docs/bench", "folder for the PNG charts, relative to the module root")
 	work := flag.String("work", "", "scratch folder (data, logs); empty: a temporary one, removed afterwards")
 	rewindBin := flag.String("rewind-bin", "", "Rewind server binary; empty: build ./cmd/server (with --profile: ./bench/cmd/rewind-pprof)")
-	profile := flag.String("profile", "", "profile Rewind in the fan-out workload: write a CPU profile to this file (uses the pprof build of the server)")
+	profile := flag.String("profile", "", "write a CPU profile of Rewind to this file (runs Rewind from the pprof build, bench/cmd/rewind-pprof)")
+	profileWorkload := flag.String("profile-workload", "fanout", "what to profile: fanout (30 s of the largest fan-out) or replay (10 s of the catch-up replay)")
+	rev := flag.String("rev", "", "build the servers from this git revision (e.g. HEAD) instead of the working tree")
+	rewindEnv := flag.String("rewind-env", "", "extra environment for Rewind, comma-separated KEY=VALUE (e.g. GOGC=400), for experiments")
 	pprofAddr := flag.String("pprof", "", "serve the harness's own net/http/pprof on this loopback address, e.g. 127.0.0.1:6060")
 	timeout := flag.Duration("timeout", 60*time.Minute, "stop everything after this long")
 	flag.Parse()
@@ -69,15 +72,18 @@ func run() error {
 		return err
 	}
 	opts := workload.SuiteOptions{
-		Quick:       *quick,
-		Only:        list(*only),
-		Peers:       list(*peers),
-		ProfileFile: *profile,
+		Quick:           *quick,
+		Only:            list(*only),
+		Peers:           list(*peers),
+		ProfileFile:     *profile,
+		ProfileWorkload: *profileWorkload,
+		Rev:             *rev,
 	}
 	env, err := workload.Setup(ctx, root, dir, *rewindBin, opts, os.Stderr)
 	if err != nil {
 		return err
 	}
+	env.RewindEnv = list(*rewindEnv)
 	res := env.Suite(ctx, opts)
 	if ctx.Err() != nil {
 		return fmt.Errorf("stopped: %w", ctx.Err())

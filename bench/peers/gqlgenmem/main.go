@@ -1,8 +1,8 @@
 // Command gqlgenmem is rewind-bench's non-durable baseline: the simplest
 // gqlgen server with Rewind's publish mutation and events subscription,
 // fanning events out to subscribers through Go channels and storing
-// nothing. It uses the same WebSocket adapter and handler settings as
-// Rewind, so the difference between the two is what durability costs.
+// nothing: gqlgen's stock WebSocket transport on gorilla/websocket, with
+// the handler settings Rewind uses (keep-alive, init timeout, query cache).
 package main
 
 //go:generate go tool gqlgen generate --config gqlgen.yml
@@ -29,7 +29,6 @@ import (
 
 	"github.com/rewind-dev/rewind/bench/peers/gqlgenmem/graph"
 	"github.com/rewind-dev/rewind/eventstore"
-	"github.com/rewind-dev/rewind/internal/gorillaws"
 )
 
 // buffer is each subscriber's queue, as Rewind's live buffer; a subscriber
@@ -139,7 +138,7 @@ func main() {
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &resolver{b: b}}))
 	maxBody := int64(2<<20 + 64<<10)
 	srv.AddTransport(transport.Websocket{
-		Implementation:        gorillaws.New(gorillaws.Config{}),
+		Implementation:        newGorillaWS(),
 		KeepAlivePingInterval: 15 * time.Second,
 		InitTimeout:           10 * time.Second,
 		PayloadReadLimit:      &maxBody,
