@@ -351,7 +351,7 @@ func TestOrigins(t *testing.T) {
 // server disconnects it, and on reconnecting with its cursor it gets every
 // event.
 func TestSlowClient(t *testing.T) {
-	e := start(t, api.Config{WriteTimeout: 300 * time.Millisecond}, replay.Config{Buffer: 16})
+	e := start(t, api.Config{WriteTimeout: time.Second}, replay.Config{Buffer: 16})
 	slow := wstest.Dial(t, e.url, wstest.TransportWS, nil)
 	slow.Init()
 	fast := wstest.Dial(t, e.url, wstest.LegacyWS, nil)

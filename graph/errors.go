@@ -7,10 +7,10 @@ import (
 	"log/slog"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/internal/gqlws"
 	"github.com/rewind-dev/rewind/replay"
 )
 
@@ -90,32 +90,9 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 	}
 }
 
-// failSubscription ends a subscription before it starts with an error
-// message, as the WebSocket protocols expect, rather than a data message
-// carrying errors.
-func failSubscription[T any](ctx context.Context, r *Resolver, err error) (<-chan T, error) {
-	if !r.reportSubscriptionError(ctx, err) {
-		return nil, err
-	}
-	ch := make(chan T)
-	close(ch)
-	return ch, nil
-}
-
 // reportSubscriptionError queues err to be sent as the subscription's error
 // message when its channel closes. It reports false outside a WebSocket
-// subscription, where gqlgen has no place for it (and panics).
-func (r *Resolver) reportSubscriptionError(ctx context.Context, err error) (ok bool) {
-	if ctx.Err() != nil {
-		// The operation is over and gqlgen may already be reading its
-		// errors; there is no one left to tell.
-		return true
-	}
-	defer func() {
-		if recover() != nil {
-			ok = false
-		}
-	}()
-	transport.AddSubscriptionError(ctx, r.present(ctx, err))
-	return true
+// subscription.
+func (r *Resolver) reportSubscriptionError(ctx context.Context, err error) bool {
+	return gqlws.ReportError(ctx, r.present(ctx, err))
 }

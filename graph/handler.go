@@ -1,7 +1,6 @@
 package graph
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -14,21 +13,23 @@ import (
 	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/vektah/gqlparser/v2/ast"
 
-	"github.com/rewind-dev/rewind/internal/gorillaws"
+	"github.com/rewind-dev/rewind/internal/gqlws"
 )
 
 // HandlerConfig configures the /graphql endpoint.
 type HandlerConfig struct {
 	// AllowedOrigins for WebSocket upgrades from browsers; empty allows the
-	// server's own host and localhost (see gorillaws.OriginChecker).
+	// server's own host and localhost (see gqlws.OriginChecker).
 	AllowedOrigins []string
 	// MaxMessageBytes bounds one WebSocket message from a client.
 	MaxMessageBytes int64
 	// KeepAlive is the interval of keep-alive messages on WebSockets.
 	// Default 15s.
 	KeepAlive time.Duration
-	// InitTimeout closes WebSockets that send no connection_init. Default 10s.
+	// InitTimeout closes WebSockets that send no connection_init. Default 3s.
 	InitTimeout time.Duration
+	// MaxSubscriptions bounds the operations on one WebSocket. Default 200.
+	MaxSubscriptions int
 	// WriteTimeout disconnects a WebSocket client that stops reading.
 	// Default 10s.
 	WriteTimeout time.Duration
@@ -37,23 +38,17 @@ type HandlerConfig struct {
 // NewHandler serves GraphQL over POST, GET and WebSocket (graphql-transport-ws
 // and the legacy graphql-ws) on one endpoint, and GraphiQL to browsers.
 func NewHandler(res *Resolver, cfg HandlerConfig, log *slog.Logger) http.Handler {
-	if cfg.KeepAlive <= 0 {
-		cfg.KeepAlive = 15 * time.Second
-	}
-	if cfg.InitTimeout <= 0 {
-		cfg.InitTimeout = 10 * time.Second
-	}
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: res}))
-	ws := gorillaws.New(gorillaws.Config{AllowedOrigins: cfg.AllowedOrigins, WriteTimeout: cfg.WriteTimeout})
-	srv.AddTransport(transport.Websocket{
-		Implementation:        ws,
-		KeepAlivePingInterval: cfg.KeepAlive,
-		InitTimeout:           cfg.InitTimeout,
-		PayloadReadLimit:      &cfg.MaxMessageBytes,
-		ErrorFunc: func(ctx context.Context, err error) {
-			log.DebugContext(ctx, "websocket", "err", err)
-		},
+	ws := gqlws.New(gqlws.Config{
+		AllowedOrigins:   cfg.AllowedOrigins,
+		InitTimeout:      cfg.InitTimeout,
+		KeepAlive:        cfg.KeepAlive,
+		MaxSubscriptions: cfg.MaxSubscriptions,
+		MaxMessageBytes:  cfg.MaxMessageBytes,
+		WriteTimeout:     cfg.WriteTimeout,
+		Logger:           log,
 	})
+	srv.AddTransport(ws)
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
@@ -64,10 +59,6 @@ func NewHandler(res *Resolver, cfg HandlerConfig, log *slog.Logger) http.Handler
 
 	graphiql := playground.Handler("Rewind", "/graphql")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Upgrade") != "" && !ws.AllowsOrigin(r) {
-			http.Error(w, "websocket: origin "+r.Header.Get("Origin")+" is not allowed (see --allowed-origins)", http.StatusForbidden)
-			return
-		}
 		if r.Method == http.MethodGet && r.URL.RawQuery == "" && r.Header.Get("Upgrade") == "" &&
 			strings.Contains(r.Header.Get("Accept"), "text/html") {
 			graphiql.ServeHTTP(w, r)

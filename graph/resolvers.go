@@ -148,13 +148,13 @@ func (r *subscriptionResolver) Events(ctx context.Context, topics []string, afte
 	if afterID != nil {
 		seq, err := r.cursor(ctx, "afterId", *afterID)
 		if err != nil {
-			return failSubscription[*eventstore.Event](ctx, r.Resolver, err)
+			return nil, err
 		}
 		req.After = seq
 	}
 	sub, err := r.hub.Subscribe(ctx, req, replay.OnEnd(func(err error) { r.reportSubscriptionError(ctx, err) }))
 	if err != nil {
-		return failSubscription[*eventstore.Event](ctx, r.Resolver, err)
+		return nil, err
 	}
 	return sub.C, nil
 }
@@ -165,13 +165,13 @@ func (r *subscriptionResolver) RealTimeMessages(ctx context.Context, afterID *st
 	if afterID != nil {
 		seq, err := r.cursor(ctx, "afterId", *afterID)
 		if err != nil {
-			return failSubscription[*model.Message](ctx, r.Resolver, err)
+			return nil, err
 		}
 		req.After = seq
 	}
 	sub, err := r.hub.Subscribe(ctx, req)
 	if err != nil {
-		return failSubscription[*model.Message](ctx, r.Resolver, err)
+		return nil, err
 	}
 	out := make(chan *model.Message)
 	go func() {

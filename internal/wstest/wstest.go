@@ -143,13 +143,23 @@ func Decode(t testing.TB, m Message) Result {
 }
 
 // ErrorCodes returns the extensions.code of each error in an error
-// message's payload (a list of errors) or a data payload's errors.
+// message's payload (a list of errors, or one error on the legacy
+// protocol) or a data payload's errors.
 func ErrorCodes(t testing.TB, m Message) []string {
 	t.Helper()
 	var list []struct {
 		Extensions map[string]any `json:"extensions"`
 	}
-	if err := json.Unmarshal(m.Payload, &list); err != nil {
+	var single struct {
+		Message    string         `json:"message"`
+		Extensions map[string]any `json:"extensions"`
+	}
+	if err := json.Unmarshal(m.Payload, &list); err != nil && json.Unmarshal(m.Payload, &single) == nil && single.Message != "" {
+		// The legacy protocol's error payload is one error.
+		list = append(list, struct {
+			Extensions map[string]any `json:"extensions"`
+		}{single.Extensions})
+	} else if err != nil {
 		var r Result
 		if err := json.Unmarshal(m.Payload, &r); err != nil {
 			t.Fatalf("error payload %s: %v", m.Payload, err)

@@ -1,0 +1,207 @@
+package gqlws
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+type outMsg struct {
+	Type    string `json:"type"`
+	ID      string `json:"id,omitempty"`
+	Payload any    `json:"payload,omitempty"`
+}
+
+func tooManyError(max int) gqlerror.List {
+	return gqlerror.List{{
+		Message:    fmt.Sprintf("this connection already runs %d operations, the limit; complete one first", max),
+		Extensions: map[string]any{"code": "TOO_MANY_SUBSCRIPTIONS"},
+	}}
+}
+
+// acknowledge runs the connection_init hook; it reports the refusal, if any.
+func (c *conn) acknowledge(ctx context.Context, payload json.RawMessage) (context.Context, error) {
+	opsCtx, err := c.init(ctx, payload)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.acked = true
+	c.mu.Unlock()
+	return opsCtx, nil
+}
+
+// transportProto is graphql-transport-ws.
+type transportProto struct{}
+
+type transportEvents struct{ c *conn }
+
+func (e transportEvents) next(id string, r *graphql.Response) bool {
+	return e.c.write(outMsg{Type: "next", ID: id, Payload: r})
+}
+
+func (e transportEvents) errors(id string, errs gqlerror.List) bool {
+	return e.c.write(outMsg{Type: "error", ID: id, Payload: errs})
+}
+
+func (e transportEvents) complete(id string) bool {
+	return e.c.write(outMsg{Type: "complete", ID: id})
+}
+
+func (p transportProto) handle(ctx context.Context, c *conn, m message) bool {
+	switch m.Type {
+	case "connection_init":
+		c.mu.Lock()
+		again := c.inited
+		c.inited = true
+		c.mu.Unlock()
+		if again {
+			c.closeWith(CloseTooManyInits, "Too many initialisation requests")
+			return false
+		}
+		opsCtx, err := c.acknowledge(ctx, m.Payload)
+		var invalid invalidError
+		switch {
+		case errors.As(err, &invalid):
+			c.closeWith(CloseBadRequest, err.Error())
+			return false
+		case err != nil:
+			c.closeWith(CloseForbidden, "Forbidden: "+err.Error())
+			return false
+		}
+		c.opsCtx = opsCtx
+		return c.write(outMsg{Type: "connection_ack"})
+	case "ping":
+		var payload any
+		if len(m.Payload) > 0 {
+			payload = m.Payload
+		}
+		return c.write(outMsg{Type: "pong", Payload: payload})
+	case "pong":
+		return true
+	case "subscribe":
+		if !c.isAcked() {
+			c.closeWith(CloseUnauthorized, "Unauthorized")
+			return false
+		}
+		id := idOf(m)
+		if id == "" || len(m.Payload) == 0 {
+			c.closeWith(CloseBadRequest, "Invalid message received: subscribe needs an id and a payload")
+			return false
+		}
+		switch c.start(c.opsCtx, id, m.Payload, false, transportEvents{c}) {
+		case duplicate:
+			c.closeWith(CloseDuplicateID, fmtDup(id))
+			return false
+		case tooMany:
+			return transportEvents{c}.errors(id, tooManyError(c.t.cfg.MaxSubscriptions))
+		}
+		return true
+	case "complete":
+		if idOf(m) == "" {
+			c.closeWith(CloseBadRequest, "Invalid message received: complete needs an id")
+			return false
+		}
+		c.stop(idOf(m))
+		return true
+	case "\x00invalid":
+		c.closeWith(CloseBadRequest, "Invalid message received: not a JSON object with a type")
+		return false
+	default:
+		c.closeWith(CloseBadRequest, fmt.Sprintf("Invalid message received: unexpected type %q", m.Type))
+		return false
+	}
+}
+
+func (transportProto) initTimeout(c *conn) {
+	c.closeWith(CloseInitTimeout, "Connection initialisation timeout")
+}
+
+func (transportProto) keepAlive(c *conn) { c.write(outMsg{Type: "ping"}) }
+
+// legacyProto is subscriptions-transport-ws's graphql-ws.
+type legacyProto struct{}
+
+type legacyEvents struct{ c *conn }
+
+func (e legacyEvents) next(id string, r *graphql.Response) bool {
+	return e.c.write(outMsg{Type: "data", ID: id, Payload: r})
+}
+
+// errors sends GQL_ERROR, whose payload the protocol defines as one error.
+func (e legacyEvents) errors(id string, errs gqlerror.List) bool {
+	var first *gqlerror.Error
+	if len(errs) > 0 {
+		first = errs[0]
+	} else {
+		first = &gqlerror.Error{Message: "operation failed"}
+	}
+	return e.c.write(outMsg{Type: "error", ID: id, Payload: first})
+}
+
+func (e legacyEvents) complete(id string) bool {
+	return e.c.write(outMsg{Type: "complete", ID: id})
+}
+
+func (legacyProto) connectionError(c *conn, msg string) bool {
+	return c.write(outMsg{Type: "connection_error", Payload: map[string]string{"message": msg}})
+}
+
+func (p legacyProto) handle(ctx context.Context, c *conn, m message) bool {
+	switch m.Type {
+	case "connection_init":
+		c.mu.Lock()
+		again := c.inited
+		c.inited = true
+		c.mu.Unlock()
+		if again {
+			return p.connectionError(c, "the connection is already initialised")
+		}
+		opsCtx, err := c.acknowledge(ctx, m.Payload)
+		if err != nil {
+			// The protocol answers a refused init with connection_error,
+			// then disconnects.
+			p.connectionError(c, err.Error())
+			c.closeWith(CloseForbidden, "Forbidden")
+			return false
+		}
+		c.opsCtx = opsCtx
+		return c.write(outMsg{Type: "connection_ack"}) && c.write(outMsg{Type: "ka"})
+	case "start":
+		id := idOf(m)
+		if id == "" || len(m.Payload) == 0 {
+			return p.connectionError(c, "start needs an id and a payload")
+		}
+		if !c.isAcked() {
+			return legacyEvents{c}.errors(id, gqlerror.List{{Message: "send connection_init first", Extensions: map[string]any{"code": "UNAUTHENTICATED"}}})
+		}
+		// A reused id replaces its operation, as the reference server does.
+		if c.start(c.opsCtx, id, m.Payload, true, legacyEvents{c}) == tooMany {
+			return legacyEvents{c}.errors(id, tooManyError(c.t.cfg.MaxSubscriptions))
+		}
+		return true
+	case "stop":
+		if c.stop(idOf(m)) {
+			return legacyEvents{c}.complete(idOf(m))
+		}
+		return true
+	case "connection_terminate":
+		c.closeWith(CloseNormal, "terminated")
+		return false
+	case "\x00invalid":
+		// Parsing errors do not disconnect on this protocol.
+		return p.connectionError(c, "invalid message: not a JSON object with a type")
+	default:
+		return p.connectionError(c, fmt.Sprintf("invalid message type %q", m.Type))
+	}
+}
+
+func (legacyProto) initTimeout(c *conn) {
+	c.closeWith(CloseInitTimeout, "Connection initialisation timeout")
+}
+
+func (legacyProto) keepAlive(c *conn) { c.write(outMsg{Type: "ka"}) }

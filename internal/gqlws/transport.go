@@ -1,0 +1,460 @@
+package gqlws
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/gorilla/websocket"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+// Config configures the transport. Zero values take the defaults.
+type Config struct {
+	// AllowedOrigins are the browser origins (scheme://host[:port]) allowed
+	// to open a WebSocket; "*" allows any. Requests without an Origin header
+	// (non-browser clients) are always allowed. Empty allows the server's
+	// own host and localhost only, which stops cross-site WebSocket
+	// hijacking from other sites' pages.
+	AllowedOrigins []string
+	// InitTimeout closes a socket that sends no connection_init (4408 on
+	// graphql-transport-ws). Default 3s.
+	InitTimeout time.Duration
+	// KeepAlive is the interval of the server's ping (graphql-transport-ws)
+	// or ka (graphql-ws) messages. Default 15s.
+	KeepAlive time.Duration
+	// MaxSubscriptions bounds the operations running on one connection; a
+	// subscribe over it gets an error message. Default 200.
+	MaxSubscriptions int
+	// MaxMessageBytes bounds one message from the client (close 1009).
+	// Default 1 MiB.
+	MaxMessageBytes int64
+	// WriteTimeout disconnects a client that stops reading (close 1013
+	// when the close frame can still be sent). Default 10s.
+	WriteTimeout time.Duration
+	// InitFunc, if set, sees connection_init's payload and may refuse the
+	// connection (close 4403, or connection_error on graphql-ws) or return
+	// a context for the connection's operations.
+	InitFunc func(ctx context.Context, payload map[string]any) (context.Context, error)
+	// Logger receives connection-level errors at debug level.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.InitTimeout <= 0 {
+		c.InitTimeout = 3 * time.Second
+	}
+	if c.KeepAlive <= 0 {
+		c.KeepAlive = 15 * time.Second
+	}
+	if c.MaxSubscriptions <= 0 {
+		c.MaxSubscriptions = 200
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = 1 << 20
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Transport is a gqlgen graphql.Transport for WebSocket upgrades.
+type Transport struct {
+	cfg      Config
+	upgrader websocket.Upgrader
+}
+
+var _ graphql.Transport = (*Transport)(nil)
+
+// New returns a transport for cfg.
+func New(cfg Config) *Transport {
+	cfg = cfg.withDefaults()
+	return &Transport{
+		cfg: cfg,
+		upgrader: websocket.Upgrader{
+			HandshakeTimeout: 10 * time.Second,
+			Subprotocols:     []string{TransportWS, LegacyWS},
+			CheckOrigin:      OriginChecker(cfg.AllowedOrigins),
+		},
+	}
+}
+
+// Supports reports whether r asks for a WebSocket.
+func (t *Transport) Supports(r *http.Request) bool { return websocket.IsWebSocketUpgrade(r) }
+
+// AllowsOrigin reports whether r's Origin may open a WebSocket.
+func (t *Transport) AllowsOrigin(r *http.Request) bool { return t.upgrader.CheckOrigin(r) }
+
+// OriginChecker allows requests without an Origin, the listed origins, and,
+// when none are listed, the request's own host and localhost.
+func OriginChecker(allowed []string) func(*http.Request) bool {
+	return func(r *http.Request) bool {
+		origin := r.Header.Get("Origin")
+		if origin == "" || slices.Contains(allowed, "*") || slices.ContainsFunc(allowed, func(a string) bool {
+			return strings.EqualFold(strings.TrimRight(a, "/"), origin)
+		}) {
+			return true
+		}
+		if len(allowed) > 0 {
+			return false
+		}
+		u, err := url.Parse(origin)
+		if err != nil {
+			return false
+		}
+		host := u.Hostname()
+		return strings.EqualFold(u.Host, r.Host) || host == "localhost" || host == "127.0.0.1" || host == "::1"
+	}
+}
+
+// Do serves one WebSocket until it closes.
+func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	if !t.AllowsOrigin(r) {
+		http.Error(w, "websocket: origin "+r.Header.Get("Origin")+" is not allowed", http.StatusForbidden)
+		return
+	}
+	ws, err := t.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered the request
+	}
+	c := &conn{
+		t:       t,
+		ws:      ws,
+		exec:    exec,
+		headers: r.Header,
+		ops:     map[string]context.CancelFunc{},
+	}
+	switch ws.Subprotocol() {
+	case TransportWS:
+		c.proto = transportProto{}
+	case LegacyWS:
+		c.proto = legacyProto{}
+	default:
+		c.closeWith(CloseSubprotocol, "Subprotocol not acceptable: use "+TransportWS+" or "+LegacyWS)
+		_ = ws.Close()
+		return
+	}
+	ws.SetReadLimit(t.cfg.MaxMessageBytes)
+	c.serve(r.Context())
+}
+
+// message is one protocol message in either subprotocol.
+type message struct {
+	Type    string          `json:"type"`
+	ID      *string         `json:"id,omitempty"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+func idOf(m message) string {
+	if m.ID == nil {
+		return ""
+	}
+	return *m.ID
+}
+
+// conn is one WebSocket connection.
+type conn struct {
+	t       *Transport
+	ws      *websocket.Conn
+	proto   proto
+	exec    graphql.GraphExecutor
+	headers http.Header
+
+	writeMu sync.Mutex // gorilla allows one writer at a time
+
+	opsCtx context.Context // the context operations run in, set at init
+
+	mu     sync.Mutex
+	ops    map[string]context.CancelFunc // running operations by id
+	acked  bool
+	inited bool
+	closed bool
+	wg     sync.WaitGroup // operation goroutines
+}
+
+// serve reads messages until the socket closes or ctx ends (server
+// shutdown), then stops every operation and waits for them.
+func (c *conn) serve(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		c.wg.Wait()
+		_ = c.ws.Close()
+	}()
+
+	msgs := make(chan message)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(msgs)
+		for {
+			var m message
+			_, data, err := c.ws.ReadMessage()
+			if err != nil {
+				readErr <- err
+				return
+			}
+			if err := json.Unmarshal(data, &m); err != nil || m.Type == "" {
+				m = message{Type: "\x00invalid"}
+			}
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	initTimer := time.NewTimer(c.t.cfg.InitTimeout)
+	defer initTimer.Stop()
+	keepAlive := time.NewTicker(c.t.cfg.KeepAlive)
+	defer keepAlive.Stop()
+	for {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				return
+			}
+			if !c.proto.handle(ctx, c, m) {
+				return
+			}
+		case <-initTimer.C:
+			if !c.isAcked() {
+				c.proto.initTimeout(c)
+				return
+			}
+		case <-keepAlive.C:
+			if c.isAcked() {
+				c.proto.keepAlive(c)
+			}
+		case err := <-readErr:
+			c.t.cfg.Logger.Debug("websocket read", "err", err)
+			return
+		case <-ctx.Done():
+			// The server is shutting down: tell clients to come back.
+			c.closeWith(CloseGoingAway, "server shutting down; reconnect and resume")
+			return
+		}
+	}
+}
+
+func (c *conn) isAcked() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.acked
+}
+
+// write sends one message; a client that cannot take it within the write
+// timeout is disconnected.
+func (c *conn) write(m any) bool {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	_ = c.ws.SetWriteDeadline(time.Now().Add(c.t.cfg.WriteTimeout))
+	if err := c.ws.WriteJSON(m); err != nil {
+		c.t.cfg.Logger.Debug("websocket write", "err", err)
+		_ = c.ws.Close() // ends the reader, and with it every operation
+		return false
+	}
+	return true
+}
+
+// closeWith sends a close frame with code and reason. The reader then sees
+// the socket end.
+func (c *conn) closeWith(code int, reason string) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.mu.Unlock()
+	if len(reason) > 123 { // a close frame's reason is at most 123 bytes
+		reason = reason[:123]
+	}
+	c.writeMu.Lock()
+	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	c.writeMu.Unlock()
+	_ = c.ws.Close()
+}
+
+// init runs the connection_init hook. It returns the context operations
+// run in, or the refusal.
+func (c *conn) init(ctx context.Context, payload json.RawMessage) (context.Context, error) {
+	var p map[string]any
+	if len(payload) > 0 && string(payload) != "null" {
+		if err := json.Unmarshal(payload, &p); err != nil {
+			return ctx, errInvalid("connection_init payload must be an object")
+		}
+	}
+	if c.t.cfg.InitFunc == nil {
+		return ctx, nil
+	}
+	return c.t.cfg.InitFunc(ctx, p)
+}
+
+type invalidError string
+
+func (e invalidError) Error() string { return string(e) }
+
+func errInvalid(msg string) error { return invalidError(msg) }
+
+// startResult says whether start began an operation, and if not, why.
+type startResult int
+
+const (
+	started startResult = iota
+	duplicate
+	tooMany
+)
+
+// start runs operation id in its own goroutine, writing through out. With
+// replace, a running operation with the same id is stopped first.
+func (c *conn) start(ctx context.Context, id string, payload json.RawMessage, replace bool, out events) startResult {
+	c.mu.Lock()
+	if cancel, ok := c.ops[id]; ok {
+		if !replace {
+			c.mu.Unlock()
+			return duplicate
+		}
+		cancel() // the legacy protocol restarts an operation whose id is reused
+		delete(c.ops, id)
+	}
+	if len(c.ops) >= c.t.cfg.MaxSubscriptions {
+		c.mu.Unlock()
+		return tooMany
+	}
+	opCtx, cancel := context.WithCancel(ctx)
+	c.ops[id] = cancel
+	c.wg.Add(1)
+	c.mu.Unlock()
+
+	go func() {
+		defer c.wg.Done()
+		defer func() {
+			c.mu.Lock()
+			if c.ops[id] != nil {
+				delete(c.ops, id)
+			}
+			c.mu.Unlock()
+			cancel()
+		}()
+		c.execute(opCtx, id, payload, out)
+	}()
+	return started
+}
+
+// stop cancels operation id; it reports whether it was running.
+func (c *conn) stop(id string) bool {
+	c.mu.Lock()
+	cancel, ok := c.ops[id]
+	delete(c.ops, id)
+	c.mu.Unlock()
+	if ok {
+		cancel()
+	}
+	return ok
+}
+
+// events is how an operation's outcome is written in one subprotocol.
+type events interface {
+	next(id string, r *graphql.Response) bool
+	errors(id string, errs gqlerror.List) bool
+	complete(id string) bool
+}
+
+// execute runs one operation through gqlgen's executor.
+func (c *conn) execute(ctx context.Context, id string, payload json.RawMessage, out events) {
+	var params graphql.RawParams
+	start := graphql.Now()
+	if err := json.Unmarshal(payload, &params); err != nil || params.Query == "" {
+		out.errors(id, gqlerror.List{{Message: "subscribe payload must be an object with a query", Extensions: map[string]any{"code": "BAD_USER_INPUT"}}})
+		return
+	}
+	params.Headers = c.headers
+	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
+	ctx = graphql.StartOperationTrace(ctx)
+	rc, errs := c.exec.CreateOperationContext(ctx, &params)
+	if errs != nil {
+		resp := c.exec.DispatchError(graphql.WithOperationContext(ctx, rc), errs)
+		out.errors(id, resp.Errors)
+		return
+	}
+	sink := &errorSink{}
+	ctx = context.WithValue(graphql.WithOperationContext(ctx, rc), sinkKey{}, sink)
+	responses, ctx := c.exec.DispatchOperation(ctx, rc)
+	first := true
+	for {
+		resp := responses(ctx)
+		if resp == nil {
+			break
+		}
+		// A subscription whose resolver failed before its first event is
+		// an operation that failed: an error message, not data.
+		if first && resp.Data == nil && len(resp.Errors) > 0 && rc.Operation != nil && rc.Operation.Operation == "subscription" {
+			out.errors(id, resp.Errors)
+			return
+		}
+		first = false
+		if !out.next(id, resp) {
+			return
+		}
+	}
+	if ctx.Err() != nil {
+		return // stopped by the client or the connection: nothing more to say
+	}
+	if errs := sink.take(); len(errs) > 0 {
+		out.errors(id, errs)
+		return
+	}
+	out.complete(id)
+}
+
+// errorSink collects errors a resolver reports for its subscription.
+type errorSink struct {
+	mu   sync.Mutex
+	errs gqlerror.List
+}
+
+func (s *errorSink) take() gqlerror.List {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.errs
+}
+
+type sinkKey struct{}
+
+// ReportError makes a subscription end with an error message carrying err
+// instead of complete, once its channel closes. Resolvers call it just
+// before closing the channel they returned. It reports false outside an
+// operation served by this transport.
+func ReportError(ctx context.Context, err *gqlerror.Error) bool {
+	s, ok := ctx.Value(sinkKey{}).(*errorSink)
+	if !ok {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.errs = append(s.errs, err)
+	return true
+}
+
+// proto is one subprotocol's handling of client messages.
+type proto interface {
+	// handle processes m; false means the connection is over.
+	handle(ctx context.Context, c *conn, m message) bool
+	initTimeout(c *conn)
+	keepAlive(c *conn)
+}
+
+func fmtDup(id string) string { return fmt.Sprintf("Subscriber for %s already exists", id) }
