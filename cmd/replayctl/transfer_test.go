@@ -21,7 +21,7 @@ const roundTripEvents = 100_000
 func TestExportImportRoundTrip(t *testing.T) {
 	setup := time.Now()
 	src := newFixture(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // for loading the source
 	defer cancel()
 	topics := []string{"orders.eu", "orders.us", "payments.eu", "audit"}
 	// At most 1,000 at a time: over nats.go's 4,000 unacknowledged async
@@ -96,7 +96,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 	if !strings.Contains(r.stderr, "imported 0 events, skipped 100,000") {
 		t.Fatalf("re-import: %s", r.stderr)
 	}
-	st, err := testenvStore(t, dst).State(ctx)
+	st, err := testenvStore(t, dst).State(t.Context())
 	if err != nil || st.Events != roundTripEvents {
 		t.Fatalf("stream holds %d events (%v), want %d", st.Events, err, roundTripEvents)
 	}
