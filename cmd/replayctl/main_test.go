@@ -43,7 +43,7 @@ type result struct {
 // cli runs replayctl in-process with stdin and args.
 func cli(t testing.TB, stdin io.Reader, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a guard against hangs
 	defer cancel()
 	if stdin == nil {
 		stdin = strings.NewReader("")
