@@ -175,15 +175,16 @@ func fanout(w writer, r *workload.Results, charts []string, link string) {
 	w("One topic; every subscriber has its own WebSocket connection and one `events` subscription selecting every field of `Event`. ")
 	w("The harness publishes with the `publish` mutation over HTTP (keep-alive, up to 32 requests in flight) at a rate that rises by 1.5x per step of a few seconds, ")
 	w("and stops at the first step whose p99 latency is over 100 ms, that loses or repeats a delivery, or whose publishing cannot keep the rate. ")
-	w("The figure is the fastest step that passed. Server CPU is in percent of one core (200%% is the whole machine).\n\n")
+	w("The figure is the fastest step that passed. Server CPU is in percent of one core (200%% is the whole machine); ")
+	w("CPU time per delivery is the figure least disturbed by other work on the machine.\n\n")
 	if len(charts) > 0 {
 		for _, c := range charts {
 			w("![%s](%s/%s)\n", strings.TrimSuffix(c, ".png"), link, c)
 		}
 		w("\n")
 	}
-	w("| subscribers | server | deliveries/s | events/s | p50 ms | p99 ms | max ms | server CPU | server RSS | harness CPU | next step stopped by |\n")
-	w("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	w("| subscribers | server | deliveries/s | events/s | p50 ms | p99 ms | max ms | server CPU | server CPU µs per delivery | server RSS | harness CPU | next step stopped by |\n")
+	w("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	runs := slices.Clone(r.Fanout)
 	slices.SortStableFunc(runs, func(a, b workload.FanoutRun) int { return a.Subscribers - b.Subscribers })
 	for _, f := range runs {
@@ -202,9 +203,9 @@ func fanout(w writer, r *workload.Results, charts []string, link string) {
 		if f.Best < 0 {
 			stop = "first step failed: " + s.Why
 		}
-		w("| %d | %s | %.0f | %.0f | %.1f | %.1f | %.1f | %.0f%% | %s | %.0f%% | %s |\n",
+		w("| %d | %s | %.0f | %.0f | %.1f | %.1f | %.1f | %.0f%% | %.1f | %s | %.0f%% | %s |\n",
 			f.Subscribers, f.Peer, s.DeliveriesPerSec, s.PublishRate, s.Latency.P50, s.Latency.P99, s.Latency.Max,
-			s.Server.CPUPercent, mib(s.Server.RSS), s.HarnessCPU, oneLine(stop))
+			s.Server.CPUPercent, s.Server.PerItem(s.Delivered), mib(s.Server.RSS), s.HarnessCPU, oneLine(stop))
 	}
 	w("\n")
 	subs := map[int]bool{}
@@ -272,9 +273,9 @@ func replay(w writer, r *workload.Results) {
 		w("Error: %s\n\n", oneLine(p.Err))
 		return
 	}
-	w("| reader | events/s | seconds | server CPU | server RSS |\n|---|---|---|---|---|\n")
-	w("| raw JetStream ordered consumer | %.0f | %.1f | | |\n", p.Raw, p.RawTime)
-	w("| Rewind subscription over WebSocket | %.0f | %.1f | %.0f%% | %s |\n\n", p.Rewind, p.RewindTime, p.Server.CPUPercent, mib(p.Server.RSS))
+	w("| reader | events/s | seconds | server CPU | server CPU µs per event | server RSS |\n|---|---|---|---|---|---|\n")
+	w("| raw JetStream ordered consumer | %.0f | %.1f | | | |\n", p.Raw, p.RawTime)
+	w("| Rewind subscription over WebSocket | %.0f | %.1f | %.0f%% | %.1f | %s |\n\n", p.Rewind, p.RewindTime, p.Server.CPUPercent, p.Server.PerItem(int64(p.Events)), mib(p.Server.RSS))
 	w("Rewind / raw: %s (target >= 0.5x). Missing %d, duplicates %d.\n\n", ratio(p.Rewind, p.Raw), p.Missing, p.Duplicates)
 }
 
@@ -323,7 +324,7 @@ func publish(w writer, r *workload.Results) {
 	if p.Err != "" {
 		w("Error: %s\n\n", oneLine(p.Err))
 	}
-	w("| publisher | events/s | p50 ms | p99 ms | server CPU | harness CPU | Rewind / this |\n|---|---|---|---|---|---|---|\n")
+	w("| publisher | events/s | p50 ms | p99 ms | server CPU | server CPU µs per publish | harness CPU | Rewind / this |\n|---|---|---|---|---|---|---|---|\n")
 	var rw float64
 	for _, run := range p.Runs {
 		if run.Peer == workload.Rewind {
@@ -335,10 +336,10 @@ func publish(w writer, r *workload.Results) {
 			w("| %s | error: %s |||||\n", run.Peer, oneLine(run.Err))
 			continue
 		}
-		w("| %s, %d clients | %.0f | %.2f | %.2f | %.0f%% | %.0f%% | %s |\n", run.Peer, run.Clients, run.Rate, run.Latency.P50, run.Latency.P99, run.Server.CPUPercent, run.HarnessCPU, ratio(rw, run.Rate))
+		w("| %s, %d clients | %.0f | %.2f | %.2f | %.0f%% | %.1f | %.0f%% | %s |\n", run.Peer, run.Clients, run.Rate, run.Latency.P50, run.Latency.P99, run.Server.CPUPercent, run.Server.PerItem(run.Published), run.HarnessCPU, ratio(rw, run.Rate))
 	}
-	w("| raw JetStream async (in the harness process) | %.0f | | | | | %s |\n", p.RawAsync, ratio(rw, p.RawAsync))
-	w("| raw JetStream sync, %d goroutines (in the harness process) | %.0f | | %.2f | | | %s |\n\n", clientsOf(p), p.RawSync, p.RawSyncP99, ratio(rw, p.RawSync))
+	w("| raw JetStream async (in the harness process) | %.0f | | | | | | %s |\n", p.RawAsync, ratio(rw, p.RawAsync))
+	w("| raw JetStream sync, %d goroutines (in the harness process) | %.0f | | %.2f | | | | %s |\n\n", clientsOf(p), p.RawSync, p.RawSyncP99, ratio(rw, p.RawSync))
 }
 
 func clientsOf(p *workload.PublishResult) int {

@@ -129,9 +129,9 @@ func (e *Env) fanout(ctx context.Context, peer string, cfg FanoutConfig, run *Fa
 		count := int64(math.Max(1, math.Round(rate*cfg.StepTime.Seconds())))
 		step := e.fanoutStep(ctx, srv.PID(), p, pub, topic, cfg, rate, count)
 		run.Steps = append(run.Steps, step)
-		e.logf("fan-out %s x%d: %.0f ev/s -> %.0f deliveries/s, p50 %.1f ms p99 %.1f ms, server CPU %.0f%%, harness CPU %.0f%% %s",
+		e.logf("fan-out %s x%d: %.0f ev/s -> %.0f deliveries/s, p50 %.1f ms p99 %.1f ms, server CPU %.0f%% (%.1f µs/delivery), harness CPU %.0f%% %s",
 			peer, cfg.Subscribers, step.PublishRate, step.DeliveriesPerSec, step.Latency.P50, step.Latency.P99,
-			step.Server.CPUPercent, step.HarnessCPU, passWord(step.Pass, step.Why))
+			step.Server.CPUPercent, step.Server.PerItem(step.Delivered), step.HarnessCPU, passWord(step.Pass, step.Why))
 		switch {
 		case step.Pass:
 			run.Best = len(run.Steps) - 1

@@ -199,7 +199,7 @@ func (e *Env) replay(ctx context.Context, ds *Dataset, r *ReplayResult) error {
 		}
 	}
 	r.Duplicates = dups
-	e.logf("replay: Rewind %.0f events/s (%.2f of raw), %d missing, %d duplicates", r.Rewind, r.Rewind/r.Raw, r.Missing, r.Duplicates)
+	e.logf("replay: Rewind %.0f events/s (%.2f of raw), %.1f µs CPU per event, %d missing, %d duplicates", r.Rewind, r.Rewind/r.Raw, r.Server.PerItem(want), r.Missing, r.Duplicates)
 	return nil
 }
 

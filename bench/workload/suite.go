@@ -29,6 +29,8 @@ type SuiteOptions struct {
 	// "replay" (Rewind then runs from the pprof build).
 	ProfileFile     string
 	ProfileWorkload string
+	// FanoutSubscribers overrides workload 1's subscriber counts.
+	FanoutSubscribers []int
 	// Rev, if set, builds the servers from this git revision (exported
 	// into the scratch folder) instead of the working tree.
 	Rev string
@@ -226,6 +228,9 @@ func (e *Env) Suite(ctx context.Context, o SuiteOptions) *Results {
 		subs := []int{10, 100, 1000}
 		if q {
 			subs = []int{20}
+		}
+		if len(o.FanoutSubscribers) > 0 {
+			subs = o.FanoutSubscribers
 		}
 		res.FanoutAt = subs[len(subs)-1]
 		for _, s := range subs {

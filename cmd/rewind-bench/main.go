@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -40,6 +41,7 @@ func run() error {
 	rewindBin := flag.String("rewind-bin", "", "Rewind server binary; empty: build ./cmd/server (with --profile: ./bench/cmd/rewind-pprof)")
 	profile := flag.String("profile", "", "write a CPU profile of Rewind to this file (runs Rewind from the pprof build, bench/cmd/rewind-pprof)")
 	profileWorkload := flag.String("profile-workload", "fanout", "what to profile: fanout (30 s of the largest fan-out) or replay (10 s of the catch-up replay)")
+	fanoutSubs := flag.String("fanout-subscribers", "", "comma-separated subscriber counts for the fan-out (default 10,100,1000; quick: 20)")
 	rev := flag.String("rev", "", "build the servers from this git revision (e.g. HEAD) instead of the working tree")
 	rewindEnv := flag.String("rewind-env", "", "extra environment for Rewind, comma-separated KEY=VALUE (e.g. GOGC=400), for experiments")
 	pprofAddr := flag.String("pprof", "", "serve the harness's own net/http/pprof on this loopback address, e.g. 127.0.0.1:6060")
@@ -78,6 +80,13 @@ func run() error {
 		ProfileFile:     *profile,
 		ProfileWorkload: *profileWorkload,
 		Rev:             *rev,
+	}
+	for _, s := range list(*fanoutSubs) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return fmt.Errorf("--fanout-subscribers: %q is not a positive number", s)
+		}
+		opts.FanoutSubscribers = append(opts.FanoutSubscribers, n)
 	}
 	env, err := workload.Setup(ctx, root, dir, *rewindBin, opts, os.Stderr)
 	if err != nil {
