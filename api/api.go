@@ -23,6 +23,11 @@ type Config struct {
 	AllowedOrigins []string
 	// WriteTimeout disconnects a WebSocket client that stops reading.
 	WriteTimeout time.Duration
+	// InitTimeout, KeepAlive and MaxSubscriptions tune WebSockets (see
+	// gqlws.Config for defaults).
+	InitTimeout      time.Duration
+	KeepAlive        time.Duration
+	MaxSubscriptions int
 }
 
 // New returns the handler for every route.
@@ -31,9 +36,12 @@ func New(cfg Config, store *eventstore.Store, hub *replay.Hub, log *slog.Logger)
 	// A request may carry a payload at the limit, escaped inside a query.
 	maxBody := 2*int64(store.Config().MaxPayload) + 64<<10
 	gql := graph.NewHandler(res, graph.HandlerConfig{
-		AllowedOrigins:  cfg.AllowedOrigins,
-		MaxMessageBytes: maxBody,
-		WriteTimeout:    cfg.WriteTimeout,
+		AllowedOrigins:   cfg.AllowedOrigins,
+		MaxMessageBytes:  maxBody,
+		WriteTimeout:     cfg.WriteTimeout,
+		InitTimeout:      cfg.InitTimeout,
+		KeepAlive:        cfg.KeepAlive,
+		MaxSubscriptions: cfg.MaxSubscriptions,
 	}, log)
 
 	mux := http.NewServeMux()

@@ -26,10 +26,11 @@ import (
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 type env struct {
-	nats *testenv.NATS
-	hub  *replay.Hub
-	url  string // http://127.0.0.1:port/graphql
-	base string
+	nats     *testenv.NATS
+	shutdown func() // what the server does on SIGTERM: cancel every request's context
+	hub      *replay.Hub
+	url      string // http://127.0.0.1:port/graphql
+	base     string
 }
 
 func start(t *testing.T, cfg api.Config, hcfg replay.Config) *env {
@@ -55,7 +56,7 @@ func startWith(t *testing.T, scfg eventstore.Config, cfg api.Config, hcfg replay
 		<-done
 	})
 	<-hub.Ready()
-	return &env{nats: n, hub: hub, url: srv.URL + "/graphql", base: srv.URL}
+	return &env{nats: n, hub: hub, url: srv.URL + "/graphql", base: srv.URL, shutdown: cancel}
 }
 
 // gqlResponse is an HTTP response's body: the same shape as a WebSocket result.

@@ -3,7 +3,9 @@ package gqlws
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -134,7 +136,7 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		ws:      ws,
 		exec:    exec,
 		headers: r.Header,
-		ops:     map[string]context.CancelFunc{},
+		ops:     map[string]*operation{},
 	}
 	switch ws.Subprotocol() {
 	case TransportWS:
@@ -177,7 +179,7 @@ type conn struct {
 	opsCtx context.Context // the context operations run in, set at init
 
 	mu     sync.Mutex
-	ops    map[string]context.CancelFunc // running operations by id
+	ops    map[string]*operation // running operations by id
 	acked  bool
 	inited bool
 	closed bool
@@ -240,6 +242,9 @@ func (c *conn) serve(ctx context.Context) {
 			}
 		case err := <-readErr:
 			c.t.cfg.Logger.Debug("websocket read", "err", err)
+			if errors.Is(err, websocket.ErrReadLimit) {
+				c.linger()
+			}
 			return
 		case <-ctx.Done():
 			// The server is shutting down: tell clients to come back.
@@ -288,6 +293,16 @@ func (c *conn) closeWith(code int, reason string) {
 	_ = c.ws.Close()
 }
 
+// linger reads and discards what the client still sends, for a moment,
+// after gorilla has sent close 1009 for an oversized message: closing at
+// once with unread data would reset the connection, and the client would
+// never see the close frame that tells it why.
+func (c *conn) linger() {
+	nc := c.ws.NetConn()
+	_ = nc.SetReadDeadline(time.Now().Add(time.Second))
+	_, _ = io.Copy(io.Discard, nc)
+}
+
 // init runs the connection_init hook. It returns the context operations
 // run in, or the refusal.
 func (c *conn) init(ctx context.Context, payload json.RawMessage) (context.Context, error) {
@@ -322,12 +337,12 @@ const (
 // replace, a running operation with the same id is stopped first.
 func (c *conn) start(ctx context.Context, id string, payload json.RawMessage, replace bool, out events) startResult {
 	c.mu.Lock()
-	if cancel, ok := c.ops[id]; ok {
+	if running, ok := c.ops[id]; ok {
 		if !replace {
 			c.mu.Unlock()
 			return duplicate
 		}
-		cancel() // the legacy protocol restarts an operation whose id is reused
+		running.cancel() // the legacy protocol restarts an operation whose id is reused
 		delete(c.ops, id)
 	}
 	if len(c.ops) >= c.t.cfg.MaxSubscriptions {
@@ -335,7 +350,8 @@ func (c *conn) start(ctx context.Context, id string, payload json.RawMessage, re
 		return tooMany
 	}
 	opCtx, cancel := context.WithCancel(ctx)
-	c.ops[id] = cancel
+	op := &operation{cancel: cancel}
+	c.ops[id] = op
 	c.wg.Add(1)
 	c.mu.Unlock()
 
@@ -343,7 +359,7 @@ func (c *conn) start(ctx context.Context, id string, payload json.RawMessage, re
 		defer c.wg.Done()
 		defer func() {
 			c.mu.Lock()
-			if c.ops[id] != nil {
+			if c.ops[id] == op { // not an operation that replaced this one
 				delete(c.ops, id)
 			}
 			c.mu.Unlock()
@@ -354,14 +370,17 @@ func (c *conn) start(ctx context.Context, id string, payload json.RawMessage, re
 	return started
 }
 
+// operation is one running operation's handle.
+type operation struct{ cancel context.CancelFunc }
+
 // stop cancels operation id; it reports whether it was running.
 func (c *conn) stop(id string) bool {
 	c.mu.Lock()
-	cancel, ok := c.ops[id]
+	op, ok := c.ops[id]
 	delete(c.ops, id)
 	c.mu.Unlock()
 	if ok {
-		cancel()
+		op.cancel()
 	}
 	return ok
 }
