@@ -217,6 +217,10 @@ func (s *Store) Tail(ctx context.Context, after uint64) iter.Seq2[Event, error] 
 			DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 			OptStartSeq:       after + 1,
 			InactiveThreshold: 30 * time.Second,
+			// Give up on recreating a lost consumer after a few tries and
+			// report it: the caller starts a fresh tail, which is bounded,
+			// rather than one that may retry forever.
+			MaxResetAttempts: 3,
 		})
 		if err != nil {
 			yield(Event{}, fmt.Errorf("tail: %w: %w", ErrUnavailable, err))
@@ -231,7 +235,11 @@ func (s *Store) Tail(ctx context.Context, after uint64) iter.Seq2[Event, error] 
 			yield(Event{}, fmt.Errorf("tail: %w: %w", ErrUnavailable, err))
 			return
 		}
+		// Next waits out consumer recreation without watching its context;
+		// stopping the iterator is what ends that wait.
+		stopOnCancel := context.AfterFunc(ctx, msgs.Stop)
 		defer func() {
+			stopOnCancel()
 			msgs.Stop()
 			if info := cons.CachedInfo(); info != nil {
 				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
