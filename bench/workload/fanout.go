@@ -45,6 +45,7 @@ type FanoutStep struct {
 type FanoutRun struct {
 	Peer        string       `json:"peer"`
 	Subscribers int          `json:"subscribers"`
+	Round       int          `json:"round"`
 	Steps       []FanoutStep `json:"steps"`
 	Best        int          `json:"best"` // index of the last (fastest) passing step, -1 if none
 	Err         string       `json:"error,omitempty"`
