@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/rewind-dev/rewind/auth"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/graph"
 	"github.com/rewind-dev/rewind/replay"
@@ -28,11 +29,30 @@ type Config struct {
 	InitTimeout      time.Duration
 	KeepAlive        time.Duration
 	MaxSubscriptions int
+	// MaxConnections and MaxConnectionsPerAddress bound WebSockets.
+	MaxConnections           int
+	MaxConnectionsPerAddress int
+	// MaxDepth, MaxComplexity and DisableIntrospection bound operations.
+	MaxDepth             int
+	MaxComplexity        int
+	DisableIntrospection bool
+
+	// Auth verifies bearer tokens; nil turns authentication off: every
+	// request may do everything (local use only).
+	Auth *auth.Verifier
+	// PublishRate, when positive, bounds each principal's appends per
+	// second (bursts of PublishBurst).
+	PublishRate  float64
+	PublishBurst int
 }
 
 // New returns the handler for every route.
 func New(cfg Config, store *eventstore.Store, hub *replay.Hub, log *slog.Logger) http.Handler {
 	res := graph.NewResolver(store, hub, log)
+	if cfg.PublishRate > 0 {
+		res.LimitPublishes(cfg.PublishRate, cfg.PublishBurst)
+	}
+	authn := authenticator{verifier: cfg.Auth}
 	// A request may carry a payload at the limit, escaped inside a query.
 	maxBody := 2*int64(store.Config().MaxPayload) + 64<<10
 	gql := graph.NewHandler(res, graph.HandlerConfig{
@@ -42,11 +62,18 @@ func New(cfg Config, store *eventstore.Store, hub *replay.Hub, log *slog.Logger)
 		InitTimeout:      cfg.InitTimeout,
 		KeepAlive:        cfg.KeepAlive,
 		MaxSubscriptions: cfg.MaxSubscriptions,
+		InitFunc:         authn.initWebSocket,
+
+		MaxConnections:           cfg.MaxConnections,
+		MaxConnectionsPerAddress: cfg.MaxConnectionsPerAddress,
+		MaxDepth:                 cfg.MaxDepth,
+		MaxComplexity:            cfg.MaxComplexity,
+		DisableIntrospection:     cfg.DisableIntrospection,
 	}, log)
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", limitBody(maxBody, gql))
-	mux.Handle("POST /publish-message", limitBody(maxBody, publishMessage(res)))
+	mux.Handle("/graphql", limitBody(maxBody, authn.middleware(true, gql)))
+	mux.Handle("POST /publish-message", limitBody(maxBody, authn.middleware(false, publishMessage(res))))
 	mux.Handle("GET /healthz", healthz(store, hub))
 	mux.Handle("GET /{$}", http.RedirectHandler("/graphql", http.StatusFound))
 	return mux
@@ -83,6 +110,12 @@ func publishMessage(res *graph.Resolver) http.Handler {
 			switch code {
 			case graph.CodeBadUserInput:
 				status = http.StatusBadRequest
+			case graph.CodeUnauthenticated:
+				status = http.StatusUnauthorized
+			case graph.CodeForbidden:
+				status = http.StatusForbidden
+			case graph.CodeRateLimited:
+				status = http.StatusTooManyRequests
 			case graph.CodePayloadTooLarge:
 				status = http.StatusRequestEntityTooLarge
 			case graph.CodeUnavailable:

@@ -79,6 +79,10 @@ func overlap(a, b string) bool {
 	return len(at) == len(bt)
 }
 
+// Covers reports whether every topic matching pattern b also matches
+// pattern a: a client allowed a may ask for b.
+func Covers(a, b string) bool { return covers(a, b) }
+
 // covers reports whether every topic matching b also matches a.
 func covers(a, b string) bool {
 	at, bt := strings.Split(a, "."), strings.Split(b, ".")

@@ -9,6 +9,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/rewind-dev/rewind/auth"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/internal/gqlws"
 	"github.com/rewind-dev/rewind/replay"
@@ -26,6 +27,9 @@ const (
 	CodeCursorExpired   = "CURSOR_EXPIRED"
 	CodeSlowConsumer    = "SLOW_CONSUMER"
 	CodeUnavailable     = "UNAVAILABLE"
+	CodeUnauthenticated = "UNAUTHENTICATED"
+	CodeForbidden       = "FORBIDDEN"
+	CodeRateLimited     = "RATE_LIMITED"
 	CodeInternal        = "INTERNAL_SERVER_ERROR"
 )
 
@@ -60,6 +64,12 @@ func Code(err error) string {
 		return CodeSlowConsumer
 	case errors.Is(err, eventstore.ErrUnavailable):
 		return CodeUnavailable
+	case errors.Is(err, auth.ErrUnauthenticated):
+		return CodeUnauthenticated
+	case errors.Is(err, auth.ErrForbidden):
+		return CodeForbidden
+	case errors.Is(err, ErrRateLimited):
+		return CodeRateLimited
 	}
 	return ""
 }

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -33,6 +34,19 @@ type HandlerConfig struct {
 	// WriteTimeout disconnects a WebSocket client that stops reading.
 	// Default 10s.
 	WriteTimeout time.Duration
+	// MaxConnections and MaxConnectionsPerAddress bound WebSockets (see
+	// gqlws.Config).
+	MaxConnections           int
+	MaxConnectionsPerAddress int
+	// InitFunc authenticates WebSockets at connection_init (see
+	// gqlws.Config).
+	InitFunc func(ctx context.Context, payload map[string]any) (context.Context, time.Time, error)
+	// MaxDepth and MaxComplexity bound an operation's selection depth and
+	// gqlgen's complexity (one per field). Defaults 12 and 1,000.
+	MaxDepth      int
+	MaxComplexity int
+	// DisableIntrospection refuses __schema and __type queries.
+	DisableIntrospection bool
 }
 
 // NewHandler serves GraphQL over POST, GET and WebSocket (graphql-transport-ws
@@ -47,13 +61,27 @@ func NewHandler(res *Resolver, cfg HandlerConfig, log *slog.Logger) http.Handler
 		MaxMessageBytes:  cfg.MaxMessageBytes,
 		WriteTimeout:     cfg.WriteTimeout,
 		Logger:           log,
+		InitFunc:         cfg.InitFunc,
+
+		MaxConnections:           cfg.MaxConnections,
+		MaxConnectionsPerAddress: cfg.MaxConnectionsPerAddress,
 	})
 	srv.AddTransport(ws)
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	srv.Use(extension.Introspection{})
+	if !cfg.DisableIntrospection {
+		srv.Use(extension.Introspection{})
+	}
+	if cfg.MaxDepth <= 0 {
+		cfg.MaxDepth = 12
+	}
+	if cfg.MaxComplexity <= 0 {
+		cfg.MaxComplexity = 1000
+	}
+	srv.Use(depthLimit(cfg.MaxDepth))
+	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
 	srv.SetErrorPresenter(res.present)
 

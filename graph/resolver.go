@@ -8,26 +8,76 @@ package graph
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 
 	"github.com/99designs/gqlgen/graphql"
+	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/time/rate"
 
+	"github.com/rewind-dev/rewind/auth"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/graph/model"
 	"github.com/rewind-dev/rewind/replay"
 )
 
-// Resolver serves the schema from a store and a live hub.
+// Resolver serves the schema from a store and a live hub, for the
+// principal (package auth) each request's context carries.
 type Resolver struct {
-	store   *eventstore.Store
-	hub     *replay.Hub
-	present graphql.ErrorPresenterFunc
+	store    *eventstore.Store
+	hub      *replay.Hub
+	present  graphql.ErrorPresenterFunc
+	limiters *lru.Cache[string, *rate.Limiter] // per principal; nil: no limit
+	rate     rate.Limit
+	burst    int
 }
 
 // NewResolver returns the root resolver.
 func NewResolver(store *eventstore.Store, hub *replay.Hub, log *slog.Logger) *Resolver {
 	return &Resolver{store: store, hub: hub, present: ErrorPresenter(log)}
+}
+
+// ErrRateLimited: a principal publishes faster than its allowed rate.
+var ErrRateLimited = errors.New("rate limited")
+
+// LimitPublishes allows each principal perSecond appends on average, in
+// bursts of up to burst; beyond it publishes fail with RATE_LIMITED.
+func (r *Resolver) LimitPublishes(perSecond float64, burst int) {
+	r.limiters, _ = lru.New[string, *rate.Limiter](100_000)
+	r.rate, r.burst = rate.Limit(perSecond), max(burst, 1)
+}
+
+// mayPublish checks that the request's principal may append to topic now.
+func (r *Resolver) mayPublish(ctx context.Context, topic string) error {
+	p, err := auth.From(ctx)
+	if err != nil {
+		return err
+	}
+	if err := p.CheckPublish(topic); err != nil {
+		return err
+	}
+	if r.limiters == nil {
+		return nil
+	}
+	lim, ok := r.limiters.Get(p.Subject)
+	if !ok {
+		lim = rate.NewLimiter(r.rate, r.burst)
+		r.limiters.Add(p.Subject, lim)
+	}
+	if !lim.Allow() {
+		return fmt.Errorf("%w: %s publishes faster than %.0f events/s", ErrRateLimited, p.Subject, float64(r.rate))
+	}
+	return nil
+}
+
+// mayRead checks that the request's principal may read every pattern.
+func mayRead(ctx context.Context, patterns ...string) error {
+	p, err := auth.From(ctx)
+	if err != nil {
+		return err
+	}
+	return p.CheckRead(patterns...)
 }
 
 // The seed's messages are events of this type on this topic.
@@ -38,6 +88,9 @@ const (
 
 // AppendMessage appends a seed-style message (also served by POST /publish-message).
 func (r *Resolver) AppendMessage(ctx context.Context, content string) (*model.Message, error) {
+	if err := r.mayPublish(ctx, MessagesTopic); err != nil {
+		return nil, err
+	}
 	data, err := json.Marshal(map[string]string{"content": content})
 	if err != nil {
 		return nil, err

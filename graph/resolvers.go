@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/rewind-dev/rewind/auth"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/graph/model"
 	"github.com/rewind-dev/rewind/replay"
@@ -21,6 +22,9 @@ func (r *eventResolver) ID(ctx context.Context, obj *eventstore.Event) (string, 
 
 // Publish is the resolver for the publish field.
 func (r *mutationResolver) Publish(ctx context.Context, topic string, typeArg *string, data json.RawMessage, idempotencyKey *string) (*eventstore.Event, error) {
+	if err := r.mayPublish(ctx, topic); err != nil {
+		return nil, err
+	}
 	ev := eventstore.Event{Topic: topic, Type: MessageType, Data: data}
 	if typeArg != nil {
 		ev.Type = *typeArg
@@ -43,6 +47,9 @@ func (r *mutationResolver) PublishMessage(ctx context.Context, content string) (
 
 // Hello is the resolver for the hello field.
 func (r *queryResolver) Hello(ctx context.Context) (string, error) {
+	if _, err := auth.From(ctx); err != nil {
+		return "", err
+	}
 	return "Hello from Rewind", nil
 }
 
@@ -52,11 +59,17 @@ func (r *queryResolver) Event(ctx context.Context, id string) (*eventstore.Event
 	if err != nil {
 		return nil, err
 	}
+	if _, err := auth.From(ctx); err != nil {
+		return nil, err
+	}
 	ev, err := r.store.Get(ctx, u)
 	if errIs(err, eventstore.ErrCursorNotFound, eventstore.ErrCursorExpired) {
 		return nil, nil
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := mayRead(ctx, ev.Topic); err != nil {
 		return nil, err
 	}
 	return &ev, nil
@@ -72,6 +85,9 @@ func (r *queryResolver) Events(ctx context.Context, topic string, first *int, af
 		return nil, badInput("first must be between 1 and %d, got %d", maxPage, n)
 	}
 	if err := eventstore.ValidatePattern(topic); err != nil {
+		return nil, err
+	}
+	if err := mayRead(ctx, topic); err != nil {
 		return nil, err
 	}
 	q := eventstore.Query{Topics: []string{topic}, Limit: n + 1}
@@ -101,20 +117,30 @@ func (r *queryResolver) Events(ctx context.Context, topic string, first *int, af
 
 // Topics is the resolver for the topics field.
 func (r *queryResolver) Topics(ctx context.Context) ([]*model.TopicInfo, error) {
+	p, err := auth.From(ctx)
+	if err != nil {
+		return nil, err
+	}
 	topics, err := r.store.Topics(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*model.TopicInfo, len(topics))
-	for i, t := range topics {
+	out := make([]*model.TopicInfo, 0, len(topics))
+	for _, t := range topics {
+		if !p.CanRead(t.Name) {
+			continue // a listing shows what the principal may read
+		}
 		first, last := t.FirstID.String(), t.LastID.String()
-		out[i] = &model.TopicInfo{Name: t.Name, Events: int(t.Events), FirstID: &first, LastID: &last}
+		out = append(out, &model.TopicInfo{Name: t.Name, Events: int(t.Events), FirstID: &first, LastID: &last})
 	}
 	return out, nil
 }
 
 // Count is the resolver for the count field.
 func (r *subscriptionResolver) Count(ctx context.Context, target int, intervalMs int) (<-chan int, error) {
+	if _, err := auth.From(ctx); err != nil {
+		return nil, err
+	}
 	if target < 0 || target > 100_000 || intervalMs < 1 || intervalMs > 3_600_000 {
 		return nil, badInput("target must be 0 to 100000 and intervalMs 1 to 3600000")
 	}
@@ -144,6 +170,14 @@ func (r *subscriptionResolver) Count(ctx context.Context, target int, intervalMs
 
 // Events is the resolver for the events field.
 func (r *subscriptionResolver) Events(ctx context.Context, topics []string, afterID *string, types []string) (<-chan *eventstore.Event, error) {
+	for _, t := range topics {
+		if err := eventstore.ValidatePattern(t); err != nil {
+			return nil, err
+		}
+	}
+	if err := mayRead(ctx, topics...); err != nil {
+		return nil, err
+	}
 	req := replay.Request{Topics: topics, Types: types, Live: afterID == nil}
 	if afterID != nil {
 		seq, err := r.cursor(ctx, "afterId", *afterID)
@@ -161,6 +195,9 @@ func (r *subscriptionResolver) Events(ctx context.Context, topics []string, afte
 
 // RealTimeMessages is the resolver for the realTimeMessages field.
 func (r *subscriptionResolver) RealTimeMessages(ctx context.Context, afterID *string) (<-chan *model.Message, error) {
+	if err := mayRead(ctx, MessagesTopic); err != nil {
+		return nil, err
+	}
 	req := replay.Request{Topics: []string{MessagesTopic}, Types: []string{MessageType}, Live: afterID == nil}
 	if afterID != nil {
 		seq, err := r.cursor(ctx, "afterId", *afterID)

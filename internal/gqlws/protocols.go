@@ -25,9 +25,12 @@ func tooManyError(max int) gqlerror.List {
 
 // acknowledge runs the connection_init hook; it reports the refusal, if any.
 func (c *conn) acknowledge(ctx context.Context, payload json.RawMessage) (context.Context, error) {
-	opsCtx, err := c.init(ctx, payload)
+	opsCtx, expires, err := c.init(ctx, payload)
 	if err != nil {
 		return nil, err
+	}
+	if !expires.IsZero() {
+		c.expires <- expires
 	}
 	c.mu.Lock()
 	c.acked = true

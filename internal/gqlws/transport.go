@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -44,8 +45,14 @@ type Config struct {
 	WriteTimeout time.Duration
 	// InitFunc, if set, sees connection_init's payload and may refuse the
 	// connection (close 4403, or connection_error on graphql-ws) or return
-	// a context for the connection's operations.
-	InitFunc func(ctx context.Context, payload map[string]any) (context.Context, error)
+	// a context for the connection's operations and when the connection's
+	// credentials expire (zero: never); the socket closes 4403 then.
+	InitFunc func(ctx context.Context, payload map[string]any) (context.Context, time.Time, error)
+	// MaxConnections bounds open sockets in total (503 before the upgrade)
+	// and MaxConnectionsPerAddress those from one client address (429).
+	// Defaults 10,000 and 1,000.
+	MaxConnections           int
+	MaxConnectionsPerAddress int
 	// Logger receives connection-level errors at debug level.
 	Logger *slog.Logger
 }
@@ -69,6 +76,12 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.MaxConnections <= 0 {
+		c.MaxConnections = 10_000
+	}
+	if c.MaxConnectionsPerAddress <= 0 {
+		c.MaxConnectionsPerAddress = 1_000
+	}
 	return c
 }
 
@@ -76,6 +89,10 @@ func (c Config) withDefaults() Config {
 type Transport struct {
 	cfg      Config
 	upgrader websocket.Upgrader
+
+	mu     sync.Mutex
+	open   int            // sockets open now
+	byAddr map[string]int // sockets open now per client address
 }
 
 var _ graphql.Transport = (*Transport)(nil)
@@ -84,7 +101,8 @@ var _ graphql.Transport = (*Transport)(nil)
 func New(cfg Config) *Transport {
 	cfg = cfg.withDefaults()
 	return &Transport{
-		cfg: cfg,
+		cfg:    cfg,
+		byAddr: map[string]int{},
 		upgrader: websocket.Upgrader{
 			HandshakeTimeout: 10 * time.Second,
 			Subprotocols:     []string{TransportWS, LegacyWS},
@@ -127,6 +145,15 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		http.Error(w, "websocket: origin "+r.Header.Get("Origin")+" is not allowed", http.StatusForbidden)
 		return
 	}
+	addr, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		addr = r.RemoteAddr
+	}
+	if status, msg := t.admit(addr); status != 0 {
+		http.Error(w, msg, status)
+		return
+	}
+	defer t.release(addr)
 	ws, err := t.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader has answered the request
@@ -137,6 +164,7 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		exec:    exec,
 		headers: r.Header,
 		ops:     map[string]*operation{},
+		expires: make(chan time.Time, 1),
 	}
 	switch ws.Subprotocol() {
 	case TransportWS:
@@ -150,6 +178,30 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	}
 	ws.SetReadLimit(t.cfg.MaxMessageBytes)
 	c.serve(r.Context())
+}
+
+// admit counts a new socket from addr, or says why it is refused.
+func (t *Transport) admit(addr string) (int, string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.open >= t.cfg.MaxConnections {
+		return http.StatusServiceUnavailable, "websocket: the server is at its connection limit; retry later"
+	}
+	if t.byAddr[addr] >= t.cfg.MaxConnectionsPerAddress {
+		return http.StatusTooManyRequests, "websocket: too many connections from " + addr
+	}
+	t.open++
+	t.byAddr[addr]++
+	return 0, ""
+}
+
+func (t *Transport) release(addr string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.open--
+	if t.byAddr[addr]--; t.byAddr[addr] <= 0 {
+		delete(t.byAddr, addr)
+	}
 }
 
 // message is one protocol message in either subprotocol.
@@ -176,7 +228,8 @@ type conn struct {
 
 	writeMu sync.Mutex // gorilla allows one writer at a time
 
-	opsCtx context.Context // the context operations run in, set at init
+	opsCtx  context.Context // the context operations run in, set at init
+	expires chan time.Time  // the credentials' expiry, sent once at init
 
 	mu     sync.Mutex
 	ops    map[string]*operation // running operations by id
@@ -222,8 +275,16 @@ func (c *conn) serve(ctx context.Context) {
 	defer initTimer.Stop()
 	keepAlive := time.NewTicker(c.t.cfg.KeepAlive)
 	defer keepAlive.Stop()
+	var expiry <-chan time.Time // fires when the credentials expire
 	for {
 		select {
+		case at := <-c.expires:
+			expiryTimer := time.NewTimer(time.Until(at))
+			defer expiryTimer.Stop()
+			expiry = expiryTimer.C
+		case <-expiry:
+			c.closeWith(CloseForbidden, "Forbidden: credentials expired; reconnect with new ones")
+			return
 		case m, ok := <-msgs:
 			if !ok {
 				return
@@ -304,16 +365,16 @@ func (c *conn) linger() {
 }
 
 // init runs the connection_init hook. It returns the context operations
-// run in, or the refusal.
-func (c *conn) init(ctx context.Context, payload json.RawMessage) (context.Context, error) {
+// run in and when the connection's credentials expire, or the refusal.
+func (c *conn) init(ctx context.Context, payload json.RawMessage) (context.Context, time.Time, error) {
 	var p map[string]any
 	if len(payload) > 0 && string(payload) != "null" {
 		if err := json.Unmarshal(payload, &p); err != nil {
-			return ctx, errInvalid("connection_init payload must be an object")
+			return ctx, time.Time{}, errInvalid("connection_init payload must be an object")
 		}
 	}
 	if c.t.cfg.InitFunc == nil {
-		return ctx, nil
+		return ctx, time.Time{}, nil
 	}
 	return c.t.cfg.InitFunc(ctx, p)
 }

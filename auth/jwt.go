@@ -1,0 +1,164 @@
+package auth
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// JWTConfig says how tokens are verified. Exactly one key source is set.
+type JWTConfig struct {
+	// SecretFile holds the shared secret for HS256.
+	SecretFile string
+	// PublicKeyFile holds a PEM public key (RSA for RS256, Ed25519 for
+	// EdDSA, or ECDSA for ES256).
+	PublicKeyFile string
+	// JWKSFile holds a JSON Web Key Set; tokens name their key by kid.
+	JWKSFile string
+	// Issuer and Audience, when set, must match the token's iss and aud.
+	Issuer   string
+	Audience string
+	// Leeway tolerates clock skew on exp, nbf and iat. Default 30s.
+	Leeway time.Duration
+}
+
+// Claims are a token's claims: the registered ones plus Rewind's grants.
+//
+//	{"sub": "app-42", "exp": 1767225600,
+//	 "rewind": {"subscribe": ["orders.eu.*"], "publish": ["orders.eu.*"], "admin": false}}
+type Claims struct {
+	jwt.RegisteredClaims
+	Rewind struct {
+		Subscribe []string `json:"subscribe"`
+		Publish   []string `json:"publish"`
+		Admin     bool     `json:"admin"`
+	} `json:"rewind"`
+}
+
+// Verifier turns tokens into principals.
+type Verifier struct {
+	parser  *jwt.Parser
+	keyfunc jwt.Keyfunc
+}
+
+// NewVerifier loads the configured key.
+func NewVerifier(cfg JWTConfig) (*Verifier, error) {
+	if cfg.Leeway == 0 {
+		cfg.Leeway = 30 * time.Second
+	}
+	set := 0
+	for _, f := range []string{cfg.SecretFile, cfg.PublicKeyFile, cfg.JWKSFile} {
+		if f != "" {
+			set++
+		}
+	}
+	if set != 1 {
+		return nil, errors.New("jwt: set exactly one of a secret file, a public key file and a JWKS file")
+	}
+	opts := []jwt.ParserOption{jwt.WithLeeway(cfg.Leeway), jwt.WithExpirationRequired()}
+	if cfg.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
+	}
+	if cfg.Audience != "" {
+		opts = append(opts, jwt.WithAudience(cfg.Audience))
+	}
+	v := &Verifier{}
+	switch {
+	case cfg.SecretFile != "":
+		secret, err := os.ReadFile(cfg.SecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("jwt secret: %w", err)
+		}
+		secret = []byte(strings.TrimSpace(string(secret)))
+		if len(secret) < 32 {
+			return nil, errors.New("jwt secret: use at least 32 bytes")
+		}
+		opts = append(opts, jwt.WithValidMethods([]string{"HS256"}))
+		v.keyfunc = func(*jwt.Token) (any, error) { return secret, nil }
+	case cfg.PublicKeyFile != "":
+		pem, err := os.ReadFile(cfg.PublicKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("jwt public key: %w", err)
+		}
+		key, methods, err := parsePublicKey(pem)
+		if err != nil {
+			return nil, fmt.Errorf("jwt public key %s: %w", cfg.PublicKeyFile, err)
+		}
+		opts = append(opts, jwt.WithValidMethods(methods))
+		v.keyfunc = func(*jwt.Token) (any, error) { return key, nil }
+	default:
+		raw, err := os.ReadFile(cfg.JWKSFile)
+		if err != nil {
+			return nil, fmt.Errorf("jwks: %w", err)
+		}
+		var set jose.JSONWebKeySet
+		if err := json.Unmarshal(raw, &set); err != nil {
+			return nil, fmt.Errorf("jwks %s: %w", cfg.JWKSFile, err)
+		}
+		if len(set.Keys) == 0 {
+			return nil, fmt.Errorf("jwks %s: no keys", cfg.JWKSFile)
+		}
+		opts = append(opts, jwt.WithValidMethods([]string{"RS256", "EdDSA", "ES256"}))
+		v.keyfunc = func(t *jwt.Token) (any, error) {
+			kid, _ := t.Header["kid"].(string)
+			keys := set.Key(kid)
+			if len(keys) == 0 {
+				return nil, fmt.Errorf("no key with kid %q", kid)
+			}
+			if keys[0].IsPublic() {
+				return keys[0].Key, nil
+			}
+			return keys[0].Public().Key, nil
+		}
+	}
+	v.parser = jwt.NewParser(opts...)
+	return v, nil
+}
+
+func parsePublicKey(pem []byte) (any, []string, error) {
+	if k, err := jwt.ParseRSAPublicKeyFromPEM(pem); err == nil {
+		return k, []string{"RS256"}, nil
+	}
+	if k, err := jwt.ParseEdPublicKeyFromPEM(pem); err == nil {
+		return k, []string{"EdDSA"}, nil
+	}
+	if k, err := jwt.ParseECPublicKeyFromPEM(pem); err == nil {
+		return k, []string{"ES256"}, nil
+	}
+	return nil, nil, errors.New("not an RSA, Ed25519 or ECDSA public key in PEM")
+}
+
+// Verify checks a token (with or without its "Bearer " prefix) and
+// returns its principal.
+func (v *Verifier) Verify(token string) (*Principal, error) {
+	token = strings.TrimSpace(token)
+	if len(token) > 7 && strings.EqualFold(token[:7], "bearer ") {
+		token = strings.TrimSpace(token[7:])
+	}
+	if token == "" {
+		return nil, fmt.Errorf("%w: no token", ErrUnauthenticated)
+	}
+	var c Claims
+	if _, err := v.parser.ParseWithClaims(token, &c, v.keyfunc); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+	}
+	for _, p := range append(c.Rewind.Subscribe, c.Rewind.Publish...) {
+		if err := validPattern(p); err != nil {
+			return nil, fmt.Errorf("%w: token grants %q: %w", ErrUnauthenticated, p, err)
+		}
+	}
+	p := &Principal{Subject: c.Subject, Subscribe: c.Rewind.Subscribe, Publish: c.Rewind.Publish, Admin: c.Rewind.Admin}
+	if c.ExpiresAt != nil {
+		p.Expires = c.ExpiresAt.Time
+	}
+	if p.Subject == "" {
+		p.Subject = "token"
+	}
+	return p, nil
+}
