@@ -71,7 +71,9 @@ func NewHandler(res *Resolver, cfg HandlerConfig, log *slog.Logger) http.Handler
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	if !cfg.DisableIntrospection {
+	if cfg.DisableIntrospection {
+		srv.Use(noIntrospection{})
+	} else {
 		srv.Use(extension.Introspection{})
 	}
 	if cfg.MaxDepth <= 0 {

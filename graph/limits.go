@@ -56,3 +56,26 @@ func selectionDepth(set ast.SelectionSet, visiting map[string]bool) int {
 	}
 	return deepest
 }
+
+// noIntrospection refuses __schema and __type with a clear code, where
+// gqlgen alone would report an internal error.
+type noIntrospection struct{}
+
+var (
+	_ graphql.HandlerExtension        = noIntrospection{}
+	_ graphql.OperationContextMutator = noIntrospection{}
+)
+
+func (noIntrospection) ExtensionName() string                   { return "NoIntrospection" }
+func (noIntrospection) Validate(graphql.ExecutableSchema) error { return nil }
+func (noIntrospection) MutateOperationContext(_ context.Context, rc *graphql.OperationContext) *gqlerror.Error {
+	if rc.Operation == nil {
+		return nil
+	}
+	for _, f := range graphql.CollectFields(rc, rc.Operation.SelectionSet, nil) {
+		if f.Name == "__schema" || f.Name == "__type" {
+			return &gqlerror.Error{Message: "introspection is disabled on this server", Extensions: map[string]any{"code": "INTROSPECTION_DISABLED"}}
+		}
+	}
+	return nil
+}
