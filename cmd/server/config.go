@@ -4,9 +4,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/rewind-dev/rewind/api"
+	"github.com/rewind-dev/rewind/auth"
 )
 
 // config is everything the server reads from flags and the environment.
@@ -28,6 +32,25 @@ type config struct {
 	natsCert     string
 	natsKey      string
 
+	// Who may do what, and limits.
+	authMode         string
+	jwtSecretFile    string
+	jwtPublicKeyFile string
+	jwtJWKSFile      string
+	jwtIssuer        string
+	jwtAudience      string
+	publishRate      float64
+	maxConnections   int
+	maxConnsPerAddr  int
+	maxSubscriptions int
+	initTimeout      time.Duration
+	maxDepth         int
+	maxComplexity    int
+	introspection    bool
+
+	// Durability of the embedded JetStream: "always" or an interval.
+	natsSync string
+
 	// The stream.
 	stream     string
 	replicas   int
@@ -46,6 +69,12 @@ var flagEnv = map[string]string{
 	"nats-token": "NATS_TOKEN", "nats-ca": "NATS_CA", "nats-cert": "NATS_CERT", "nats-key": "NATS_KEY",
 	"stream": "STREAM", "replicas": "REPLICAS", "max-age": "MAX_AGE", "max-msgs": "MAX_MSGS",
 	"max-bytes": "MAX_BYTES", "duplicate-window": "DUPLICATE_WINDOW",
+	"auth": "AUTH", "jwt-secret-file": "JWT_SECRET_FILE", "jwt-public-key-file": "JWT_PUBLIC_KEY_FILE",
+	"jwt-jwks-file": "JWT_JWKS_FILE", "jwt-issuer": "JWT_ISSUER", "jwt-audience": "JWT_AUDIENCE",
+	"publish-rate": "PUBLISH_RATE", "max-connections": "MAX_CONNECTIONS",
+	"max-connections-per-address": "MAX_CONNECTIONS_PER_ADDRESS", "max-subscriptions": "MAX_SUBSCRIPTIONS",
+	"init-timeout": "INIT_TIMEOUT", "max-depth": "MAX_DEPTH", "max-complexity": "MAX_COMPLEXITY",
+	"introspection": "INTROSPECTION", "nats-sync": "NATS_SYNC",
 }
 
 func parseFlags(args []string) (config, error) {
@@ -65,6 +94,21 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.natsCA, "nats-ca", "", "CA certificate file to verify the NATS servers (TLS)")
 	fs.StringVar(&c.natsCert, "nats-cert", "", "client certificate file for NATS (with --nats-key)")
 	fs.StringVar(&c.natsKey, "nats-key", "", "client private key file for NATS")
+	fs.StringVar(&c.authMode, "auth", "none", "none (anyone may do anything: local use only) or jwt")
+	fs.StringVar(&c.jwtSecretFile, "jwt-secret-file", "", "HS256 shared secret file (at least 32 bytes)")
+	fs.StringVar(&c.jwtPublicKeyFile, "jwt-public-key-file", "", "PEM public key file for RS256, EdDSA or ES256 tokens")
+	fs.StringVar(&c.jwtJWKSFile, "jwt-jwks-file", "", "JSON Web Key Set file; tokens name their key by kid")
+	fs.StringVar(&c.jwtIssuer, "jwt-issuer", "", "required iss claim, if set")
+	fs.StringVar(&c.jwtAudience, "jwt-audience", "", "required aud claim, if set")
+	fs.Float64Var(&c.publishRate, "publish-rate", 0, "appends per second allowed to each token (bursts of twice that); 0: no limit")
+	fs.IntVar(&c.maxConnections, "max-connections", 10000, "WebSocket connections in total")
+	fs.IntVar(&c.maxConnsPerAddr, "max-connections-per-address", 1000, "WebSocket connections from one client address")
+	fs.IntVar(&c.maxSubscriptions, "max-subscriptions", 200, "operations on one WebSocket connection")
+	fs.DurationVar(&c.initTimeout, "init-timeout", 3*time.Second, "time a WebSocket has to send connection_init")
+	fs.IntVar(&c.maxDepth, "max-depth", 12, "deepest selection nesting of an operation")
+	fs.IntVar(&c.maxComplexity, "max-complexity", 1000, "largest operation complexity (one per field)")
+	fs.BoolVar(&c.introspection, "introspection", true, "answer __schema and __type queries (GraphiQL needs them)")
+	fs.StringVar(&c.natsSync, "nats-sync", "always", "embedded JetStream: fsync every write (always, safe against power loss) or at an interval such as 2m (faster, loses the last writes on power loss)")
 	fs.StringVar(&c.stream, "stream", "REWIND", "JetStream stream name")
 	fs.IntVar(&c.replicas, "replicas", 1, "stream replicas: 1 embedded, 3 recommended on a cluster")
 	fs.DurationVar(&c.maxAge, "max-age", 0, "drop events older than this (e.g. 720h); 0 keeps them")
@@ -133,6 +177,25 @@ func (c config) validate() error {
 	if c.natsURL == "" && external != "" {
 		errs = append(errs, errors.New("NATS credentials and TLS options need --nats-url"))
 	}
+	switch c.authMode {
+	case "none":
+		if c.jwtSecretFile+c.jwtPublicKeyFile+c.jwtJWKSFile != "" {
+			errs = append(errs, errors.New("JWT key options need --auth=jwt"))
+		}
+	case "jwt":
+		if count(c.jwtSecretFile != "", c.jwtPublicKeyFile != "", c.jwtJWKSFile != "") != 1 {
+			errs = append(errs, errors.New("--auth=jwt needs one of --jwt-secret-file, --jwt-public-key-file and --jwt-jwks-file"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("--auth=%q: use none or jwt", c.authMode))
+	}
+	if c.publishRate < 0 || c.maxConnections < 1 || c.maxConnsPerAddr < 1 || c.maxSubscriptions < 1 ||
+		c.initTimeout <= 0 || c.maxDepth < 1 || c.maxComplexity < 1 {
+		errs = append(errs, errors.New("limits must be positive (--publish-rate may be 0: no limit)"))
+	}
+	if _, _, err := c.syncPolicy(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.natsURL != "" && c.natsListen != "" {
 		errs = append(errs, errors.New("--nats-listen is for the embedded server; it cannot be used with --nats-url"))
 	}
@@ -157,4 +220,47 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// syncPolicy reads --nats-sync: fsync every write, or every interval.
+func (c config) syncPolicy() (always bool, interval time.Duration, err error) {
+	if c.natsSync == "always" {
+		return true, 0, nil
+	}
+	d, err := time.ParseDuration(c.natsSync)
+	if err != nil || d <= 0 {
+		return false, 0, fmt.Errorf("--nats-sync=%q: use always or a positive interval such as 2m", c.natsSync)
+	}
+	return false, d, nil
+}
+
+// api builds the HTTP surface's configuration, loading the JWT key.
+func (c config) api(log *slog.Logger) (api.Config, error) {
+	cfg := api.Config{
+		AllowedOrigins:           splitList(c.allowedOrigins),
+		InitTimeout:              c.initTimeout,
+		MaxSubscriptions:         c.maxSubscriptions,
+		MaxConnections:           c.maxConnections,
+		MaxConnectionsPerAddress: c.maxConnsPerAddr,
+		MaxDepth:                 c.maxDepth,
+		MaxComplexity:            c.maxComplexity,
+		DisableIntrospection:     !c.introspection,
+		PublishRate:              c.publishRate,
+		PublishBurst:             int(2 * c.publishRate),
+	}
+	if c.authMode == "none" {
+		log.Warn("AUTHENTICATION IS OFF: anyone who can reach this server may read and publish every topic. " +
+			"Use --auth=jwt anywhere but on your own machine.")
+		return cfg, nil
+	}
+	v, err := auth.NewVerifier(auth.JWTConfig{
+		SecretFile: c.jwtSecretFile, PublicKeyFile: c.jwtPublicKeyFile, JWKSFile: c.jwtJWKSFile,
+		Issuer: c.jwtIssuer, Audience: c.jwtAudience,
+	})
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Auth = v
+	log.Info("authentication: JWT")
+	return cfg, nil
 }

@@ -72,6 +72,10 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	hub := replay.NewHub(store, replay.Config{}, log)
 
+	apiCfg, err := cfg.api(log)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -81,7 +85,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	serveCtx, cancelServe := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelServe()
 	srv := &http.Server{
-		Handler:           api.New(api.Config{AllowedOrigins: splitList(cfg.allowedOrigins)}, store, hub, log),
+		Handler:           api.New(apiCfg, store, hub, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return serveCtx },
 	}
@@ -138,7 +142,8 @@ func connect(ctx context.Context, cfg config, log *slog.Logger) (*nats.Conn, fun
 		log.Info("using external NATS", "connected", nc.ConnectedUrlRedacted())
 		return nc, nc.Close, nil
 	}
-	ns, err := natsembed.Start(natsembed.Config{DataDir: cfg.dataDir, Listen: cfg.natsListen})
+	always, interval, _ := cfg.syncPolicy() // validated with the flags
+	ns, err := natsembed.Start(natsembed.Config{DataDir: cfg.dataDir, Listen: cfg.natsListen, SyncAlways: always, SyncInterval: interval})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -147,7 +152,7 @@ func connect(ctx context.Context, cfg config, log *slog.Logger) (*nats.Conn, fun
 		ns.Shutdown()
 		return nil, nil, err
 	}
-	log.Info("embedded JetStream started", "data_dir", cfg.dataDir, "nats_url", ns.ClientURL())
+	log.Info("embedded JetStream started", "data_dir", cfg.dataDir, "nats_url", ns.ClientURL(), "fsync", cfg.natsSync)
 	return nc, func() { nc.Close(); ns.Shutdown() }, nil
 }
 

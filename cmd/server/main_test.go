@@ -203,39 +203,47 @@ var configEnv = func() []string {
 	return out
 }()
 
+// withLimitDefaults sets the defaults of the auth, limit and durability flags.
+func withLimitDefaults(c config) config {
+	c.authMode, c.natsSync, c.introspection = "none", "always", true
+	c.maxConnections, c.maxConnsPerAddr, c.maxSubscriptions = 10000, 1000, 200
+	c.initTimeout, c.maxDepth, c.maxComplexity = 3*time.Second, 12, 1000
+	return c
+}
+
 func TestFlagsAndEnv(t *testing.T) {
-	defaults := config{addr: ":8080", dataDir: "./data", logLevel: "info",
-		stream: "REWIND", replicas: 1, duplicates: 2 * time.Minute}
+	defaults := withLimitDefaults(config{addr: ":8080", dataDir: "./data", logLevel: "info",
+		stream: "REWIND", replicas: 1, duplicates: 2 * time.Minute})
 	fromEnv := map[string]string{
 		"ADDR": "127.0.0.1:9000", "DATA_DIR": "/var/lib/rewind",
 		"NATS_LISTEN": "127.0.0.1:4222", "ALLOWED_ORIGINS": "https://app.example", "MAX_PAYLOAD": "2048",
 		"LOG_LEVEL": "debug",
 	}
-	envConfig := config{
+	envConfig := withLimitDefaults(config{
 		addr: "127.0.0.1:9000", dataDir: "/var/lib/rewind",
 		natsListen: "127.0.0.1:4222", allowedOrigins: "https://app.example", maxPayload: 2048, logLevel: "debug",
 		stream: "REWIND", replicas: 1, duplicates: 2 * time.Minute,
-	}
+	})
 	allFlags := []string{
 		"--addr", ":9999", "-data-dir=/srv/rewind", "--nats-listen", ":0",
 		"--allowed-origins", "*", "--max-payload", "4096", "--log-level=warn",
 	}
-	flagConfig := config{
+	flagConfig := withLimitDefaults(config{
 		addr: ":9999", dataDir: "/srv/rewind", natsListen: ":0",
 		allowedOrigins: "*", maxPayload: 4096, logLevel: "warn",
 		stream: "REWIND", replicas: 1, duplicates: 2 * time.Minute,
-	}
+	})
 	cluster := map[string]string{
 		"NATS_URL": "nats://n1:4222,nats://n2:4222,nats://n3:4222", "NATS_USER": "rewind", "NATS_PASSWORD": "s3cret",
 		"NATS_CA": "/etc/ca.pem", "NATS_CERT": "/etc/c.pem", "NATS_KEY": "/etc/k.pem", "STREAM": "EV",
 		"REPLICAS": "3", "MAX_AGE": "720h", "MAX_MSGS": "1000000", "MAX_BYTES": "1073741824", "DUPLICATE_WINDOW": "5m",
 	}
-	clusterConfig := config{
+	clusterConfig := withLimitDefaults(config{
 		addr: ":8080", dataDir: "./data", logLevel: "info",
 		natsURL: "nats://n1:4222,nats://n2:4222,nats://n3:4222", natsUser: "rewind", natsPassword: "s3cret",
 		natsCA: "/etc/ca.pem", natsCert: "/etc/c.pem", natsKey: "/etc/k.pem", stream: "EV",
 		replicas: 3, maxAge: 720 * time.Hour, maxMsgs: 1000000, maxBytes: 1 << 30, duplicates: 5 * time.Minute,
-	}
+	})
 
 	tests := []struct {
 		name    string
@@ -269,6 +277,16 @@ func TestFlagsAndEnv(t *testing.T) {
 		{name: "replicas out of range", env: map[string]string{"REPLICAS": "7"}, wantErr: "1 to 5"},
 		{name: "bad duration", env: map[string]string{"MAX_AGE": "a month"}, wantErr: `MAX_AGE="a month"`},
 		{name: "window longer than age", args: []string{"--max-age=1m"}, wantErr: "cannot be longer"},
+		{name: "jwt without a key", args: []string{"--auth=jwt"}, wantErr: "needs one of --jwt-secret-file"},
+		{name: "key without jwt", args: []string{"--jwt-secret-file=/s"}, wantErr: "need --auth=jwt"},
+		{name: "unknown auth", env: map[string]string{"AUTH": "basic"}, wantErr: `--auth="basic"`},
+		{name: "bad sync", args: []string{"--nats-sync=sometimes"}, wantErr: "--nats-sync"},
+		{name: "jwt and limits", env: map[string]string{"AUTH": "jwt", "JWT_JWKS_FILE": "/k.json", "PUBLISH_RATE": "50", "NATS_SYNC": "2m", "INTROSPECTION": "false"},
+			want: func() config {
+				c := defaults
+				c.authMode, c.jwtJWKSFile, c.publishRate, c.natsSync, c.introspection = "jwt", "/k.json", 50, "2m", false
+				return c
+			}()},
 		{name: "unknown flag", args: []string{"--bogus"}, wantErr: "flag provided but not defined"},
 		{name: "extra argument", args: []string{"serve"}, wantErr: "unexpected arguments"},
 		{name: "extra argument after flags", args: []string{"--addr", ":1", "x", "y"}, wantErr: "unexpected arguments"},

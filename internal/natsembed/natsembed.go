@@ -27,6 +27,9 @@ type Config struct {
 	// SyncAlways makes JetStream fsync every write instead of every two
 	// minutes: slower, and safe against power loss, not just process death.
 	SyncAlways bool
+	// SyncInterval, without SyncAlways, is how often JetStream fsyncs.
+	// Default: nats-server's (two minutes).
+	SyncInterval time.Duration
 }
 
 // ErrLocked: another embedded server (another process, such as a running
@@ -63,14 +66,15 @@ func Start(cfg Config) (_ *Server, err error) {
 		cfg.MaxPayload = 8 << 20
 	}
 	opts := &server.Options{
-		ServerName: "rewind-embedded",
-		JetStream:  true,
-		StoreDir:   cfg.DataDir,
-		MaxPayload: cfg.MaxPayload,
-		SyncAlways: cfg.SyncAlways,
-		NoSigs:     true,
-		NoLog:      true,
-		DontListen: cfg.Listen == "",
+		ServerName:   "rewind-embedded",
+		JetStream:    true,
+		StoreDir:     cfg.DataDir,
+		MaxPayload:   cfg.MaxPayload,
+		SyncAlways:   cfg.SyncAlways,
+		SyncInterval: cfg.SyncInterval,
+		NoSigs:       true,
+		NoLog:        true,
+		DontListen:   cfg.Listen == "",
 	}
 	if cfg.Listen != "" {
 		host, port, err := net.SplitHostPort(cfg.Listen)
