@@ -15,6 +15,7 @@ import (
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/graph"
 	"github.com/rewind-dev/rewind/replay"
+	"github.com/rewind-dev/rewind/web/graphiql"
 )
 
 // Config configures the HTTP surface.
@@ -74,6 +75,7 @@ func New(cfg Config, store *eventstore.Store, hub *replay.Hub, log *slog.Logger)
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", limitBody(maxBody, authn.middleware(true, gql)))
 	mux.Handle("POST /publish-message", limitBody(maxBody, authn.middleware(false, publishMessage(res))))
+	mux.Handle("GET /graphiql/", http.StripPrefix("/graphiql/", graphiql.Assets()))
 	mux.Handle("GET /healthz", healthz(store, hub))
 	mux.Handle("GET /{$}", http.RedirectHandler("/graphql", http.StatusFound))
 	return mux

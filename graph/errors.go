@@ -12,6 +12,7 @@ import (
 	"github.com/rewind-dev/rewind/auth"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/internal/gqlws"
+	"github.com/rewind-dev/rewind/internal/sse"
 	"github.com/rewind-dev/rewind/replay"
 )
 
@@ -104,5 +105,6 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 // message when its channel closes. It reports false outside a WebSocket
 // subscription.
 func (r *Resolver) reportSubscriptionError(ctx context.Context, err error) bool {
-	return gqlws.ReportError(ctx, r.present(ctx, err))
+	e := r.present(ctx, err)
+	return gqlws.ReportError(ctx, e) || sse.ReportError(ctx, e)
 }

@@ -11,10 +11,11 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/rewind-dev/rewind/internal/gqlws"
+	"github.com/rewind-dev/rewind/internal/sse"
+	"github.com/rewind-dev/rewind/web/graphiql"
 )
 
 // HandlerConfig configures the /graphql endpoint.
@@ -49,8 +50,10 @@ type HandlerConfig struct {
 	DisableIntrospection bool
 }
 
-// NewHandler serves GraphQL over POST, GET and WebSocket (graphql-transport-ws
-// and the legacy graphql-ws) on one endpoint, and GraphiQL to browsers.
+// NewHandler serves GraphQL over POST, GET, WebSocket (graphql-transport-ws
+// and the legacy graphql-ws) and Server-Sent Events (graphql-sse, distinct
+// connections) on one endpoint, and GraphiQL to browsers (its assets are
+// served by graphiql.Assets, mounted beside the endpoint).
 func NewHandler(res *Resolver, cfg HandlerConfig, log *slog.Logger) http.Handler {
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: res}))
 	ws := gqlws.New(gqlws.Config{
@@ -67,6 +70,7 @@ func NewHandler(res *Resolver, cfg HandlerConfig, log *slog.Logger) http.Handler
 		MaxConnectionsPerAddress: cfg.MaxConnectionsPerAddress,
 	})
 	srv.AddTransport(ws)
+	srv.AddTransport(sse.New(sse.Config{KeepAlive: cfg.KeepAlive, WriteTimeout: cfg.WriteTimeout, Logger: log}))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
@@ -87,11 +91,11 @@ func NewHandler(res *Resolver, cfg HandlerConfig, log *slog.Logger) http.Handler
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
 	srv.SetErrorPresenter(res.present)
 
-	graphiql := playground.Handler("Rewind", "/graphql")
+	page := graphiql.Page("/graphql")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet && r.URL.RawQuery == "" && r.Header.Get("Upgrade") == "" &&
 			strings.Contains(r.Header.Get("Accept"), "text/html") {
-			graphiql.ServeHTTP(w, r)
+			page.ServeHTTP(w, r)
 			return
 		}
 		srv.ServeHTTP(w, r)

@@ -178,6 +178,7 @@ func (r *subscriptionResolver) Events(ctx context.Context, topics []string, afte
 	if err := mayRead(ctx, topics...); err != nil {
 		return nil, err
 	}
+	afterID = resumeFrom(ctx, afterID)
 	req := replay.Request{Topics: topics, Types: types, Live: afterID == nil}
 	if afterID != nil {
 		seq, err := r.cursor(ctx, "afterId", *afterID)
@@ -190,7 +191,7 @@ func (r *subscriptionResolver) Events(ctx context.Context, topics []string, afte
 	if err != nil {
 		return nil, err
 	}
-	return sub.C, nil
+	return withEventIDs(ctx, sub.C), nil
 }
 
 // RealTimeMessages is the resolver for the realTimeMessages field.
@@ -198,6 +199,7 @@ func (r *subscriptionResolver) RealTimeMessages(ctx context.Context, afterID *st
 	if err := mayRead(ctx, MessagesTopic); err != nil {
 		return nil, err
 	}
+	afterID = resumeFrom(ctx, afterID)
 	req := replay.Request{Topics: []string{MessagesTopic}, Types: []string{MessageType}, Live: afterID == nil}
 	if afterID != nil {
 		seq, err := r.cursor(ctx, "afterId", *afterID)
@@ -214,6 +216,7 @@ func (r *subscriptionResolver) RealTimeMessages(ctx context.Context, afterID *st
 	go func() {
 		defer close(out)
 		for ev := range sub.C {
+			delivering(ctx, ev)
 			select {
 			case out <- toMessage(ev):
 			case <-ctx.Done():

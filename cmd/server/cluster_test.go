@@ -33,7 +33,7 @@ func TestCluster(t *testing.T) {
 	env := []string{"NATS_URL=" + nats.URLs(), "REPLICAS=3"}
 	a := proctest.StartRewind(t, "rewind-a", env...)
 	b := proctest.StartRewind(t, "rewind-b", env...)
-	instances := []*proctest.Rewind{a, b}
+	instances := newFleet(a, b)
 	parent := t // processes that outlive one scenario belong to the whole test
 
 	t.Run("publish on A reaches subscribers on A and B", func(t *testing.T) {
@@ -52,12 +52,12 @@ func TestCluster(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := s.loadAsync(ctx, []int{0, 1}, 300)
 		s.waitReceived(200)
-		instances[0].Kill9(t)
+		instances.get(0).Kill9(t)
 		s.waitReceived(s.published() + 200) // B keeps serving everyone
 		cancel()
 		<-done
 		s.verify()
-		instances[0] = proctest.StartRewind(parent, "rewind-a2", env...)
+		instances.set(0, proctest.StartRewind(parent, "rewind-a2", env...))
 	})
 
 	t.Run("SIGKILL the stream leader NATS node under load, then restart it", func(t *testing.T) {
@@ -106,7 +106,7 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 type scenario struct {
 	t         *testing.T
 	topic     string
-	instances []*proctest.Rewind
+	instances *fleet
 
 	mu      sync.Mutex
 	acked   []string // ids of acknowledged publishes
@@ -120,7 +120,34 @@ type scenario struct {
 	ctx     context.Context
 }
 
-func newScenario(t *testing.T, topic string, instances []*proctest.Rewind) *scenario {
+// fleet is the Rewind processes a scenario's clients and load use; tests
+// replace one when they restart it, while clients read it.
+type fleet struct {
+	mu   sync.Mutex
+	list []*proctest.Rewind
+}
+
+func newFleet(r ...*proctest.Rewind) *fleet { return &fleet{list: r} }
+
+func (f *fleet) get(i int) *proctest.Rewind {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.list[i%len(f.list)]
+}
+
+func (f *fleet) set(i int, r *proctest.Rewind) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.list[i] = r
+}
+
+func (f *fleet) all() []*proctest.Rewind {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.list)
+}
+
+func newScenario(t *testing.T, topic string, instances *fleet) *scenario {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	s := &scenario{t: t, topic: topic, instances: instances, ctx: ctx}
 	t.Cleanup(func() {
@@ -147,7 +174,7 @@ func (s *scenario) load(ctx context.Context, on []int, rate int) {
 			return
 		case <-tick.C:
 		}
-		inst := s.instances[on[i%len(on)]]
+		inst := s.instances.get(on[i%len(on)])
 		id, err := publishOnce(ctx, inst.URL(), s.topic, i)
 		s.mu.Lock()
 		if err != nil {
@@ -201,7 +228,7 @@ func (s *scenario) waitReceived(n int) {
 		for r.count() < n {
 			if time.Now().After(deadline) {
 				var logs strings.Builder
-				for _, inst := range s.instances {
+				for _, inst := range s.instances.all() {
 					fmt.Fprintf(&logs, "--- %s:\n%s\n", inst.Name, inst.Log)
 				}
 				s.t.Fatalf("client %d has %d of %d events after 90s; instance logs:\n%s", i, r.count(), n, logs.String())
@@ -241,7 +268,7 @@ func (s *scenario) verify() {
 // stream's own order is the truth every client must match.
 func (s *scenario) storedIDs() []string {
 	s.t.Helper()
-	for _, inst := range s.instances {
+	for _, inst := range s.instances.all() {
 		select {
 		case <-inst.Exited:
 			continue
@@ -316,7 +343,7 @@ func (r *resumer) result() ([]string, time.Duration, int) {
 
 func (r *resumer) run(ctx context.Context) {
 	for ctx.Err() == nil {
-		inst := r.s.instances[r.next%len(r.s.instances)]
+		inst := r.s.instances.get(r.next)
 		r.next++
 		if err := r.session(ctx, inst.URL()); err != nil && ctx.Err() == nil {
 			r.mu.Lock()

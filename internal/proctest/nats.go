@@ -34,7 +34,8 @@ type NATSNode struct {
 
 var natsReady = regexp.MustCompile(`Server is ready`)
 
-// StartNATSCluster starts n clustered JetStream servers.
+// StartNATSCluster starts n clustered JetStream servers (one: a standalone
+// server).
 func StartNATSCluster(t testing.TB, n int) *NATSCluster {
 	t.Helper()
 	c := &NATSCluster{t: t, bin: build(t, "github.com/nats-io/nats-server/v2", false)}
@@ -69,10 +70,10 @@ func (c *NATSCluster) Start(i int) {
 			routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", o.ClusterPort))
 		}
 	}
-	args := []string{
-		"-a", "127.0.0.1", "-p", fmt.Sprint(n.Port), "-m", fmt.Sprint(n.MonitorPort), "-n", n.Name, "-js", "-sd", n.Dir,
-		"--cluster_name", "rewind", "--cluster", fmt.Sprintf("nats://127.0.0.1:%d", n.ClusterPort),
-		"--routes", strings.Join(routes, ","),
+	args := []string{"-a", "127.0.0.1", "-p", fmt.Sprint(n.Port), "-m", fmt.Sprint(n.MonitorPort), "-n", n.Name, "-js", "-sd", n.Dir}
+	if len(c.Nodes) > 1 {
+		args = append(args, "--cluster_name", "rewind", "--cluster", fmt.Sprintf("nats://127.0.0.1:%d", n.ClusterPort),
+			"--routes", strings.Join(routes, ","))
 	}
 	n.Proc, _ = Start(c.t, "nats "+n.Name, c.bin, args, nil, natsReady)
 }
