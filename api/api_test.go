@@ -33,12 +33,12 @@ type env struct {
 	base     string
 }
 
-func start(t *testing.T, cfg api.Config, hcfg replay.Config) *env {
+func start(t testing.TB, cfg api.Config, hcfg replay.Config) *env {
 	t.Helper()
 	return startWith(t, eventstore.Config{MaxPayload: 64 << 10}, cfg, hcfg)
 }
 
-func startWith(t *testing.T, scfg eventstore.Config, cfg api.Config, hcfg replay.Config) *env {
+func startWith(t testing.TB, scfg eventstore.Config, cfg api.Config, hcfg replay.Config) *env {
 	t.Helper()
 	n := testenv.StartNATS(t)
 	store := n.Store(scfg)
