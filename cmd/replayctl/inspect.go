@@ -188,8 +188,13 @@ func tailCommand() *command {
 		summary: "follow topics live, after replaying what is stored after --after",
 		details: `Exactly a subscription's semantics: with --after, every stored event after that id,
 then live ones, each once and in order; without it, only events stored from now on.
-Ctrl-C stops it and prints the last id seen, to resume with --after.`,
-		example: "  replayctl tail --topic 'orders.>'\n  replayctl tail --topic orders.eu --after 01J9Z3K8V6W2Q4R5T7Y8X9M0PA --json | jq .data",
+Ctrl-C stops it and prints the last id seen, to resume with --after.
+
+With --server, it follows through a running Rewind server's GraphQL API instead of
+JetStream (no NATS access needed) and rides out restarts and network failures: it
+reconnects with backoff and resumes after the last event printed, each event once.
+--server-token (or REWIND_TOKEN) is sent as a bearer token when authentication is on.`,
+		example: "  replayctl tail --topic 'orders.>'\n  replayctl tail --topic orders.eu --after 01J9Z3K8V6W2Q4R5T7Y8X9M0PA --json | jq .data\n  replayctl tail --server http://localhost:8080/graphql --topic 'orders.>' --after 00000000000000000000000000",
 		run:     runTail,
 	}
 }
@@ -202,6 +207,8 @@ func runTail(ctx context.Context, a *app, args []string) error {
 	fs.Var(&types, "type", "keep only events of this `type`; repeat or comma-separate for several")
 	after := fs.String("after", "", "replay stored events after this `id` first (00000000000000000000000000: all of them)")
 	limit := fs.Int("limit", 0, "stop after this many `events` (0: until interrupted)")
+	server := fs.String("server", "", "follow through this Rewind server's GraphQL `URL` (e.g. http://localhost:8080/graphql) instead of JetStream, resuming across disconnects")
+	serverToken := fs.String("server-token", "", "bearer `token` for --server (default: $REWIND_TOKEN)")
 	out.register(fs)
 	if err := a.parse(fs, args); err != nil {
 		return err
@@ -226,6 +233,9 @@ func runTail(ctx context.Context, a *app, args []string) error {
 		if afterID, err = eventstore.ParseID(*after); err != nil {
 			return usagef("--after: %v", err)
 		}
+	}
+	if *server != "" {
+		return tailServer(ctx, a, *server, *serverToken, topics, types, *after, *limit, table)
 	}
 	store, err := a.open(ctx, mustExist)
 	if err != nil {

@@ -79,7 +79,11 @@ func (p *eventPrinter) print(ev *eventstore.Event) error {
 		fmt.Fprintf(p.w, eventRow, "SEQ", "ID", "TIME", "TOPIC", "TYPE", "DATA")
 		p.header = true
 	}
-	_, err := fmt.Fprintf(p.w, eventRow, ev.Seq, ev.ID, ev.Time().Format(timeFormat), ev.Topic, ev.Type, shorten(ev.Data, 80))
+	var seq any = ev.Seq
+	if ev.Seq == 0 {
+		seq = "-" // unknown: events followed through a server carry no sequence
+	}
+	_, err := fmt.Fprintf(p.w, eventRow, seq, ev.ID, ev.Time().Format(timeFormat), ev.Topic, ev.Type, shorten(ev.Data, 80))
 	if err != nil {
 		return fmt.Errorf("write: %w", err)
 	}

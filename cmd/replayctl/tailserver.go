@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/rewind-dev/rewind/client"
+	"github.com/rewind-dev/rewind/eventstore"
+)
+
+// tailServer follows topics through a Rewind server's GraphQL API with the
+// Go client, which reconnects and resumes after the last event printed by
+// itself: a server restart costs a pause, never an event.
+func tailServer(ctx context.Context, a *app, server, token string, topics, types []string, after string, limit int, table bool) error {
+	if token == "" {
+		token = os.Getenv("REWIND_TOKEN")
+	}
+	header := http.Header{}
+	var init map[string]any
+	if token != "" {
+		header.Set("Authorization", "Bearer "+token)
+		init = map[string]any{"authorization": "Bearer " + token}
+	}
+	c, err := client.New(client.Config{
+		URL: server, Header: header, InitPayload: init,
+		OnRetry: func(err error, wait time.Duration) {
+			fmt.Fprintf(a.stderr, "connection lost (%v); resuming in %v\n", err, wait.Round(time.Millisecond))
+		},
+	})
+	if err != nil {
+		return usagef("--server: %v", err)
+	}
+	from := "from now"
+	if after != "" {
+		from = "after " + after
+	}
+	fmt.Fprintf(a.stderr, "following %s on %s %s; Ctrl-C stops\n", strings.Join(topics, ", "), server, from)
+
+	p := newEventPrinter(a.stdout, table)
+	last, n := "", 0
+	var failed error
+	for ev, err := range c.Subscribe(ctx, client.Request{Topics: topics, Types: types, After: after}) {
+		if err != nil {
+			failed = err
+			break
+		}
+		id, err := eventstore.ParseID(ev.ID)
+		if err != nil {
+			failed = fmt.Errorf("the server sent event id %q: %w", ev.ID, err)
+			break
+		}
+		if err := p.print(&eventstore.Event{ID: id, Topic: ev.Topic, Type: ev.Type, Data: ev.Data}); err != nil {
+			return err
+		}
+		if err := p.flush(); err != nil {
+			return err
+		}
+		last = ev.ID
+		if n++; limit > 0 && n == limit {
+			break
+		}
+	}
+	resume := after
+	if last != "" {
+		resume = last
+	}
+	switch {
+	case resume == "":
+		fmt.Fprintf(a.stderr, "stopped; no events received\n")
+	default:
+		fmt.Fprintf(a.stderr, "stopped after %d events; last id %s\nresume with: replayctl tail --server %s --topic %s --after %s\n",
+			n, resume, shellQuote(server), shellQuote(strings.Join(topics, ",")), resume)
+	}
+	if failed != nil {
+		return fmt.Errorf("tail: %w", failed)
+	}
+	return nil
+}
