@@ -26,6 +26,9 @@ type Config struct {
 	// StallTimeout ends a subscription whose reader takes no event for this
 	// long (ErrSlowConsumer). Default 30s.
 	StallTimeout time.Duration
+	// Observer is told what the hub and its subscriptions do (metrics).
+	// Default: nothing.
+	Observer Observer
 }
 
 func (c Config) withDefaults() Config {
@@ -34,6 +37,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StallTimeout <= 0 {
 		c.StallTimeout = 30 * time.Second
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
 	}
 	return c
 }
@@ -98,9 +104,13 @@ func (h *Hub) Run(ctx context.Context) error {
 			}
 			backoff = 100 * time.Millisecond
 			h.publish(&ev)
+			h.cfg.Observer.TailEvent(&ev)
 		}
 		cancel()
 		<-watched
+		if ctx.Err() == nil {
+			h.cfg.Observer.TailRestarted()
+		}
 		if !sleep(ctx, backoff) {
 			return nil
 		}

@@ -128,6 +128,7 @@ func (r *run) loop(ctx context.Context) error {
 	}
 	for {
 		if head > r.last {
+			r.hub.cfg.Observer.ReplayStarted(head - r.last)
 			if err := r.replay(ctx, head); err != nil {
 				r.hub.unregister(f)
 				return err
@@ -172,6 +173,8 @@ func (r *run) replay(ctx context.Context, head uint64) error {
 
 func (r *run) read(ctx context.Context, head uint64) error {
 	q := eventstore.Query{Topics: r.req.Topics, Types: r.req.Types, After: r.last, Until: head}
+	n := 0
+	defer func() { r.hub.cfg.Observer.Replayed(n) }()
 	for ev, err := range r.hub.store.Read(ctx, q) {
 		if err != nil {
 			return err
@@ -179,6 +182,7 @@ func (r *run) read(ctx context.Context, head uint64) error {
 		if err := r.deliver(ctx, &ev); err != nil {
 			return err
 		}
+		n++
 	}
 	return nil
 }
@@ -190,6 +194,7 @@ func (r *run) follow(ctx context.Context, f *follower) error {
 		select {
 		case ev, ok := <-f.live:
 			if !ok {
+				r.hub.cfg.Observer.Overflowed()
 				return nil
 			}
 			if ev.Seq <= r.last {
@@ -220,6 +225,7 @@ func (r *run) deliver(ctx context.Context, ev *eventstore.Event) error {
 	case <-ctx.Done():
 		return nil
 	case <-r.stall.C:
+		r.hub.cfg.Observer.SlowConsumer()
 		return ErrSlowConsumer
 	}
 }

@@ -1,0 +1,33 @@
+package replay
+
+import "github.com/rewind-dev/rewind/eventstore"
+
+// Observer is told what a hub and its subscriptions do, for metrics. Its
+// methods are called outside the hub's lock, on the goroutines doing the
+// work, and must return at once.
+type Observer interface {
+	// TailEvent: the live tail fanned ev out to its subscribers.
+	TailEvent(ev *eventstore.Event)
+	// TailRestarted: the live tail failed or stalled and starts again
+	// after the last event it fanned out.
+	TailRestarted()
+	// ReplayStarted: a subscription starts reading from storage, behind
+	// stream sequences behind the live tail.
+	ReplayStarted(behind uint64)
+	// Replayed: a subscription delivered n events read from storage.
+	Replayed(n int)
+	// Overflowed: a subscriber's live buffer filled; it catches up from
+	// storage.
+	Overflowed()
+	// SlowConsumer: a subscription ended with ErrSlowConsumer.
+	SlowConsumer()
+}
+
+type nopObserver struct{}
+
+func (nopObserver) TailEvent(*eventstore.Event) {}
+func (nopObserver) TailRestarted()              {}
+func (nopObserver) ReplayStarted(uint64)        {}
+func (nopObserver) Replayed(int)                {}
+func (nopObserver) Overflowed()                 {}
+func (nopObserver) SlowConsumer()               {}
