@@ -14,6 +14,7 @@ import (
 	"github.com/rewind-dev/rewind/auth"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/graph"
+	"github.com/rewind-dev/rewind/internal/metrics"
 	"github.com/rewind-dev/rewind/replay"
 	"github.com/rewind-dev/rewind/web/graphiql"
 )
@@ -45,6 +46,13 @@ type Config struct {
 	// second (bursts of PublishBurst).
 	PublishRate  float64
 	PublishBurst int
+
+	// Metrics, if set, instruments requests and operations and is served
+	// at /metrics.
+	Metrics *metrics.Metrics
+	// Draining is closed when the server begins shutting down: /readyz
+	// answers 503 from then on. Nil: never.
+	Draining <-chan struct{}
 }
 
 // New returns the handler for every route.
@@ -70,6 +78,7 @@ func New(cfg Config, store *eventstore.Store, hub *replay.Hub, log *slog.Logger)
 		MaxDepth:                 cfg.MaxDepth,
 		MaxComplexity:            cfg.MaxComplexity,
 		DisableIntrospection:     cfg.DisableIntrospection,
+		Extensions:               extensions(cfg.Metrics),
 	}, log)
 
 	mux := http.NewServeMux()
@@ -77,8 +86,13 @@ func New(cfg Config, store *eventstore.Store, hub *replay.Hub, log *slog.Logger)
 	mux.Handle("POST /publish-message", limitBody(maxBody, authn.middleware(false, publishMessage(res))))
 	mux.Handle("GET /graphiql/", http.StripPrefix("/graphiql/", graphiql.Assets()))
 	mux.Handle("GET /healthz", healthz(store, hub))
+	mux.Handle("GET /readyz", readyz(store, hub, cfg.Draining))
 	mux.Handle("GET /{$}", http.RedirectHandler("/graphql", http.StatusFound))
-	return mux
+	if cfg.Metrics == nil {
+		return mux
+	}
+	mux.Handle("GET /metrics", cfg.Metrics.Handler())
+	return cfg.Metrics.HTTP(mux)
 }
 
 // limitBody refuses bodies over n bytes with 413 and a GraphQL-shaped error.

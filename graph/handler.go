@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
@@ -48,6 +49,8 @@ type HandlerConfig struct {
 	MaxComplexity int
 	// DisableIntrospection refuses __schema and __type queries.
 	DisableIntrospection bool
+	// Extensions are added to the executor (metrics, say).
+	Extensions []graphql.HandlerExtension
 }
 
 // NewHandler serves GraphQL over POST, GET, WebSocket (graphql-transport-ws
@@ -89,6 +92,9 @@ func NewHandler(res *Resolver, cfg HandlerConfig, log *slog.Logger) http.Handler
 	srv.Use(depthLimit(cfg.MaxDepth))
 	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
+	for _, e := range cfg.Extensions {
+		srv.Use(e)
+	}
 	srv.SetErrorPresenter(res.present)
 
 	page := graphiql.Page("/graphql")

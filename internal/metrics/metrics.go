@@ -1,0 +1,305 @@
+// Package metrics exposes Rewind's Prometheus metrics: connections and
+// subscriptions by protocol, deliveries, replays and their lag, slow
+// consumers, publish latency and NATS reconnects. Everything registers on
+// the registry it is given; hot paths only touch pre-labelled atomics,
+// never a lock of their own.
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/replay"
+)
+
+// Protocols, as the protocol label has them.
+const (
+	TransportWS = "graphql-transport-ws"
+	LegacyWS    = "graphql-ws"
+	SSE         = "graphql-sse"
+	HTTP        = "http"
+)
+
+// Metrics holds the collectors. Its methods are safe for concurrent use.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	connections      *prometheus.GaugeVec
+	connectionsTotal *prometheus.CounterVec
+	subscriptions    *prometheus.GaugeVec
+	subsTotal        *prometheus.CounterVec
+	deliveries       *prometheus.CounterVec
+	publish          *prometheus.HistogramVec
+
+	replayEvents  prometheus.Counter
+	replayLag     prometheus.Histogram
+	liveDelay     prometheus.Histogram
+	overflows     prometheus.Counter
+	slowConsumers prometheus.Counter
+	tailRestarts  prometheus.Counter
+}
+
+var _ replay.Observer = (*Metrics)(nil)
+
+// New registers Rewind's collectors, and Go's runtime and process ones, on
+// reg.
+func New(reg *prometheus.Registry) *Metrics {
+	f := factory{reg}
+	protocol := []string{"protocol"}
+	m := &Metrics{
+		reg: reg,
+		connections: f.gaugeVec("rewind_connections",
+			"Open long-lived connections: WebSockets by subprotocol, SSE streams.", protocol),
+		connectionsTotal: f.counterVec("rewind_connections_total",
+			"Long-lived connections opened: WebSockets by subprotocol, SSE streams.", protocol),
+		subscriptions: f.gaugeVec("rewind_subscriptions",
+			"Running GraphQL subscriptions by protocol.", protocol),
+		subsTotal: f.counterVec("rewind_subscriptions_total",
+			"GraphQL subscriptions started, by protocol.", protocol),
+		deliveries: f.counterVec("rewind_deliveries_total",
+			"Subscription results sent to clients (one per event), by protocol.", protocol),
+		publish: f.histogramVec("rewind_publish_duration_seconds",
+			"Time to append an event, from the request to JetStream's acknowledgement, by API and result.",
+			prometheus.ExponentialBuckets(0.0005, 2, 15), []string{"api", "result"}),
+		replayEvents: f.counter("rewind_replay_events_total",
+			"Events subscriptions delivered from storage (replays and catch-ups) rather than from the live tail."),
+		replayLag: f.histogram("rewind_replay_lag_events",
+			"How far behind the live tail a subscription was when it started reading storage, in stream sequences.",
+			prometheus.ExponentialBuckets(1, 4, 12)),
+		liveDelay: f.histogram("rewind_live_delay_seconds",
+			"Time from an event's id (its append) to this instance's live tail fanning it out.",
+			prometheus.ExponentialBuckets(0.0005, 2, 16)),
+		overflows: f.counter("rewind_live_overflows_total",
+			"Subscribers whose live buffer filled, sent back to catch up from storage."),
+		slowConsumers: f.counter("rewind_slow_consumer_disconnects_total",
+			"Subscriptions ended because their client took no event within the stall timeout (SLOW_CONSUMER)."),
+		tailRestarts: f.counter("rewind_tail_restarts_total",
+			"Restarts of the live tail after JetStream failed or the tail stalled."),
+	}
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// WatchNATS exports the connection's state and reconnections.
+func (m *Metrics) WatchNATS(nc *nats.Conn) {
+	m.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "rewind_nats_reconnects_total",
+			Help: "Reconnections of this instance's NATS connection (JetStream included).",
+		}, func() float64 { return float64(nc.Stats().Reconnects) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "rewind_nats_connected",
+			Help: "1 while the NATS connection is up.",
+		}, func() float64 {
+			if nc.IsConnected() {
+				return 1
+			}
+			return 0
+		}),
+	)
+}
+
+// WatchHub exports the hub's live subscribers and position.
+func (m *Metrics) WatchHub(h *replay.Hub) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "rewind_live_subscribers",
+			Help: "Subscriptions registered with the live tail now.",
+		}, func() float64 { return float64(h.Subscribers()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "rewind_tail_sequence",
+			Help: "Stream sequence of the last event the live tail fanned out.",
+		}, func() float64 { return float64(h.Head()) }),
+	)
+}
+
+// TailEvent implements replay.Observer.
+func (m *Metrics) TailEvent(ev *eventstore.Event) {
+	if d := time.Since(ev.Time()); d >= 0 {
+		m.liveDelay.Observe(d.Seconds())
+	}
+}
+
+// TailRestarted implements replay.Observer.
+func (m *Metrics) TailRestarted() { m.tailRestarts.Inc() }
+
+// ReplayStarted implements replay.Observer.
+func (m *Metrics) ReplayStarted(behind uint64) { m.replayLag.Observe(float64(behind)) }
+
+// Replayed implements replay.Observer.
+func (m *Metrics) Replayed(n int) { m.replayEvents.Add(float64(n)) }
+
+// Overflowed implements replay.Observer.
+func (m *Metrics) Overflowed() { m.overflows.Inc() }
+
+// SlowConsumer implements replay.Observer.
+func (m *Metrics) SlowConsumer() { m.slowConsumers.Inc() }
+
+type protocolKey struct{}
+
+// protocolOf classifies a request: a WebSocket by the subprotocol gorilla
+// will pick (the client's first offer that the server speaks), SSE by its
+// Accept header; "" for anything else.
+func protocolOf(r *http.Request) string {
+	if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		for _, h := range r.Header.Values("Sec-Websocket-Protocol") {
+			for _, p := range strings.Split(h, ",") {
+				switch p = strings.TrimSpace(p); p {
+				case TransportWS, LegacyWS:
+					return p
+				}
+			}
+		}
+		return "websocket"
+	}
+	if strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+		return SSE
+	}
+	return ""
+}
+
+// HTTP counts long-lived connections and labels the operations they carry
+// with their protocol; it times POST /publish-message.
+func (m *Metrics) HTTP(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/publish-message" {
+			start := time.Now()
+			sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+			next.ServeHTTP(sw, r)
+			result := "ok"
+			if sw.status >= 400 {
+				result = "error"
+			}
+			m.publish.WithLabelValues(HTTP, result).Observe(time.Since(start).Seconds())
+			return
+		}
+		proto := protocolOf(r)
+		if proto == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		m.connectionsTotal.WithLabelValues(proto).Inc()
+		g := m.connections.WithLabelValues(proto)
+		g.Inc()
+		defer g.Dec()
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), protocolKey{}, proto)))
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// GraphQL returns the gqlgen extension that counts subscriptions and their
+// deliveries, and times mutations.
+func (m *Metrics) GraphQL() graphql.HandlerExtension { return extension{m} }
+
+type extension struct{ m *Metrics }
+
+var (
+	_ graphql.HandlerExtension     = extension{}
+	_ graphql.OperationInterceptor = extension{}
+)
+
+func (extension) ExtensionName() string                   { return "RewindMetrics" }
+func (extension) Validate(graphql.ExecutableSchema) error { return nil }
+
+// InterceptOperation runs once per operation; the handler it returns runs
+// once per result, so a subscription's deliveries cost one atomic add on a
+// counter labelled in advance.
+func (e extension) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	oc := graphql.GetOperationContext(ctx)
+	if oc == nil || oc.Operation == nil {
+		return next(ctx)
+	}
+	switch oc.Operation.Operation {
+	case ast.Subscription:
+		proto, _ := ctx.Value(protocolKey{}).(string)
+		if proto == "" {
+			proto = HTTP
+		}
+		e.m.subsTotal.WithLabelValues(proto).Inc()
+		running := e.m.subscriptions.WithLabelValues(proto)
+		running.Inc()
+		// The operation's context ends with it, on every transport.
+		context.AfterFunc(ctx, running.Dec)
+		delivered := e.m.deliveries.WithLabelValues(proto)
+		h := next(ctx)
+		return func(ctx context.Context) *graphql.Response {
+			resp := h(ctx)
+			if resp != nil && resp.Data != nil {
+				delivered.Inc()
+			}
+			return resp
+		}
+	case ast.Mutation:
+		start := time.Now()
+		h := next(ctx)
+		return func(ctx context.Context) *graphql.Response {
+			resp := h(ctx)
+			result := "ok"
+			if resp == nil || len(resp.Errors) > 0 {
+				result = "error"
+			}
+			e.m.publish.WithLabelValues("graphql", result).Observe(time.Since(start).Seconds())
+			return resp
+		}
+	}
+	return next(ctx)
+}
+
+// factory registers what it makes.
+type factory struct{ reg prometheus.Registerer }
+
+func (f factory) counter(name, help string) prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	f.reg.MustRegister(c)
+	return c
+}
+
+func (f factory) counterVec(name, help string, labels []string) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	f.reg.MustRegister(c)
+	return c
+}
+
+func (f factory) gaugeVec(name, help string, labels []string) *prometheus.GaugeVec {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+	f.reg.MustRegister(g)
+	return g
+}
+
+func (f factory) histogram(name, help string, buckets []float64) prometheus.Histogram {
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
+	f.reg.MustRegister(h)
+	return h
+}
+
+func (f factory) histogramVec(name, help string, buckets []float64, labels []string) *prometheus.HistogramVec {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
+	f.reg.MustRegister(h)
+	return h
+}
