@@ -22,6 +22,10 @@ type config struct {
 	allowedOrigins string
 	maxPayload     int
 	logLevel       string
+	logFormat      string
+	// shutdownDelay is how long /readyz answers 503 before connections
+	// close at shutdown.
+	shutdownDelay time.Duration
 
 	// Connecting to an external NATS.
 	natsCreds    string
@@ -75,6 +79,7 @@ var flagEnv = map[string]string{
 	"max-connections-per-address": "MAX_CONNECTIONS_PER_ADDRESS", "max-subscriptions": "MAX_SUBSCRIPTIONS",
 	"init-timeout": "INIT_TIMEOUT", "max-depth": "MAX_DEPTH", "max-complexity": "MAX_COMPLEXITY",
 	"introspection": "INTROSPECTION", "nats-sync": "NATS_SYNC",
+	"log-format": "LOG_FORMAT", "shutdown-delay": "SHUTDOWN_DELAY",
 }
 
 func parseFlags(args []string) (config, error) {
@@ -87,6 +92,8 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.allowedOrigins, "allowed-origins", "", "browser origins allowed to open WebSockets, comma-separated, * for any; empty: same host and localhost")
 	fs.IntVar(&c.maxPayload, "max-payload", 0, "largest event data in bytes; 0: 1 MiB, or less if the NATS server's max_payload leaves less room")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.logFormat, "log-format", "text", "text (key=value lines, for people) or json (one object a line, for log collectors)")
+	fs.DurationVar(&c.shutdownDelay, "shutdown-delay", 0, "at SIGTERM, answer 503 on /readyz this long before closing connections, so that load balancers stop sending clients first")
 	fs.StringVar(&c.natsCreds, "nats-creds", "", "NATS credentials file (JWT and NKey seed)")
 	fs.StringVar(&c.natsUser, "nats-user", "", "NATS user (with --nats-password)")
 	fs.StringVar(&c.natsPassword, "nats-password", "", "NATS password")
@@ -152,6 +159,12 @@ func parseFlags(args []string) (config, error) {
 
 func (c config) validate() error {
 	var errs []error
+	if c.logFormat != "text" && c.logFormat != "json" {
+		errs = append(errs, fmt.Errorf("--log-format=%q: use text or json", c.logFormat))
+	}
+	if c.shutdownDelay < 0 {
+		errs = append(errs, errors.New("--shutdown-delay cannot be negative"))
+	}
 	if c.maxPayload < 0 {
 		errs = append(errs, errors.New("--max-payload cannot be negative"))
 	}

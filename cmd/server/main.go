@@ -19,10 +19,12 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/rewind-dev/rewind/api"
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/internal/metrics"
 	"github.com/rewind-dev/rewind/internal/natsembed"
 	"github.com/rewind-dev/rewind/replay"
 )
@@ -36,12 +38,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "server:", err)
 		os.Exit(2)
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
-		fmt.Fprintln(os.Stderr, "server: --log-level:", err)
+	log, err := newLogger(os.Stderr, cfg.logFormat, cfg.logLevel)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "server:", err)
 		os.Exit(2)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg, log); err != nil {
@@ -70,12 +71,18 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	hub := replay.NewHub(store, replay.Config{}, log)
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	m.WatchNATS(nc)
+	hub := replay.NewHub(store, replay.Config{Observer: m}, log)
+	m.WatchHub(hub)
 
 	apiCfg, err := cfg.api(log)
 	if err != nil {
 		return err
 	}
+	draining := make(chan struct{})
+	apiCfg.Metrics, apiCfg.Draining = m, draining
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -91,7 +98,9 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return hub.Run(gctx) })
+	// The hub outlives the listener: subscriptions keep their live events
+	// while the server drains.
+	g.Go(func() error { return hub.Run(serveCtx) })
 	g.Go(func() error {
 		log.Info("listening", "addr", ln.Addr().String(), "graphiql", "http://"+ln.Addr().String()+"/graphql")
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -101,7 +110,14 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	})
 	g.Go(func() error {
 		<-gctx.Done()
+		close(draining)
+		if cfg.shutdownDelay > 0 {
+			log.Info("shutting down: draining", "for", cfg.shutdownDelay)
+			time.Sleep(cfg.shutdownDelay)
+		}
 		log.Info("shutting down")
+		// Subscriptions end: WebSockets close 1001 and SSE streams end
+		// without complete, and clients resume elsewhere with their cursor.
 		cancelServe()
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -206,6 +206,7 @@ var configEnv = func() []string {
 // withLimitDefaults sets the defaults of the auth, limit and durability flags.
 func withLimitDefaults(c config) config {
 	c.authMode, c.natsSync, c.introspection = "none", "always", true
+	c.logFormat = "text"
 	c.maxConnections, c.maxConnsPerAddr, c.maxSubscriptions = 10000, 1000, 200
 	c.initTimeout, c.maxDepth, c.maxComplexity = 3*time.Second, 12, 1000
 	return c
