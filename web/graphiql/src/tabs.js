@@ -1,13 +1,19 @@
 // The operations GraphiQL opens with, one tab each.
 export const tabs = [
   {
-    query: `# Rewind stores every event; a subscription with afterId first replays the
-# events stored after that id, then follows live ones, each exactly once.
+    query: `# Every event is stored. With afterId, a
+# subscription replays the events stored after
+# that id, then follows live ones, each once.
 #
-# Run this (the ▶ button or Ctrl-Enter), then publish from the next tab:
-# the event appears below. To resume later, pass the last id you saw.
+# Run this (the ▶ button or Ctrl-Enter), then
+# publish from the next tab: the event appears
+# on the right. To resume later, pass the last
+# id you saw as afterId.
 subscription Follow {
-  events(topics: ["orders.*"], afterId: "00000000000000000000000000") {
+  events(
+    topics: ["orders.*"]
+    afterId: "00000000000000000000000000"
+  ) {
     id
     topic
     type
@@ -18,9 +24,14 @@ subscription Follow {
 `,
   },
   {
-    query: `# Append an event. Its id is a ULID: pass it as afterId to resume after it.
+    query: `# Append an event. Its id is a ULID: pass it
+# as afterId to resume after it.
 mutation Publish {
-  publish(topic: "orders.eu", type: "created", data: {id: 1, total: 9.5}) {
+  publish(
+    topic: "orders.eu"
+    type: "created"
+    data: {id: 1, total: 9.5}
+  ) {
     id
     time
   }
@@ -28,7 +39,8 @@ mutation Publish {
 `,
   },
   {
-    query: `# History, page by page (pass endCursor as after), and every topic.
+    query: `# History, page by page (pass endCursor as
+# after), and every topic.
 query History {
   events(topic: "orders.eu", first: 10) {
     edges { cursor node { id type data time } }
