@@ -47,6 +47,7 @@ func throughputChart(r *workload.Results, file string) error {
 	p.Y.Min = 0
 	p.Legend.Top = true
 	p.Legend.Left = true
+	p.Legend.XOffs, p.Legend.YOffs = vg.Points(10), vg.Points(-4)
 	p.Add(plotter.NewGrid())
 	for _, peer := range peerOrder {
 		var pts plotter.XYs
@@ -64,6 +65,9 @@ func throughputChart(r *workload.Results, file string) error {
 			continue
 		}
 		slices.SortFunc(pts, func(a, b plotter.XY) int { return int(a.X - b.X) })
+		for _, pt := range pts {
+			p.Y.Max = max(p.Y.Max, 1.35*pt.Y) // room for the legend
+		}
 		line, points, err := plotter.NewLinePoints(pts)
 		if err != nil {
 			return err
@@ -77,18 +81,29 @@ func throughputChart(r *workload.Results, file string) error {
 }
 
 func latencyChart(r *workload.Results, file string) error {
+	steps := map[string]*workload.FanoutStep{}
+	title := fmt.Sprintf("Fan-out latency, %d subscribers, each server's fastest passing step", r.FanoutAt)
+	if rate, common := commonRate(r, r.FanoutAt); len(common) > 1 {
+		steps = common
+		title = fmt.Sprintf("Fan-out latency, %d subscribers, %.0f deliveries/s (all servers)", r.FanoutAt, rate*float64(r.FanoutAt))
+	} else {
+		for _, peer := range peerOrder {
+			steps[peer] = fanoutBest(r, peer, r.FanoutAt)
+		}
+	}
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("Fan-out latency, %d subscribers, fastest passing step", r.FanoutAt)
+	p.Title.Text = title
 	p.X.Label.Text = "publish-to-receive latency (ms)"
 	p.Y.Label.Text = "fraction of deliveries at or below"
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
-	p.Y.Min, p.Y.Max = 0, 1
-	p.Legend.Top = false
-	p.Legend.Left = false
+	p.Y.Min, p.Y.Max = 0, 1.3 // room above the curves for the legend
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Legend.XOffs, p.Legend.YOffs = vg.Points(10), vg.Points(-4)
 	p.Add(plotter.NewGrid())
 	for _, peer := range peerOrder {
-		s := fanoutBest(r, peer, r.FanoutAt)
+		s := steps[peer]
 		if s == nil || len(s.Latency.CDF) == 0 {
 			continue
 		}
@@ -104,7 +119,7 @@ func latencyChart(r *workload.Results, file string) error {
 		line.Color = peerColors[peer]
 		line.Width = vg.Points(2)
 		p.Add(line)
-		p.Legend.Add(fmt.Sprintf("%s (%.0f deliveries/s)", peer, s.DeliveriesPerSec), line)
+		p.Legend.Add(fmt.Sprintf("%s (p99 %.0f ms)", peer, s.Latency.P99), line)
 	}
 	return p.Save(7*vg.Inch, 4.5*vg.Inch, file)
 }

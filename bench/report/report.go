@@ -237,6 +237,26 @@ func fanout(w writer, r *workload.Results, charts []string, link string) {
 	for _, f := range r.Fanout {
 		subs[f.Subscribers] = true
 	}
+	if fanoutRun(r, workload.Rewind, 10) != nil {
+		w("At 10 subscribers every server's ramp ends where its `publish` mutation cannot go faster (see workload 5), not at a fan-out limit.\n\n")
+	}
+	if rate, steps := commonRate(r, r.FanoutAt); len(steps) > 1 {
+		w("At the same load, the fastest step every server passed at %d subscribers (%.0f events/s asked, %.0f deliveries/s):\n\n", r.FanoutAt, rate, rate*float64(r.FanoutAt))
+		w("| server | p50 ms | p99 ms | max ms | server CPU µs per delivery | Rewind's CPU per delivery / this |\n|---|---|---|---|---|---|\n")
+		rw := steps[workload.Rewind]
+		for _, peer := range peerOrder {
+			st := steps[peer]
+			if st == nil {
+				continue
+			}
+			rel := "n/a"
+			if rw != nil {
+				rel = ratio(rw.Server.PerItem(rw.Delivered), st.Server.PerItem(st.Delivered))
+			}
+			w("| %s | %.1f | %.1f | %.1f | %.1f | %s |\n", peer, st.Latency.P50, st.Latency.P99, st.Latency.Max, st.Server.PerItem(st.Delivered), rel)
+		}
+		w("\n")
+	}
 	w("Ratios (Rewind / peer, deliveries/s):\n\n| subscribers | vs gqlgen-mem | vs node-graphql-ws |\n|---|---|---|\n")
 	for _, s := range slices.Sorted(mapsKeys(subs)) {
 		rw := fanoutBest(r, workload.Rewind, s)
@@ -267,6 +287,49 @@ func fanout(w writer, r *workload.Results, charts []string, link string) {
 		}
 	}
 	w("\n</details>\n\n")
+}
+
+// commonRate finds the highest asked rate at which every server that ran
+// at subs subscribers passed a step, and each server's step there.
+func commonRate(r *workload.Results, subs int) (float64, map[string]*workload.FanoutStep) {
+	key := func(rate float64) int64 { return int64(rate*1000 + 0.5) }
+	passed := map[string]map[int64]*workload.FanoutStep{}
+	for i := range r.Fanout {
+		f := &r.Fanout[i]
+		if f.Subscribers != subs || f.Err != "" {
+			continue
+		}
+		if passed[f.Peer] == nil {
+			passed[f.Peer] = map[int64]*workload.FanoutStep{}
+		}
+		for j := range f.Steps {
+			if st := &f.Steps[j]; st.Pass && passed[f.Peer][key(st.Rate)] == nil {
+				passed[f.Peer][key(st.Rate)] = st
+			}
+		}
+	}
+	var best int64 = -1
+	var rate float64
+	for _, st := range passed[workload.Rewind] {
+		k := key(st.Rate)
+		all := true
+		for _, m := range passed {
+			if m[k] == nil {
+				all = false
+			}
+		}
+		if all && k > best {
+			best, rate = k, st.Rate
+		}
+	}
+	if best < 0 {
+		return 0, nil
+	}
+	out := map[string]*workload.FanoutStep{}
+	for peer, m := range passed {
+		out[peer] = m[best]
+	}
+	return rate, out
 }
 
 func mapsKeys(m map[int]bool) func(func(int) bool) {
@@ -386,12 +449,17 @@ func mixed(w writer, r *workload.Results) {
 	w("## 6. Mixed load with a reconnect storm\n\n")
 	w("Rewind only (the peers cannot resume). %.0f events/s over %d topics, one publisher per topic waiting for each acknowledgement (so each topic's numbers are in stream order), for %s. ", c.Rate, c.Topics, c.Duration)
 	w("%d subscribers, each on one topic: a session lasts %s to %s, then the client drops its connection, waits up to %s and resumes with the id of the last event it received. ", c.Subscribers, c.MinLife, c.MaxLife, c.MaxPause)
+	w("Halfway through, every connection drops at once and every client resumes at once with its cursor while publishing goes on (the herd after a server restart or a failover). ")
 	w("Every delivery is checked: each event must be the previous one's successor on its topic, across reconnects. At the end each subscriber reads up to its topic's last event. ")
 	w("Latency counts live events only (published after the session began); replayed ones are counted apart.\n\n")
 	if m.Err != "" {
 		w("Error: %s\n\n", oneLine(m.Err))
 	}
 	w("| events/s (asked %.0f) | sessions | deliveries | replayed | gaps | duplicates | subscription errors | live p50 ms | live p99 ms | max ms | server CPU | server RSS | harness CPU |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n", c.Rate)
+	if m.PublishRate < 0.9*c.Rate {
+		w("The publishers reached only %.0f of the %.0f events/s asked: each topic's publisher waits for its acknowledgement, and under this load a publish took %.0f ms on average.\n\n",
+			m.PublishRate, c.Rate, 1000*float64(c.Topics)/m.PublishRate)
+	}
 	w("| %.0f | %d | %d | %d | %d | %d | %d | %.1f | %.1f | %.1f | %.0f%% | %s | %.0f%% |\n\n", m.PublishRate, m.Sessions, m.Deliveries, m.Replayed, m.Gaps, m.Duplicates, m.Errors,
 		m.Latency.P50, m.Latency.P99, m.Latency.Max, m.Server.CPUPercent, mib(m.Server.RSS), m.HarnessCPU)
 	if m.FirstError != "" {

@@ -2,8 +2,10 @@ package workload
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -116,6 +118,17 @@ func (e *Env) mixed(ctx context.Context, cfg MixedConfig, r *MixedResult) error 
 	sg, sgctx := errgroup.WithContext(ctx)
 	context.AfterFunc(sgctx, stopPub)
 	var pubDone atomic.Bool
+	// Halfway through, every connection drops at once and every client
+	// resumes at once with its cursor, while publishing goes on: the herd
+	// that follows a server restart or a load balancer's failover.
+	herd := make(chan struct{})
+	var herdFired atomic.Bool
+	herdTimer := time.AfterFunc(cfg.Duration/2, func() {
+		herdFired.Store(true)
+		e.logf("mixed: every connection drops now")
+		close(herd)
+	})
+	defer herdTimer.Stop()
 	for s := range cfg.Subscribers {
 		sg.Go(func() error {
 			rng := rand.New(rand.NewPCG(uint64(s), 6))
@@ -129,6 +142,7 @@ func (e *Env) mixed(ctx context.Context, cfg MixedConfig, r *MixedResult) error 
 			case <-sgctx.Done():
 				return nil
 			}
+			finalTries := 0
 			for {
 				final := pubDone.Load()
 				life := cfg.MinLife + time.Duration(rng.Int64N(int64(cfg.MaxLife-cfg.MinLife)+1))
@@ -136,6 +150,9 @@ func (e *Env) mixed(ctx context.Context, cfg MixedConfig, r *MixedResult) error 
 				if final {
 					if last >= topics[ti].last.Load() {
 						return nil
+					}
+					if finalTries++; finalTries > 10 {
+						return fmt.Errorf("subscriber %d: could not read to the end of %s in 10 sessions (last %d of %d)", s, topicName(ti), last, topics[ti].last.Load())
 					}
 					life = 30 * time.Second // until the topic's last event
 					if lastID == "" {
@@ -159,6 +176,17 @@ func (e *Env) mixed(ctx context.Context, cfg MixedConfig, r *MixedResult) error 
 				}
 				var fail error
 				timer := time.AfterFunc(life, func() { c.Close() })
+				inHerd := !herdFired.Load()
+				sessionDone := make(chan struct{})
+				if inHerd {
+					go func() {
+						select {
+						case <-herd:
+							c.Close()
+						case <-sessionDone:
+						}
+					}()
+				}
 				runErr := c.Run(func(msg wsclient.Msg) bool {
 					switch msg.Kind {
 					case wsclient.KindNext:
@@ -202,18 +230,22 @@ func (e *Env) mixed(ctx context.Context, cfg MixedConfig, r *MixedResult) error 
 					return true
 				})
 				timer.Stop()
+				close(sessionDone)
 				c.Close()
 				if fail != nil {
 					return fail
 				}
-				if final {
-					if last < topics[ti].last.Load() {
-						return fmt.Errorf("subscriber %d: at the end, last event %d of %d on %s (%v)", s, last, topics[ti].last.Load(), topicName(ti), runErr)
-					}
+				if final && last >= topics[ti].last.Load() {
 					return nil
+				}
+				if final && runErr != nil && !errors.Is(runErr, net.ErrClosed) {
+					e.logf("mixed: subscriber %d: final session: %v", s, runErr)
 				}
 				if sgctx.Err() != nil {
 					return sgctx.Err()
+				}
+				if inHerd && herdFired.Load() {
+					continue // dropped by the herd: back at once, as every other client
 				}
 				time.Sleep(time.Duration(rng.Int64N(int64(cfg.MaxPause) + 1)))
 			}
