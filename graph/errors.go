@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/rewind-dev/rewind/auth"
@@ -84,6 +85,9 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			return gqlErr // gqlgen's own parse and validation errors
 		}
 		code := Code(err)
+		if code == "" && isArgumentError(ctx, gqlErr) {
+			code = CodeBadUserInput
+		}
 		if code == "" {
 			var ge *gqlerror.Error
 			if errors.As(err, &ge) && ge.Err == nil {
@@ -107,4 +111,16 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 func (r *Resolver) reportSubscriptionError(ctx context.Context, err error) bool {
 	e := r.present(ctx, err)
 	return gqlws.ReportError(ctx, e) || sse.ReportError(ctx, e)
+}
+
+// isArgumentError reports whether gqlErr is about one of the current
+// field's arguments: gqlgen puts the argument's name at the end of the path
+// when a value cannot be coerced to its type.
+func isArgumentError(ctx context.Context, gqlErr *gqlerror.Error) bool {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil || fc.Field.Field == nil || len(gqlErr.Path) == 0 {
+		return false
+	}
+	name, ok := gqlErr.Path[len(gqlErr.Path)-1].(ast.PathName)
+	return ok && fc.Field.Arguments.ForName(string(name)) != nil
 }

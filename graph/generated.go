@@ -45,6 +45,7 @@ type ComplexityRoot struct {
 	Event struct {
 		Data  func(childComplexity int) int
 		ID    func(childComplexity int) int
+		Live  func(childComplexity int) int
 		Time  func(childComplexity int) int
 		Topic func(childComplexity int) int
 		Type  func(childComplexity int) int
@@ -85,8 +86,8 @@ type ComplexityRoot struct {
 
 	Subscription struct {
 		Count            func(childComplexity int, target int, intervalMs int) int
-		Events           func(childComplexity int, topics []string, afterID *string, types []string) int
-		RealTimeMessages func(childComplexity int, afterID *string) int
+		Events           func(childComplexity int, topics []string, afterID *string, types []string, last *int, since *time.Time) int
+		RealTimeMessages func(childComplexity int, afterID *string, last *int, since *time.Time) int
 	}
 
 	TopicInfo struct {
@@ -103,6 +104,8 @@ type ComplexityRoot struct {
 
 type EventResolver interface {
 	ID(ctx context.Context, obj *eventstore.Event) (string, error)
+
+	Live(ctx context.Context, obj *eventstore.Event) (bool, error)
 }
 type MutationResolver interface {
 	Publish(ctx context.Context, topic string, typeArg *string, data json.RawMessage, idempotencyKey *string) (*eventstore.Event, error)
@@ -116,8 +119,8 @@ type QueryResolver interface {
 }
 type SubscriptionResolver interface {
 	Count(ctx context.Context, target int, intervalMs int) (<-chan int, error)
-	Events(ctx context.Context, topics []string, afterID *string, types []string) (<-chan *eventstore.Event, error)
-	RealTimeMessages(ctx context.Context, afterID *string) (<-chan *model.Message, error)
+	Events(ctx context.Context, topics []string, afterID *string, types []string, last *int, since *time.Time) (<-chan *eventstore.Event, error)
+	RealTimeMessages(ctx context.Context, afterID *string, last *int, since *time.Time) (<-chan *model.Message, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -150,6 +153,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Event.ID(childComplexity), true
+	case "Event.live":
+		if e.ComplexityRoot.Event.Live == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Event.Live(childComplexity), true
 	case "Event.time":
 		if e.ComplexityRoot.Event.Time == nil {
 			break
@@ -307,7 +316,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Subscription.Events(childComplexity, args["topics"].([]string), args["afterId"].(*string), args["types"].([]string)), true
+		return e.ComplexityRoot.Subscription.Events(childComplexity, args["topics"].([]string), args["afterId"].(*string), args["types"].([]string), args["last"].(*int), args["since"].(*time.Time)), true
 	case "Subscription.realTimeMessages":
 		if e.ComplexityRoot.Subscription.RealTimeMessages == nil {
 			break
@@ -318,7 +327,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Subscription.RealTimeMessages(childComplexity, args["afterId"].(*string)), true
+		return e.ComplexityRoot.Subscription.RealTimeMessages(childComplexity, args["afterId"].(*string), args["last"].(*int), args["since"].(*time.Time)), true
 
 	case "TopicInfo.events":
 		if e.ComplexityRoot.TopicInfo.Events == nil {
@@ -461,6 +470,12 @@ type Event {
   data: JSON!
   "When the event was created (millisecond precision, from its id)."
   time: Time!
+  """
+  In a subscription: false for stored events it replays, true from the first event delivered
+  live, once it has caught up with storage; the first true is the caught-up signal, and it stays
+  true. Always false in queries.
+  """
+  live: Boolean!
 }
 
 "The seed tutorial's message, now durable: events of type message on topic messages."
@@ -518,12 +533,14 @@ type Subscription {
   "Counts 0..target-1, one number per interval, then completes (the seed's demo)."
   count(target: Int! = 5, intervalMs: Int! = 1000): Int!
   """
-  Events on these topics (NATS wildcards * and > allowed): every stored event after afterId,
-  then live ones. No afterId: live only. The zero ULID 00000000000000000000000000: from the start.
+  Events on these topics (NATS wildcards * and > allowed), from one start point, then live ones:
+  afterId, every stored event after that id (the zero ULID 00000000000000000000000000: from the
+  start); last, the last N matching events (1 to 100000, counted after topic and type filters);
+  since, the first event stored at or after that time. At most one start point; none: live only.
   """
-  events(topics: [String!]!, afterId: ID, types: [String!]): Event!
-  "The seed's realTimeMessages, durable and resumable the same way."
-  realTimeMessages(afterId: ID): Message!
+  events(topics: [String!]!, afterId: ID, types: [String!], last: Int, since: Time): Event!
+  "The seed's realTimeMessages, durable and resumable the same way, with the same start points."
+  realTimeMessages(afterId: ID, last: Int, since: Time): Message!
 }
 `, BuiltIn: false},
 }
@@ -545,6 +562,8 @@ func (ec *executionContext) childFields_Event(ctx context.Context, field graphql
 		return ec.fieldContext_Event_data(ctx, field)
 	case "time":
 		return ec.fieldContext_Event_time(ctx, field)
+	case "live":
+		return ec.fieldContext_Event_live(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Event", field.Name)
 }
@@ -880,6 +899,22 @@ func (ec *executionContext) field_Subscription_events_args(ctx context.Context, 
 		return nil, err
 	}
 	args["types"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "since",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["since"] = arg4
 	return args, nil
 }
 
@@ -894,6 +929,22 @@ func (ec *executionContext) field_Subscription_realTimeMessages_args(ctx context
 		return nil, err
 	}
 	args["afterId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "since",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["since"] = arg2
 	return args, nil
 }
 
@@ -1084,6 +1135,29 @@ func (ec *executionContext) _Event_time(ctx context.Context, field graphql.Colle
 }
 func (ec *executionContext) fieldContext_Event_time(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Event", field, true, false, "Time")
+}
+
+func (ec *executionContext) _Event_live(ctx context.Context, field graphql.CollectedField, obj *eventstore.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Event_live(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Event().Live(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Event_live(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Event", field, true, true, "Boolean")
 }
 
 func (ec *executionContext) _EventConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.EventConnection) (ret graphql.Marshaler) {
@@ -1681,7 +1755,7 @@ func (ec *executionContext) _Subscription_events(ctx context.Context, field grap
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Subscription().Events(ctx, fc.Args["topics"].([]string), fc.Args["afterId"].(*string), fc.Args["types"].([]string))
+			return ec.Resolvers.Subscription().Events(ctx, fc.Args["topics"].([]string), fc.Args["afterId"].(*string), fc.Args["types"].([]string), fc.Args["last"].(*int), fc.Args["since"].(*time.Time))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *eventstore.Event) graphql.Marshaler {
@@ -1725,7 +1799,7 @@ func (ec *executionContext) _Subscription_realTimeMessages(ctx context.Context, 
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Subscription().RealTimeMessages(ctx, fc.Args["afterId"].(*string))
+			return ec.Resolvers.Subscription().RealTimeMessages(ctx, fc.Args["afterId"].(*string), fc.Args["last"].(*int), fc.Args["since"].(*time.Time))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Message) graphql.Marshaler {
@@ -2969,6 +3043,12 @@ func (ec *executionContext) _Event(ctx context.Context, sel ast.SelectionSet, ob
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "live":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Event_live(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -4163,6 +4243,24 @@ func (ec *executionContext) marshalOString2ᚖstring(ctx context.Context, sel as
 	_ = sel
 	_ = ctx
 	res := graphql.MarshalString(*v)
+	return res
+}
+
+func (ec *executionContext) unmarshalOTime2ᚖtimeᚐTime(ctx context.Context, v any) (*time.Time, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalTime(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOTime2ᚖtimeᚐTime(ctx context.Context, sel ast.SelectionSet, v *time.Time) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalTime(*v)
 	return res
 }
 

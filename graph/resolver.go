@@ -31,6 +31,7 @@ type Resolver struct {
 	limiters *lru.Cache[string, *rate.Limiter] // per principal; nil: no limit
 	rate     rate.Limit
 	burst    int
+	live     liveMarks // caught-up points of running subscriptions
 }
 
 // NewResolver returns the root resolver.

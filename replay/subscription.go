@@ -48,6 +48,14 @@ func OnEnd(fn func(error)) Option {
 	return func(r *run) { r.onEnd = fn }
 }
 
+// OnCaughtUp registers fn to be called once, when the subscription has
+// delivered every stored event it replays: every event it delivers from
+// then on has a sequence above the one fn is given, and came live. It is
+// called before that first live event is sent.
+func OnCaughtUp(fn func(seq uint64)) Option {
+	return func(r *run) { r.onCaughtUp = fn }
+}
+
 // Subscribe starts a subscription owned by ctx: cancelling ctx ends it and
 // releases everything it holds.
 func (h *Hub) Subscribe(ctx context.Context, req Request, opts ...Option) (*Subscription, error) {
@@ -96,6 +104,9 @@ type run struct {
 	stall    *time.Timer
 	last     uint64 // sequence of the last event delivered or skipped over
 	onEnd    func(error)
+
+	onCaughtUp func(uint64)
+	caughtUp   bool
 }
 
 // loop is the replay/live seam. Each round first registers with the hub,
@@ -134,6 +145,14 @@ func (r *run) loop(ctx context.Context) error {
 				return err
 			}
 			r.last = head
+		}
+		if !r.caughtUp {
+			// The first time replay meets the live feed: later storage
+			// reads (after an overflow) are catching up, not replaying.
+			r.caughtUp = true
+			if r.onCaughtUp != nil {
+				r.onCaughtUp(r.last)
+			}
 		}
 		if err := r.follow(ctx, f); err != nil || ctx.Err() != nil {
 			r.hub.unregister(f)

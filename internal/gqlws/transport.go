@@ -1,6 +1,7 @@
 package gqlws
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -457,7 +458,11 @@ type events interface {
 func (c *conn) execute(ctx context.Context, id string, payload json.RawMessage, out events) {
 	var params graphql.RawParams
 	start := graphql.Now()
-	if err := json.Unmarshal(payload, &params); err != nil || params.Query == "" {
+	// Numbers stay json.Number, as gqlgen's HTTP transports decode them,
+	// so that Int variables are not floats.
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	if err := dec.Decode(&params); err != nil || params.Query == "" {
 		out.errors(id, gqlerror.List{{Message: "subscribe payload must be an object with a query", Extensions: map[string]any{"code": "BAD_USER_INPUT"}}})
 		return
 	}

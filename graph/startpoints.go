@@ -1,0 +1,92 @@
+package graph
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+
+	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/replay"
+)
+
+// startAt sets req's start from a subscription's arguments: at most one of
+// afterId, last and since; none means live only. A stream resuming over SSE
+// (Last-Event-ID) continues after that id whatever it first asked for.
+func (r *Resolver) startAt(ctx context.Context, req *replay.Request, afterID *string, last *int, since *time.Time) error {
+	given := 0
+	for _, set := range []bool{afterID != nil, last != nil, since != nil} {
+		if set {
+			given++
+		}
+	}
+	if given > 1 {
+		return badInput("use at most one start point: afterId, last or since")
+	}
+	if resumed := resumeFrom(ctx, afterID); resumed != afterID {
+		afterID, last, since = resumed, nil, nil
+	}
+	switch {
+	case afterID != nil:
+		seq, err := r.cursor(ctx, "afterId", *afterID)
+		req.After = seq
+		return err
+	case last != nil:
+		if *last < 1 || *last > eventstore.MaxLast {
+			return badInput("last must be between 1 and %d, got %d", eventstore.MaxLast, *last)
+		}
+		after, err := r.store.AfterLast(ctx, eventstore.Query{Topics: req.Topics, Types: req.Types}, *last)
+		req.After = after
+		return err
+	case since != nil:
+		seq, err := r.store.SeqAt(ctx, *since)
+		if err != nil {
+			return err
+		}
+		req.After = max(seq, 1) - 1
+		return nil
+	default:
+		req.Live = true
+		return nil
+	}
+}
+
+// liveFrom is one subscription's caught-up point: events above it came
+// live. Zero with caught false: still replaying.
+type liveFrom struct {
+	caught atomic.Bool
+	seq    atomic.Uint64
+}
+
+// liveMarks maps each running subscription (its operation) to its
+// caught-up point, for the live field, which resolves in the operation's
+// context and not in the one the subscription resolver made.
+type liveMarks struct{ m sync.Map }
+
+// trackLive records the subscription's caught-up point for the live field
+// and forgets it when the subscription ends.
+func (r *Resolver) trackLive(ctx context.Context) replay.Option {
+	op := graphql.GetOperationContext(ctx)
+	mark := &liveFrom{}
+	r.live.m.Store(op, mark)
+	context.AfterFunc(ctx, func() { r.live.m.Delete(op) })
+	return replay.OnCaughtUp(func(seq uint64) {
+		mark.seq.Store(seq)
+		mark.caught.Store(true)
+	})
+}
+
+// isLive reports whether ev reached its subscription live.
+func (r *Resolver) isLive(ctx context.Context, ev *eventstore.Event) bool {
+	if !graphql.HasOperationContext(ctx) {
+		return false
+	}
+	v, ok := r.live.m.Load(graphql.GetOperationContext(ctx))
+	if !ok {
+		return false // a query, or a mutation's result
+	}
+	mark := v.(*liveFrom)
+	return mark.caught.Load() && ev.Seq > mark.seq.Load()
+}
