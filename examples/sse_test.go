@@ -145,4 +145,3 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 	defer w.f.mu.Unlock()
 	return w.f.out.Write(p)
 }
-
