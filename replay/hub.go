@@ -29,6 +29,11 @@ type Config struct {
 	// Observer is told what the hub and its subscriptions do (metrics).
 	// Default: nothing.
 	Observer Observer
+	// RecentEvents and RecentBytes bound the window of newest events kept
+	// in memory, from which replays are served without reading storage.
+	// Defaults 100,000 and 64 MiB; RecentEvents < 0 turns it off.
+	RecentEvents int
+	RecentBytes  int
 }
 
 func (c Config) withDefaults() Config {
@@ -40,6 +45,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Observer == nil {
 		c.Observer = nopObserver{}
+	}
+	if c.RecentEvents == 0 {
+		c.RecentEvents = 100_000
+	}
+	if c.RecentBytes <= 0 {
+		c.RecentBytes = 64 << 20
 	}
 	return c
 }
@@ -53,6 +64,8 @@ type Hub struct {
 
 	ready chan struct{} // closed once head is known and the tail runs
 
+	recent *recent // the newest events, shared by replays
+
 	mu   sync.Mutex
 	head uint64 // sequence of the last event fanned out
 	subs *gsl.GenericSublist[*follower]
@@ -61,12 +74,14 @@ type Hub struct {
 
 // NewHub returns a Hub on store; Run starts it.
 func NewHub(store *eventstore.Store, cfg Config, log *slog.Logger) *Hub {
+	cfg = cfg.withDefaults()
 	return &Hub{
-		store: store,
-		cfg:   cfg.withDefaults(),
-		log:   log,
-		ready: make(chan struct{}),
-		subs:  gsl.NewSublist[*follower](),
+		store:  store,
+		recent: newRecent(cfg.RecentEvents, cfg.RecentBytes),
+		cfg:    cfg,
+		log:    log,
+		ready:  make(chan struct{}),
+		subs:   gsl.NewSublist[*follower](),
 	}
 }
 
@@ -83,6 +98,9 @@ func (h *Hub) Run(ctx context.Context) error {
 		if !sleep(ctx, backoff) {
 			return nil
 		}
+	}
+	if err := h.recent.prefill(ctx, h.store, st.FirstSeq, st.LastSeq); err != nil {
+		h.log.Warn("could not load recent events; replays read storage", "err", err)
 	}
 	h.mu.Lock()
 	h.head = st.LastSeq
@@ -184,6 +202,7 @@ func (h *Hub) publish(ev *eventstore.Event) {
 		return
 	}
 	h.head = ev.Seq
+	h.recent.add(ev)
 	var overflowed []*follower
 	h.subs.Match(ev.Topic, func(f *follower) {
 		if f.lastQueued == ev.Seq || !f.wantsType(ev.Type) {

@@ -376,3 +376,84 @@ func TestReplaySurvivesJetStreamRestart(t *testing.T) {
 		t.Fatalf("got %d events, first difference at %d", len(got), firstDiff(got, want))
 	}
 }
+
+// TestReconnectStormSharesReads: subscribers resuming at once near the end
+// of the stream are served from the hub's recent window: no storage read
+// per client, and each still gets exactly its sequence.
+func TestReconnectStormSharesReads(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		recent int
+	}{{"shared window", 0}, {"no window", -1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := testenv.StartNATS(t)
+			store := n.Store(eventstore.Config{})
+			const total = 5000
+			batch := make([]eventstore.Event, total)
+			for i := range batch {
+				batch[i] = eventstore.Event{Topic: []string{"a", "b"}[i%2], Type: "n", Data: json.RawMessage(fmt.Sprint(i))}
+			}
+			stored, err := store.AppendBatch(context.Background(), batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A hub started after the events, as after a restart.
+			hub := startHub(t, store, replay.Config{RecentEvents: tc.recent})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			const clients = 300
+			var wg sync.WaitGroup
+			errs := make(chan error, clients)
+			delivered := 0
+			for i := range clients {
+				after := stored[total-1-rand.IntN(2000)].Seq
+				topic := []string{"a", "b", ">"}[i%3]
+				var want []uint64
+				for _, ev := range stored {
+					if ev.Seq > after && (topic == ">" || ev.Topic == topic) {
+						want = append(want, ev.Seq)
+					}
+				}
+				delivered += len(want)
+				sub, err := hub.Subscribe(ctx, replay.Request{Topics: []string{topic}, After: after})
+				if err != nil {
+					t.Fatal(err)
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var got []uint64
+					for len(got) < len(want) {
+						ev, ok := <-sub.C
+						if !ok {
+							errs <- fmt.Errorf("ended early: %v", sub.Err())
+							return
+						}
+						got = append(got, ev.Seq)
+					}
+					if fmt.Sprint(got) != fmt.Sprint(want) {
+						errs <- fmt.Errorf("client after %d: first difference at %d", after, firstDiff(got, want))
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+			// The counters move just after each delivery is taken.
+			testenv.Eventually(t, 5*time.Second, "the counters", func() bool {
+				r := hub.ReplayReads()
+				return r.FromMemory+r.FromStorage == int64(delivered)
+			})
+			reads := hub.ReplayReads()
+			t.Logf("%d clients, %d replayed deliveries: %d from memory, %d from storage", clients, delivered, reads.FromMemory, reads.FromStorage)
+			if tc.recent == 0 && (reads.FromStorage != 0 || reads.FromMemory != int64(delivered)) {
+				t.Fatalf("with the window every replay should come from memory: %+v", reads)
+			}
+			if tc.recent < 0 && reads.FromStorage != int64(delivered) {
+				t.Fatalf("without the window every replay reads storage: %+v", reads)
+			}
+		})
+	}
+}

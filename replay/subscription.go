@@ -190,10 +190,37 @@ func (r *run) replay(ctx context.Context, head uint64) error {
 	}
 }
 
+// read delivers the events of (last, head], from the hub's recent window
+// while it holds them and from storage otherwise.
 func (r *run) read(ctx context.Context, head uint64) error {
-	q := eventstore.Query{Topics: r.req.Topics, Types: r.req.Types, After: r.last, Until: head}
 	n := 0
 	defer func() { r.hub.cfg.Observer.Replayed(n) }()
+	q := eventstore.Query{Topics: r.req.Topics, Types: r.req.Types}
+	var buf []*eventstore.Event
+	for r.last < head {
+		var ok bool
+		if buf, ok = r.hub.recent.chunk(r.last, head, 256, buf); !ok {
+			break // the window has moved past us: read the rest from storage
+		}
+		if len(buf) == 0 {
+			r.last = head // nothing stored in the stretch matches: done
+			return nil
+		}
+		for _, ev := range buf {
+			if q.Matches(*ev) {
+				if err := r.deliver(ctx, ev); err != nil {
+					return err
+				}
+				n++
+				r.hub.recent.fromMemory.Add(1)
+			}
+			r.last = ev.Seq
+		}
+	}
+	if r.last >= head {
+		return nil
+	}
+	q.After, q.Until = r.last, head
 	for ev, err := range r.hub.store.Read(ctx, q) {
 		if err != nil {
 			return err
@@ -202,6 +229,7 @@ func (r *run) read(ctx context.Context, head uint64) error {
 			return err
 		}
 		n++
+		r.hub.recent.fromStorage.Add(1)
 	}
 	return nil
 }
