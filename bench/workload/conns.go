@@ -65,6 +65,14 @@ func (e *Env) conns(ctx context.Context, peer string, n int, r *ConnsRun) error 
 	if err != nil {
 		return err
 	}
+	if peer == Rewind && e.pprofURL != "" {
+		for _, name := range []string{"heap", "goroutine"} {
+			if err := e.fetchProfile(ctx, name); err != nil {
+				e.logf("profile: %v", err)
+			}
+		}
+		e.profileFile, e.pprofURL = "", ""
+	}
 	r.RSSBefore, r.RSSAfter = before.RSS, after.RSS
 	r.PerConn = float64(after.RSS-before.RSS) / float64(n)
 	e.logf("connections %s: %d in %.1f s, RSS %d -> %d MiB, %.1f KiB per connection",

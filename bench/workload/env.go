@@ -155,6 +155,31 @@ func (e *Env) takeProfile(ctx context.Context, d time.Duration) <-chan error {
 	return done
 }
 
+// fetchProfile saves the named profile (heap, goroutine) of the Rewind
+// started for profiling to the profile file with name as suffix.
+func (e *Env) fetchProfile(ctx context.Context, name string) error {
+	url, file := e.pprofURL+"/debug/pprof/"+name, e.profileFile+"."+name
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, resp.Body)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	e.logf("wrote Rewind's %s profile to %s", name, file)
+	return err
+}
+
 // Usage is a server's resources over a measured stretch.
 type Usage struct {
 	RSS        int64   `json:"rss_bytes"`

@@ -288,6 +288,9 @@ func (e *Env) Suite(ctx context.Context, o SuiteOptions) *Results {
 	}
 	if o.runs("conns") && ctx.Err() == nil {
 		for _, peer := range servers {
+			if o.ProfileFile != "" && o.ProfileWorkload == "conns" && peer == Rewind {
+				e.profileNext(o.ProfileFile)
+			}
 			res.Conns = append(res.Conns, e.Conns(ctx, peer, pick(200, 10_000)))
 		}
 	}
