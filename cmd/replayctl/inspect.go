@@ -206,6 +206,8 @@ func runTail(ctx context.Context, a *app, args []string) error {
 	fs.Var(&topics, "topic", "`topic` or pattern to follow (required); repeat or comma-separate for several")
 	fs.Var(&types, "type", "keep only events of this `type`; repeat or comma-separate for several")
 	after := fs.String("after", "", "replay stored events after this `id` first (00000000000000000000000000: all of them)")
+	since := fs.String("since", "", "replay stored events from this `time` first (RFC 3339, a date, or a duration ago such as 2h)")
+	lastN := fs.Int("last", 0, "replay the last `n` matching stored events first")
 	limit := fs.Int("limit", 0, "stop after this many `events` (0: until interrupted)")
 	server := fs.String("server", "", "follow through this Rewind server's GraphQL `URL` (e.g. http://localhost:8080/graphql) instead of JetStream, resuming across disconnects")
 	serverToken := fs.String("server-token", "", "bearer `token` for --server (default: $REWIND_TOKEN)")
@@ -234,7 +236,28 @@ func runTail(ctx context.Context, a *app, args []string) error {
 			return usagef("--after: %v", err)
 		}
 	}
+	starts := 0
+	for _, set := range []bool{*after != "", *since != "", *lastN != 0} {
+		if set {
+			starts++
+		}
+	}
+	if starts > 1 {
+		return usagef("--after, --since and --last exclude each other")
+	}
+	if *lastN < 0 || *lastN > eventstore.MaxLast {
+		return usagef("--last must be between 1 and %d", eventstore.MaxLast)
+	}
+	var sinceT time.Time
+	if *since != "" {
+		if sinceT, err = parseTime(*since, time.Now()); err != nil {
+			return usagef("--since: %v", err)
+		}
+	}
 	if *server != "" {
+		if *since != "" || *lastN != 0 {
+			return usagef("--since and --last read JetStream: use them without --server, or --after with it")
+		}
 		return tailServer(ctx, a, *server, *serverToken, topics, types, *after, *limit, table)
 	}
 	store, err := a.open(ctx, mustExist)
@@ -242,11 +265,22 @@ func runTail(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	req := replay.Request{Topics: topics, Types: types}
-	if *after != "" {
+	switch {
+	case *after != "":
 		if req.After, err = resolve(ctx, a, store, "after", afterID); err != nil {
 			return err
 		}
-	} else {
+	case *since != "":
+		seq, err := store.SeqAt(ctx, sinceT)
+		if err != nil {
+			return err
+		}
+		req.After = seq - 1
+	case *lastN > 0:
+		if req.After, err = store.AfterLast(ctx, eventstore.Query{Topics: topics, Types: types}, *lastN); err != nil {
+			return err
+		}
+	default:
 		// Live from now: everything stored after this moment, including
 		// what arrives before the hub has registered the subscription.
 		st, err := store.State(ctx)

@@ -220,6 +220,9 @@ func TestEvents(t *testing.T) {
 		{"since the future", []string{"--since", time.Now().Add(time.Hour).Format(time.RFC3339)}, nil},
 		{"until the past", []string{"--until", "2001-01-01"}, nil},
 		{"until now", []string{"--until", time.Now().Add(time.Second).Format(time.RFC3339Nano), "--type", "cancelled"}, append(append([]eventstore.Event{}, b...), c...)},
+		{"last 3 on a pattern", []string{"--topic", "orders.*", "--last", "3"}, all[len(all)-3:]},
+		{"last 2 of a type", []string{"--type", "created", "--last", "2"}, a[3:]},
+		{"last beyond the history", []string{"--topic", "orders.us", "--last", "50"}, b},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

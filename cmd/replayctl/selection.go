@@ -21,6 +21,7 @@ type selection struct {
 	since         string
 	until         string
 	limit         int
+	last          int
 
 	afterID, untilID ulid.ULID
 	sinceT, untilT   time.Time
@@ -32,6 +33,7 @@ func (s *selection) register(fs *flag.FlagSet, what string, limit bool) {
 	fs.StringVar(&s.after, "after", "", "start after the event with this `id` (00000000000000000000000000: from the beginning)")
 	fs.StringVar(&s.since, "since", "", "start with the first event stored at or after this `time` (RFC 3339, a date, or a duration ago such as 2h)")
 	fs.StringVar(&s.until, "until", "", "stop after the event with this `id`, or after the last one stored at or before this time")
+	fs.IntVar(&s.last, "last", 0, "start with the last `n` matching events (after --topic and --type filters)")
 	if limit {
 		fs.IntVar(&s.limit, "limit", 0, "stop after this many `events` (0: no limit)")
 	}
@@ -44,8 +46,11 @@ func (s *selection) check(now time.Time) error {
 			return usagef("--topic: %v", err)
 		}
 	}
-	if s.after != "" && s.since != "" {
-		return usagef("--after and --since exclude each other")
+	if s.after != "" && s.since != "" || (s.last != 0 && (s.after != "" || s.since != "")) {
+		return usagef("--after, --since and --last exclude each other")
+	}
+	if s.last < 0 || s.last > eventstore.MaxLast {
+		return usagef("--last must be between 1 and %d", eventstore.MaxLast)
 	}
 	if s.limit < 0 {
 		return usagef("--limit cannot be negative")
@@ -102,6 +107,10 @@ func (s *selection) query(ctx context.Context, a *app, store *eventstore.Store) 
 			return q, false, err
 		}
 		q.After = seq - 1
+	case s.last > 0:
+		if q.After, err = store.AfterLast(ctx, eventstore.Query{Topics: s.topics, Types: s.types}, s.last); err != nil {
+			return q, false, err
+		}
 	}
 	switch {
 	case s.untilID != (ulid.ULID{}):
