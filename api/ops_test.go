@@ -104,6 +104,10 @@ func TestMetrics(t *testing.T) {
 		`rewind_publish_duration_seconds_count{api="graphql",result="ok"}`: 3,
 		`rewind_publish_duration_seconds_count{api="http",result="ok"}`:    1,
 		`rewind_slow_consumer_disconnects_total`:                           0,
+		`rewind_replay_events_count`:                                       2,
+		`rewind_replay_events_sum`:                                         5,
+		`rewind_replay_memory_events_total`:                                5,
+		`rewind_subscriptions_catching_up`:                                 0,
 	}
 	// A replay counts its events when its read ends, just after the last
 	// one is delivered: poll.

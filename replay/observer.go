@@ -1,6 +1,10 @@
 package replay
 
-import "github.com/rewind-dev/rewind/eventstore"
+import (
+	"time"
+
+	"github.com/rewind-dev/rewind/eventstore"
+)
 
 // Observer is told what a hub and its subscriptions do, for metrics. Its
 // methods are called outside the hub's lock, on the goroutines doing the
@@ -16,6 +20,10 @@ type Observer interface {
 	ReplayStarted(behind uint64)
 	// Replayed: a subscription delivered n events read from storage.
 	Replayed(n int)
+	// ReplayDone: a subscription's replay (or catch-up) that ReplayStarted
+	// announced has ended, having delivered events, fromMemory of them
+	// from the hub's recent window rather than from storage, in took.
+	ReplayDone(events, fromMemory int, took time.Duration)
 	// Overflowed: a subscriber's live buffer filled; it catches up from
 	// storage.
 	Overflowed()
@@ -25,9 +33,10 @@ type Observer interface {
 
 type nopObserver struct{}
 
-func (nopObserver) TailEvent(*eventstore.Event) {}
-func (nopObserver) TailRestarted()              {}
-func (nopObserver) ReplayStarted(uint64)        {}
-func (nopObserver) Replayed(int)                {}
-func (nopObserver) Overflowed()                 {}
-func (nopObserver) SlowConsumer()               {}
+func (nopObserver) TailEvent(*eventstore.Event)        {}
+func (nopObserver) TailRestarted()                     {}
+func (nopObserver) ReplayStarted(uint64)               {}
+func (nopObserver) Replayed(int)                       {}
+func (nopObserver) ReplayDone(int, int, time.Duration) {}
+func (nopObserver) Overflowed()                        {}
+func (nopObserver) SlowConsumer()                      {}

@@ -107,6 +107,8 @@ type run struct {
 
 	onCaughtUp func(uint64)
 	caughtUp   bool
+
+	delivered, fromMemory int // replayed deliveries, for the observer
 }
 
 // loop is the replay/live seam. Each round first registers with the hub,
@@ -140,7 +142,11 @@ func (r *run) loop(ctx context.Context) error {
 	for {
 		if head > r.last {
 			r.hub.cfg.Observer.ReplayStarted(head - r.last)
-			if err := r.replay(ctx, head); err != nil {
+			began, mem0 := time.Now(), r.fromMemory
+			delivered0 := r.delivered
+			err := r.replay(ctx, head)
+			r.hub.cfg.Observer.ReplayDone(r.delivered-delivered0, r.fromMemory-mem0, time.Since(began))
+			if err != nil {
 				r.hub.unregister(f)
 				return err
 			}
@@ -212,6 +218,8 @@ func (r *run) read(ctx context.Context, head uint64) error {
 					return err
 				}
 				n++
+				r.delivered++
+				r.fromMemory++
 				r.hub.recent.fromMemory.Add(1)
 			}
 			r.last = ev.Seq
@@ -229,6 +237,7 @@ func (r *run) read(ctx context.Context, head uint64) error {
 			return err
 		}
 		n++
+		r.delivered++
 		r.hub.recent.fromStorage.Add(1)
 	}
 	return nil

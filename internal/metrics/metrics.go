@@ -42,6 +42,10 @@ type Metrics struct {
 	publish          *prometheus.HistogramVec
 
 	replayEvents  prometheus.Counter
+	replayPerSub  prometheus.Histogram
+	replayTook    prometheus.Histogram
+	replayMemory  prometheus.Counter
+	catchingUp    prometheus.Gauge
 	replayLag     prometheus.Histogram
 	liveDelay     prometheus.Histogram
 	overflows     prometheus.Counter
@@ -76,6 +80,16 @@ func New(reg *prometheus.Registry) *Metrics {
 		replayLag: f.histogram("rewind_replay_lag_events",
 			"How far behind the live tail a subscription was when it started reading storage, in stream sequences.",
 			prometheus.ExponentialBuckets(1, 4, 12)),
+		replayPerSub: f.histogram("rewind_replay_events",
+			"Events one replay or catch-up delivered before its subscription followed the live tail again.",
+			prometheus.ExponentialBuckets(1, 4, 12)),
+		replayTook: f.histogram("rewind_replay_duration_seconds",
+			"Time one replay or catch-up took, from its first storage read to meeting the live tail.",
+			prometheus.ExponentialBuckets(0.001, 4, 12)),
+		replayMemory: f.counter("rewind_replay_memory_events_total",
+			"Replayed events served from the hub's window of recent events: storage reads saved by sharing."),
+		catchingUp: f.gauge("rewind_subscriptions_catching_up",
+			"Subscriptions reading stored events to catch up now."),
 		liveDelay: f.histogram("rewind_live_delay_seconds",
 			"Time from an event's id (its append) to this instance's live tail fanning it out.",
 			prometheus.ExponentialBuckets(0.0005, 2, 16)),
@@ -139,7 +153,18 @@ func (m *Metrics) TailEvent(ev *eventstore.Event) {
 func (m *Metrics) TailRestarted() { m.tailRestarts.Inc() }
 
 // ReplayStarted implements replay.Observer.
-func (m *Metrics) ReplayStarted(behind uint64) { m.replayLag.Observe(float64(behind)) }
+func (m *Metrics) ReplayStarted(behind uint64) {
+	m.replayLag.Observe(float64(behind))
+	m.catchingUp.Inc()
+}
+
+// ReplayDone implements replay.Observer.
+func (m *Metrics) ReplayDone(events, fromMemory int, took time.Duration) {
+	m.catchingUp.Dec()
+	m.replayPerSub.Observe(float64(events))
+	m.replayTook.Observe(took.Seconds())
+	m.replayMemory.Add(float64(fromMemory))
+}
 
 // Replayed implements replay.Observer.
 func (m *Metrics) Replayed(n int) { m.replayEvents.Add(float64(n)) }
@@ -288,6 +313,12 @@ func (f factory) counterVec(name, help string, labels []string) *prometheus.Coun
 
 func (f factory) gaugeVec(name, help string, labels []string) *prometheus.GaugeVec {
 	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+	f.reg.MustRegister(g)
+	return g
+}
+
+func (f factory) gauge(name, help string) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
 	f.reg.MustRegister(g)
 	return g
 }
