@@ -134,7 +134,9 @@ func publish(t *testing.T, url, topic string, n int) string {
 	c.Init()
 	c.Subscribe("p", `mutation($t: String!, $d: JSON!) { publish(topic: $t, data: $d) { id } }`, map[string]any{"t": topic, "d": n})
 	m := c.Read(10 * time.Second)
-	var r struct{ Data struct{ Publish struct{ ID string } } }
+	var r struct {
+		Data struct{ Publish struct{ ID string } }
+	}
 	if err := json.Unmarshal(m.Payload, &r); err != nil || r.Data.Publish.ID == "" {
 		t.Fatalf("publish: %s %s", m.Type, m.Payload)
 	}
@@ -215,4 +217,3 @@ func errorsAs(err error, target **exec.ExitError) bool {
 	}
 	return ok
 }
-

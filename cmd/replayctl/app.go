@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/internal/natsauth"
 	"github.com/rewind-dev/rewind/internal/natsembed"
 )
 
@@ -185,20 +186,10 @@ func (a *app) connect(mode openMode) (*nats.Conn, error) {
 		nats.ReconnectWait(250 * time.Millisecond),
 	}
 	if c.natsURL != "" {
-		switch {
-		case c.creds != "":
-			opts = append(opts, nats.UserCredentials(c.creds))
-		case c.user != "":
-			opts = append(opts, nats.UserInfo(c.user, c.password))
-		case c.token != "":
-			opts = append(opts, nats.Token(c.token))
-		}
-		if c.ca != "" {
-			opts = append(opts, nats.RootCAs(c.ca))
-		}
-		if c.cert != "" {
-			opts = append(opts, nats.ClientCert(c.cert, c.keyf))
-		}
+		opts = append(opts, natsauth.Config{
+			Creds: c.creds, User: c.user, Password: c.password, Token: c.token,
+			CA: c.ca, Cert: c.cert, Key: c.keyf,
+		}.Options()...)
 		nc, err := nats.Connect(c.natsURL, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("cannot reach NATS at %s: %w", c.natsURL, err)

@@ -25,6 +25,7 @@ import (
 	"github.com/rewind-dev/rewind/api"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/internal/metrics"
+	"github.com/rewind-dev/rewind/internal/natsauth"
 	"github.com/rewind-dev/rewind/internal/natsembed"
 	"github.com/rewind-dev/rewind/replay"
 )
@@ -137,20 +138,10 @@ func connect(ctx context.Context, cfg config, log *slog.Logger) (*nats.Conn, fun
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
 	}
 	if cfg.natsURL != "" {
-		switch {
-		case cfg.natsCreds != "":
-			opts = append(opts, nats.UserCredentials(cfg.natsCreds))
-		case cfg.natsUser != "":
-			opts = append(opts, nats.UserInfo(cfg.natsUser, cfg.natsPassword))
-		case cfg.natsToken != "":
-			opts = append(opts, nats.Token(cfg.natsToken))
-		}
-		if cfg.natsCA != "" {
-			opts = append(opts, nats.RootCAs(cfg.natsCA))
-		}
-		if cfg.natsCert != "" {
-			opts = append(opts, nats.ClientCert(cfg.natsCert, cfg.natsKey))
-		}
+		opts = append(opts, natsauth.Config{
+			Creds: cfg.natsCreds, User: cfg.natsUser, Password: cfg.natsPassword, Token: cfg.natsToken,
+			CA: cfg.natsCA, Cert: cfg.natsCert, Key: cfg.natsKey,
+		}.Options()...)
 		nc, err := connectExternal(ctx, cfg.natsURL, opts, log)
 		if err != nil {
 			return nil, nil, err

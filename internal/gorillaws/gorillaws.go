@@ -7,14 +7,13 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/url"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/gorilla/websocket"
+
+	"github.com/rewind-dev/rewind/internal/gqlws"
 )
 
 // Config configures the adapter.
@@ -55,35 +54,8 @@ func New(cfg Config) *Implementation {
 	}
 }
 
-// OriginChecker allows requests without an Origin, the listed origins, and,
-// when none are listed, the request's own host and localhost. This stops
-// cross-site WebSocket hijacking from other sites' pages.
-func OriginChecker(allowed []string) func(*http.Request) bool {
-	return func(r *http.Request) bool {
-		origin := r.Header.Get("Origin")
-		if origin == "" {
-			return true
-		}
-		if slices.Contains(allowed, "*") || slices.ContainsFunc(allowed, func(a string) bool {
-			return strings.EqualFold(strings.TrimRight(a, "/"), origin)
-		}) {
-			return true
-		}
-		if len(allowed) > 0 {
-			return false
-		}
-		u, err := url.Parse(origin)
-		if err != nil {
-			return false
-		}
-		host := u.Hostname()
-		return strings.EqualFold(u.Host, r.Host) || host == "localhost" || host == "127.0.0.1" || host == "::1"
-	}
-}
-
-// AllowsOrigin reports whether r's Origin may open a WebSocket, so that a
-// refusal can be answered with 403 before gqlgen sees the request.
-func (i *Implementation) AllowsOrigin(r *http.Request) bool { return i.checkOrigin(r) }
+// OriginChecker is gqlws.OriginChecker: the same policy for both transports.
+var OriginChecker = gqlws.OriginChecker
 
 // Accept upgrades the request, offering gqlgen's subprotocols.
 func (i *Implementation) Accept(w http.ResponseWriter, r *http.Request, opts transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
