@@ -86,6 +86,9 @@ func TestMetrics(t *testing.T) {
 	}
 	resp.Body.Close()
 
+	// Once the hub has fanned out every event, the subscriptions below
+	// replay them all from storage (the window), none arrives live.
+	testenv.Eventually(t, 10*time.Second, "the hub to see every event", func() bool { return e.hub.Head() == 4 })
 	ws := wstest.Dial(t, e.url, wstest.TransportWS, nil)
 	ws.Init()
 	ws.Subscribe("1", wstest.EventsQuery, map[string]any{"topics": []string{"orders.*"}, "after": "00000000000000000000000000"})

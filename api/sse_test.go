@@ -275,6 +275,8 @@ func TestSSEShutdown(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	left := openSSE(t, ctx, http.MethodPost, e.url, nil, wstest.EventsQuery, map[string]any{"topics": []string{"x"}})
 	s := openSSE(t, t.Context(), http.MethodPost, e.url, nil, wstest.EventsQuery, map[string]any{"topics": []string{"x"}})
+	// Live-only subscriptions see what is stored after they start.
+	waitFor(t, "both subscriptions", func() bool { return e.hub.Subscribers() == 2 })
 	ev := e.publish(t, "x", 1)
 	left.events("events", 1)
 	if got := s.events("events", 1); got[0].ID != ev.ID {
