@@ -35,10 +35,32 @@ const (
 	Subject = "events.>"
 )
 
-// Open starts an embedded server on dir and returns a JetStream handle on
-// it with Rewind's stream created, and a function that stops both.
-func Open(ctx context.Context, dir string) (jetstream.JetStream, func(), error) {
-	ns, err := natsembed.Start(natsembed.Config{DataDir: dir})
+// Embedded returns the embedded server's configuration for dir under an
+// fsync policy written as Rewind's NATS_SYNC: "always" (fsync before every
+// acknowledgement) or an interval such as "2m".
+func Embedded(dir, fsync string) (natsembed.Config, error) {
+	cfg := natsembed.Config{DataDir: dir}
+	if fsync == "always" {
+		cfg.SyncAlways = true
+		return cfg, nil
+	}
+	d, err := time.ParseDuration(fsync)
+	if err != nil || d <= 0 {
+		return cfg, fmt.Errorf("fsync policy %q: use always or an interval such as 2m", fsync)
+	}
+	cfg.SyncInterval = d
+	return cfg, nil
+}
+
+// Open starts an embedded server on dir with fsync policy fsync and returns
+// a JetStream handle on it with Rewind's stream created, and a function
+// that stops both.
+func Open(ctx context.Context, dir, fsync string) (jetstream.JetStream, func(), error) {
+	cfg, err := Embedded(dir, fsync)
+	if err != nil {
+		return nil, nil, err
+	}
+	ns, err := natsembed.Start(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -69,7 +91,7 @@ func Open(ctx context.Context, dir string) (jetstream.JetStream, func(), error) 
 // Read reads every message of the stream in dir with one ordered consumer
 // and returns the rate. It expects want messages.
 func Read(ctx context.Context, dir string, want int64) (Result, error) {
-	js, closeAll, err := Open(ctx, dir)
+	js, closeAll, err := Open(ctx, dir, "always")
 	if err != nil {
 		return Result{}, err
 	}
@@ -112,8 +134,8 @@ func message(i int64) *nats.Msg {
 
 // PublishAsync publishes for d with up to 4,096 acknowledgements pending
 // and returns the acknowledged rate.
-func PublishAsync(ctx context.Context, dir string, d time.Duration) (Result, error) {
-	js, closeAll, err := Open(ctx, dir)
+func PublishAsync(ctx context.Context, dir, fsync string, d time.Duration) (Result, error) {
+	js, closeAll, err := Open(ctx, dir, fsync)
 	if err != nil {
 		return Result{}, err
 	}
@@ -142,8 +164,8 @@ func PublishAsync(ctx context.Context, dir string, d time.Duration) (Result, err
 
 // PublishSync publishes from conc goroutines, each waiting for its
 // acknowledgement, for d: the per-message floor under Rewind's Append.
-func PublishSync(ctx context.Context, dir string, conc int, d time.Duration) (Result, error) {
-	js, closeAll, err := Open(ctx, dir)
+func PublishSync(ctx context.Context, dir, fsync string, conc int, d time.Duration) (Result, error) {
+	js, closeAll, err := Open(ctx, dir, fsync)
 	if err != nil {
 		return Result{}, err
 	}

@@ -66,7 +66,9 @@ func Write(r *workload.Results, o Options) (string, error) {
 	w("Peers: **gqlgen-mem** is the simplest gqlgen server with the same `publish` mutation and `events` subscription, ")
 	w("fanning out through Go channels with no storage, on gqlgen's stock WebSocket transport over gorilla/websocket ([bench/peers/gqlgenmem](bench/peers/gqlgenmem)); ")
 	w("**node-graphql-ws** is graphql-ws on ws with graphql-subscriptions' PubSub ([bench/peers/node](bench/peers/node)); ")
-	w("**raw-jetstream** is nats.go alone against an embedded nats-server with a file store, configured as Rewind's (same fsync policy: the default) ([bench/rawjs](bench/rawjs)).\n\n")
+	w("**raw-jetstream** is nats.go alone against an embedded nats-server with a file store, configured as Rewind's and under the same fsync policy in each comparison ([bench/rawjs](bench/rawjs)).\n\n")
+	w("Rewind runs with its defaults (notably `NATS_SYNC=always`: fsync before every acknowledgement), except that its WebSocket connection limits are raised ")
+	w("(`MAX_CONNECTIONS` and `MAX_CONNECTIONS_PER_ADDRESS` at 100,000) because the harness opens all connections from the loopback; workload 5 also measures `NATS_SYNC=2m`.\n\n")
 
 	w("Rerun: `npm ci --prefix bench/peers/node` once, then `go run ./cmd/rewind-bench --rev HEAD --out BENCHMARKS.md` ")
 	w("(about 15 minutes; `--only fanout,replay,...` and `--peers rewind,...` narrow it, `--profile cpu.pprof` profiles Rewind, `--help` lists the rest). ")
@@ -168,11 +170,11 @@ func summary(w writer, r *workload.Results) {
 				c.Connections, c.PerConn/1024, node.PerConn/1024, status(c.PerConn <= node.PerConn))
 		}
 	}
-	if p := r.Publish; p != nil && p.Err == "" {
-		for _, run := range p.Runs {
-			if run.Peer == workload.Rewind && run.Err == "" {
-				w("| 5 | publish, %d HTTP clients | >= 0.3x raw JetStream async publish | %.0f vs %.0f events/s: %s | %s |\n",
-					run.Clients, run.Rate, p.RawAsync, ratio(run.Rate, p.RawAsync), status(run.Rate >= 0.3*p.RawAsync))
+	if p := r.Publish; p != nil {
+		for _, raw := range p.Raw {
+			if rw := rewindPublish(p, raw.FSync); rw != nil {
+				w("| 5 | publish, %d HTTP clients, fsync %s | >= 0.3x raw JetStream async publish, same fsync | %.0f vs %.0f events/s: %s | %s |\n",
+					rw.Clients, raw.FSync, rw.Rate, raw.Async, ratio(rw.Rate, raw.Async), status(rw.Rate >= 0.3*raw.Async))
 			}
 		}
 	}
@@ -410,27 +412,45 @@ func publish(w writer, r *workload.Results) {
 		return
 	}
 	w("## 5. Publish\n\n")
-	w("Concurrent HTTP clients, each sending `publish` mutations back to back (keep-alive). Raw JetStream, in-process against an embedded nats-server with a file store and the same (default) fsync policy as Rewind: ")
-	w("async publishing with up to 4,096 acknowledgements pending, and synchronous publishing from as many goroutines as there are HTTP clients (the floor under Rewind's one-at-a-time append).\n\n")
+	w("Concurrent HTTP clients, each sending `publish` mutations back to back (keep-alive), for a fixed time. Rewind and raw JetStream run under each fsync policy: ")
+	w("`always` (fsync before every acknowledgement: Rewind's default, `NATS_SYNC=always`) and `2m` (JetStream's default: fsync every two minutes). ")
+	w("Raw JetStream runs in the harness process against an embedded nats-server with a file store, with async publishing (up to 4,096 acknowledgements pending) ")
+	w("and with synchronous publishing from as many goroutines as there are HTTP clients (the floor under Rewind's one-at-a-time append). The peers store nothing.\n\n")
 	if p.Err != "" {
 		w("Error: %s\n\n", oneLine(p.Err))
 	}
-	w("| publisher | events/s | p50 ms | p99 ms | server CPU | server CPU µs per publish | harness CPU | Rewind / this |\n|---|---|---|---|---|---|---|---|\n")
-	var rw float64
+	w("| publisher | fsync | events/s | p50 ms | p99 ms | server CPU | server CPU µs per publish | harness CPU |\n|---|---|---|---|---|---|---|---|\n")
 	for _, run := range p.Runs {
-		if run.Peer == workload.Rewind {
-			rw = run.Rate
+		fsync := run.FSync
+		if fsync == "" {
+			fsync = "(no storage)"
 		}
-	}
-	for _, run := range p.Runs {
 		if run.Err != "" {
-			w("| %s | error: %s |||||\n", run.Peer, oneLine(run.Err))
+			w("| %s | %s | error: %s ||||||\n", run.Peer, fsync, oneLine(run.Err))
 			continue
 		}
-		w("| %s, %d clients | %.0f | %.2f | %.2f | %.0f%% | %.1f | %.0f%% | %s |\n", run.Peer, run.Clients, run.Rate, run.Latency.P50, run.Latency.P99, run.Server.CPUPercent, run.Server.PerItem(run.Published), run.HarnessCPU, ratio(rw, run.Rate))
+		w("| %s, %d clients | %s | %.0f | %.2f | %.2f | %.0f%% | %.1f | %.0f%% |\n", run.Peer, run.Clients, fsync, run.Rate, run.Latency.P50, run.Latency.P99, run.Server.CPUPercent, run.Server.PerItem(run.Published), run.HarnessCPU)
 	}
-	w("| raw JetStream async (in the harness process) | %.0f | | | | | | %s |\n", p.RawAsync, ratio(rw, p.RawAsync))
-	w("| raw JetStream sync, %d goroutines (in the harness process) | %.0f | | %.2f | | | | %s |\n\n", clientsOf(p), p.RawSync, p.RawSyncP99, ratio(rw, p.RawSync))
+	for _, raw := range p.Raw {
+		w("| raw JetStream async | %s | %.0f | | | | | |\n", raw.FSync, raw.Async)
+		w("| raw JetStream sync, %d goroutines | %s | %.0f | | %.2f | | | |\n", clientsOf(p), raw.FSync, raw.Sync, raw.SyncP99)
+	}
+	w("\nRatios, Rewind / raw JetStream under the same policy:\n\n| fsync | vs async | vs sync |\n|---|---|---|\n")
+	for _, raw := range p.Raw {
+		if rw := rewindPublish(p, raw.FSync); rw != nil {
+			w("| %s | %s | %s |\n", raw.FSync, ratio(rw.Rate, raw.Async), ratio(rw.Rate, raw.Sync))
+		}
+	}
+	w("\n")
+}
+
+func rewindPublish(p *workload.PublishResult, fsync string) *workload.PublishRun {
+	for i := range p.Runs {
+		if run := &p.Runs[i]; run.Peer == workload.Rewind && run.FSync == fsync && run.Err == "" {
+			return run
+		}
+	}
+	return nil
 }
 
 func clientsOf(p *workload.PublishResult) int {

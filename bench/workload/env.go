@@ -41,6 +41,9 @@ type Env struct {
 	RewindBin, GqlgenMemBin, NodeDir string
 	// Source says what the servers were built from.
 	Source string
+	// FSync is Rewind's NATS_SYNC (always or an interval) in every workload
+	// but publish, which measures both.
+	FSync string
 	// RewindEnv is added to Rewind's environment.
 	RewindEnv []string
 	// Progress receives one line per step.
@@ -66,6 +69,10 @@ func (e *Env) logf(format string, args ...any) {
 // Start starts peer (Rewind, GqlgenMem or Node). For Rewind, dataDir is its
 // DATA_DIR; empty makes a new one.
 func (e *Env) Start(ctx context.Context, peer, dataDir string) (*proc.Server, error) {
+	return e.start(ctx, peer, dataDir, e.FSync)
+}
+
+func (e *Env) start(ctx context.Context, peer, dataDir, fsync string) (*proc.Server, error) {
 	e.mu.Lock()
 	e.n++
 	n := e.n
@@ -82,7 +89,10 @@ func (e *Env) Start(ctx context.Context, peer, dataDir string) (*proc.Server, er
 		}
 		spec.Path = e.RewindBin
 		// info: the address is logged at info; Rewind logs little else.
-		spec.Env = append(spec.Env, "DATA_DIR="+dataDir, "LOG_LEVEL=info")
+		spec.Env = append(spec.Env, "DATA_DIR="+dataDir, "LOG_LEVEL=info", "NATS_SYNC="+fsync,
+			// The workloads open more connections from one address than
+			// the defaults allow a single client.
+			"MAX_CONNECTIONS=100000", "MAX_CONNECTIONS_PER_ADDRESS=100000")
 		spec.Env = append(spec.Env, e.RewindEnv...)
 		if e.profileFile != "" {
 			port, err := freePort()

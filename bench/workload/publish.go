@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +17,7 @@ import (
 // clients each sending publish mutations back to back for a while.
 type PublishRun struct {
 	Peer       string  `json:"peer"`
+	FSync      string  `json:"fsync,omitempty"` // Rewind's NATS_SYNC
 	Clients    int     `json:"clients"`
 	Published  int64   `json:"published"`
 	Rate       float64 `json:"rate"`
@@ -25,27 +27,37 @@ type PublishRun struct {
 	Err        string  `json:"error,omitempty"`
 }
 
-// PublishResult holds every server's run and the raw JetStream floors.
+// PublishResult holds every server's run and the raw JetStream floors,
+// under each fsync policy.
 type PublishResult struct {
-	Runs       []PublishRun `json:"runs"`
-	RawAsync   float64      `json:"raw_async_rate"`
-	RawSync    float64      `json:"raw_sync_rate"`
-	RawSyncP99 float64      `json:"raw_sync_p99_ms"`
-	Err        string       `json:"error,omitempty"`
+	Runs []PublishRun `json:"runs"`
+	Raw  []RawPublish `json:"raw"`
+	Err  string       `json:"error,omitempty"`
+}
+
+// RawPublish is raw JetStream's publish rates under one fsync policy.
+type RawPublish struct {
+	FSync   string  `json:"fsync"`
+	Async   float64 `json:"async_rate"`
+	Sync    float64 `json:"sync_rate"`
+	SyncP99 float64 `json:"sync_p99_ms"`
 }
 
 // Publish runs workload 5 against peer.
-func (e *Env) Publish(ctx context.Context, peer string, clients int, d time.Duration) PublishRun {
+func (e *Env) Publish(ctx context.Context, peer, fsync string, clients int, d time.Duration) PublishRun {
 	r := PublishRun{Peer: peer, Clients: clients}
-	if err := e.publish(ctx, peer, clients, d, &r); err != nil {
+	if peer == Rewind {
+		r.FSync = fsync
+	}
+	if err := e.publish(ctx, peer, fsync, clients, d, &r); err != nil {
 		r.Err = err.Error()
 		e.logf("publish %s: %v", peer, err)
 	}
 	return r
 }
 
-func (e *Env) publish(ctx context.Context, peer string, clients int, d time.Duration, r *PublishRun) error {
-	srv, err := e.Start(ctx, peer, "")
+func (e *Env) publish(ctx context.Context, peer, fsync string, clients int, d time.Duration, r *PublishRun) error {
+	srv, err := e.start(ctx, peer, "", fsync)
 	if err != nil {
 		return err
 	}
@@ -85,23 +97,24 @@ func (e *Env) publish(ctx context.Context, peer string, clients int, d time.Dura
 		return firstErr
 	}
 	r.Published, r.Rate, r.Latency = n.Load(), float64(n.Load())/el.Seconds(), summarise(lat.Snapshot())
-	e.logf("publish %s: %d clients, %.0f events/s, p50 %.2f ms p99 %.2f ms, server CPU %.0f%%, harness CPU %.0f%%", peer, clients, r.Rate, r.Latency.P50, r.Latency.P99, r.Server.CPUPercent, r.HarnessCPU)
+	e.logf("publish %s (fsync %s): %d clients, %.0f events/s, p50 %.2f ms p99 %.2f ms, server CPU %.0f%%, harness CPU %.0f%%", peer, fsync, clients, r.Rate, r.Latency.P50, r.Latency.P99, r.Server.CPUPercent, r.HarnessCPU)
 	return nil
 }
 
 // RawPublish measures raw JetStream's async publish rate and its sync rate
-// from clients goroutines, each in a new data folder.
-func (e *Env) RawPublish(ctx context.Context, clients int, d time.Duration, res *PublishResult) {
-	a, err := rawjs.PublishAsync(ctx, filepath.Join(e.Work, "raw-async"), d)
+// from clients goroutines under fsync policy fsync, each in a new folder.
+func (e *Env) RawPublish(ctx context.Context, fsync string, clients int, d time.Duration, res *PublishResult) {
+	dir := filepath.Join(e.Work, "raw-"+strings.NewReplacer("/", "_").Replace(fsync))
+	a, err := rawjs.PublishAsync(ctx, dir+"-async", fsync, d)
 	if err != nil {
-		res.Err = fmt.Sprintf("raw async publish: %v", err)
+		res.Err = fmt.Sprintf("raw async publish (fsync %s): %v", fsync, err)
 		return
 	}
-	s, err := rawjs.PublishSync(ctx, filepath.Join(e.Work, "raw-sync"), clients, d)
+	s, err := rawjs.PublishSync(ctx, dir+"-sync", fsync, clients, d)
 	if err != nil {
-		res.Err = fmt.Sprintf("raw sync publish: %v", err)
+		res.Err = fmt.Sprintf("raw sync publish (fsync %s): %v", fsync, err)
 		return
 	}
-	res.RawAsync, res.RawSync, res.RawSyncP99 = a.Rate, s.Rate, float64(s.Latency.Quantile(0.99))/1e6
-	e.logf("publish raw JetStream: async %.0f events/s, sync x%d %.0f events/s", a.Rate, clients, s.Rate)
+	res.Raw = append(res.Raw, RawPublish{FSync: fsync, Async: a.Rate, Sync: s.Rate, SyncP99: float64(s.Latency.Quantile(0.99)) / 1e6})
+	e.logf("publish raw JetStream (fsync %s): async %.0f events/s, sync x%d %.0f events/s", fsync, a.Rate, clients, s.Rate)
 }

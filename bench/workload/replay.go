@@ -40,9 +40,11 @@ type Dataset struct {
 
 // Fill writes n events on one topic into a new Rewind stream in dir,
 // through Rewind's own eventstore from two concurrent writers (two stores,
-// each with its own id generator), pipelined in batches.
+// each with its own id generator), pipelined in batches. It fsyncs at an
+// interval (and at shutdown): how the events got to disk does not matter
+// to the reads that follow.
 func Fill(ctx context.Context, dir string, n int) (*Dataset, error) {
-	ns, err := natsembed.Start(natsembed.Config{DataDir: dir})
+	ns, err := natsembed.Start(natsembed.Config{DataDir: dir, SyncInterval: 2 * time.Minute})
 	if err != nil {
 		return nil, err
 	}

@@ -51,6 +51,11 @@ func (o SuiteOptions) peers(all ...string) []string {
 	return out
 }
 
+// FSyncPolicies are the fsync policies workload 5 compares: Rewind's
+// default, fsync before every acknowledgement, and JetStream's own default,
+// every two minutes.
+var FSyncPolicies = []string{"always", "2m"}
+
 // Setup raises the open-file limit, builds the servers into work and
 // checks the Node peer. rewindBin, if set, is used instead of building.
 func Setup(ctx context.Context, root, work, rewindBin string, opts SuiteOptions, progress io.Writer) (*Env, error) {
@@ -61,7 +66,7 @@ func Setup(ctx context.Context, root, work, rewindBin string, opts SuiteOptions,
 	if err := os.MkdirAll(bin, 0o755); err != nil {
 		return nil, err
 	}
-	e := &Env{Root: root, Quick: opts.Quick, Work: work, Progress: progress, NodeDir: filepath.Join(root, "bench", "peers", "node")}
+	e := &Env{FSync: "always", Root: root, Quick: opts.Quick, Work: work, Progress: progress, NodeDir: filepath.Join(root, "bench", "peers", "node")}
 	// Dial from several loopback addresses: a reconnect storm leaves more
 	// TIME_WAIT sockets than one address has ephemeral ports.
 	e.Dialer = &wsclient.Dialer{}
@@ -276,12 +281,22 @@ func (e *Env) Suite(ctx context.Context, o SuiteOptions) *Results {
 		}
 	}
 	if o.runs("publish") && ctx.Err() == nil {
+		// Rewind and raw JetStream under both fsync policies; the peers
+		// store nothing.
 		clients, d := pick(8, 64), dur(time.Second, 10*time.Second)
 		p := &PublishResult{}
 		for _, peer := range servers {
-			p.Runs = append(p.Runs, e.Publish(ctx, peer, clients, d))
+			if peer != Rewind {
+				p.Runs = append(p.Runs, e.Publish(ctx, peer, "", clients, d))
+				continue
+			}
+			for _, fsync := range FSyncPolicies {
+				p.Runs = append(p.Runs, e.Publish(ctx, peer, fsync, clients, d))
+			}
 		}
-		e.RawPublish(ctx, clients, d, p)
+		for _, fsync := range FSyncPolicies {
+			e.RawPublish(ctx, fsync, clients, d, p)
+		}
 		res.Publish = p
 	}
 	if o.runs("conns") && ctx.Err() == nil {

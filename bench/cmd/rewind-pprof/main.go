@@ -1,5 +1,6 @@
 // Command rewind-pprof is Rewind's server wired as cmd/server wires it
-// (embedded JetStream in DATA_DIR, default store, hub and HTTP surface),
+// (embedded JetStream in DATA_DIR with NATS_SYNC, default store, hub and
+// HTTP surface),
 // plus net/http/pprof on PPROF_ADDR (loopback only), for profiling under
 // rewind-bench's load. It is a bench tool, not a way to run Rewind.
 package main
@@ -40,7 +41,16 @@ func run(log *slog.Logger) error {
 	if addr == "" || dataDir == "" {
 		return errors.New("ADDR and DATA_DIR are required")
 	}
-	ns, err := natsembed.Start(natsembed.Config{DataDir: dataDir})
+	// NATS_SYNC as cmd/server reads it: always (its default) or an interval.
+	ncfg := natsembed.Config{DataDir: dataDir, SyncAlways: true}
+	if v := os.Getenv("NATS_SYNC"); v != "" && v != "always" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		ncfg.SyncAlways, ncfg.SyncInterval = false, d
+	}
+	ns, err := natsembed.Start(ncfg)
 	if err != nil {
 		return err
 	}
