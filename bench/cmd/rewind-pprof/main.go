@@ -14,6 +14,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -32,6 +33,14 @@ func main() {
 		log.Error("stopped", "err", err)
 		os.Exit(1)
 	}
+}
+
+func envInt(key string, def int) (int, error) {
+	v := os.Getenv(key)
+	if v == "" {
+		return def, nil
+	}
+	return strconv.Atoi(v)
 }
 
 func run(log *slog.Logger) error {
@@ -71,8 +80,15 @@ func run(log *slog.Logger) error {
 	}
 	serveCtx, cancelServe := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelServe()
+	acfg := api.Config{}
+	if acfg.MaxConnections, err = envInt("MAX_CONNECTIONS", 10000); err != nil {
+		return err
+	}
+	if acfg.MaxConnectionsPerAddress, err = envInt("MAX_CONNECTIONS_PER_ADDRESS", 1000); err != nil {
+		return err
+	}
 	srv := &http.Server{
-		Handler:           api.New(api.Config{}, store, hub, log),
+		Handler:           api.New(acfg, store, hub, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return serveCtx },
 	}
