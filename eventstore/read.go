@@ -132,6 +132,10 @@ func (s *Store) scanRaw(ctx context.Context, spec scanSpec, fn func(id ulid.ULID
 // each feeds fn every message of spec in order. It uses one ephemeral
 // consumer, deleted on return, and holds at most one batch in memory.
 func (s *Store) each(ctx context.Context, spec scanSpec, fn func(jetstream.Msg, *jetstream.MsgMetadata) (bool, error)) error {
+	if err := s.reads.Acquire(ctx, 1); err != nil {
+		return err
+	}
+	defer s.reads.Release(1)
 	// A named consumer can be deleted even when its creation was cut short
 	// by the caller's context after the server had made it.
 	name := "rewind_read_" + nuid.Next()

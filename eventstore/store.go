@@ -96,6 +96,11 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// maxReads bounds the read consumers one store holds at once. JetStream
+// limits consumers per stream (1,000 by default); a burst of replays past
+// that would fail, so beyond this they wait their turn instead.
+const maxReads = 256
+
 // headerRoom is what an event's headers and subject may take on top of its data.
 const headerRoom = 1024
 
@@ -112,6 +117,7 @@ type Store struct {
 
 	seqs      *lru.Cache[ulid.ULID, uint64]
 	fullScans *semaphore.Weighted
+	reads     *semaphore.Weighted // consumers this store holds at once
 }
 
 // Open creates the stream if it is missing and returns a Store on it.
@@ -163,6 +169,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		entropy:   ulid.Monotonic(rand.Reader, 0),
 		seqs:      seqs,
 		fullScans: semaphore.NewWeighted(2),
+		reads:     semaphore.NewWeighted(maxReads),
 	}, nil
 }
 
