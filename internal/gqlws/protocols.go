@@ -44,7 +44,7 @@ type transportProto struct{}
 type transportEvents struct{ c *conn }
 
 func (e transportEvents) next(id string, r *graphql.Response) bool {
-	return e.c.write(outMsg{Type: "next", ID: id, Payload: r})
+	return e.c.writeResult("next", id, r)
 }
 
 func (e transportEvents) errors(id string, errs gqlerror.List) bool {
@@ -132,7 +132,7 @@ type legacyProto struct{}
 type legacyEvents struct{ c *conn }
 
 func (e legacyEvents) next(id string, r *graphql.Response) bool {
-	return e.c.write(outMsg{Type: "data", ID: id, Payload: r})
+	return e.c.writeResult("data", id, r)
 }
 
 // errors sends GQL_ERROR, whose payload the protocol defines as one error.

@@ -325,15 +325,57 @@ func (c *conn) isAcked() bool {
 // write sends one message; a client that cannot take it within the write
 // timeout is disconnected.
 func (c *conn) write(m any) bool {
+	b, err := json.Marshal(m)
+	if err != nil {
+		c.t.cfg.Logger.Error("websocket: encode message", "err", err)
+		return false
+	}
+	return c.writeRaw(b)
+}
+
+// writeRaw sends one text frame that is already JSON.
+func (c *conn) writeRaw(b []byte) bool {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	_ = c.ws.SetWriteDeadline(time.Now().Add(c.t.cfg.WriteTimeout))
-	if err := c.ws.WriteJSON(m); err != nil {
+	if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
 		c.t.cfg.Logger.Debug("websocket write", "err", err)
 		_ = c.ws.Close() // ends the reader, and with it every operation
 		return false
 	}
 	return true
+}
+
+// writeResult sends a result message of type typ. The common case, data
+// and nothing else, is framed by hand around the already-encoded data:
+// encoding the response as a whole would scan and copy it again, once per
+// subscriber of every event.
+func (c *conn) writeResult(typ, id string, r *graphql.Response) bool {
+	if b, ok := resultFrame(typ, id, r); ok {
+		return c.writeRaw(b)
+	}
+	return c.write(outMsg{Type: typ, ID: id, Payload: r})
+}
+
+// resultFrame frames a result that has data and nothing else; ok is false
+// for any other result.
+func resultFrame(typ, id string, r *graphql.Response) ([]byte, bool) {
+	if id == "" || len(r.Errors) > 0 || len(r.Extensions) > 0 || r.Label != "" || r.Path != nil || r.HasNext != nil || len(r.Data) == 0 {
+		return nil, false
+	}
+	qid, err := json.Marshal(id)
+	if err != nil {
+		return nil, false
+	}
+	b := make([]byte, 0, len(r.Data)+len(qid)+48)
+	b = append(b, `{"type":"`...)
+	b = append(b, typ...)
+	b = append(b, `","id":`...)
+	b = append(b, qid...)
+	b = append(b, `,"payload":{"data":`...)
+	b = append(b, r.Data...)
+	b = append(b, "}}"...)
+	return b, true
 }
 
 // closeWith sends a close frame with code and reason. The reader then sees
