@@ -176,10 +176,11 @@ func (s *Store) each(ctx context.Context, spec scanSpec, fn func(jetstream.Msg, 
 	if remaining == 0 {
 		return nil
 	}
-	// Short heartbeats turn a read whose consumer died with its server
-	// (read consumers are single-replica) into an error within seconds.
+	// Heartbeats turn a read whose consumer died with its server (read
+	// consumers are single-replica) into an error within ten seconds;
+	// shorter ones fail healthy reads on a busy machine.
 	msgs, err := cons.Messages(jetstream.PullMaxMessages(readBatch),
-		jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second))
+		jetstream.PullExpiry(30*time.Second), jetstream.PullHeartbeat(5*time.Second))
 	if err != nil {
 		return fmt.Errorf("read: %w: %w", ErrUnavailable, err)
 	}
@@ -234,7 +235,7 @@ func (s *Store) Tail(ctx context.Context, after uint64) iter.Seq2[Event, error] 
 		// (ordered consumers are single-replica) notice within seconds and
 		// recreate it elsewhere.
 		msgs, err := cons.Messages(jetstream.PullMaxMessages(readBatch),
-			jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second))
+			jetstream.PullExpiry(15*time.Second), jetstream.PullHeartbeat(3*time.Second))
 		if err != nil {
 			yield(Event{}, fmt.Errorf("tail: %w: %w", ErrUnavailable, err))
 			return

@@ -253,27 +253,34 @@ func (s *Store) AppendBatch(ctx context.Context, evs []Event) ([]Event, error) {
 		}
 		out[i] = ev
 	}
-	for i, ev := range out {
-		msg := &nats.Msg{
-			Subject: s.subject(ev.Topic),
-			Data:    ev.Data,
-			Header:  nats.Header{headerID: {ev.ID.String()}, headerType: {ev.Type}},
+	// At most batchWindow publishes are in flight: nats.go stalls, then
+	// refuses, beyond its own limit of pending acknowledgements.
+	const batchWindow = 1000
+	for lo := 0; lo < len(out); lo += batchWindow {
+		hi := min(lo+batchWindow, len(out))
+		for i := lo; i < hi; i++ {
+			ev := out[i]
+			msg := &nats.Msg{
+				Subject: s.subject(ev.Topic),
+				Data:    ev.Data,
+				Header:  nats.Header{headerID: {ev.ID.String()}, headerType: {ev.Type}},
+			}
+			f, err := s.js.PublishMsgAsync(msg, jetstream.WithMsgID(ev.ID.String()), jetstream.WithExpectStream(s.cfg.Stream))
+			if err != nil {
+				return nil, fmt.Errorf("append event %d: %w: %w", i, ErrUnavailable, err)
+			}
+			futures[i] = f
 		}
-		f, err := s.js.PublishMsgAsync(msg, jetstream.WithMsgID(ev.ID.String()), jetstream.WithExpectStream(s.cfg.Stream))
-		if err != nil {
-			return nil, fmt.Errorf("append event %d: %w: %w", i, ErrUnavailable, err)
-		}
-		futures[i] = f
-	}
-	for i, f := range futures {
-		select {
-		case ack := <-f.Ok():
-			out[i].Seq = ack.Sequence
-			s.seqs.Add(out[i].ID, ack.Sequence)
-		case err := <-f.Err():
-			return nil, fmt.Errorf("append event %d: %w: %w", i, ErrUnavailable, err)
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		for i := lo; i < hi; i++ {
+			select {
+			case ack := <-futures[i].Ok():
+				out[i].Seq = ack.Sequence
+				s.seqs.Add(out[i].ID, ack.Sequence)
+			case err := <-futures[i].Err():
+				return nil, fmt.Errorf("append event %d: %w: %w", i, ErrUnavailable, err)
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
 		}
 	}
 	return out, nil
