@@ -498,6 +498,10 @@ type events interface {
 
 // execute runs one operation through gqlgen's executor.
 func (c *conn) execute(ctx context.Context, id string, payload json.RawMessage, out events) {
+	// Cancellation reaches the contexts derived below after this one: ask
+	// this one whether the operation was stopped, or a subscription ended
+	// by the stop could be taken for one that completed.
+	opCtx := ctx
 	var params graphql.RawParams
 	start := graphql.Now()
 	// Numbers stay json.Number, as gqlgen's HTTP transports decode them,
@@ -537,7 +541,7 @@ func (c *conn) execute(ctx context.Context, id string, payload json.RawMessage, 
 			return
 		}
 	}
-	if ctx.Err() != nil {
+	if opCtx.Err() != nil {
 		return // stopped by the client or the connection: nothing more to say
 	}
 	if errs := sink.take(); len(errs) > 0 {

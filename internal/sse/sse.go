@@ -168,7 +168,11 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		select {
 		case frame, ok := <-frames:
 			if !ok {
-				s.end(ctx, op)
+				// The request's own context, not the one derived from it:
+				// cancellation reaches it first, so a subscription that
+				// ended because the server is shutting down is never taken
+				// for one that completed.
+				s.end(r.Context(), op)
 				return
 			}
 			if !s.write(frame) {
