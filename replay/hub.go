@@ -99,7 +99,7 @@ func (h *Hub) Run(ctx context.Context) error {
 			return nil
 		}
 	}
-	if err := h.recent.prefill(ctx, h.store, st.FirstSeq, st.LastSeq); err != nil {
+	if err := h.recent.prefill(ctx, h.store, st); err != nil {
 		h.log.Warn("could not load recent events; replays read storage", "err", err)
 	}
 	h.mu.Lock()

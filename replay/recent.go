@@ -91,28 +91,26 @@ func (w *recent) chunk(after, until uint64, max int, buf []*eventstore.Event) (_
 	return buf, true
 }
 
-// covers reports whether the window holds every event after after.
-func (w *recent) covers(after uint64) bool {
-	w.mu.RLock()
-	defer w.mu.RUnlock()
-	return w.from != 0 && after+1 >= w.from
-}
-
-// prefill loads the last stretch of the stream, up to last, with one
-// storage read, so that the first replays after a start need none.
-func (w *recent) prefill(ctx context.Context, store *eventstore.Store, first, last uint64) error {
-	if !w.enabled() || last == 0 {
+// prefill loads the last stretch of the stream as st describes it, with
+// one storage read, so that the first replays after a start need none. It
+// reads no more than the window can hold: the count bound, and the byte
+// bound at the stream's average event size.
+func (w *recent) prefill(ctx context.Context, store *eventstore.Store, st eventstore.State) error {
+	if !w.enabled() || st.Events == 0 {
 		return nil
 	}
-	after := uint64(0)
-	if last > uint64(w.maxEvents) {
-		after = last - uint64(w.maxEvents)
+	n := uint64(w.maxEvents)
+	if avg := st.Bytes / st.Events; avg > 0 {
+		n = min(n, max(uint64(w.maxBytes)/avg, 1))
 	}
-	after = max(after, first-1)
+	after := st.FirstSeq - 1
+	if st.LastSeq-after > n {
+		after = st.LastSeq - n
+	}
 	w.mu.Lock()
 	w.from = after + 1
 	w.mu.Unlock()
-	for ev, err := range store.Read(ctx, eventstore.Query{After: after, Until: last}) {
+	for ev, err := range store.Read(ctx, eventstore.Query{After: after, Until: st.LastSeq}) {
 		if err != nil {
 			w.mu.Lock()
 			w.events, w.bytes, w.from = nil, 0, 0
