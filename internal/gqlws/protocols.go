@@ -23,19 +23,30 @@ func tooManyError(max int) gqlerror.List {
 	}}
 }
 
-// acknowledge runs the connection_init hook; it reports the refusal, if any.
-func (c *conn) acknowledge(ctx context.Context, payload json.RawMessage) (context.Context, error) {
+// firstInit records a connection_init and reports whether it is the first.
+func (c *conn) firstInit() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	first := !c.inited
+	c.inited = true
+	return first
+}
+
+// acknowledge runs the connection_init hook and, unless it refuses, makes
+// the connection ready for operations; it reports the refusal, if any.
+func (c *conn) acknowledge(ctx context.Context, payload json.RawMessage) error {
 	opsCtx, expires, err := c.init(ctx, payload)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if !expires.IsZero() {
 		c.expires <- expires
 	}
+	c.opsCtx = opsCtx
 	c.mu.Lock()
 	c.acked = true
 	c.mu.Unlock()
-	return opsCtx, nil
+	return nil
 }
 
 // transportProto is graphql-transport-ws.
@@ -58,15 +69,11 @@ func (e transportEvents) complete(id string) bool {
 func (p transportProto) handle(ctx context.Context, c *conn, m message) bool {
 	switch m.Type {
 	case "connection_init":
-		c.mu.Lock()
-		again := c.inited
-		c.inited = true
-		c.mu.Unlock()
-		if again {
+		if !c.firstInit() {
 			c.closeWith(CloseTooManyInits, "Too many initialisation requests")
 			return false
 		}
-		opsCtx, err := c.acknowledge(ctx, m.Payload)
+		err := c.acknowledge(ctx, m.Payload)
 		var invalid invalidError
 		switch {
 		case errors.As(err, &invalid):
@@ -76,7 +83,6 @@ func (p transportProto) handle(ctx context.Context, c *conn, m message) bool {
 			c.closeWith(CloseForbidden, "Forbidden: "+err.Error())
 			return false
 		}
-		c.opsCtx = opsCtx
 		return c.write(outMsg{Type: "connection_ack"})
 	case "ping":
 		var payload any
@@ -157,22 +163,16 @@ func (legacyProto) connectionError(c *conn, msg string) bool {
 func (p legacyProto) handle(ctx context.Context, c *conn, m message) bool {
 	switch m.Type {
 	case "connection_init":
-		c.mu.Lock()
-		again := c.inited
-		c.inited = true
-		c.mu.Unlock()
-		if again {
+		if !c.firstInit() {
 			return p.connectionError(c, "the connection is already initialised")
 		}
-		opsCtx, err := c.acknowledge(ctx, m.Payload)
-		if err != nil {
+		if err := c.acknowledge(ctx, m.Payload); err != nil {
 			// The protocol answers a refused init with connection_error,
 			// then disconnects.
 			p.connectionError(c, err.Error())
 			c.closeWith(CloseForbidden, "Forbidden")
 			return false
 		}
-		c.opsCtx = opsCtx
 		return c.write(outMsg{Type: "connection_ack"}) && c.write(outMsg{Type: "ka"})
 	case "start":
 		id := idOf(m)
