@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,16 +30,6 @@ func npmInstall(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatalf("npm ci in %s (Node 20 and npm are needed): %v\n%s", dir, err, out)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // nodeClient runs resume.mjs and collects what it prints.
@@ -148,7 +137,7 @@ func publish(t *testing.T, url, topic string, n int) string {
 // (1006) and after it shuts down (1001), and resumes with every event once.
 func TestGraphQLWSClientResumes(t *testing.T) {
 	npmInstall(t, "js")
-	dataDir, addr := t.TempDir(), freeAddr(t)
+	dataDir, addr := t.TempDir(), proctest.FreeAddr(t).String()
 	env := []string{"DATA_DIR=" + dataDir, "ADDR=" + addr}
 	srv := proctest.StartRewind(t, "rewind", env...)
 	var want []string

@@ -56,7 +56,7 @@ func TestSSEResume(t *testing.T) {
 	npmInstall(t, "sse")
 	for _, mode := range []string{"eventsource", "graphql-sse"} {
 		t.Run(mode, func(t *testing.T) {
-			dir, addr := t.TempDir(), freeAddr(t)
+			dir, addr := t.TempDir(), proctest.FreeAddr(t).String()
 			env := []string{"DATA_DIR=" + dir, "ADDR=" + addr}
 			srv := proctest.StartRewind(t, "rewind", env...)
 			c, err := client.New(client.Config{URL: srv.URL()})

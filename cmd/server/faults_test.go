@@ -3,21 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"testing"
 
 	"github.com/rewind-dev/rewind/internal/proctest"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // TestCrashLoop: the server is SIGKILLed and restarted 20 times while
 // events are published at a steady rate and 50 clients resume with their
@@ -28,7 +17,7 @@ func TestCrashLoop(t *testing.T) {
 		t.Skip("starts the server 21 times; run without -short")
 	}
 	const restarts, clients = 20, 50
-	env := []string{"DATA_DIR=" + t.TempDir(), "ADDR=" + freeAddr(t)} // the same address each time
+	env := []string{"DATA_DIR=" + t.TempDir(), "ADDR=" + proctest.FreeAddr(t).String()} // the same address each time
 	instances := newFleet(proctest.StartRewind(t, "rewind-0", env...))
 	s := newScenario(t, "crash", instances)
 	for range clients {

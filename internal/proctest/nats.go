@@ -52,12 +52,19 @@ func StartNATSCluster(t testing.TB, n int) *NATSCluster {
 
 func freePort(t testing.TB) int {
 	t.Helper()
+	return FreeAddr(t).Port
+}
+
+// FreeAddr returns a loopback address no one listens on now, for a process
+// that must come back on the same address after a restart.
+func FreeAddr(t testing.TB) *net.TCPAddr {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr)
 }
 
 // Start (re)starts node i with its data.
