@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -31,7 +30,7 @@ func (a authenticator) middleware(page bool, next http.Handler) http.Handler {
 		}
 		header := r.Header.Get("Authorization")
 		if header == "" {
-			if websocket.IsWebSocketUpgrade(r) || (page && isGraphiQL(r)) {
+			if websocket.IsWebSocketUpgrade(r) || (page && graph.IsGraphiQL(r)) {
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -52,10 +51,6 @@ func (a authenticator) middleware(page bool, next http.Handler) http.Handler {
 		defer cancel()
 		next.ServeHTTP(w, r.WithContext(auth.With(ctx, p)))
 	})
-}
-
-func isGraphiQL(r *http.Request) bool {
-	return r.Method == http.MethodGet && r.URL.RawQuery == "" && strings.Contains(r.Header.Get("Accept"), "text/html")
 }
 
 func unauthenticated(w http.ResponseWriter, msg string) {

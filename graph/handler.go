@@ -99,11 +99,17 @@ func NewHandler(res *Resolver, cfg HandlerConfig, log *slog.Logger) http.Handler
 
 	page := graphiql.Page("/graphql")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet && r.URL.RawQuery == "" && r.Header.Get("Upgrade") == "" &&
-			strings.Contains(r.Header.Get("Accept"), "text/html") {
+		if IsGraphiQL(r) {
 			page.ServeHTTP(w, r)
 			return
 		}
 		srv.ServeHTTP(w, r)
 	})
+}
+
+// IsGraphiQL reports whether r is a browser asking for the GraphiQL page
+// rather than an operation: a plain GET that accepts HTML.
+func IsGraphiQL(r *http.Request) bool {
+	return r.Method == http.MethodGet && r.URL.RawQuery == "" && r.Header.Get("Upgrade") == "" &&
+		strings.Contains(r.Header.Get("Accept"), "text/html")
 }
