@@ -192,9 +192,11 @@ func (h *Hub) Subscribers() int {
 	return h.n
 }
 
-// publish hands ev to every matching follower without blocking: a follower
-// whose buffer is full is dropped from the live set and told so by the
-// closing of its channel; it then catches up from storage.
+// publish hands ev to every matching follower without blocking. A
+// follower catching up gets it on its live channel; one the hub feeds
+// directly, in its feed. A follower whose buffer is full is dropped from
+// the live set and catches up from storage: told so by the closing of its
+// channel, or, fed directly, by a new catch-up goroutine.
 func (h *Hub) publish(ev *eventstore.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -209,6 +211,12 @@ func (h *Hub) publish(ev *eventstore.Event) {
 			return // a second matching pattern of the same follower, or a type filtered out
 		}
 		f.lastQueued = ev.Seq
+		if f.direct {
+			if !f.run.feed.put(ev) {
+				overflowed = append(overflowed, f)
+			}
+			return
+		}
 		select {
 		case f.live <- ev:
 		default:
@@ -218,39 +226,64 @@ func (h *Hub) publish(ev *eventstore.Event) {
 	// The sublist is locked during Match; remove afterwards.
 	for _, f := range overflowed {
 		h.removeLocked(f)
-		close(f.live)
+		if !f.direct {
+			close(f.live)
+			continue
+		}
+		if f.run.ctx.Err() == nil && !f.run.feed.isEnded() {
+			go f.run.catchUp(false)
+		}
 	}
 }
 
 // follower is one subscription's registration in the live set.
 type follower struct {
-	patterns   []string
-	types      map[string]bool
-	live       chan *eventstore.Event
-	lastQueued uint64 // guarded by Hub.mu
-	registered bool   // guarded by Hub.mu
+	run        *run
+	live       chan *eventstore.Event // while catching up
+	direct     bool                   // fed straight into run.feed; guarded by Hub.mu
+	lastQueued uint64                 // guarded by Hub.mu
+	registered bool                   // guarded by Hub.mu
 }
 
-func (f *follower) wantsType(t string) bool { return len(f.types) == 0 || f.types[t] }
+func (f *follower) wantsType(t string) bool { return len(f.run.types) == 0 || f.run.types[t] }
 
-// register adds a follower to the live set and returns the head at that
-// moment: every event after it will reach the follower's channel, in order,
-// until the channel closes.
-func (h *Hub) register(patterns []string, types map[string]bool) (*follower, uint64, error) {
-	f := &follower{patterns: patterns, types: types, live: make(chan *eventstore.Event, h.cfg.Buffer)}
+// register adds a follower for r to the live set and returns the head at
+// that moment: every event after it will reach the follower's channel, in
+// order, until the channel closes or the hub feeds r directly.
+func (h *Hub) register(r *run) (*follower, uint64, error) {
+	f := &follower{run: r, live: make(chan *eventstore.Event, h.cfg.Buffer)}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for i, p := range patterns {
+	if err := r.ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	for i, p := range r.patterns {
 		if err := h.subs.Insert(p, f); err != nil {
-			for _, q := range patterns[:i] {
+			for _, q := range r.patterns[:i] {
 				_ = h.subs.Remove(q, f)
 			}
 			return nil, 0, fmt.Errorf("register %q: %w", p, err)
 		}
 	}
 	f.registered = true
+	r.f = f
 	h.n++
 	return f, h.head, nil
+}
+
+// goDirect switches f to direct delivery if its live channel is empty,
+// so that the hub puts further events straight into its run's feed and
+// the run's goroutine can end. It reports whether it did.
+func (h *Hub) goDirect(r *run, f *follower) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !f.registered || len(f.live) > 0 || r.ctx.Err() != nil {
+		return false
+	}
+	r.feed.advance(r.last)
+	f.direct = true
+	f.live = nil
+	return true
 }
 
 func (h *Hub) unregister(f *follower) {
@@ -263,10 +296,13 @@ func (h *Hub) removeLocked(f *follower) {
 	if !f.registered {
 		return
 	}
-	for _, p := range f.patterns {
+	for _, p := range f.run.patterns {
 		_ = h.subs.Remove(p, f)
 	}
 	f.registered = false
+	if f.run.f == f {
+		f.run.f = nil
+	}
 	h.n--
 }
 

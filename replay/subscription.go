@@ -42,7 +42,7 @@ func (s *Subscription) Err() error {
 type Option func(*run)
 
 // OnEnd registers fn to be called with the reason a subscription failed
-// just before C closes, so that a transport can report it in order. It is
+// just before it ends, so that a transport can report it in order. It is
 // not called when the subscription ends by cancellation.
 func OnEnd(fn func(error)) Option {
 	return func(r *run) { r.onEnd = fn }
@@ -51,14 +51,95 @@ func OnEnd(fn func(error)) Option {
 // OnCaughtUp registers fn to be called once, when the subscription has
 // delivered every stored event it replays: every event it delivers from
 // then on has a sequence above the one fn is given, and came live. It is
-// called before that first live event is sent.
+// called before that first live event is delivered.
 func OnCaughtUp(fn func(seq uint64)) Option {
 	return func(r *run) { r.onCaughtUp = fn }
 }
 
-// Subscribe starts a subscription owned by ctx: cancelling ctx ends it and
-// releases everything it holds.
+// Subscribe starts a subscription owned by ctx, delivered on a channel:
+// cancelling ctx ends it and releases everything it holds. A reader that
+// takes nothing from C for the hub's StallTimeout ends it with
+// ErrSlowConsumer.
 func (h *Hub) Subscribe(ctx context.Context, req Request, opts ...Option) (*Subscription, error) {
+	actx, cancel := context.WithCancel(ctx)
+	wake := make(chan struct{}, 1)
+	var onEnd func(error)
+	opts = append(opts, func(r *run) { onEnd = r.onEnd })
+	feed, err := h.Attach(actx, req, func() {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}, opts...)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	out := make(chan *eventstore.Event)
+	s := &Subscription{C: out, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		defer close(out)
+		defer cancel()
+		stall := time.NewTimer(time.Hour)
+		defer stall.Stop()
+		var evs []*eventstore.Event
+		for {
+			select {
+			case <-wake:
+			case <-ctx.Done():
+				return
+			}
+			var done bool
+			evs, done, s.err = feed.Take(evs[:0])
+			for _, ev := range evs {
+				if err := send(ctx, out, ev, stall, h.cfg.StallTimeout); err != nil {
+					if errors.Is(err, ErrSlowConsumer) {
+						h.cfg.Observer.SlowConsumer()
+						s.err = err
+						if onEnd != nil {
+							onEnd(err)
+						}
+					}
+					return
+				}
+			}
+			if done {
+				return
+			}
+		}
+	}()
+	return s, nil
+}
+
+// send hands ev to out, waiting for at most patience.
+func send(ctx context.Context, out chan<- *eventstore.Event, ev *eventstore.Event, stall *time.Timer, patience time.Duration) error {
+	select {
+	case out <- ev:
+		return nil
+	default:
+	}
+	stall.Reset(patience)
+	defer stall.Stop()
+	select {
+	case out <- ev:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-stall.C:
+		return ErrSlowConsumer
+	}
+}
+
+// Attach starts a subscription owned by ctx that delivers into a Feed:
+// notify is called, and must return at once, whenever events or the end
+// are waiting in it after it was emptied. A subscription that has caught
+// up holds no goroutine: the hub's tail puts live events straight into its
+// feed. One whose feed fills (a reader slower than the stream) leaves the
+// live set and catches up from the hub's window or from storage, at its
+// own pace; one whose reader takes nothing for StallTimeout while it
+// catches up ends with ErrSlowConsumer.
+func (h *Hub) Attach(ctx context.Context, req Request, notify func(), opts ...Option) (*Feed, error) {
 	if len(req.Topics) == 0 {
 		return nil, fmt.Errorf("%w: at least one topic is required", eventstore.ErrInvalidTopic)
 	}
@@ -67,9 +148,8 @@ func (h *Hub) Subscribe(ctx context.Context, req Request, opts ...Option) (*Subs
 			return nil, err
 		}
 	}
-	out := make(chan *eventstore.Event)
-	s := &Subscription{C: out, done: make(chan struct{})}
-	r := &run{hub: h, req: req, out: out, stall: time.NewTimer(time.Hour)}
+	r := &run{hub: h, ctx: ctx, req: req, feed: newFeed(h.cfg.Buffer, notify), stall: time.NewTimer(time.Hour)}
+	r.stall.Stop()
 	if len(req.Types) > 0 {
 		r.types = make(map[string]bool, len(req.Types))
 		for _, t := range req.Types {
@@ -80,27 +160,20 @@ func (h *Hub) Subscribe(ctx context.Context, req Request, opts ...Option) (*Subs
 	for _, opt := range opts {
 		opt(r)
 	}
-	go func() {
-		defer close(s.done)
-		defer close(out)
-		defer r.stall.Stop()
-		s.err = r.loop(ctx)
-		if ctx.Err() != nil {
-			s.err = nil // cancellation is the owner's doing, not a failure
-		}
-		if s.err != nil && r.onEnd != nil {
-			r.onEnd(s.err)
-		}
-	}()
-	return s, nil
+	context.AfterFunc(ctx, r.cancelled)
+	go r.catchUp(true)
+	return r.feed, nil
 }
 
+// run is one subscription: its request, its feed, and the state its
+// catch-up goroutines (one at a time) and the hub share.
 type run struct {
 	hub      *Hub
+	ctx      context.Context
 	req      Request
 	patterns []string
 	types    map[string]bool
-	out      chan<- *eventstore.Event
+	feed     *Feed
 	stall    *time.Timer
 	last     uint64 // sequence of the last event delivered or skipped over
 	onEnd    func(error)
@@ -108,34 +181,75 @@ type run struct {
 	onCaughtUp func(uint64)
 	caughtUp   bool
 
+	f *follower // the live registration, guarded by Hub.mu
+
 	delivered, fromMemory int // replayed deliveries, for the observer
+}
+
+// errDirect ends a catch-up goroutine whose subscription the hub now feeds.
+var errDirect = errors.New("caught up: fed by the hub")
+
+// catchUp runs the replay/live seam on its own goroutine until the hub
+// takes over the subscription (or it ends). first is the subscription's
+// start; later calls follow an overflow of its feed.
+func (r *run) catchUp(first bool) {
+	if !first {
+		r.hub.cfg.Observer.Overflowed()
+	}
+	err := r.loop(r.ctx, first)
+	if errors.Is(err, errDirect) {
+		return
+	}
+	if r.ctx.Err() != nil {
+		err = nil // cancellation is the owner's doing, not a failure
+	}
+	if err != nil && r.onEnd != nil {
+		r.onEnd(err)
+	}
+	r.feed.end(err)
+}
+
+// cancelled releases the subscription once its context ends.
+func (r *run) cancelled() {
+	r.hub.mu.Lock()
+	if r.f != nil {
+		r.hub.removeLocked(r.f)
+	}
+	r.hub.mu.Unlock()
+	r.feed.end(nil)
 }
 
 // loop is the replay/live seam. Each round first registers with the hub,
 // which fixes head: events after head arrive on the live channel in
 // order; events up to head are read from storage. Delivering only
 // sequences above last makes the two halves meet with no gap and no
-// duplicate. When the live channel overflows (the reader is slower than
-// the stream) the hub drops the follower; after draining what was queued
-// the next round reads the missed stretch from storage, so memory stays
-// bounded and nothing is lost.
-func (r *run) loop(ctx context.Context) error {
-	select {
-	case <-r.hub.ready:
-	case <-ctx.Done():
-		return nil
-	}
-	r.last = r.req.After
-	if r.req.Live {
-		// Live means after what is stored now, which the hub may not have
-		// seen yet: take the stream's end, before registering.
-		st, err := r.hub.store.State(ctx)
-		if err != nil {
-			return fmt.Errorf("live subscription: %w", err)
+// duplicate. Once the live channel is empty the hub switches the
+// subscription to direct delivery and the goroutine ends. When the live
+// channel overflows (the reader is slower than the stream) the hub drops
+// the follower; after draining what was queued the next round reads the
+// missed stretch from storage, so memory stays bounded and nothing is
+// lost.
+func (r *run) loop(ctx context.Context, first bool) error {
+	if first {
+		select {
+		case <-r.hub.ready:
+		case <-ctx.Done():
+			return nil
 		}
-		r.last = st.LastSeq
+		r.last = r.req.After
+		if r.req.Live {
+			// Live means after what is stored now, which the hub may not have
+			// seen yet: take the stream's end, before registering.
+			st, err := r.hub.store.State(ctx)
+			if err != nil {
+				return fmt.Errorf("live subscription: %w", err)
+			}
+			r.last = st.LastSeq
+		}
+	} else {
+		r.last = r.feed.lastPut()
 	}
-	f, head, err := r.hub.register(r.patterns, r.types)
+	f, head, err := r.hub.register(r)
 	if err != nil {
 		return err
 	}
@@ -160,11 +274,15 @@ func (r *run) loop(ctx context.Context) error {
 				r.onCaughtUp(r.last)
 			}
 		}
-		if err := r.follow(ctx, f); err != nil || ctx.Err() != nil {
+		direct, err := r.drain(ctx, f)
+		if direct {
+			return errDirect
+		}
+		if err != nil || ctx.Err() != nil {
 			r.hub.unregister(f)
 			return err
 		}
-		if f, head, err = r.hub.register(r.patterns, r.types); err != nil {
+		if f, head, err = r.hub.register(r); err != nil {
 			return err
 		}
 	}
@@ -243,45 +361,44 @@ func (r *run) read(ctx context.Context, head uint64) error {
 	return nil
 }
 
-// follow delivers live events until the follower's channel closes
-// (overflow) or ctx ends.
-func (r *run) follow(ctx context.Context, f *follower) error {
+// drain delivers what waits in the live channel until the hub, finding it
+// empty, switches the subscription to direct delivery (true), the channel
+// closes (overflow) or ctx ends.
+func (r *run) drain(ctx context.Context, f *follower) (bool, error) {
 	for {
 		select {
 		case ev, ok := <-f.live:
 			if !ok {
 				r.hub.cfg.Observer.Overflowed()
-				return nil
+				return false, nil
 			}
 			if ev.Seq <= r.last {
 				continue
 			}
 			if err := r.deliver(ctx, ev); err != nil {
-				return err
+				return false, err
 			}
-		case <-ctx.Done():
-			return nil
+		default:
+			if r.hub.goDirect(r, f) {
+				return true, nil
+			}
+			if ctx.Err() != nil {
+				return false, nil
+			}
 		}
 	}
 }
 
 func (r *run) deliver(ctx context.Context, ev *eventstore.Event) error {
-	select {
-	case r.out <- ev:
+	err := r.feed.putWait(ctx, ev, r.stall, r.hub.cfg.StallTimeout)
+	switch {
+	case err == nil:
 		r.last = ev.Seq
 		return nil
-	default:
-	}
-	r.stall.Reset(r.hub.cfg.StallTimeout)
-	defer r.stall.Stop()
-	select {
-	case r.out <- ev:
-		r.last = ev.Seq
-		return nil
-	case <-ctx.Done():
-		return nil
-	case <-r.stall.C:
+	case errors.Is(err, ErrSlowConsumer):
 		r.hub.cfg.Observer.SlowConsumer()
-		return ErrSlowConsumer
+		return err
+	default:
+		return nil // cancelled: the caller sees ctx
 	}
 }
