@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -39,12 +40,14 @@ func (c *conn) acknowledge(ctx context.Context, payload json.RawMessage) error {
 	if err != nil {
 		return err
 	}
-	if !expires.IsZero() {
-		c.expires <- expires
-	}
 	c.opsCtx = opsCtx
 	c.mu.Lock()
 	c.acked = true
+	if !expires.IsZero() {
+		c.expiry = time.AfterFunc(time.Until(expires), func() {
+			c.closeWith(CloseForbidden, "Forbidden: credentials expired; reconnect with new ones")
+		})
+	}
 	c.mu.Unlock()
 	return nil
 }
@@ -53,6 +56,8 @@ func (c *conn) acknowledge(ctx context.Context, payload json.RawMessage) error {
 type transportProto struct{}
 
 type transportEvents struct{ c *conn }
+
+func (transportEvents) dataType() string { return "next" }
 
 func (e transportEvents) next(id string, r *graphql.Response) bool {
 	return e.c.writeResult("next", id, r)
@@ -136,6 +141,8 @@ func (transportProto) keepAlive(c *conn) { c.write(outMsg{Type: "ping"}) }
 type legacyProto struct{}
 
 type legacyEvents struct{ c *conn }
+
+func (legacyEvents) dataType() string { return "data" }
 
 func (e legacyEvents) next(id string, r *graphql.Response) bool {
 	return e.c.writeResult("data", id, r)

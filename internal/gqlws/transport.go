@@ -90,6 +90,8 @@ func (c Config) withDefaults() Config {
 type Transport struct {
 	cfg      Config
 	upgrader websocket.Upgrader
+	writes   sync.Pool // gorilla's write buffers, held only while a message is written
+	corks    sync.Pool // *[]byte: batches of frames being gathered (corkConn)
 
 	mu     sync.Mutex
 	open   int            // sockets open now
@@ -101,15 +103,27 @@ var _ graphql.Transport = (*Transport)(nil)
 // New returns a transport for cfg.
 func New(cfg Config) *Transport {
 	cfg = cfg.withDefaults()
-	return &Transport{
+	t := &Transport{
 		cfg:    cfg,
 		byAddr: map[string]int{},
-		upgrader: websocket.Upgrader{
-			HandshakeTimeout: 10 * time.Second,
-			Subprotocols:     []string{TransportWS, LegacyWS},
-			CheckOrigin:      OriginChecker(cfg.AllowedOrigins),
-		},
+		corks: sync.Pool{New: func() any {
+			b := make([]byte, 0, 16<<10)
+			return &b
+		}},
 	}
+	// An idle connection keeps only a small read buffer: client messages
+	// are few and short, and write buffers come from a pool for the
+	// moment of a write. Ten thousand idle subscribers then cost
+	// kilobytes each, not tens of kilobytes.
+	t.upgrader = websocket.Upgrader{
+		HandshakeTimeout: 10 * time.Second,
+		Subprotocols:     []string{TransportWS, LegacyWS},
+		CheckOrigin:      OriginChecker(cfg.AllowedOrigins),
+		ReadBufferSize:   512,
+		WriteBufferSize:  4096,
+		WriteBufferPool:  &t.writes,
+	}
+	return t
 }
 
 // Supports reports whether r asks for a WebSocket.
@@ -155,17 +169,18 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		return
 	}
 	defer t.release(addr)
-	ws, err := t.upgrader.Upgrade(w, r, nil)
+	hj := &hijacker{ResponseWriter: w, pool: &t.corks}
+	ws, err := t.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
 		return // the upgrader has answered the request
 	}
 	c := &conn{
 		t:       t,
 		ws:      ws,
+		cork:    hj.conn,
 		exec:    exec,
 		headers: r.Header,
 		ops:     map[string]*operation{},
-		expires: make(chan time.Time, 1),
 	}
 	switch ws.Subprotocol() {
 	case TransportWS:
@@ -223,97 +238,105 @@ func idOf(m message) string {
 type conn struct {
 	t       *Transport
 	ws      *websocket.Conn
+	cork    *corkConn // the socket under ws
 	proto   proto
 	exec    graphql.GraphExecutor
 	headers http.Header
 
 	writeMu sync.Mutex // gorilla allows one writer at a time
 
-	opsCtx  context.Context // the context operations run in, set at init
-	expires chan time.Time  // the credentials' expiry, sent once at init
+	opsCtx context.Context // the context operations run in, set at init
 
 	mu     sync.Mutex
 	ops    map[string]*operation // running operations by id
 	acked  bool
 	inited bool
 	closed bool
-	wg     sync.WaitGroup // operation goroutines
+	expiry *time.Timer    // closes the socket when the credentials expire
+	wg     sync.WaitGroup // running operations
 }
 
-// serve reads messages until the socket closes or ctx ends (server
-// shutdown), then stops every operation and waits for them.
+// serve reads and handles messages on the connection's own goroutine
+// until the socket closes, then stops every operation and waits for them.
+// Timers and the server's shutdown act through callbacks, so that an idle
+// connection holds this one goroutine and nothing else. When ctx ends
+// (server shutdown) clients are told to come back.
 func (c *conn) serve(ctx context.Context) {
-	ctx, cancel := context.WithCancel(ctx)
+	opsCtx, cancel := context.WithCancel(ctx)
 	defer func() {
 		cancel()
 		c.wg.Wait()
 		_ = c.ws.Close()
 	}()
-
-	msgs := make(chan message)
-	readErr := make(chan error, 1)
-	go func() {
-		defer close(msgs)
-		for {
-			var m message
-			_, data, err := c.ws.ReadMessage()
-			if err != nil {
-				readErr <- err
-				return
-			}
-			if err := json.Unmarshal(data, &m); err != nil || m.Type == "" {
-				m = message{Type: "\x00invalid"}
-			}
-			select {
-			case msgs <- m:
-			case <-ctx.Done():
-				return
-			}
+	stopShutdown := context.AfterFunc(ctx, func() {
+		c.closeWith(CloseGoingAway, "server shutting down; reconnect and resume")
+	})
+	defer stopShutdown()
+	initTimer := time.AfterFunc(c.t.cfg.InitTimeout, func() {
+		if !c.isAcked() {
+			c.proto.initTimeout(c)
 		}
+	})
+	defer initTimer.Stop()
+	ka := &keepAlive{c: c}
+	ka.start()
+	defer ka.stop()
+	defer func() {
+		c.mu.Lock()
+		if c.expiry != nil {
+			c.expiry.Stop()
+		}
+		c.mu.Unlock()
 	}()
 
-	initTimer := time.NewTimer(c.t.cfg.InitTimeout)
-	defer initTimer.Stop()
-	keepAlive := time.NewTicker(c.t.cfg.KeepAlive)
-	defer keepAlive.Stop()
-	var expiry <-chan time.Time // fires when the credentials expire
 	for {
-		select {
-		case at := <-c.expires:
-			expiryTimer := time.NewTimer(time.Until(at))
-			defer expiryTimer.Stop()
-			expiry = expiryTimer.C
-		case <-expiry:
-			c.closeWith(CloseForbidden, "Forbidden: credentials expired; reconnect with new ones")
-			return
-		case m, ok := <-msgs:
-			if !ok {
-				return
-			}
-			if !c.proto.handle(ctx, c, m) {
-				return
-			}
-		case <-initTimer.C:
-			if !c.isAcked() {
-				c.proto.initTimeout(c)
-				return
-			}
-		case <-keepAlive.C:
-			if c.isAcked() {
-				c.proto.keepAlive(c)
-			}
-		case err := <-readErr:
+		_, data, err := c.ws.ReadMessage()
+		if err != nil {
 			c.t.cfg.Logger.Debug("websocket read", "err", err)
 			if errors.Is(err, websocket.ErrReadLimit) {
 				c.linger()
 			}
 			return
-		case <-ctx.Done():
-			// The server is shutting down: tell clients to come back.
-			c.closeWith(CloseGoingAway, "server shutting down; reconnect and resume")
+		}
+		var m message
+		if err := json.Unmarshal(data, &m); err != nil || m.Type == "" {
+			m = message{Type: "\x00invalid"}
+		}
+		if !c.proto.handle(opsCtx, c, m) {
 			return
 		}
 	}
+}
+
+// keepAlive sends the subprotocol's keep-alive message at every interval
+// once the connection is acknowledged.
+type keepAlive struct {
+	c    *conn
+	mu   sync.Mutex
+	t    *time.Timer
+	over bool
+}
+
+func (k *keepAlive) start() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.over {
+		k.t = time.AfterFunc(k.c.t.cfg.KeepAlive, k.tick)
+	}
+}
+
+func (k *keepAlive) tick() {
+	if k.c.isAcked() {
+		k.c.proto.keepAlive(k.c)
+	}
+	k.start()
+}
+
+func (k *keepAlive) stop() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.over = true
+	k.t.Stop()
 }
 
 func (c *conn) isAcked() bool {
@@ -363,19 +386,32 @@ func resultFrame(typ, id string, r *graphql.Response) ([]byte, bool) {
 	if id == "" || len(r.Errors) > 0 || len(r.Extensions) > 0 || r.Label != "" || r.Path != nil || r.HasNext != nil || len(r.Data) == 0 {
 		return nil, false
 	}
-	qid, err := json.Marshal(id)
-	if err != nil {
-		return nil, false
-	}
-	b := make([]byte, 0, len(r.Data)+len(qid)+48)
+	return appendDataFrame(make([]byte, 0, len(r.Data)+len(id)+48), typ, id, r.Data), true
+}
+
+// appendDataFrame appends a result message of type typ carrying data.
+func appendDataFrame(b []byte, typ, id string, data []byte) []byte {
 	b = append(b, `{"type":"`...)
 	b = append(b, typ...)
 	b = append(b, `","id":`...)
-	b = append(b, qid...)
+	b = appendJSONString(b, id)
 	b = append(b, `,"payload":{"data":`...)
-	b = append(b, r.Data...)
-	b = append(b, "}}"...)
-	return b, true
+	b = append(b, data...)
+	return append(b, "}}"...)
+}
+
+// appendJSONString appends s as a JSON string. Operation ids are short
+// and plain; anything else is left to encoding/json.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // closeWith sends a close frame with code and reason. The reader then sees
@@ -459,17 +495,19 @@ func (c *conn) start(ctx context.Context, id string, payload json.RawMessage, re
 	c.wg.Add(1)
 	c.mu.Unlock()
 
+	release := func() {
+		c.mu.Lock()
+		if c.ops[id] == op { // not an operation that replaced this one
+			delete(c.ops, id)
+		}
+		c.mu.Unlock()
+		cancel()
+		c.wg.Done()
+	}
 	go func() {
-		defer c.wg.Done()
-		defer func() {
-			c.mu.Lock()
-			if c.ops[id] == op { // not an operation that replaced this one
-				delete(c.ops, id)
-			}
-			c.mu.Unlock()
-			cancel()
-		}()
-		c.execute(opCtx, id, payload, out)
+		if !c.execute(opCtx, id, payload, out, release) {
+			release()
+		}
 	}()
 	return started
 }
@@ -491,13 +529,16 @@ func (c *conn) stop(id string) bool {
 
 // events is how an operation's outcome is written in one subprotocol.
 type events interface {
+	dataType() string // the type of a message carrying a result
 	next(id string, r *graphql.Response) bool
 	errors(id string, errs gqlerror.List) bool
 	complete(id string) bool
 }
 
-// execute runs one operation through gqlgen's executor.
-func (c *conn) execute(ctx context.Context, id string, payload json.RawMessage, out events) {
+// execute runs one operation through gqlgen's executor. A subscription
+// whose resolver attaches a Stream is handed over to serveNative, which
+// calls release when it ends; execute then reports true.
+func (c *conn) execute(ctx context.Context, id string, payload json.RawMessage, out events, release func()) bool {
 	// Cancellation reaches the contexts derived below after this one: ask
 	// this one whether the operation was stopped, or a subscription ended
 	// by the stop could be taken for one that completed.
@@ -510,7 +551,7 @@ func (c *conn) execute(ctx context.Context, id string, payload json.RawMessage, 
 	dec.UseNumber()
 	if err := dec.Decode(&params); err != nil || params.Query == "" {
 		out.errors(id, gqlerror.List{{Message: "subscribe payload must be an object with a query", Extensions: map[string]any{"code": "BAD_USER_INPUT"}}})
-		return
+		return false
 	}
 	params.Headers = c.headers
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
@@ -519,11 +560,23 @@ func (c *conn) execute(ctx context.Context, id string, payload json.RawMessage, 
 	if errs != nil {
 		resp := c.exec.DispatchError(graphql.WithOperationContext(ctx, rc), errs)
 		out.errors(id, resp.Errors)
-		return
+		return false
 	}
 	sink := &errorSink{}
 	ctx = context.WithValue(graphql.WithOperationContext(ctx, rc), sinkKey{}, sink)
+	var slot *Slot
+	if rc.Operation != nil && rc.Operation.Operation == "subscription" {
+		slot = &Slot{}
+		ctx = context.WithValue(ctx, slotKey{}, slot)
+	}
 	responses, ctx := c.exec.DispatchOperation(ctx, rc)
+	if slot != nil {
+		// The resolver attaches its stream last, once nothing can fail.
+		if st := slot.attached(); st != nil {
+			c.serveNative(opCtx, id, slot, st, sink, out, release)
+			return true
+		}
+	}
 	first := true
 	for {
 		resp := responses(ctx)
@@ -534,21 +587,22 @@ func (c *conn) execute(ctx context.Context, id string, payload json.RawMessage, 
 		// an operation that failed: an error message, not data.
 		if first && resp.Data == nil && len(resp.Errors) > 0 && rc.Operation != nil && rc.Operation.Operation == "subscription" {
 			out.errors(id, resp.Errors)
-			return
+			return false
 		}
 		first = false
 		if !out.next(id, resp) {
-			return
+			return false
 		}
 	}
 	if opCtx.Err() != nil {
-		return // stopped by the client or the connection: nothing more to say
+		return false // stopped by the client or the connection: nothing more to say
 	}
 	if errs := sink.take(); len(errs) > 0 {
 		out.errors(id, errs)
-		return
+		return false
 	}
 	out.complete(id)
+	return false
 }
 
 // errorSink collects errors a resolver reports for its subscription.

@@ -1,0 +1,86 @@
+package gqlws
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// corkConn is the socket under gorilla: while corked, gorilla's frame
+// writes gather in a buffer that uncork sends in one write. A burst of
+// results (a replay, a busy topic) then costs one system call instead of
+// one per message, and every frame still goes through gorilla, so frames
+// gorilla writes by itself (pongs, close on an oversized message) stay
+// whole and in order.
+type corkConn struct {
+	net.Conn
+	pool *sync.Pool // of *[]byte, shared by the transport's connections
+
+	mu     sync.Mutex
+	corked bool
+	buf    *[]byte
+}
+
+func (c *corkConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.corked {
+		if c.buf == nil {
+			c.buf = c.pool.Get().(*[]byte)
+		}
+		*c.buf = append(*c.buf, p...)
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+// cork holds writes back until uncork.
+func (c *corkConn) cork() {
+	c.mu.Lock()
+	c.corked = true
+	c.mu.Unlock()
+}
+
+// uncork sends what was held back, by deadline.
+func (c *corkConn) uncork(deadline time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.corked = false
+	if c.buf == nil {
+		return nil
+	}
+	b := c.buf
+	c.buf = nil
+	defer func() {
+		if cap(*b) <= maxPooledCork {
+			*b = (*b)[:0]
+			c.pool.Put(b)
+		}
+	}()
+	if err := c.Conn.SetWriteDeadline(deadline); err != nil {
+		return err
+	}
+	_, err := c.Conn.Write(*b)
+	return err
+}
+
+// maxPooledCork keeps an unusually large burst's buffer out of the pool.
+const maxPooledCork = 1 << 20
+
+// hijacker hands gorilla the hijacked socket wrapped in a corkConn.
+type hijacker struct {
+	http.ResponseWriter
+	pool *sync.Pool
+	conn *corkConn
+}
+
+func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	h.conn = &corkConn{Conn: nc, pool: h.pool}
+	return h.conn, brw, nil
+}

@@ -1,0 +1,155 @@
+package gqlws
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Stream is a subscription whose results its resolver produces itself
+// instead of through gqlgen's per-event execution: the resolver renders
+// each result's data, and the transport writes whatever is waiting when
+// it is woken. A subscription served this way holds no goroutine while it
+// waits for events, and a burst of results goes out in one write.
+type Stream interface {
+	// Drain passes the data of every waiting result to emit, in order
+	// (emit copies it), and reports whether the stream has ended. A stream
+	// that failed reports it with ReportError before ending.
+	Drain(emit func(data []byte)) (done bool)
+}
+
+// Slot is where a subscription resolver attaches its Stream.
+type Slot struct {
+	mu      sync.Mutex
+	stream  Stream
+	drain   func() // set once the transport drives the stream
+	pending bool   // woken before the transport drove it, or while draining
+	running bool   // a drain is under way
+}
+
+type slotKey struct{}
+
+// SlotFrom returns the Slot of the subscription being resolved in ctx, if
+// this transport serves it (otherwise the resolver returns a channel as
+// usual).
+func SlotFrom(ctx context.Context) (*Slot, bool) {
+	s, ok := ctx.Value(slotKey{}).(*Slot)
+	return s, ok
+}
+
+// Attach makes s the subscription's source of results. The resolver then
+// returns a channel gqlgen will never read; the transport takes over once
+// the resolver returns without error.
+func (s *Slot) Attach(st Stream) {
+	s.mu.Lock()
+	s.stream = st
+	s.mu.Unlock()
+}
+
+func (s *Slot) attached() Stream {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stream
+}
+
+// Wake says that results or the end are waiting. It never blocks: it
+// starts a drain unless one is running, which then goes round again.
+func (s *Slot) Wake() {
+	s.mu.Lock()
+	if s.drain == nil || s.running {
+		s.pending = true
+		s.mu.Unlock()
+		return
+	}
+	s.running = true
+	drain := s.drain
+	s.mu.Unlock()
+	go drain()
+}
+
+// drive starts the transport's side: drain runs on each wake, one at a
+// time, and at once if the stream was woken before.
+func (s *Slot) drive(drain func()) {
+	s.mu.Lock()
+	s.drain = drain
+	start := s.pending && !s.running
+	if start {
+		s.running = true
+	}
+	s.mu.Unlock()
+	if start {
+		go drain()
+	}
+}
+
+// again reports whether a wake came during the drain that is ending; if
+// not, the drain is over and the next wake starts a new one.
+func (s *Slot) again() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending {
+		s.pending = false
+		return true
+	}
+	s.running = false
+	return false
+}
+
+// serveNative writes the results of a natively served subscription each
+// time its slot is woken, until the stream ends; finish then releases the
+// operation. opCtx ends when the client or the connection stops it.
+func (c *conn) serveNative(opCtx context.Context, id string, slot *Slot, st Stream, sink *errorSink, out events, finish func()) {
+	var frame []byte // one result's message, reused
+	drain := func() {
+		for {
+			slot.mu.Lock()
+			slot.pending = false
+			slot.mu.Unlock()
+			done, ok := c.drainOnce(opCtx, id, st, out, &frame)
+			if done || !ok {
+				if ok && opCtx.Err() == nil {
+					if errs := sink.take(); len(errs) > 0 {
+						out.errors(id, errs)
+					} else {
+						out.complete(id)
+					}
+				}
+				finish()
+				return
+			}
+			if !slot.again() {
+				return
+			}
+		}
+	}
+	slot.drive(drain)
+}
+
+// drainOnce writes every waiting result of st in one corked batch. It
+// reports whether the stream ended and whether the socket took the batch.
+func (c *conn) drainOnce(opCtx context.Context, id string, st Stream, out events, frame *[]byte) (done, ok bool) {
+	stopped := opCtx.Err() != nil
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	c.cork.cork()
+	ok = true
+	done = st.Drain(func(data []byte) {
+		if stopped || !ok {
+			return // stopped: the rest is dropped, the stream ends next
+		}
+		*frame = appendDataFrame((*frame)[:0], out.dataType(), id, data)
+		if err := c.ws.WriteMessage(websocket.TextMessage, *frame); err != nil {
+			ok = false
+		}
+	})
+	if err := c.cork.uncork(time.Now().Add(c.t.cfg.WriteTimeout)); err != nil {
+		ok = false
+	}
+	if !ok {
+		c.t.cfg.Logger.Debug("websocket write", "id", id)
+		_ = c.ws.Close() // ends the reader, and with it every operation
+	}
+	return done, ok
+}
