@@ -66,6 +66,12 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 	set("max message size", cur.MaxMsgSize, want.MaxMsgSize, func() { upd.MaxMsgSize = want.MaxMsgSize })
 	set("discard policy", cur.Discard, want.Discard, func() { upd.Discard = want.Discard })
 	set("allow direct", cur.AllowDirect, want.AllowDirect, func() { upd.AllowDirect = want.AllowDirect })
+	// Atomic publish is only ever turned on: a store with group commit
+	// disabled does not take it away from other writers that batch.
+	const atomic = "allow atomic publish"
+	if want.AllowAtomicPublish {
+		set(atomic, cur.AllowAtomicPublish, true, func() { upd.AllowAtomicPublish = true })
+	}
 	if len(changes) == 0 {
 		return stream, nil
 	}
@@ -73,6 +79,11 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 		return nil, fmt.Errorf("update stream %s (%s): %w", want.Name, strings.Join(changes, ", "), err)
 	}
 	for _, c := range changes {
+		// A NATS server older than 2.12 ignores the setting; Open reports
+		// that, so it is not logged here as done.
+		if strings.HasPrefix(c, atomic) && !stream.CachedInfo().Config.AllowAtomicPublish {
+			continue
+		}
 		log.Info("stream setting updated", "stream", want.Name, "change", c)
 	}
 	return stream, nil

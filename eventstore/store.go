@@ -49,6 +49,11 @@ type Config struct {
 	// CacheSize is how many recent id -> sequence pairs are remembered to
 	// resolve cursors without a storage scan. Default 100,000 (~5 MiB).
 	CacheSize int
+	// DisableGroupCommit makes every Append a JetStream publish of its own.
+	// By default, appends that arrive while one is being stored are
+	// committed together as one atomic batch (one fsync for all of them);
+	// see commit.go.
+	DisableGroupCommit bool
 	// Logger reports stream creation and setting changes. Default: discard.
 	Logger *slog.Logger
 }
@@ -118,6 +123,8 @@ type Store struct {
 	seqs      *lru.Cache[ulid.ULID, uint64]
 	fullScans *semaphore.Weighted
 	reads     *semaphore.Weighted // consumers this store holds at once
+
+	commits *committer // nil: every append is published alone
 }
 
 // Open creates the stream if it is missing and returns a Store on it.
@@ -152,6 +159,8 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		MaxBytes:    orUnlimited(cfg.MaxBytes),
 		MaxMsgSize:  int32(cfg.MaxPayload + headerRoom),
 		AllowDirect: true,
+
+		AllowAtomicPublish: !cfg.DisableGroupCommit,
 	}
 	stream, err := ensureStream(ctx, js, scfg, cfg.Logger)
 	if err != nil {
@@ -161,7 +170,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{
+	s := &Store{
 		cfg:       cfg,
 		nc:        nc,
 		js:        js,
@@ -170,7 +179,16 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		seqs:      seqs,
 		fullScans: semaphore.NewWeighted(2),
 		reads:     semaphore.NewWeighted(maxReads),
-	}, nil
+	}
+	switch {
+	case cfg.DisableGroupCommit:
+	case !stream.CachedInfo().Config.AllowAtomicPublish:
+		cfg.Logger.Warn("the NATS server does not support atomic batch publish (nats-server 2.12 or later does): appending one event at a time, without group commit",
+			"stream", cfg.Stream)
+	default:
+		s.commits = newCommitter(s)
+	}
+	return s, nil
 }
 
 func orUnlimited(n int64) int64 {
@@ -200,6 +218,10 @@ const maxKeyLen = 256
 // Append stores ev and returns it with its id and sequence. A zero ev.ID is
 // replaced by a new ULID; a given one is kept (imports), and appending the
 // same id again within the deduplication window stores nothing.
+//
+// Append returns once JetStream has stored the event. Unless
+// Config.DisableGroupCommit is set, appends made while another is being
+// stored are stored together, as one atomic batch, in the order they came.
 func (s *Store) Append(ctx context.Context, ev Event, opts ...AppendOption) (Event, error) {
 	var o appendOptions
 	for _, opt := range opts {
@@ -220,7 +242,13 @@ func (s *Store) Append(ctx context.Context, ev Event, opts ...AppendOption) (Eve
 		Data:    ev.Data,
 		Header:  nats.Header{headerID: {ev.ID.String()}, headerType: {ev.Type}},
 	}
-	ack, err := s.publish(ctx, msg, msgID)
+	var ack *jetstream.PubAck
+	var err error
+	if s.commits != nil {
+		ack, err = s.commits.append(ctx, msg, msgID)
+	} else {
+		ack, err = s.publish(ctx, msg, msgID)
+	}
 	if err != nil {
 		return Event{}, fmt.Errorf("append to %s: %w", ev.Topic, err)
 	}
