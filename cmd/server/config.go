@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,6 +55,9 @@ type config struct {
 
 	// Durability of the embedded JetStream: "always" or an interval.
 	natsSync string
+	// perMessage turns group commit off (--group-commit=false): every
+	// append is a publish of its own.
+	perMessage bool
 
 	// The stream.
 	stream     string
@@ -78,7 +82,7 @@ var flagEnv = map[string]string{
 	"publish-rate": "PUBLISH_RATE", "max-connections": "MAX_CONNECTIONS",
 	"max-connections-per-address": "MAX_CONNECTIONS_PER_ADDRESS", "max-subscriptions": "MAX_SUBSCRIPTIONS",
 	"init-timeout": "INIT_TIMEOUT", "max-depth": "MAX_DEPTH", "max-complexity": "MAX_COMPLEXITY",
-	"introspection": "INTROSPECTION", "nats-sync": "NATS_SYNC",
+	"introspection": "INTROSPECTION", "nats-sync": "NATS_SYNC", "group-commit": "GROUP_COMMIT",
 	"log-format": "LOG_FORMAT", "shutdown-delay": "SHUTDOWN_DELAY",
 }
 
@@ -116,6 +120,11 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.maxComplexity, "max-complexity", 1000, "largest operation complexity (one per field)")
 	fs.BoolVar(&c.introspection, "introspection", true, "answer __schema and __type queries (GraphiQL needs them)")
 	fs.StringVar(&c.natsSync, "nats-sync", "always", "embedded JetStream: fsync every write (always, safe against power loss) or at an interval such as 2m (faster, loses the last writes on power loss)")
+	fs.BoolFunc("group-commit", "store appends made while another is being stored together, as one JetStream atomic batch with one fsync (default true); false: one publish per event", func(v string) error {
+		on, err := strconv.ParseBool(v)
+		c.perMessage = !on
+		return err
+	})
 	fs.StringVar(&c.stream, "stream", "REWIND", "JetStream stream name")
 	fs.IntVar(&c.replicas, "replicas", 1, "stream replicas: 1 embedded, 3 recommended on a cluster")
 	fs.DurationVar(&c.maxAge, "max-age", 0, "drop events older than this (e.g. 720h); 0 keeps them")

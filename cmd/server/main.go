@@ -68,6 +68,8 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		MaxMsgs:    cfg.maxMsgs,
 		MaxBytes:   cfg.maxBytes,
 		Logger:     log,
+
+		DisableGroupCommit: cfg.perMessage,
 	}, log)
 	if err != nil {
 		return err
