@@ -531,3 +531,33 @@ func TestCount(t *testing.T) {
 		t.Fatalf("count: %v", got)
 	}
 }
+
+// TestIdleSubscriptionsHoldOneGoroutine: a WebSocket connection whose
+// subscription has caught up and waits for events costs the server one
+// goroutine (its reader), not one per subscription or per timer, which is
+// what keeps ten thousand idle subscribers cheap.
+func TestIdleSubscriptionsHoldOneGoroutine(t *testing.T) {
+	e := start(t, api.Config{}, replay.Config{})
+	base := runtime.NumGoroutine()
+	const n = 100
+	clients := make([]*wstest.Client, n)
+	for i := range clients {
+		clients[i] = wstest.Dial(t, e.url, []string{wstest.TransportWS, wstest.LegacyWS}[i%2], nil)
+		clients[i].Init()
+		clients[i].Subscribe("1", wstest.EventsQuery, map[string]any{"topics": []string{"idle"}})
+	}
+	testenv.Eventually(t, 10*time.Second, "every subscription to be live", func() bool { return e.hub.Subscribers() == n })
+	ev := e.publish(t, "idle", 1)
+	for i, c := range clients {
+		if got := c.Collect("1", "events", 1, 10*time.Second); got[0].ID != ev.ID {
+			t.Fatalf("client %d got %s, want %s", i, got[0].ID, ev.ID)
+		}
+	}
+	// The client side of these connections runs no goroutine of its own.
+	var grown int
+	testenv.Eventually(t, 10*time.Second, "delivery goroutines to end", func() bool {
+		grown = runtime.NumGoroutine() - base
+		return grown <= n+n/10
+	})
+	t.Logf("%d idle subscriptions: %d more goroutines", n, grown)
+}

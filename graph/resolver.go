@@ -25,13 +25,14 @@ import (
 // Resolver serves the schema from a store and a live hub, for the
 // principal (package auth) each request's context carries.
 type Resolver struct {
-	store    *eventstore.Store
-	hub      *replay.Hub
-	present  graphql.ErrorPresenterFunc
-	limiters *lru.Cache[string, *rate.Limiter] // per principal; nil: no limit
-	rate     rate.Limit
-	burst    int
-	live     liveMarks // caught-up points of running subscriptions
+	store     *eventstore.Store
+	hub       *replay.Hub
+	present   graphql.ErrorPresenterFunc
+	limiters  *lru.Cache[string, *rate.Limiter] // per principal; nil: no limit
+	rate      rate.Limit
+	burst     int
+	live      liveMarks // caught-up points of running subscriptions
+	renderers renderers // compiled selections of natively served subscriptions
 }
 
 // NewResolver returns the root resolver.

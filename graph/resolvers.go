@@ -185,6 +185,9 @@ func (r *subscriptionResolver) Events(ctx context.Context, topics []string, afte
 	if err := r.startAt(ctx, &req, afterID, last, since); err != nil {
 		return nil, err
 	}
+	if native, err := r.streamNatively(ctx, req); native || err != nil {
+		return make(chan *eventstore.Event), err
+	}
 	sub, err := r.hub.Subscribe(ctx, req,
 		replay.OnEnd(func(err error) { r.reportSubscriptionError(ctx, err) }),
 		r.trackLive(ctx))
@@ -202,6 +205,9 @@ func (r *subscriptionResolver) RealTimeMessages(ctx context.Context, afterID *st
 	req := replay.Request{Topics: []string{MessagesTopic}, Types: []string{MessageType}}
 	if err := r.startAt(ctx, &req, afterID, last, since); err != nil {
 		return nil, err
+	}
+	if native, err := r.streamNatively(ctx, req); native || err != nil {
+		return make(chan *model.Message), err
 	}
 	sub, err := r.hub.Subscribe(ctx, req)
 	if err != nil {

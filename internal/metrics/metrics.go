@@ -272,7 +272,7 @@ func (e extension) InterceptOperation(ctx context.Context, next graphql.Operatio
 		// The operation's context ends with it, on every transport.
 		context.AfterFunc(ctx, running.Dec)
 		delivered := e.m.deliveries.WithLabelValues(proto)
-		h := next(ctx)
+		h := next(context.WithValue(ctx, deliveriesKey{}, delivered))
 		return func(ctx context.Context) *graphql.Response {
 			resp := h(ctx)
 			if resp != nil && resp.Data != nil {
@@ -294,6 +294,16 @@ func (e extension) InterceptOperation(ctx context.Context, next graphql.Operatio
 		}
 	}
 	return next(ctx)
+}
+
+type deliveriesKey struct{}
+
+// Deliveries returns the counter of the subscription running in ctx's
+// deliveries, for a transport that delivers results without going
+// through gqlgen's response handlers (which count them otherwise), or nil.
+func Deliveries(ctx context.Context) prometheus.Counter {
+	c, _ := ctx.Value(deliveriesKey{}).(prometheus.Counter)
+	return c
 }
 
 // factory registers what it makes.

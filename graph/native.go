@@ -1,0 +1,69 @@
+package graph
+
+import (
+	"context"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/internal/gqlws"
+	"github.com/rewind-dev/rewind/internal/metrics"
+	"github.com/rewind-dev/rewind/replay"
+)
+
+// streamNatively serves a subscription through the WebSocket transport's
+// native path when it can: the hub puts events into a feed, and the
+// transport, when woken, writes each as rendered once per selection,
+// with no goroutine per subscription and no gqlgen execution per event.
+// It reports false when the subscription must go through gqlgen instead
+// (another transport, or a selection the renderer cannot write exactly).
+func (r *Resolver) streamNatively(ctx context.Context, req replay.Request) (bool, error) {
+	slot, ok := gqlws.SlotFrom(ctx)
+	if !ok {
+		return false, nil
+	}
+	render, err := r.renderers.newRenderer(ctx)
+	if err != nil {
+		return false, nil
+	}
+	st := &eventStream{render: render, delivered: metrics.Deliveries(ctx)}
+	feed, err := r.hub.Attach(ctx, req, slot.Wake,
+		replay.OnEnd(func(err error) { r.reportSubscriptionError(ctx, err) }),
+		replay.OnCaughtUp(func(seq uint64) {
+			st.live.seq.Store(seq)
+			st.live.caught.Store(true)
+		}))
+	if err != nil {
+		return true, err
+	}
+	st.feed = feed
+	slot.Attach(st)
+	return true, nil
+}
+
+// eventStream is a natively served subscription: its feed and renderer.
+// The transport calls Drain one call at a time.
+type eventStream struct {
+	feed      *replay.Feed
+	render    *renderer
+	live      liveFrom
+	delivered prometheus.Counter // nil without metrics
+
+	evs []*eventstore.Event // reused between drains
+	buf []byte
+}
+
+func (s *eventStream) Drain(emit func(data []byte)) bool {
+	evs, done, _ := s.feed.Take(s.evs[:0])
+	for _, ev := range evs {
+		live := s.live.caught.Load() && ev.Seq > s.live.seq.Load()
+		s.buf = s.render.AppendData(s.buf[:0], ev, live)
+		emit(s.buf)
+	}
+	if s.delivered != nil && len(evs) > 0 {
+		s.delivered.Add(float64(len(evs)))
+	}
+	clear(evs)
+	s.evs = evs[:0]
+	return done
+}
