@@ -93,9 +93,13 @@ type Transport struct {
 	writes   sync.Pool // gorilla's write buffers, held only while a message is written
 	corks    sync.Pool // *[]byte: batches of frames being gathered (corkConn)
 
-	mu     sync.Mutex
-	open   int            // sockets open now
-	byAddr map[string]int // sockets open now per client address
+	down     context.Context // ends when a server this transport serves shuts down
+	shutDown context.CancelFunc
+
+	mu      sync.Mutex
+	open    int            // sockets open now
+	byAddr  map[string]int // sockets open now per client address
+	servers map[*http.Server]bool
 }
 
 var _ graphql.Transport = (*Transport)(nil)
@@ -104,8 +108,9 @@ var _ graphql.Transport = (*Transport)(nil)
 func New(cfg Config) *Transport {
 	cfg = cfg.withDefaults()
 	t := &Transport{
-		cfg:    cfg,
-		byAddr: map[string]int{},
+		cfg:     cfg,
+		byAddr:  map[string]int{},
+		servers: map[*http.Server]bool{},
 		corks: sync.Pool{New: func() any {
 			b := make([]byte, 0, 16<<10)
 			return &b
@@ -123,6 +128,7 @@ func New(cfg Config) *Transport {
 		WriteBufferSize:  4096,
 		WriteBufferPool:  &t.writes,
 	}
+	t.down, t.shutDown = context.WithCancel(context.Background())
 	return t
 }
 
@@ -168,10 +174,10 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		http.Error(w, msg, status)
 		return
 	}
-	defer t.release(addr)
 	hj := &hijacker{ResponseWriter: w, pool: &t.corks}
 	ws, err := t.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
+		t.release(addr)
 		return // the upgrader has answered the request
 	}
 	c := &conn{
@@ -190,10 +196,52 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	default:
 		c.closeWith(CloseSubprotocol, "Subprotocol not acceptable: use "+TransportWS+" or "+LegacyWS)
 		_ = ws.Close()
+		t.release(addr)
 		return
 	}
 	ws.SetReadLimit(t.cfg.MaxMessageBytes)
-	c.serve(r.Context())
+	// The connection gets a goroutine of its own and the handler returns,
+	// so that net/http releases what it holds for a request (buffers, the
+	// handler chain's stack) for as long as the socket stays open.
+	ctx, stop := t.lifetime(r)
+	go func() {
+		defer t.release(addr)
+		defer stop()
+		c.serve(ctx)
+	}()
+}
+
+// lifetime returns the context a socket lives in once its handler has
+// returned: the request's values, ended when the server shuts down — its
+// base context ends (how Rewind's server ends requests) or Shutdown is
+// called — and not when the request's handler returns. stop releases it.
+func (t *Transport) lifetime(r *http.Request) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	stops := []func() bool{context.AfterFunc(t.down, cancel)}
+	if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok {
+		t.watch(srv)
+		if srv.BaseContext != nil {
+			stops = append(stops, context.AfterFunc(srv.BaseContext(nil), cancel))
+		}
+	}
+	return ctx, func() {
+		for _, s := range stops {
+			s()
+		}
+		cancel()
+	}
+}
+
+// watch makes srv's Shutdown end this transport's sockets: net/http leaves
+// hijacked connections to their handler.
+func (t *Transport) watch(srv *http.Server) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.servers[srv] {
+		return
+	}
+	t.servers[srv] = true
+	srv.RegisterOnShutdown(t.shutDown)
 }
 
 // admit counts a new socket from addr, or says why it is refused.

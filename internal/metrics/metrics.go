@@ -6,9 +6,12 @@
 package metrics
 
 import (
+	"bufio"
 	"context"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -221,9 +224,44 @@ func (m *Metrics) HTTP(next http.Handler) http.Handler {
 		m.connectionsTotal.WithLabelValues(proto).Inc()
 		g := m.connections.WithLabelValues(proto)
 		g.Inc()
-		defer g.Dec()
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), protocolKey{}, proto)))
+		hw := &hijackCounter{ResponseWriter: w, open: g}
+		defer func() {
+			if !hw.hijacked {
+				g.Dec()
+			}
+		}()
+		next.ServeHTTP(hw, r.WithContext(context.WithValue(r.Context(), protocolKey{}, proto)))
 	})
+}
+
+// hijackCounter counts a hijacked connection (a WebSocket, which outlives
+// its handler) as open until it is closed.
+type hijackCounter struct {
+	http.ResponseWriter
+	open     prometheus.Gauge
+	hijacked bool
+}
+
+func (w *hijackCounter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	w.hijacked = true
+	return &countedConn{Conn: nc, open: w.open}, brw, nil
+}
+
+func (w *hijackCounter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+type countedConn struct {
+	net.Conn
+	open   prometheus.Gauge
+	closed sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.closed.Do(c.open.Dec)
+	return c.Conn.Close()
 }
 
 type statusWriter struct {
