@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -33,7 +35,7 @@ func main() {
 
 func run() error {
 	quick := flag.Bool("quick", false, "run each workload small (seconds): checks that the harness works")
-	only := flag.String("only", "", "comma-separated workloads to run (fanout,replay,cursor,conns,publish,mixed); empty: all")
+	only := flag.String("only", "", "comma-separated workloads to run (fanout,replay,cursor,conns,publish,mixed,durable); empty: all")
 	peers := flag.String("peers", "", "comma-separated peers (rewind,gqlgen-mem,node-graphql-ws); empty: all")
 	out := flag.String("out", "", "write the report here (e.g. BENCHMARKS.md) and charts beside it in docs/bench; empty: print to stdout")
 	charts := flag.String("charts", "docs/bench", "folder for the PNG charts, relative to the module root")
@@ -94,6 +96,7 @@ func run() error {
 	}
 	env.RewindEnv = list(*rewindEnv)
 	res := env.Suite(ctx, opts)
+	durable := runDurable(ctx, env, opts)
 	if ctx.Err() != nil {
 		return fmt.Errorf("stopped: %w", ctx.Err())
 	}
@@ -106,15 +109,36 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	md = durable.Splice(md)
+	if durable != nil {
+		raw, _ := json.MarshalIndent(durable, "", "  ")
+		if err := os.WriteFile(filepath.Join(chartDir, "durable.json"), raw, 0o644); err != nil {
+			return err
+		}
+	}
 	if *out == "" {
 		fmt.Print(md)
 	} else if err := os.WriteFile(*out, []byte(md), 0o644); err != nil {
 		return err
 	}
-	if errs := res.Failures(); len(errs) > 0 {
+	if errs := append(res.Failures(), durable.Failures()...); len(errs) > 0 {
 		return fmt.Errorf("%d checks failed:\n  %s", len(errs), strings.Join(errs, "\n  "))
 	}
 	return nil
+}
+
+// runDurable runs workload 7 unless --only leaves it out. It runs beside
+// the suite, with its own result, which is spliced into the report.
+func runDurable(ctx context.Context, env *workload.Env, opts workload.SuiteOptions) *workload.DurableResult {
+	if len(opts.Only) > 0 && !slices.Contains(opts.Only, "durable") || ctx.Err() != nil {
+		return nil
+	}
+	cfg := workload.DurableSize(opts.Quick)
+	if len(opts.Peers) > 0 && !slices.Contains(opts.Peers, workload.Rewind) {
+		cfg.HTTPClients = 0 // Rewind's server is not being compared
+	}
+	d := env.Durable(ctx, cfg)
+	return &d
 }
 
 func list(s string) []string {
