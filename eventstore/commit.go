@@ -211,30 +211,79 @@ func (c *committer) commit(ctx context.Context, batch []*pending) {
 		}
 		return
 	}
+	c.refused(err, len(batch))
 	var apiErr *jetstream.APIError
-	if !errors.As(err, &apiErr) {
-		goAlone(batch) // timeout, no responders, connection lost: publish alone retries
-		return
-	}
-	half := len(batch) / 2
-	switch apiErr.ErrorCode {
-	case codeBatchTooLarge:
-		if c.maxMsgs.Load() > int64(half) {
-			c.maxMsgs.Store(int64(half))
-			c.s.cfg.Logger.Info("the NATS server's max_batch_size is lower than Rewind's batches: using smaller ones", "stream", c.s.cfg.Stream, "max_events", half)
-		}
-		fallthrough
-	case codeBatchDuplicate:
+	if errors.As(err, &apiErr) && (apiErr.ErrorCode == codeBatchDuplicate || apiErr.ErrorCode == codeBatchTooLarge) {
+		half := len(batch) / 2
 		c.commit(ctx, batch[:half])
 		c.commit(ctx, batch[half:])
 		return
+	}
+	// Anything else (a timeout, no responders, a lost connection, a limit):
+	// publishing alone retries what may pass, and reports the rest to each.
+	goAlone(batch)
+}
+
+// appendAtomic stores as one atomic batch as many of evs, from the first,
+// as a batch may hold, sets their sequences and returns how many it
+// stored: none if the server refused the batch (a duplicate id among them,
+// a limit, an outage), and then AppendBatch publishes them one by one. evs
+// have their ids.
+func (c *committer) appendAtomic(ctx context.Context, evs []Event) int {
+	if c.off.Load() || len(evs) < 2 {
+		return 0
+	}
+	limit := int(c.maxMsgs.Load())
+	msgs := make([]*nats.Msg, 0, min(len(evs), limit))
+	size := 0
+	for _, ev := range evs {
+		id := ev.ID.String()
+		msg := &nats.Msg{
+			Subject: c.s.subject(ev.Topic),
+			Data:    ev.Data,
+			Header: nats.Header{headerID: {id}, headerType: {ev.Type},
+				jetstream.MsgIDHeader: {id}, jetstream.ExpectedStreamHeader: {c.s.cfg.Stream}},
+		}
+		if len(msgs) == limit || len(msgs) > 0 && size+msgSize(msg) > maxBatchBytes {
+			break
+		}
+		size += msgSize(msg)
+		msgs = append(msgs, msg)
+	}
+	bctx, cancel := context.WithTimeout(ctx, batchTimeout)
+	defer cancel()
+	ack, err := jetstreamext.PublishMsgBatch(bctx, c.s.js, msgs, jetstreamext.BatchFlowControl{})
+	if err != nil {
+		c.refused(err, len(msgs))
+		return 0
+	}
+	first := ack.Sequence + 1 - uint64(len(msgs))
+	for i := range msgs {
+		evs[i].Seq = first + uint64(i)
+		c.s.seqs.Add(evs[i].ID, evs[i].Seq)
+	}
+	return len(msgs)
+}
+
+// refused notes what a refused batch of n messages says about the server:
+// a lower batch limit, or no atomic batches at all.
+func (c *committer) refused(err error, n int) {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return
+	}
+	switch apiErr.ErrorCode {
+	case codeBatchTooLarge:
+		if half := int64(n / 2); c.maxMsgs.Load() > half {
+			c.maxMsgs.Store(max(half, 1))
+			c.s.cfg.Logger.Info("the NATS server's max_batch_size is lower than Rewind's batches: using smaller ones", "stream", c.s.cfg.Stream, "max_events", max(half, 1))
+		}
 	case codeBatchDisabled, codeBatchUnsupportedHeader:
 		if c.off.CompareAndSwap(false, true) {
 			c.s.cfg.Logger.Warn("the NATS server refused an atomic batch: appending one event at a time from now on",
 				"stream", c.s.cfg.Stream, "err", err)
 		}
 	}
-	goAlone(batch)
 }
 
 func goAlone(batch []*pending) {

@@ -93,3 +93,29 @@ func BenchmarkAppendSyncAlways(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAppendBatchSyncAlways measures AppendBatch (bulk loads) under
+// fsync-always, 1,000 events a call.
+func BenchmarkAppendBatchSyncAlways(b *testing.B) {
+	for _, mode := range []struct {
+		name string
+		cfg  eventstore.Config
+	}{
+		{"per-message", eventstore.Config{DisableGroupCommit: true}},
+		{"group-commit", eventstore.Config{}},
+	} {
+		b.Run(mode.name, func(b *testing.B) {
+			s := syncAlwaysStore(b, mode.cfg)
+			evs := make([]eventstore.Event, 1000)
+			for i := range evs {
+				evs[i] = eventstore.Event{Topic: "bench", Type: "x", Data: json.RawMessage(`{"n":1,"padding":"0123456789012345678901234567890123456789"}`)}
+			}
+			for b.Loop() {
+				if _, err := s.AppendBatch(context.Background(), evs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(evs)*b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}

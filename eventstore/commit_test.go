@@ -477,6 +477,66 @@ func TestGroupCommitSetup(t *testing.T) {
 	}
 }
 
+// TestAppendBatchAtomic: AppendBatch sends its events as atomic batches of
+// up to 1,000, in order; running it again, or with ids already stored
+// among new ones, stores each event once.
+func TestAppendBatchAtomic(t *testing.T) {
+	n := testenv.StartNATS(t)
+	s := n.Store(eventstore.Config{})
+	ctx := ctxT(t)
+	evs := make([]eventstore.Event, 2500)
+	for i := range evs {
+		evs[i] = ev("bulk", fmt.Sprint(i))
+	}
+	got, err := s.AppendBatch(ctx, evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range got {
+		if e.Seq != uint64(i+1) || string(e.Data) != fmt.Sprint(i) {
+			t.Fatalf("event %d: sequence %d, data %s", i, e.Seq, e.Data)
+		}
+	}
+	hs := rawHeaders(t, n, got[0].Seq, got[999].Seq, got[1000].Seq, got[2499].Seq)
+	if a, b, c := hs[0].Get(batchHeader), hs[1].Get(batchHeader), hs[2].Get(batchHeader); a == "" || b != a || c == "" || c == a {
+		t.Errorf("batch ids of events 0, 999, 1000: %q %q %q; want batches of 1,000", a, b, c)
+	}
+	if stored := collect(t, s, eventstore.Query{}); len(stored) != 2500 || stored[1234].ID != got[1234].ID {
+		t.Fatalf("stream holds %d events", len(stored))
+	}
+
+	again, err := s.AppendBatch(ctx, got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range again {
+		if again[i].Seq != got[i].Seq {
+			t.Fatalf("run again: event %d got sequence %d, first stored at %d", i, again[i].Seq, got[i].Seq)
+		}
+	}
+	mixed, err := s.AppendBatch(ctx, []eventstore.Event{ev("bulk", `"new 1"`), got[5], ev("bulk", `"new 2"`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mixed[1].Seq != got[5].Seq || mixed[0].Seq <= 2500 || mixed[2].Seq <= 2500 || mixed[0].Seq == mixed[2].Seq {
+		t.Fatalf("new, stored, new: sequences %d %d %d", mixed[0].Seq, mixed[1].Seq, mixed[2].Seq)
+	}
+	if st, err := s.State(ctx); err != nil || st.Events != 2502 {
+		t.Fatalf("stream holds %d events (%v), want 2502", st.Events, err)
+	}
+
+	perMessage := n.Store(eventstore.Config{DisableGroupCommit: true})
+	plain, err := perMessage.AppendBatch(ctx, []eventstore.Event{ev("bulk", `1`), ev("bulk", `2`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range rawHeaders(t, n, plain[0].Seq, plain[1].Seq) {
+		if id := h.Get(batchHeader); id != "" {
+			t.Fatalf("AppendBatch with group commit disabled stored batch %s", id)
+		}
+	}
+}
+
 // syncBuffer is a log destination safe for concurrent writers.
 type syncBuffer struct {
 	mu sync.Mutex
