@@ -64,9 +64,13 @@ func (s *Store) Resolve(ctx context.Context, id ulid.ULID) (uint64, error) {
 	return 0, fmt.Errorf("cursor %s: %w", id, ErrCursorNotFound)
 }
 
-// search looks for id in the stream as it was in st: in the time windows
-// first, then in a full scan. It returns 0 when the id is not stored.
+// search looks for id in the stream as it was in st: near its time with
+// direct gets first, then in the time windows, then in a full scan. It
+// returns 0 when the id is not stored.
 func (s *Store) search(ctx context.Context, id ulid.ULID, st State) (uint64, error) {
+	if seq, err := s.lookupNear(ctx, id, st); err != nil || seq != 0 {
+		return seq, err
+	}
 	at := ulid.Time(id.Time())
 	for _, w := range searchWindows {
 		from, until := at.Add(-w.before), at.Add(w.after)
@@ -95,7 +99,8 @@ type found struct{ seq, first, last uint64 }
 // find scans headers from spec for id, stopping at stream time stopAt (if
 // set).
 func (s *Store) find(ctx context.Context, id ulid.ULID, spec scanSpec, stopAt time.Time) (found, error) {
-	spec.filters = []string{s.cfg.SubjectPrefix + ".>"}
+	// No filter: the stream holds only the store's subjects, and a filter
+	// would make JetStream count what matches it when creating the consumer.
 	spec.headersOnly = true
 	var r found
 	err := s.scanRaw(ctx, spec, func(got ulid.ULID, seq uint64, stored time.Time) bool {

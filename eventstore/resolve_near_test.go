@@ -1,0 +1,143 @@
+package eventstore_test
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/internal/testenv"
+)
+
+// TestResolveNear: in a stream filled in bulk, where thousands of events
+// carry the same millisecond, ids on each edge of the near lookup's first
+// batch and of its sampled stretch resolve exactly; those within the
+// stretch are found by the near lookup itself, whatever order the ids of
+// one millisecond have in the stream, and with sampled messages removed.
+//
+// Every id is made a few milliseconds before the appends start, so the
+// near lookup's stretch begins at the stream's first event and the edges
+// are at known sequences.
+func TestResolveNear(t *testing.T) {
+	stretch := eventstore.NearBatch + eventstore.Probes*eventstore.ProbeSpacing // sequences 1..stretch
+	size := stretch + 2*eventstore.ProbeSpacing
+	edges := []int{ // sequences
+		1, eventstore.NearBatch, eventstore.NearBatch + 1, eventstore.NearBatch + 2,
+		eventstore.NearBatch + eventstore.ProbeSpacing, eventstore.NearBatch + eventstore.ProbeSpacing + 1,
+		eventstore.NearBatch + eventstore.ProbeSpacing + 2, stretch/2 + 7, stretch - 1, stretch,
+		stretch + 1, size,
+	}
+	for _, tc := range []struct {
+		name string
+		// entropy returns the id generator of writer w.
+		entropy func(w int) io.Reader
+		writers int
+		removed []int // sequences deleted before the lookups
+	}{
+		{"one writer", func(int) io.Reader { return ulid.Monotonic(rand.Reader, 0) }, 1, nil},
+		{"two writers interleaved", func(int) io.Reader { return ulid.Monotonic(rand.Reader, 0) }, 2, nil},
+		{"random order within the millisecond", func(int) io.Reader { return rand.Reader }, 1, nil},
+		{"sampled messages removed", func(int) io.Reader { return ulid.Monotonic(rand.Reader, 0) }, 1,
+			[]int{eventstore.NearBatch + 1, eventstore.NearBatch + 1 + eventstore.ProbeSpacing, stretch - eventstore.ProbeSpacing + 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := testenv.StartNATS(t)
+			ctx := ctxT(t)
+			ms := ulid.Timestamp(time.Now().Add(-3 * time.Millisecond))
+			gens := make([]io.Reader, tc.writers)
+			for w := range gens {
+				gens[w] = tc.entropy(w)
+			}
+			evs := make([]eventstore.Event, size)
+			for i := range evs {
+				evs[i] = eventstore.Event{ID: ulid.MustNew(ms, gens[i%tc.writers]), Topic: "bulk", Type: "x", Data: json.RawMessage(`{}`)}
+			}
+			evs, err := n.Store(eventstore.Config{}).AppendBatch(ctx, evs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if evs[0].Seq != 1 || evs[size-1].Seq != uint64(size) {
+				t.Fatalf("stored at sequences %d..%d, want 1..%d", evs[0].Seq, evs[size-1].Seq, size)
+			}
+			removed := map[int]bool{}
+			if len(tc.removed) > 0 {
+				js, err := jetstream.New(n.Connect())
+				if err != nil {
+					t.Fatal(err)
+				}
+				stream, err := js.Stream(ctx, "REWIND")
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, seq := range tc.removed {
+					if err := stream.DeleteMsg(ctx, uint64(seq)); err != nil {
+						t.Fatal(err)
+					}
+					removed[seq] = true
+				}
+			}
+			reader := n.Store(eventstore.Config{}) // nothing cached: every lookup reads the stream
+			for _, seq := range append(edges, tc.removed...) {
+				id := evs[seq-1].ID
+				got, err := reader.Resolve(ctx, id)
+				switch {
+				case removed[seq]:
+					if !errors.Is(err, eventstore.ErrCursorNotFound) {
+						t.Errorf("removed event at %d: resolved to %d, %v; want ErrCursorNotFound", seq, got, err)
+					}
+					continue
+				case err != nil || got != uint64(seq):
+					t.Errorf("event at %d: resolved to %d, %v", seq, got, err)
+				}
+				near, err := reader.LookupNear(ctx, id)
+				if seq <= stretch && (err != nil || near != uint64(seq)) {
+					t.Errorf("event at %d, within the near stretch 1..%d: near lookup gave %d, %v", seq, stretch, near, err)
+				}
+				if seq > stretch && (err != nil || near != 0) {
+					t.Errorf("event at %d, past the near stretch 1..%d: near lookup gave %d, %v; want 0, left to the window scans", seq, stretch, near, err)
+				}
+			}
+		})
+	}
+}
+
+// TestResolveNearUnknown: an id that is not stored is not
+// found by the near lookup, even when every sample around it shares its
+// millisecond; Resolve then reports it unknown.
+func TestResolveNearUnknown(t *testing.T) {
+	n := testenv.StartNATS(t)
+	ctx := ctxT(t)
+	ms := ulid.Timestamp(time.Now().Add(-3 * time.Millisecond))
+	gen := ulid.Monotonic(rand.Reader, 0)
+	evs := make([]eventstore.Event, eventstore.NearBatch+4*eventstore.ProbeSpacing)
+	for i := range evs {
+		evs[i] = eventstore.Event{ID: ulid.MustNew(ms, gen), Topic: "bulk", Type: "x", Data: json.RawMessage(`{}`)}
+	}
+	// Every other id is kept back: the stream holds its neighbours only.
+	var kept, missing []eventstore.Event
+	for i, ev := range evs {
+		if i%2 == 0 {
+			kept = append(kept, ev)
+		} else {
+			missing = append(missing, ev)
+		}
+	}
+	if _, err := n.Store(eventstore.Config{}).AppendBatch(ctx, kept); err != nil {
+		t.Fatal(err)
+	}
+	reader := n.Store(eventstore.Config{})
+	for _, ev := range []eventstore.Event{missing[0], missing[len(missing)/2], missing[len(missing)-1]} {
+		if seq, err := reader.LookupNear(ctx, ev.ID); err != nil || seq != 0 {
+			t.Errorf("near lookup of an id not stored: %d, %v", seq, err)
+		}
+		if seq, err := reader.Resolve(ctx, ev.ID); !errors.Is(err, eventstore.ErrCursorNotFound) {
+			t.Errorf("resolve of an id not stored: %d, %v; want ErrCursorNotFound", seq, err)
+		}
+	}
+}
