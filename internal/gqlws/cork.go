@@ -66,6 +66,24 @@ func (c *corkConn) uncork(deadline time.Time) error {
 	return err
 }
 
+// flushOver sends what was held back, by deadline, once it exceeds limit
+// bytes, and stays corked: a long burst goes out in slices, each with its
+// own deadline, so that a client reading steadily is never cut off for
+// the size of a burst.
+func (c *corkConn) flushOver(limit int, deadline time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.buf == nil || len(*c.buf) < limit {
+		return nil
+	}
+	if err := c.Conn.SetWriteDeadline(deadline); err != nil {
+		return err
+	}
+	_, err := c.Conn.Write(*c.buf)
+	*c.buf = (*c.buf)[:0]
+	return err
+}
+
 // maxPooledCork keeps an unusually large burst's buffer out of the pool.
 const maxPooledCork = 1 << 20
 

@@ -127,6 +127,10 @@ func (c *conn) serveNative(opCtx context.Context, id string, slot *Slot, st Stre
 	slot.drive(drain)
 }
 
+// corkSlice is how much a burst gathers before it is sent: enough to
+// make system calls rare, small enough for one write timeout to hold.
+const corkSlice = 64 << 10
+
 // drainOnce writes every waiting result of st in one corked batch. It
 // reports whether the stream ended and whether the socket took the batch.
 func (c *conn) drainOnce(opCtx context.Context, id string, st Stream, out events, frame *[]byte) (done, ok bool) {
@@ -141,6 +145,10 @@ func (c *conn) drainOnce(opCtx context.Context, id string, st Stream, out events
 		}
 		*frame = appendDataFrame((*frame)[:0], out.dataType(), id, data)
 		if err := c.ws.WriteMessage(websocket.TextMessage, *frame); err != nil {
+			ok = false
+			return
+		}
+		if err := c.cork.flushOver(corkSlice, time.Now().Add(c.t.cfg.WriteTimeout)); err != nil {
 			ok = false
 		}
 	})
