@@ -152,9 +152,32 @@ func TestGroupCommitConcurrentAppenders(t *testing.T) {
 	t.Logf("%d of %d events were stored in atomic batches", batched, len(stored))
 }
 
+// queueGroup queues n appends on topic while s's commits are held, in
+// order, then releases them and returns their results in that order.
+func queueGroup(t *testing.T, s *eventstore.Store, topic string, n int) []eventstore.Event {
+	t.Helper()
+	ctx := ctxT(t)
+	queued, release := s.HoldCommits()
+	var chans []<-chan appended
+	for i := range n {
+		chans = append(chans, queueAppend(t, s, queued, ctx, ev(topic, fmt.Sprint(i))))
+	}
+	release()
+	out := make([]eventstore.Event, n)
+	for i, ch := range chans {
+		r := result(t, ch)
+		if r.err != nil {
+			t.Fatalf("append %d: %v", i, r.err)
+		}
+		out[i] = r.ev
+	}
+	return out
+}
+
 // TestGroupCommitOneBatch: appends that arrive while another is being
 // stored go together, as one atomic batch, in the order they came, while
-// an append at no load is published alone. A bad event never joins.
+// an append at no load is published alone, and a few (fewer than an atomic
+// batch is worth) one by one. A bad event never joins.
 func TestGroupCommitOneBatch(t *testing.T) {
 	n := testenv.StartNATS(t)
 	s := n.Store(eventstore.Config{})
@@ -163,41 +186,49 @@ func TestGroupCommitOneBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	few := queueGroup(t, s, "t", 3)
 	queued, release := s.HoldCommits()
 	var chans []<-chan appended
-	for i := range 10 {
+	for i := range 20 {
 		chans = append(chans, queueAppend(t, s, queued, ctx, ev("t", fmt.Sprint(i+1))))
 	}
 	if _, err := s.Append(ctx, ev("t", `{`)); !errors.Is(err, eventstore.ErrInvalidEvent) {
 		t.Fatalf("invalid event: %v", err)
 	}
-	if q := queued(); q != 10 {
-		t.Fatalf("%d appends queued, want 10: the invalid one must not wait", q)
+	if q := queued(); q != 20 {
+		t.Fatalf("%d appends queued, want 20: the invalid one must not wait", q)
 	}
 	release()
-	seqs := []uint64{alone.Seq}
+	var batch []uint64
 	for i, ch := range chans {
 		r := result(t, ch)
 		if r.err != nil {
 			t.Fatalf("append %d: %v", i, r.err)
 		}
-		if want := alone.Seq + 1 + uint64(i); r.ev.Seq != want {
+		if want := few[2].Seq + 1 + uint64(i); r.ev.Seq != want {
 			t.Fatalf("append %d got sequence %d, want %d (the order they came)", i, r.ev.Seq, want)
 		}
-		seqs = append(seqs, r.ev.Seq)
+		batch = append(batch, r.ev.Seq)
 	}
-	hs := rawHeaders(t, n, seqs...)
-	if id := hs[0].Get(batchHeader); id != "" {
-		t.Errorf("the append at no load was stored by batch %s, want alone", id)
-	}
-	batch := hs[1].Get(batchHeader)
-	for i, h := range hs[1:] {
-		if id := h.Get(batchHeader); id == "" || id != batch {
-			t.Errorf("append %d stored by batch %q, want every one by the same batch (%q)", i, id, batch)
+	for i, e := range few {
+		if e.Seq != alone.Seq+1+uint64(i) {
+			t.Fatalf("few: append %d got sequence %d, want %d", i, e.Seq, alone.Seq+1+uint64(i))
 		}
 	}
-	if n := len(collect(t, s, eventstore.Query{})); n != 11 {
-		t.Fatalf("stream holds %d events, want 11", n)
+	for i, h := range rawHeaders(t, n, alone.Seq, few[0].Seq, few[1].Seq, few[2].Seq) {
+		if id := h.Get(batchHeader); id != "" {
+			t.Errorf("append %d (alone or one of a few) was stored by batch %s", i, id)
+		}
+	}
+	hs := rawHeaders(t, n, batch...)
+	id := hs[0].Get(batchHeader)
+	for i, h := range hs {
+		if got := h.Get(batchHeader); got == "" || got != id {
+			t.Errorf("append %d stored by batch %q, want every one by the same batch (%q)", i, got, id)
+		}
+	}
+	if n := len(collect(t, s, eventstore.Query{})); n != 24 {
+		t.Fatalf("stream holds %d events, want 24", n)
 	}
 }
 
@@ -220,7 +251,16 @@ func TestGroupCommitIdempotency(t *testing.T) {
 	plain := queueAppend(t, s, queued, ctx, ev("pay", `5`))
 	idA := queueAppend(t, s, queued, ctx, eventstore.Event{ID: imported, Topic: "pay", Type: "x", Data: json.RawMessage(`6`)})
 	idB := queueAppend(t, s, queued, ctx, eventstore.Event{ID: imported, Topic: "pay", Type: "x", Data: json.RawMessage(`6`)})
+	var fillers []<-chan appended // enough for an atomic batch
+	for i := range 14 {
+		fillers = append(fillers, queueAppend(t, s, queued, ctx, ev("fill", fmt.Sprint(i))))
+	}
 	release()
+	for i, ch := range fillers {
+		if r := result(t, ch); r.err != nil {
+			t.Fatalf("filler %d: %v", i, r.err)
+		}
+	}
 
 	r := map[string]appended{}
 	for name, ch := range map[string]<-chan appended{"k2a": k2a, "k1": k1, "k2b": k2b, "plain": plain, "idA": idA, "idB": idB} {
@@ -243,8 +283,8 @@ func TestGroupCommitIdempotency(t *testing.T) {
 	if r["plain"].ev.Seq == 0 {
 		t.Error("the plain neighbour was not stored")
 	}
-	if n := len(collect(t, s, eventstore.Query{})); n != 4 {
-		t.Fatalf("stream holds %d events, want 4 (k1, k2, plain, imported)", n)
+	if n := len(collect(t, s, eventstore.Query{Topics: []string{"pay"}})); n != 4 {
+		t.Fatalf("stream holds %d events on pay, want 4 (k1, k2, plain, imported)", n)
 	}
 	// Across batches, later: the key still returns the original.
 	again, err := s.Append(ctx, ev("pay", `7`), eventstore.WithIdempotencyKey("k2"))
@@ -257,7 +297,7 @@ func TestGroupCommitIdempotency(t *testing.T) {
 	// goes as one batch.
 	queued, release = s.HoldCommits()
 	var firsts []<-chan appended
-	for i := range 4 {
+	for i := range 39 {
 		firsts = append(firsts, queueAppend(t, s, queued, ctx, ev("pay", fmt.Sprintf(`%d`, 10+i))))
 	}
 	dup := queueAppend(t, s, queued, ctx, ev("pay", `99`), eventstore.WithIdempotencyKey("k1"))
@@ -273,9 +313,11 @@ func TestGroupCommitIdempotency(t *testing.T) {
 	if r := result(t, dup); r.err != nil || r.ev.ID != orig.ID {
 		t.Fatalf("repeated key: got %+v, %v; want the original", r.ev, r.err)
 	}
-	hs := rawHeaders(t, n, seqs[:2]...)
-	if id := hs[0].Get(batchHeader); id == "" || hs[1].Get(batchHeader) != id {
-		t.Errorf("the first half was not stored as one batch: batch ids %q and %q", id, hs[1].Get(batchHeader))
+	hs := rawHeaders(t, n, seqs[:20]...)
+	for i, h := range hs {
+		if id := h.Get(batchHeader); id == "" || id != hs[0].Get(batchHeader) {
+			t.Errorf("the first half was not stored as one batch: event %d by batch %q, event 0 by %q", i, id, hs[0].Get(batchHeader))
+		}
 	}
 }
 
@@ -355,7 +397,7 @@ func TestGroupCommitRefused(t *testing.T) {
 	ctx := ctxT(t)
 	queued, release := s.HoldCommits()
 	var chans []<-chan appended
-	for i := range 3 {
+	for i := range 20 {
 		chans = append(chans, queueAppend(t, s, queued, ctx, ev("t", fmt.Sprint(i))))
 	}
 	js, err := jetstream.New(n.Connect())
@@ -380,17 +422,25 @@ func TestGroupCommitRefused(t *testing.T) {
 	if !strings.Contains(logs.String(), "refused an atomic batch") {
 		t.Errorf("the fallback is not logged:\n%s", logs.String())
 	}
+	after := make([]uint64, 20)
 	var wg sync.WaitGroup
-	for i := range 10 {
+	for i := range after {
 		wg.Go(func() {
-			if _, err := s.Append(ctx, ev("t", fmt.Sprint(10+i))); err != nil {
+			e, err := s.Append(ctx, ev("t", fmt.Sprint(20+i)))
+			if err != nil {
 				t.Errorf("append after the fallback: %v", err)
 			}
+			after[i] = e.Seq
 		})
 	}
 	wg.Wait()
-	if n := len(collect(t, s, eventstore.Query{})); n != 13 {
-		t.Fatalf("stream holds %d events, want 13", n)
+	for i, h := range rawHeaders(t, n, after...) {
+		if id := h.Get(batchHeader); id != "" {
+			t.Errorf("append %d after the fallback was stored by batch %s", i, id)
+		}
+	}
+	if n := len(collect(t, s, eventstore.Query{})); n != 40 {
+		t.Fatalf("stream holds %d events, want 40", n)
 	}
 }
 
@@ -403,7 +453,7 @@ func TestGroupCommitOutage(t *testing.T) {
 	ctx := ctxT(t)
 	queued, release := s.HoldCommits()
 	var chans []<-chan appended
-	for i := range 5 {
+	for i := range 20 {
 		chans = append(chans, queueAppend(t, s, queued, ctx, ev("t", fmt.Sprint(i))))
 	}
 	n.Stop()
@@ -418,8 +468,8 @@ func TestGroupCommitOutage(t *testing.T) {
 		bySeq[r.ev.Seq] = r.ev
 	}
 	stored := collect(t, s, eventstore.Query{})
-	if len(stored) != 5 || len(bySeq) != 5 {
-		t.Fatalf("stream holds %d events, appends returned %d sequences; want 5", len(stored), len(bySeq))
+	if len(stored) != 20 || len(bySeq) != 20 {
+		t.Fatalf("stream holds %d events, appends returned %d sequences; want 20", len(stored), len(bySeq))
 	}
 	for _, e := range stored {
 		if bySeq[e.Seq].ID != e.ID {

@@ -50,9 +50,11 @@ type Config struct {
 	// resolve cursors without a storage scan. Default 100,000 (~5 MiB).
 	CacheSize int
 	// DisableGroupCommit makes every Append a JetStream publish of its own.
-	// By default, appends that arrive while one is being stored are
-	// committed together as one atomic batch (one fsync for all of them);
-	// see commit.go.
+	// By default, appends made while another is being stored are stored
+	// together, as one JetStream atomic batch (one fsync for all of them
+	// when JetStream fsyncs every write); Open then allows atomic publish
+	// on the stream, which needs nats-server 2.12 or later (without it,
+	// appends are published one by one, and Open logs that).
 	DisableGroupCommit bool
 	// Logger reports stream creation and setting changes. Default: discard.
 	Logger *slog.Logger
