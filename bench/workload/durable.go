@@ -50,7 +50,7 @@ func DurableSize(quick bool) DurableConfig {
 	if quick {
 		return DurableConfig{Appenders: []int{64}, Slice: 500 * time.Millisecond, Rounds: 2, HTTPClients: 16, HTTPDuration: time.Second}
 	}
-	return DurableConfig{Appenders: []int{64, 256}, Slice: 2 * time.Second, Rounds: 5, HTTPClients: 64, HTTPDuration: 10 * time.Second}
+	return DurableConfig{Appenders: []int{64, 256, 1024}, Slice: 2 * time.Second, Rounds: 5, HTTPClients: 64, HTTPDuration: 10 * time.Second}
 }
 
 // DurableRun is one mode at one concurrency, over all its turns.
