@@ -71,6 +71,14 @@ func (e *Env) mixed(ctx context.Context, cfg MixedConfig, r *MixedResult) error 
 		return err
 	}
 	defer srv.Stop()
+	if e.pprofURL != "" {
+		done := e.takeProfile(ctx, 10*time.Second)
+		defer func() {
+			if err := <-done; err != nil {
+				e.logf("profile: %v", err)
+			}
+		}()
+	}
 	topics := make([]*topicState, cfg.Topics)
 	for i := range topics {
 		topics[i] = &topicState{}

@@ -314,6 +314,9 @@ func (e *Env) Suite(ctx context.Context, o SuiteOptions) *Results {
 			MinLife:  dur(300*time.Millisecond, time.Second), MaxLife: dur(time.Second, 4*time.Second),
 			MaxPause: 200 * time.Millisecond,
 		}
+		if o.ProfileFile != "" && o.ProfileWorkload == "mixed" {
+			e.profileNext(o.ProfileFile)
+		}
 		m := e.Mixed(ctx, cfg)
 		res.Mixed = &m
 	}

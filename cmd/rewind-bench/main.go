@@ -42,7 +42,7 @@ func run() error {
 	work := flag.String("work", "", "scratch folder (data, logs); empty: a temporary one, removed afterwards")
 	rewindBin := flag.String("rewind-bin", "", "Rewind server binary; empty: build ./cmd/server (with --profile: ./bench/cmd/rewind-pprof)")
 	profile := flag.String("profile", "", "write a CPU profile of Rewind to this file (runs Rewind from the pprof build, bench/cmd/rewind-pprof)")
-	profileWorkload := flag.String("profile-workload", "fanout", "what to profile: fanout (30 s of the largest fan-out), replay (10 s of the catch-up replay) or conns (heap and goroutine profiles with 10,000 connections open, to FILE.heap and FILE.goroutine)")
+	profileWorkload := flag.String("profile-workload", "fanout", "what to profile: fanout (30 s of the largest fan-out), replay (10 s of the catch-up replay), mixed (its first 10 s) or conns (heap and goroutine profiles with 10,000 connections open, to FILE.heap and FILE.goroutine)")
 	fanoutSubs := flag.String("fanout-subscribers", "", "comma-separated subscriber counts for the fan-out (default 10,100,1000; quick: 20)")
 	rev := flag.String("rev", "", "build the servers from this git revision (e.g. HEAD) instead of the working tree")
 	rewindEnv := flag.String("rewind-env", "", "extra environment for Rewind, comma-separated KEY=VALUE (e.g. GOGC=400), for experiments")
