@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 	"github.com/oklog/ulid/v2"
+	"github.com/synadia-io/orbit.go/jetstreamext"
 )
 
 // Query selects stored events.
@@ -54,13 +55,15 @@ func (q Query) Validate() error {
 	return nil
 }
 
-// filters returns the consumer filter subjects for q's topics. JetStream
-// refuses overlapping filters, so when the patterns overlap the read takes
-// every subject and Matches does the selection.
+// filters returns the consumer filter subjects for q's topics, none for
+// every topic: the stream holds only the store's subjects, and a filter
+// that takes them all would only make JetStream count what matches it.
+// JetStream refuses overlapping filters, so when the patterns overlap the
+// read takes every subject and Matches does the selection.
 func (s *Store) filters(topics []string) []string {
 	pats, disjoint := minimalPatterns(topics)
-	if len(pats) == 0 || !disjoint {
-		return []string{s.cfg.SubjectPrefix + ".>"}
+	if len(pats) == 0 || !disjoint || slices.Contains(pats, ">") {
+		return nil
 	}
 	out := make([]string, len(pats))
 	for i, p := range pats {
@@ -110,6 +113,13 @@ type scanSpec struct {
 // scan feeds fn every event of spec in order until fn returns false, the
 // range ends, or an error occurs.
 func (s *Store) scan(ctx context.Context, spec scanSpec, fn func(Event) (bool, error)) error {
+	if spec.until != 0 && spec.startTime == nil && !spec.headersOnly && len(spec.filters) <= 1 {
+		next, done, err := s.prelude(ctx, spec, fn)
+		if err != nil || done {
+			return err
+		}
+		spec.start = next
+	}
 	return s.each(ctx, spec, func(m jetstream.Msg, meta *jetstream.MsgMetadata) (bool, error) {
 		ev, err := s.decode(m.Subject(), meta.Sequence.Stream, m.Headers(), m.Data())
 		if err != nil {
@@ -118,6 +128,60 @@ func (s *Store) scan(ctx context.Context, spec scanSpec, fn func(Event) (bool, e
 		s.seqs.Add(ev.ID, ev.Seq)
 		return fn(ev)
 	})
+}
+
+// The prelude of a read.
+const (
+	// preludeBatch is how many messages the direct get before a read's
+	// consumer asks for: enough to start, few enough not to be in the way.
+	preludeBatch = 32
+	// preludeBytes bounds it when events are large.
+	preludeBytes = 256 << 10
+)
+
+// prelude feeds fn the first events of spec, read with one batched direct
+// get, so that a read's first event does not wait for a consumer to be
+// created. It returns where the rest of the read starts, or done when the
+// read is over: fn stopped it, or the batch reached spec.until.
+//
+// Only what the batch delivered counts. A direct get may be answered by a
+// replica or a mirror that lags behind the stream, so a batch that ends
+// short of spec.until proves nothing about the rest: the consumer, which
+// reads the stream leader's copy, goes on from there. Any failure leaves
+// the read to the consumer too, which reports for itself a stream that
+// does not answer.
+func (s *Store) prelude(ctx context.Context, spec scanSpec, fn func(Event) (bool, error)) (next uint64, done bool, err error) {
+	next = max(spec.start, 1)
+	if err := s.reads.Acquire(ctx, 1); err != nil {
+		return 0, false, err
+	}
+	defer s.reads.Release(1)
+	opts := []jetstreamext.GetBatchOpt{jetstreamext.GetBatchSeq(next), jetstreamext.GetBatchMaxBytes(preludeBytes)}
+	if len(spec.filters) == 1 {
+		opts = append(opts, jetstreamext.GetBatchSubject(spec.filters[0]))
+	}
+	msgs, err := jetstreamext.GetBatch(ctx, s.js, s.cfg.Stream, preludeBatch, opts...)
+	if err != nil {
+		return next, false, nil
+	}
+	for m, err := range msgs {
+		switch {
+		case err != nil:
+			return next, false, ctx.Err()
+		case m.Sequence > spec.until:
+			return next, true, nil
+		}
+		ev, err := s.decode(m.Subject, m.Sequence, m.Header, m.Data)
+		if err != nil {
+			return next, false, err
+		}
+		s.seqs.Add(ev.ID, ev.Seq)
+		next = ev.Seq + 1
+		if more, err := fn(ev); err != nil || !more || ev.Seq == spec.until {
+			return next, true, err
+		}
+	}
+	return next, false, ctx.Err()
 }
 
 // scanRaw feeds fn the id, sequence and storage time of every message of
@@ -130,17 +194,89 @@ func (s *Store) scanRaw(ctx context.Context, spec scanSpec, fn func(id ulid.ULID
 }
 
 // each feeds fn every message of spec in order. It uses one ephemeral
-// consumer, deleted on return, and holds at most one batch in memory.
+// consumer at a time, deleted on return, and holds at most one batch in
+// memory.
 func (s *Store) each(ctx context.Context, spec scanSpec, fn func(jetstream.Msg, *jetstream.MsgMetadata) (bool, error)) error {
 	if err := s.reads.Acquire(ctx, 1); err != nil {
 		return err
 	}
 	defer s.reads.Release(1)
-	// A named consumer can be deleted even when its creation was cut short
-	// by the caller's context after the server had made it.
-	name := "rewind_read_" + nuid.Next()
+	rc, err := s.openRead(ctx, spec)
+	defer func() { rc.close(ctx) }()
+	if err != nil {
+		return err
+	}
+	// A read without an end stops at the end the stream had when it began,
+	// counted in matching messages, so that it ends even under publishing.
+	remaining := rc.pending
+	if remaining == 0 {
+		return nil
+	}
+	var last uint64 // the last sequence fed to fn
+	fresh := true   // nothing received from rc yet
+	for {
+		m, err := rc.msgs.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			// A consumer that delivered and then fell silent is started
+			// again after the last message fed to fn: its server may have
+			// restarted, or the iterator stopped asking for more (it
+			// sometimes does on a busy machine, nats-io/nats.go#1622). One
+			// silent from the start is an error.
+			if errors.Is(err, jetstream.ErrNoHeartbeat) && !fresh {
+				rc.close(ctx)
+				spec.start, spec.startTime = last+1, nil
+				if rc, err = s.openRead(ctx, spec); err != nil {
+					return err
+				}
+				if rc.pending == 0 {
+					return nil
+				}
+				fresh = true
+				continue
+			}
+			return fmt.Errorf("read: %w: %w", ErrUnavailable, err)
+		}
+		fresh = false
+		meta, err := m.Metadata()
+		if err != nil {
+			return fmt.Errorf("read metadata: %w", err)
+		}
+		seq := meta.Sequence.Stream
+		if spec.until != 0 && seq > spec.until {
+			return nil
+		}
+		more, err := fn(m, meta)
+		if err != nil || !more {
+			return err
+		}
+		last = seq
+		remaining--
+		if meta.NumPending == 0 || seq == spec.until || (spec.until == 0 && remaining == 0) {
+			return nil
+		}
+	}
+}
+
+// readConsumer is one ephemeral consumer of a read and its iterator.
+type readConsumer struct {
+	s       *Store
+	name    string
+	msgs    jetstream.MessagesContext // nil when there is nothing to read
+	pending uint64                    // matching messages when it was created
+}
+
+// openRead creates a consumer for spec and, if it has anything to deliver,
+// its iterator. The returned readConsumer is never nil and must be closed,
+// even with an error: a named consumer can be deleted even when its
+// creation was cut short by the caller's context after the server had
+// made it.
+func (s *Store) openRead(ctx context.Context, spec scanSpec) (*readConsumer, error) {
+	rc := &readConsumer{s: s, name: "rewind_read_" + nuid.Next()}
 	ccfg := jetstream.ConsumerConfig{
-		Name:              name,
+		Name:              rc.name,
 		AckPolicy:         jetstream.AckNonePolicy,
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       max(spec.start, 1),
@@ -157,59 +293,36 @@ func (s *Store) each(ctx context.Context, spec scanSpec, fn func(jetstream.Msg, 
 	} else {
 		ccfg.FilterSubjects = spec.filters
 	}
-	defer func() {
-		// The caller's context may be over; the consumer must go regardless.
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = s.stream.DeleteConsumer(dctx, name)
-	}()
 	cons, err := s.stream.CreateConsumer(ctx, ccfg)
 	if err != nil {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return rc, ctx.Err()
 		}
-		return fmt.Errorf("create read consumer: %w: %w", ErrUnavailable, err)
+		return rc, fmt.Errorf("create read consumer: %w: %w", ErrUnavailable, err)
 	}
-	// A read without an end stops at the end the stream had when it began,
-	// counted in matching messages, so that it ends even under publishing.
-	remaining := cons.CachedInfo().NumPending
-	if remaining == 0 {
-		return nil
+	if rc.pending = cons.CachedInfo().NumPending; rc.pending == 0 {
+		return rc, nil
 	}
 	// Heartbeats turn a read whose consumer died with its server (read
 	// consumers are single-replica) into an error within ten seconds;
 	// shorter ones fail healthy reads on a busy machine.
-	msgs, err := cons.Messages(jetstream.PullMaxMessages(readBatch),
+	rc.msgs, err = cons.Messages(jetstream.PullMaxMessages(readBatch),
 		jetstream.PullExpiry(30*time.Second), jetstream.PullHeartbeat(5*time.Second))
 	if err != nil {
-		return fmt.Errorf("read: %w: %w", ErrUnavailable, err)
+		return rc, fmt.Errorf("read: %w: %w", ErrUnavailable, err)
 	}
-	defer msgs.Stop()
-	for {
-		m, err := msgs.Next(jetstream.NextContext(ctx))
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("read: %w: %w", ErrUnavailable, err)
-		}
-		meta, err := m.Metadata()
-		if err != nil {
-			return fmt.Errorf("read metadata: %w", err)
-		}
-		seq := meta.Sequence.Stream
-		if spec.until != 0 && seq > spec.until {
-			return nil
-		}
-		more, err := fn(m, meta)
-		if err != nil || !more {
-			return err
-		}
-		remaining--
-		if meta.NumPending == 0 || seq == spec.until || (spec.until == 0 && remaining == 0) {
-			return nil
-		}
+	return rc, nil
+}
+
+// close stops the iterator and deletes the consumer, whatever the state of
+// ctx.
+func (rc *readConsumer) close(ctx context.Context) {
+	if rc.msgs != nil {
+		rc.msgs.Stop()
 	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = rc.s.stream.DeleteConsumer(dctx, rc.name)
 }
 
 // Tail yields every event stored after sequence after, in order, waiting for

@@ -29,25 +29,34 @@ var searchWindows = []struct{ before, after time.Duration }{
 //
 // Ids are not ordered like the stream (writers' clocks differ), so Resolve
 // looks the id up rather than comparing it: first in a cache of recent ids,
-// then by scanning headers only in time windows around the id's timestamp,
-// and finally across the whole stream. It returns ErrCursorExpired for an
-// id older than the oldest retained event, ErrCursorNotFound for any other
-// id that is not stored.
+// then with direct gets near the id's timestamp (see lookupNear), then by
+// scanning headers only in time windows around it, and finally across the
+// whole stream. It returns ErrCursorExpired for an id older than the oldest
+// retained event, ErrCursorNotFound for any other id that is not stored.
 func (s *Store) Resolve(ctx context.Context, id ulid.ULID) (uint64, error) {
 	if id == (ulid.ULID{}) {
 		return 0, nil
 	}
-	st, err := s.State(ctx)
-	if err != nil {
-		return 0, err
-	}
 	if seq, ok := s.seqs.Get(id); ok {
+		st, err := s.State(ctx)
+		if err != nil {
+			return 0, err
+		}
 		// A remembered sequence is still a lossless place to resume unless
 		// retention has removed events after it.
 		if seq+1 < st.FirstSeq {
 			return 0, fmt.Errorf("cursor %s: events after it were removed by retention: %w", id, ErrCursorExpired)
 		}
 		return seq, nil
+	}
+	// An event found in the stream is a lossless place to resume: retention
+	// removes the oldest events first, so every later one is still there.
+	if seq, err := s.lookupNear(ctx, id); err != nil || seq != 0 {
+		return seq, err
+	}
+	st, err := s.State(ctx)
+	if err != nil {
+		return 0, err
 	}
 	if st.Events > 0 {
 		seq, err := s.search(ctx, id, st)
@@ -64,13 +73,9 @@ func (s *Store) Resolve(ctx context.Context, id ulid.ULID) (uint64, error) {
 	return 0, fmt.Errorf("cursor %s: %w", id, ErrCursorNotFound)
 }
 
-// search looks for id in the stream as it was in st: near its time with
-// direct gets first, then in the time windows, then in a full scan. It
-// returns 0 when the id is not stored.
+// search looks for id in the stream as it was in st: in the time windows
+// first, then in a full scan. It returns 0 when the id is not stored.
 func (s *Store) search(ctx context.Context, id ulid.ULID, st State) (uint64, error) {
-	if seq, err := s.lookupNear(ctx, id, st); err != nil || seq != 0 {
-		return seq, err
-	}
 	at := ulid.Time(id.Time())
 	for _, w := range searchWindows {
 		from, until := at.Add(-w.before), at.Add(w.after)

@@ -8,17 +8,13 @@ import (
 
 // The near lookup's layout, for tests that place ids on its edges.
 const (
-	NearBatch    = nearBatch
-	Probes       = probes
-	ProbeSpacing = probeSpacing
+	FirstBatch  = firstBatch
+	NearStretch = nearStretch
+	Fanout      = fanout
 )
 
 // LookupNear runs only Resolve's near lookup, so that tests can tell it
 // found an id rather than the window scans behind it.
 func (s *Store) LookupNear(ctx context.Context, id ulid.ULID) (uint64, error) {
-	st, err := s.State(ctx)
-	if err != nil {
-		return 0, err
-	}
-	return s.lookupNear(ctx, id, st)
+	return s.lookupNear(ctx, id)
 }

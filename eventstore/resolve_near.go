@@ -3,7 +3,6 @@ package eventstore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -17,49 +16,85 @@ import (
 // any replica, so it only ever finds an id: when it does not, the window
 // scans, which read the stream leader's copy, decide.
 const (
-	// nearBatch is how many messages the first direct get reads, from just
-	// before the id's time. At ordinary publish rates that stretch holds
-	// the id.
-	nearBatch = 256
-	// nearMaxBytes bounds that batch when events are large.
-	nearMaxBytes = 1 << 20
-	// probes and probeSpacing lay out the sample read when the first batch
-	// falls short (a stream filled in bulk, hundreds of events per
-	// millisecond): one message every probeSpacing over the next
-	// probes×probeSpacing sequences.
-	probes       = 64
-	probeSpacing = 128
+	// firstBatch is how many messages the first direct get reads, from
+	// just before the id's time. At ordinary publish rates (up to a couple
+	// of thousand events a second) that stretch holds the id.
+	firstBatch = 32
+	// When it does not (a stream filled in bulk, with hundreds of events
+	// per millisecond), samples narrow the next nearStretch sequences down
+	// to guessBatch, fanout samples at a time, and direct gets read from
+	// there: one forward, or up to backBatches back from the bracket's end.
+	nearStretch = 8192
+	fanout      = 16
+	maxRounds   = 6
+	guessBatch  = 128
+	backBatches = 4
+	// batchBytes bounds a batch when events are large.
+	batchBytes = 1 << 20
 )
 
 // lookupNear looks for id around its timestamp with direct gets and, in a
-// dense stream, a scan started where samples suggest. It returns 0 when it
-// did not find the id, which does not mean the id is not stored.
+// dense stream, from where samples suggest. It returns 0 when it did not
+// find the id, which does not mean the id is not stored.
 //
-// The samples only choose where in the stretch the scan begins; the scan
-// then goes round the whole stretch, so a wrong guess costs time, never a
-// miss. The guess is the sample that sorts just before id among those made
-// in the same millisecond: events of one writer are stored in the order of
-// their ids, so id follows it closely when both come from the same writer.
-func (s *Store) lookupNear(ctx context.Context, id ulid.ULID, st State) (uint64, error) {
+// The samples only choose where in the sampled stretch the search begins:
+// it then goes round the whole stretch, so a wrong guess costs time, never
+// a miss.
+func (s *Store) lookupNear(ctx context.Context, id ulid.ULID) (uint64, error) {
 	at := ulid.Time(id.Time())
 	w := searchWindows[0]
 	stopAt := at.Add(w.after)
-	r, err := s.getBatch(ctx, id, jetstreamext.GetBatchStartTime(at.Add(-w.before)), stopAt)
-	if err != nil || r.seq != 0 || r.last == 0 || r.past || r.last >= st.LastSeq {
+	r, err := s.getBatch(ctx, id, firstBatch, jetstreamext.GetBatchStartTime(at.Add(-w.before)), stopAt)
+	if err != nil || r.seq != 0 || r.last == 0 || r.past {
 		return r.seq, err
 	}
+	// The stretch may run past the stream's end: samples there are not
+	// found, and scans end at the end.
 	from := r.last + 1
-	until := min(from+probes*probeSpacing-1, st.LastSeq)
-	guess, seq, err := s.probe(ctx, id, from, until)
+	until := from + nearStretch - 1
+	b, seq, err := s.locate(ctx, id, from, until)
 	if err != nil || seq != 0 {
 		return seq, err
 	}
-	// Round the stretch from the guess: [guess, until], then [from, guess).
-	parts := []scanSpec{{start: from, until: until}}
-	if guess > from {
-		parts = []scanSpec{{start: guess, until: until}, {start: from, until: guess - 1}}
+	// Read where the samples point first, then everything else in the
+	// stretch: nothing in it is left unread before giving up.
+	var parts []scanSpec
+	if b.above && !b.below {
+		// id is most likely just before hi, the first of its millisecond:
+		// read back from there, a batch at a time.
+		end := b.hi
+		for range backBatches {
+			start := from
+			if end-from >= guessBatch {
+				start = end - guessBatch + 1
+			}
+			r, err := s.getBatch(ctx, id, int(end-start+1), jetstreamext.GetBatchSeq(start), stopAt)
+			if err != nil || r.seq != 0 {
+				return r.seq, err
+			}
+			if r.last < end { // cut short: leave the rest to the scans
+				break
+			}
+			if end = start - 1; end < from {
+				break
+			}
+		}
+		parts = []scanSpec{{start: from, until: end}, {start: b.hi + 1, until: until}}
+	} else {
+		// id is most likely just after lo.
+		r, err := s.getBatch(ctx, id, guessBatch, jetstreamext.GetBatchSeq(b.lo), stopAt)
+		if err != nil || r.seq != 0 {
+			return r.seq, err
+		}
+		parts = []scanSpec{{start: max(b.lo, r.last+1), until: until}, {start: from, until: b.lo - 1}}
+		if r.past {
+			parts = parts[1:]
+		}
 	}
 	for _, spec := range parts {
+		if spec.start > spec.until {
+			continue
+		}
 		f, err := s.find(ctx, id, spec, stopAt)
 		if err != nil || f.seq != 0 {
 			return f.seq, err
@@ -76,23 +111,21 @@ type batch struct {
 	past      bool
 }
 
-// getBatch reads up to nearBatch messages from where opt says, looking for
-// id, and stops at the first message stored after stopAt.
-func (s *Store) getBatch(ctx context.Context, id ulid.ULID, opt jetstreamext.GetBatchOpt, stopAt time.Time) (batch, error) {
-	msgs, err := jetstreamext.GetBatch(ctx, s.js, s.cfg.Stream, nearBatch, opt, jetstreamext.GetBatchMaxBytes(nearMaxBytes))
-	if err != nil {
-		return batch{}, fmt.Errorf("resolve cursor %s: %w: %w", id, ErrUnavailable, err)
-	}
+// getBatch reads up to n messages from where opt says, looking for id, and
+// stops at the first message stored after stopAt. A batch that fails or
+// ends early (nothing stored from there on, a request that timed out)
+// reports what it read: the search goes on with the scans, which report
+// for themselves a stream that does not answer. Its only error is ctx's.
+func (s *Store) getBatch(ctx context.Context, id ulid.ULID, n int, opt jetstreamext.GetBatchOpt, stopAt time.Time) (batch, error) {
 	var b batch
+	msgs, err := jetstreamext.GetBatch(ctx, s.js, s.cfg.Stream, n, opt, jetstreamext.GetBatchMaxBytes(batchBytes))
+	if err != nil {
+		return b, ctx.Err()
+	}
 	for m, err := range msgs {
 		switch {
-		case errors.Is(err, jetstreamext.ErrNoMessages):
-			return b, nil // nothing stored from there on
 		case err != nil:
-			if ctx.Err() != nil {
-				return batch{}, ctx.Err()
-			}
-			return batch{}, fmt.Errorf("resolve cursor %s: %w: %w", id, ErrUnavailable, err)
+			return b, ctx.Err()
 		case m.Time.After(stopAt):
 			b.past = true
 			return b, nil
@@ -103,23 +136,77 @@ func (s *Store) getBatch(ctx context.Context, id ulid.ULID, opt jetstreamext.Get
 			return b, nil
 		}
 	}
-	// The batch may also end early without an error (the request timed
-	// out): what was read is still what b says.
 	return b, ctx.Err()
 }
 
-// probe reads one message every probeSpacing sequences of [from, until],
-// all at once. It returns the sequence of id if a sample is id, else the
-// guess: the sequence of the greatest sample below id made in the same
-// millisecond (0 if none).
-func (s *Store) probe(ctx context.Context, id ulid.ULID, from, until uint64) (guess, seq uint64, err error) {
-	if until-from < 2*probeSpacing {
-		return 0, 0, nil // too short to be worth sampling
+// bracket is where samples put an id: between lo and hi, bounds set by a
+// sample below it (below) and one above it (above), or the whole stretch.
+type bracket struct {
+	lo, hi       uint64
+	below, above bool
+}
+
+// locate narrows [from, until] down to a bracket of at most guessBatch
+// sequences where id likely is; or returns the sequence of id, if a sample
+// is id. Each round reads fanout samples spread over the current bracket,
+// all at once, and keeps the part between the samples made in id's
+// millisecond that sort nearest below and above it. A round that learns
+// nothing is tried once more on the points halfway between its samples;
+// then the narrowing ends where it is, as it does when samples disagree
+// (one below id stored after one above it).
+//
+// This rests on one writer storing its events in the order of their ids,
+// and on the ids nearest id in its millisecond coming from id's writer.
+func (s *Store) locate(ctx context.Context, id ulid.ULID, from, until uint64) (b bracket, seq uint64, err error) {
+	b = bracket{lo: from, hi: until}
+	for round, shifted := 0, false; b.hi-b.lo+1 > guessBatch && round < maxRounds; round++ {
+		step := (b.hi - b.lo + 1) / (fanout + 1)
+		seqs := make([]uint64, fanout)
+		for i := range seqs {
+			seqs[i] = b.lo + uint64(i+1)*step
+			if shifted {
+				seqs[i] -= step / 2
+			}
+		}
+		ids, err := s.samples(ctx, seqs)
+		if err != nil || ids == nil {
+			return b, 0, err
+		}
+		var below, above ulid.ULID
+		after, before := b.lo, b.hi
+		for i, got := range ids {
+			switch {
+			case got == id:
+				return b, seqs[i], nil
+			case got.Time() != id.Time():
+			case got.Compare(id) < 0 && (below == ulid.ULID{} || got.Compare(below) > 0):
+				below, after = got, seqs[i]
+			case got.Compare(id) > 0 && (above == ulid.ULID{} || got.Compare(above) < 0):
+				above, before = got, seqs[i]
+			}
+		}
+		switch {
+		case after >= before:
+			round = maxRounds // the samples disagree: stop here
+		case after == b.lo && before == b.hi:
+			if shifted {
+				round = maxRounds
+			}
+			shifted = true
+		default:
+			b.below = b.below || after != b.lo
+			b.above = b.above || before != b.hi
+			b.lo, b.hi, shifted = after, before, false
+		}
 	}
-	var seqs []uint64
-	for q := from; q <= until; q += probeSpacing {
-		seqs = append(seqs, q)
-	}
+	return b, 0, nil
+}
+
+// samples reads the messages at seqs, all at once, and returns their ids
+// (zero for a removed message). It returns nil when a read fails: samples
+// only steer the search, which reports for itself a stream that does not
+// answer.
+func (s *Store) samples(ctx context.Context, seqs []uint64) ([]ulid.ULID, error) {
 	ids := make([]ulid.ULID, len(seqs))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, q := range seqs {
@@ -127,7 +214,7 @@ func (s *Store) probe(ctx context.Context, id ulid.ULID, from, until uint64) (gu
 			m, err := s.stream.GetMsg(gctx, q)
 			switch {
 			case errors.Is(err, jetstream.ErrMsgNotFound):
-				return nil // removed: one sample fewer
+				return nil
 			case err != nil:
 				return err
 			}
@@ -136,21 +223,7 @@ func (s *Store) probe(ctx context.Context, id ulid.ULID, from, until uint64) (gu
 		})
 	}
 	if err := g.Wait(); err != nil {
-		if ctx.Err() != nil {
-			return 0, 0, ctx.Err()
-		}
-		// Samples only steer the scan: without them it starts at from, and
-		// reports for itself a stream that does not answer.
-		return 0, 0, nil
+		return nil, ctx.Err()
 	}
-	var best ulid.ULID
-	for i, got := range ids {
-		switch {
-		case got == id:
-			return 0, seqs[i], nil
-		case got.Time() == id.Time() && got.Compare(id) < 0 && got.Compare(best) > 0:
-			best, guess = got, seqs[i]
-		}
-	}
-	return guess, 0, nil
+	return ids, nil
 }

@@ -17,21 +17,22 @@ import (
 
 // TestResolveNear: in a stream filled in bulk, where thousands of events
 // carry the same millisecond, ids on each edge of the near lookup's first
-// batch and of its sampled stretch resolve exactly; those within the
-// stretch are found by the near lookup itself, whatever order the ids of
-// one millisecond have in the stream, and with sampled messages removed.
+// batch, of its sampled stretch and of its first samples resolve exactly;
+// those within the stretch are found by the near lookup itself, whatever
+// order the ids of one millisecond have in the stream, and with sampled
+// messages removed.
 //
 // Every id is made a few milliseconds before the appends start, so the
 // near lookup's stretch begins at the stream's first event and the edges
 // are at known sequences.
 func TestResolveNear(t *testing.T) {
-	stretch := eventstore.NearBatch + eventstore.Probes*eventstore.ProbeSpacing // sequences 1..stretch
-	size := stretch + 2*eventstore.ProbeSpacing
+	from := eventstore.FirstBatch + 1 // the sampled stretch: from..stretch
+	stretch := eventstore.FirstBatch + eventstore.NearStretch
+	sample := from + eventstore.NearStretch/(eventstore.Fanout+1) // the first one read
+	size := stretch + 256
 	edges := []int{ // sequences
-		1, eventstore.NearBatch, eventstore.NearBatch + 1, eventstore.NearBatch + 2,
-		eventstore.NearBatch + eventstore.ProbeSpacing, eventstore.NearBatch + eventstore.ProbeSpacing + 1,
-		eventstore.NearBatch + eventstore.ProbeSpacing + 2, stretch/2 + 7, stretch - 1, stretch,
-		stretch + 1, size,
+		1, eventstore.FirstBatch, from, from + 1, sample - 1, sample, sample + 1,
+		stretch/2 + 7, stretch - 1, stretch, stretch + 1, size,
 	}
 	for _, tc := range []struct {
 		name string
@@ -44,7 +45,7 @@ func TestResolveNear(t *testing.T) {
 		{"two writers interleaved", func(int) io.Reader { return ulid.Monotonic(rand.Reader, 0) }, 2, nil},
 		{"random order within the millisecond", func(int) io.Reader { return rand.Reader }, 1, nil},
 		{"sampled messages removed", func(int) io.Reader { return ulid.Monotonic(rand.Reader, 0) }, 1,
-			[]int{eventstore.NearBatch + 1, eventstore.NearBatch + 1 + eventstore.ProbeSpacing, stretch - eventstore.ProbeSpacing + 1}},
+			[]int{from, sample, from + 4*(sample-from), stretch}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := testenv.StartNATS(t)
@@ -99,23 +100,23 @@ func TestResolveNear(t *testing.T) {
 				if seq <= stretch && (err != nil || near != uint64(seq)) {
 					t.Errorf("event at %d, within the near stretch 1..%d: near lookup gave %d, %v", seq, stretch, near, err)
 				}
-				if seq > stretch && (err != nil || near != 0) {
-					t.Errorf("event at %d, past the near stretch 1..%d: near lookup gave %d, %v; want 0, left to the window scans", seq, stretch, near, err)
+				if seq > stretch && (err != nil || (near != 0 && near != uint64(seq))) {
+					t.Errorf("event at %d, past the near stretch 1..%d: near lookup gave %d, %v; want the event or 0", seq, stretch, near, err)
 				}
 			}
 		})
 	}
 }
 
-// TestResolveNearUnknown: an id that is not stored is not
-// found by the near lookup, even when every sample around it shares its
-// millisecond; Resolve then reports it unknown.
+// TestResolveNearUnknown: an id that is not stored is not found by the
+// near lookup, even when the samples around it share its millisecond and
+// sort right next to it; Resolve then reports it unknown.
 func TestResolveNearUnknown(t *testing.T) {
 	n := testenv.StartNATS(t)
 	ctx := ctxT(t)
 	ms := ulid.Timestamp(time.Now().Add(-3 * time.Millisecond))
 	gen := ulid.Monotonic(rand.Reader, 0)
-	evs := make([]eventstore.Event, eventstore.NearBatch+4*eventstore.ProbeSpacing)
+	evs := make([]eventstore.Event, 2*(eventstore.FirstBatch+1024))
 	for i := range evs {
 		evs[i] = eventstore.Event{ID: ulid.MustNew(ms, gen), Topic: "bulk", Type: "x", Data: json.RawMessage(`{}`)}
 	}
