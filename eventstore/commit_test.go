@@ -392,7 +392,7 @@ func TestGroupCommitCancel(t *testing.T) {
 // members are published one by one, and so is everything after.
 func TestGroupCommitRefused(t *testing.T) {
 	n := testenv.StartNATS(t)
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	s := n.Store(eventstore.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	ctx := ctxT(t)
 	queued, release := s.HoldCommits()
@@ -587,20 +587,3 @@ func TestAppendBatchAtomic(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log destination safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}

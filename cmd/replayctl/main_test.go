@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,23 +15,6 @@ import (
 	"github.com/rewind-dev/rewind/internal/testenv"
 )
 
-// syncBuffer is a bytes.Buffer safe to read while a command writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // result is what one run of the CLI produced.
 type result struct {
@@ -48,7 +30,7 @@ func cli(t testing.TB, stdin io.Reader, args ...string) result {
 	if stdin == nil {
 		stdin = strings.NewReader("")
 	}
-	var stdout, stderr syncBuffer
+	var stdout, stderr testenv.SyncBuffer
 	code := run(ctx, args, stdin, &stdout, &stderr)
 	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
 }
@@ -273,13 +255,13 @@ func TestStats(t *testing.T) {
 
 // tailRun is a tail command running in the background.
 type tailRun struct {
-	stdout, stderr *syncBuffer
+	stdout, stderr *testenv.SyncBuffer
 	done           chan int
 }
 
 func startTail(t testing.TB, ctx context.Context, f *fixture, args ...string) *tailRun {
 	t.Helper()
-	r := &tailRun{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan int, 1)}
+	r := &tailRun{stdout: &testenv.SyncBuffer{}, stderr: &testenv.SyncBuffer{}, done: make(chan int, 1)}
 	go func() {
 		r.done <- run(ctx, append([]string{"--nats-url", f.url, "tail", "--json"}, args...), strings.NewReader(""), r.stdout, r.stderr)
 	}()
@@ -353,8 +335,8 @@ func TestTail(t *testing.T) {
 	t.Run("table", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		r := syncBuffer{}
-		var stderr syncBuffer
+		r := testenv.SyncBuffer{}
+		var stderr testenv.SyncBuffer
 		code := run(ctx, []string{"--nats-url", f.url, "tail", "--topic", "orders.eu", "--after", before[1].ID.String(), "--limit", "1", "--table"}, strings.NewReader(""), &r, &stderr)
 		if code != 0 || !strings.Contains(r.String(), "SEQ") || !strings.Contains(r.String(), before[2].ID.String()) {
 			t.Errorf("exit %d, table:\n%s\nstderr:\n%s", code, r.String(), stderr.String())

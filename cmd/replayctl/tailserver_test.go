@@ -11,6 +11,7 @@ import (
 
 	"github.com/rewind-dev/rewind/api"
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/internal/testenv"
 	"github.com/rewind-dev/rewind/replay"
 )
 
@@ -33,7 +34,7 @@ func TestTailServer(t *testing.T) {
 	before := f.append(t, "orders.eu", "created", numbered(1, 3)...)
 	tctx, stop := context.WithTimeout(context.Background(), 30*time.Second)
 	defer stop()
-	r := &tailRun{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan int, 1)}
+	r := &tailRun{stdout: &testenv.SyncBuffer{}, stderr: &testenv.SyncBuffer{}, done: make(chan int, 1)}
 	go func() {
 		r.done <- run(tctx, []string{"tail", "--json", "--server", url, "--topic", "orders.*", "--after", before[0].ID.String(), "--limit", "4"},
 			strings.NewReader(""), r.stdout, r.stderr)
