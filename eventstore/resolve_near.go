@@ -31,6 +31,10 @@ const (
 	backBatches = 4
 	// batchBytes bounds a batch when events are large.
 	batchBytes = 1 << 20
+	// sampleMaxSize is the largest average event size, in the first batch,
+	// at which samples are read: direct gets carry whole events, and past
+	// it a scan of headers moves less.
+	sampleMaxSize = 16 << 10
 )
 
 // lookupNear looks for id around its timestamp with direct gets and, in a
@@ -52,9 +56,12 @@ func (s *Store) lookupNear(ctx context.Context, id ulid.ULID) (uint64, error) {
 	// found, and scans end at the end.
 	from := r.last + 1
 	until := from + nearStretch - 1
-	b, seq, err := s.locate(ctx, id, from, until)
-	if err != nil || seq != 0 {
-		return seq, err
+	b := bracket{lo: from, hi: until}
+	if r.bytes/r.read <= sampleMaxSize {
+		var seq uint64
+		if b, seq, err = s.locate(ctx, id, from, until); err != nil || seq != 0 {
+			return seq, err
+		}
 	}
 	// Read where the samples point first, then everything else in the
 	// stretch: nothing in it is left unread before giving up.
@@ -104,11 +111,12 @@ func (s *Store) lookupNear(ctx context.Context, id ulid.ULID) (uint64, error) {
 }
 
 // batch is what one batched direct get saw: the id's sequence (0 if
-// absent), the last sequence read, and whether it stopped at a message
-// stored past the stretch's end.
+// absent), the last sequence read, whether it stopped at a message stored
+// past the stretch's end, and how many messages and bytes it read.
 type batch struct {
-	seq, last uint64
-	past      bool
+	seq, last   uint64
+	past        bool
+	read, bytes int
 }
 
 // getBatch reads up to n messages from where opt says, looking for id, and
@@ -118,6 +126,10 @@ type batch struct {
 // for themselves a stream that does not answer. Its only error is ctx's.
 func (s *Store) getBatch(ctx context.Context, id ulid.ULID, n int, opt jetstreamext.GetBatchOpt, stopAt time.Time) (batch, error) {
 	var b batch
+	if err := s.reads.Acquire(ctx, 1); err != nil {
+		return b, err
+	}
+	defer s.reads.Release(1)
 	msgs, err := jetstreamext.GetBatch(ctx, s.js, s.cfg.Stream, n, opt, jetstreamext.GetBatchMaxBytes(batchBytes))
 	if err != nil {
 		return b, ctx.Err()
@@ -131,6 +143,8 @@ func (s *Store) getBatch(ctx context.Context, id ulid.ULID, n int, opt jetstream
 			return b, nil
 		}
 		b.last = m.Sequence
+		b.read++
+		b.bytes += len(m.Data)
 		if got, _ := ulid.ParseStrict(m.Header.Get(headerID)); got == id {
 			b.seq = m.Sequence
 			return b, nil
@@ -207,6 +221,11 @@ func (s *Store) locate(ctx context.Context, id ulid.ULID, from, until uint64) (b
 // only steer the search, which reports for itself a stream that does not
 // answer.
 func (s *Store) samples(ctx context.Context, seqs []uint64) ([]ulid.ULID, error) {
+	// A round of samples counts as one read against the store's bound.
+	if err := s.reads.Acquire(ctx, 1); err != nil {
+		return nil, err
+	}
+	defer s.reads.Release(1)
 	ids := make([]ulid.ULID, len(seqs))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, q := range seqs {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,6 +140,31 @@ func TestResolveNearUnknown(t *testing.T) {
 		}
 		if seq, err := reader.Resolve(ctx, ev.ID); !errors.Is(err, eventstore.ErrCursorNotFound) {
 			t.Errorf("resolve of an id not stored: %d, %v; want ErrCursorNotFound", seq, err)
+		}
+	}
+}
+
+// TestResolveNearLargeEvents: with events too large to sample cheaply,
+// the near lookup reads headers instead, and still finds ids made in the
+// same millisecond anywhere in its stretch.
+func TestResolveNearLargeEvents(t *testing.T) {
+	n := testenv.StartNATS(t)
+	ctx := ctxT(t)
+	ms := ulid.Timestamp(time.Now().Add(-3 * time.Millisecond))
+	gen := ulid.Monotonic(rand.Reader, 0)
+	data := json.RawMessage(`"` + strings.Repeat("x", 40<<10) + `"`)
+	evs := make([]eventstore.Event, 300)
+	for i := range evs {
+		evs[i] = eventstore.Event{ID: ulid.MustNew(ms, gen), Topic: "big", Type: "x", Data: data}
+	}
+	evs, err := n.Store(eventstore.Config{}).AppendBatch(ctx, evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := n.Store(eventstore.Config{})
+	for _, i := range []int{0, 30, 31, 150, 299} {
+		if seq, err := reader.LookupNear(ctx, evs[i].ID); err != nil || seq != evs[i].Seq {
+			t.Errorf("event %d: near lookup gave %d, %v; want %d", i, seq, err, evs[i].Seq)
 		}
 	}
 }
