@@ -48,9 +48,15 @@ func (f *Feed) Take(dst []*eventstore.Event) (evs []*eventstore.Event, done bool
 }
 
 // put adds ev unless the feed is full or has ended; it reports whether ev
-// was added. It never blocks: the hub calls it for live events.
+// was dealt with: added, or skipped because the subscription is already
+// past it (a cursor ahead of the hub's tail, which is still catching up
+// with the stream). It never blocks: the hub calls it for live events.
 func (f *Feed) put(ev *eventstore.Event) bool {
 	f.mu.Lock()
+	if ev.Seq <= f.last {
+		f.mu.Unlock()
+		return true
+	}
 	if f.ended || len(f.events) >= f.max {
 		f.mu.Unlock()
 		return false

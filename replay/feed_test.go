@@ -115,3 +115,28 @@ func TestDirectFeedOverflow(t *testing.T) {
 		t.Fatalf("after rejoining got seq %d, want %d", got[0].Seq, ev.Seq)
 	}
 }
+
+// TestCursorAheadOfHub: a subscription whose cursor is past what the hub
+// has fanned out (the hub's tail lags the stream) receives only events
+// after its cursor, also once the hub feeds it directly.
+func TestCursorAheadOfHub(t *testing.T) {
+	e := start(t, replay.Config{})
+	for i := range 3 {
+		e.publish(t, "t", i)
+	}
+	testenv.Eventually(t, 5*time.Second, "hub head", func() bool { return e.hub.Head() == 3 })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a := attach(t, ctx, e.hub, replay.Request{Topics: []string{"t"}, After: 8})
+	testenv.Eventually(t, 5*time.Second, "to be live", func() bool { return e.hub.Subscribers() == 1 })
+	var want []uint64
+	for i := range 10 {
+		if ev := e.publish(t, "t", 3+i); ev.Seq > 8 {
+			want = append(want, ev.Seq)
+		}
+	}
+	got := a.take(t, len(want), 10*time.Second)
+	if fmt.Sprint(seqs(got)) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v", seqs(got), want)
+	}
+}
