@@ -60,8 +60,7 @@ func Write(r *workload.Results, o Options) (string, error) {
 	w("| Go | %s; nats-server %s, nats.go %s, gqlgen %s |\n", m.Go, m.NATSServer, m.NATSGo, m.Gqlgen)
 	w("| Node | %s; %s |\n", m.Node, m.NodePeer)
 	w("| load average (1, 5, 15 min) | %s before, %s after |\n\n", m.LoadBefore, m.LoadAfter)
-	w("> The machine was shared: other engineers were compiling and testing on the same 2 cores during the run, ")
-	w("and the harness itself runs on them too (its CPU use is shown beside each fan-out figure). ")
+	w("> The harness runs on the same 2 cores as the servers (its CPU use is shown beside each fan-out figure), and other work on the machine, if any, shows in the load averages above. ")
 	w("Absolute figures are noisy; ratios between servers measured minutes apart in the same run are what to read.\n\n")
 	w("Peers: **gqlgen-mem** is the simplest gqlgen server with the same `publish` mutation and `events` subscription, ")
 	w("fanning out through Go channels with no storage, on gqlgen's stock WebSocket transport over gorilla/websocket ([bench/peers/gqlgenmem](bench/peers/gqlgenmem)); ")
@@ -476,12 +475,12 @@ func mixed(w writer, r *workload.Results) {
 		w("Error: %s\n\n", oneLine(m.Err))
 	}
 	w("| events/s (asked %.0f) | sessions | deliveries | replayed | gaps | duplicates | subscription errors | live p50 ms | live p99 ms | max ms | server CPU | server RSS | harness CPU |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n", c.Rate)
+	w("| %.0f | %d | %d | %d | %d | %d | %d | %.1f | %.1f | %.1f | %.0f%% | %s | %.0f%% |\n\n", m.PublishRate, m.Sessions, m.Deliveries, m.Replayed, m.Gaps, m.Duplicates, m.Errors,
+		m.Latency.P50, m.Latency.P99, m.Latency.Max, m.Server.CPUPercent, mib(m.Server.RSS), m.HarnessCPU)
 	if m.PublishRate < 0.9*c.Rate {
 		w("The publishers reached only %.0f of the %.0f events/s asked: each topic's publisher waits for its acknowledgement, and under this load a publish took %.0f ms on average.\n\n",
 			m.PublishRate, c.Rate, 1000*float64(c.Topics)/m.PublishRate)
 	}
-	w("| %.0f | %d | %d | %d | %d | %d | %d | %.1f | %.1f | %.1f | %.0f%% | %s | %.0f%% |\n\n", m.PublishRate, m.Sessions, m.Deliveries, m.Replayed, m.Gaps, m.Duplicates, m.Errors,
-		m.Latency.P50, m.Latency.P99, m.Latency.Max, m.Server.CPUPercent, mib(m.Server.RSS), m.HarnessCPU)
 	if m.FirstError != "" {
 		w("The server ended %d subscriptions with an error; each client resumed with its cursor (gaps and duplicates are counted across those resumptions). The first:\n\n```\n%s\n```\n\n", m.Errors, m.FirstError)
 	}
