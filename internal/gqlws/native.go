@@ -138,26 +138,22 @@ func (c *conn) drainOnce(opCtx context.Context, id string, st Stream, out events
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	c.cork.cork()
-	ok = true
+	var err error
 	done = st.Drain(func(data []byte) {
-		if stopped || !ok {
+		if stopped || err != nil {
 			return // stopped: the rest is dropped, the stream ends next
 		}
 		*frame = appendDataFrame((*frame)[:0], out.dataType(), id, data)
-		if err := c.ws.WriteMessage(websocket.TextMessage, *frame); err != nil {
-			ok = false
-			return
-		}
-		if err := c.cork.flushOver(corkSlice, time.Now().Add(c.t.cfg.WriteTimeout)); err != nil {
-			ok = false
+		if err = c.ws.WriteMessage(websocket.TextMessage, *frame); err == nil {
+			err = c.cork.flushOver(corkSlice, time.Now().Add(c.t.cfg.WriteTimeout))
 		}
 	})
-	if err := c.cork.uncork(time.Now().Add(c.t.cfg.WriteTimeout)); err != nil {
-		ok = false
+	if uerr := c.cork.uncork(time.Now().Add(c.t.cfg.WriteTimeout)); err == nil {
+		err = uerr
 	}
-	if !ok {
-		c.t.cfg.Logger.Debug("websocket write", "id", id)
+	if err != nil {
+		c.t.cfg.Logger.Debug("websocket write", "id", id, "err", err)
 		_ = c.ws.Close() // ends the reader, and with it every operation
 	}
-	return done, ok
+	return done, err == nil
 }

@@ -1,0 +1,67 @@
+package gqlws
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rewind-dev/rewind/internal/testenv"
+)
+
+// TestSlotLosesNoWake: however wakes and drains interleave, one drain runs
+// at a time and a drain starts after the last wake, so nothing waiting is
+// left behind; wakes before the transport drives the slot are kept.
+func TestSlotLosesNoWake(t *testing.T) {
+	var s Slot
+	var produced, seen atomic.Int64
+	var running, overlap atomic.Int32
+	produced.Add(1)
+	s.Wake() // before drive: must not be lost
+	s.drive(func() {
+		for {
+			s.mu.Lock()
+			s.pending = false
+			s.mu.Unlock()
+			if running.Add(1) > 1 {
+				overlap.Add(1)
+			}
+			seen.Store(produced.Load())
+			running.Add(-1)
+			if !s.again() {
+				return
+			}
+		}
+	})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 2000 {
+				produced.Add(1)
+				s.Wake()
+			}
+		})
+	}
+	wg.Wait()
+	testenv.Eventually(t, 5*time.Second, "a drain after the last wake", func() bool { return seen.Load() == produced.Load() })
+	if n := overlap.Load(); n > 0 {
+		t.Fatalf("%d drains overlapped", n)
+	}
+}
+
+// TestSlotKeepsWakeBeforeDrive: events that arrive while the resolver is
+// still returning are drained once the transport takes over.
+func TestSlotKeepsWakeBeforeDrive(t *testing.T) {
+	var s Slot
+	s.Wake()
+	ran := make(chan struct{}, 1)
+	s.drive(func() {
+		ran <- struct{}{}
+		s.again()
+	})
+	select {
+	case <-ran:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a wake before the transport drove the slot was lost")
+	}
+}
