@@ -17,7 +17,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/rewind-dev/rewind/api"
+	"github.com/rewind-dev/rewind/auth"
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/internal/authtest"
 	"github.com/rewind-dev/rewind/internal/testenv"
 	"github.com/rewind-dev/rewind/replay"
 )
@@ -46,7 +48,79 @@ func chromium(t *testing.T) string {
 // on loopback (nothing else is reachable), runs the Follow subscription it
 // opens with, publishes an event, and waits for it in the results pane.
 func TestGraphiQLInBrowser(t *testing.T) {
-	bin := chromium(t)
+	srv := serve(t, api.Config{})
+	stored := srv.publish(t, `{"id":1,"total":9.5}`)
+	b := openBrowser(t)
+	defer b.saveScreenshot(t, screenshotPath)
+	b.open(t, srv.url)
+	b.run(t)
+	b.waitFor(t, "the stored event", stored)
+	live := srv.publish(t, `{"id":2,"total":42,"note":"published while GraphiQL was subscribed"}`)
+	b.waitFor(t, "the live event", live)
+	var err error
+	if b.screenshot, err = chromedp.Run(b.ctx, chromedp.CaptureScreenshot()); err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+
+	// Everything the page loaded came from this server.
+	external, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](
+		`performance.getEntriesByType('resource').map(e => e.name).filter(u => !u.startsWith(location.origin) && !u.startsWith('blob:') && !u.startsWith('data:'))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(external) > 0 {
+		t.Errorf("the page loaded from elsewhere: %v", external)
+	}
+}
+
+// TestGraphiQLWithToken: against a server run with --auth=jwt, the token
+// typed into GraphiQL's Headers tab authenticates its subscription's
+// WebSocket as well as its HTTP requests.
+func TestGraphiQLWithToken(t *testing.T) {
+	key := authtest.NewHS256(t)
+	v, err := auth.NewVerifier(auth.JWTConfig{SecretFile: key.File})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serve(t, api.Config{Auth: v})
+	stored := srv.publish(t, `{"id":1}`)
+	token := key.Token(t, "explorer", authtest.Grants{Subscribe: []string{"orders.>"}}, time.Hour)
+	b := openBrowser(t)
+	defer b.saveScreenshot(t, "")
+	b.open(t, srv.url)
+	// Type the header into the Headers tab's editor. Monaco closes quotes
+	// and braces as they open and types over them when they are typed.
+	err = chromedp.Do(b.ctx,
+		chromedp.Click(chromedp.CSS(`.graphiql-editor-tools button[data-name="headers"]`)),
+		chromedp.WaitReady(chromedp.CSS(headersInput)),
+		chromedp.Focus(chromedp.CSS(headersInput)),
+		chromedp.KeyEvent(`{"Authorization": "Bearer `+token+`"}`),
+		chromedp.Poll[chromedp.Void](`document.querySelector('`+headersEditor+`')?.innerText.includes('Bearer')`, chromedp.WithPollingTimeout(10*time.Second)),
+	)
+	if err != nil {
+		t.Fatalf("type the token into the Headers tab: %v", err)
+	}
+	b.run(t)
+	b.waitFor(t, "the stored event", stored)
+	live := srv.publish(t, `{"id":2}`)
+	b.waitFor(t, "the live event", live)
+}
+
+// headersEditor is the text of the Headers tab's editor (the tab's section
+// also holds the hidden variables editor).
+const (
+	headersEditor = `section.graphiql-editor-tool .graphiql-editor:not(.hidden) .view-lines`
+	headersInput  = `section.graphiql-editor-tool .graphiql-editor:not(.hidden) textarea`
+)
+
+// server is Rewind's API on loopback, with its store.
+type server struct {
+	url   string
+	store *eventstore.Store
+}
+
+func serve(t *testing.T, cfg api.Config) server {
+	t.Helper()
 	n := testenv.StartNATS(t)
 	store := n.Store(eventstore.Config{})
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -54,22 +128,33 @@ func TestGraphiQLInBrowser(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = hub.Run(ctx) }()
-	srv := httptest.NewUnstartedServer(api.New(api.Config{}, store, hub, quiet))
+	srv := httptest.NewUnstartedServer(api.New(cfg, store, hub, quiet))
 	srv.Config.BaseContext = func(net.Listener) context.Context { return ctx }
 	srv.Start()
 	t.Cleanup(func() { cancel(); srv.Close(); <-done })
 	<-hub.Ready()
+	return server{url: srv.URL, store: store}
+}
 
-	publish := func(data string) string {
-		t.Helper()
-		ev, err := store.Append(t.Context(), eventstore.Event{Topic: "orders.eu", Type: "created", Data: json.RawMessage(data)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ev.ID.String()
+// publish appends an event to orders.eu and returns its id.
+func (s server) publish(t *testing.T, data string) string {
+	t.Helper()
+	ev, err := s.store.Append(t.Context(), eventstore.Event{Topic: "orders.eu", Type: "created", Data: json.RawMessage(data)})
+	if err != nil {
+		t.Fatal(err)
 	}
-	stored := publish(`{"id":1,"total":9.5}`)
+	return ev.ID.String()
+}
 
+// browser is a headless Chromium tab.
+type browser struct {
+	ctx        context.Context
+	screenshot []byte
+}
+
+func openBrowser(t *testing.T) *browser {
+	t.Helper()
+	bin := chromium(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(bin),
 		chromedp.NoSandbox, // Chromium refuses to run as root with its sandbox
@@ -84,72 +169,69 @@ func TestGraphiQLInBrowser(t *testing.T) {
 		chromedp.WindowSize(1400, 900),
 	)
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer acancel()
-	var logs strings.Builder
+	t.Cleanup(acancel)
 	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithLogf(func(f string, a ...any) {}),
 		chromedp.WithErrorf(func(f string, a ...any) {}))
-	defer bcancel()
+	t.Cleanup(bcancel)
 	bctx, tcancel := context.WithTimeout(bctx, 90*time.Second)
-	defer tcancel()
+	t.Cleanup(tcancel)
+	return &browser{ctx: bctx}
+}
 
-	var screenshot []byte
-	saveScreenshot := func() {
-		if len(screenshot) == 0 {
-			screenshot, _ = chromedp.Run(bctx, chromedp.CaptureScreenshot())
-		}
-		if len(screenshot) == 0 {
-			return
-		}
-		for _, p := range []string{filepath.Join(t.TempDir(), "graphiql.png"), screenshotPath, os.Getenv("REWIND_SCREENSHOT")} {
-			if p == "" {
-				continue
-			}
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err == nil && os.WriteFile(p, screenshot, 0o644) == nil {
-				t.Logf("screenshot: %s", p)
-			}
-		}
-	}
-	defer saveScreenshot()
-
-	results := func() string {
-		text, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`(document.querySelector('.graphiql-response') || {}).innerText || ''`))
-		return text
-	}
-	err := chromedp.Do(bctx,
-		chromedp.Navigate(srv.URL+"/graphql"),
+// open loads GraphiQL and waits until its editor shows the Follow tab.
+func (b *browser) open(t *testing.T, base string) {
+	t.Helper()
+	err := chromedp.Do(b.ctx,
+		chromedp.Navigate(base+"/graphql"),
 		chromedp.WaitVisible(chromedp.CSS(`.graphiql-execute-button`)),
 		// Monaco's editor is ready once the query text is rendered.
 		chromedp.Poll[chromedp.Void](`document.querySelector('.graphiql-query-editor')?.innerText.includes('Follow')`, chromedp.WithPollingTimeout(30*time.Second)),
-		chromedp.Click(chromedp.CSS(`.graphiql-execute-button`)),
 	)
 	if err != nil {
-		t.Fatalf("open GraphiQL and run the subscription: %v (results: %q)%s", err, results(), logs.String())
+		t.Fatalf("open GraphiQL: %v (results: %q)", err, b.results())
 	}
-	waitFor := func(what, id string) {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for !strings.Contains(results(), id) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s %s never showed in the results pane; it shows:\n%s", what, id, results())
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	waitFor("the stored event", stored)
-	live := publish(`{"id":2,"total":42,"note":"published while GraphiQL was subscribed"}`)
-	waitFor("the live event", live)
-	var err2 error
-	if screenshot, err2 = chromedp.Run(bctx, chromedp.CaptureScreenshot()); err2 != nil {
-		t.Fatalf("screenshot: %v", err2)
-	}
+}
 
-	// Everything the page loaded came from this server.
-	external, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](
-		`performance.getEntriesByType('resource').map(e => e.name).filter(u => !u.startsWith(location.origin) && !u.startsWith('blob:') && !u.startsWith('data:'))`))
-	if err != nil {
-		t.Fatal(err)
+// run presses the execute button.
+func (b *browser) run(t *testing.T) {
+	t.Helper()
+	if err := chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS(`.graphiql-execute-button`))); err != nil {
+		t.Fatalf("run the operation: %v (results: %q)", err, b.results())
 	}
-	if len(external) > 0 {
-		t.Errorf("the page loaded from elsewhere: %v", external)
+}
+
+func (b *browser) results() string {
+	text, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`(document.querySelector('.graphiql-response') || {}).innerText || ''`))
+	return text
+}
+
+// waitFor waits until the results pane shows id.
+func (b *browser) waitFor(t *testing.T, what, id string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(b.results(), id) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s %s never showed in the results pane; it shows:\n%s", what, id, b.results())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// saveScreenshot keeps the last screenshot (or takes one) in the test's
+// folder, at keep if set, and at $REWIND_SCREENSHOT if set.
+func (b *browser) saveScreenshot(t *testing.T, keep string) {
+	if len(b.screenshot) == 0 {
+		b.screenshot, _ = chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
+	}
+	if len(b.screenshot) == 0 {
+		return
+	}
+	for _, p := range []string{filepath.Join(t.TempDir(), "graphiql.png"), keep, os.Getenv("REWIND_SCREENSHOT")} {
+		if p == "" {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err == nil && os.WriteFile(p, b.screenshot, 0o644) == nil {
+			t.Logf("screenshot: %s", p)
+		}
 	}
 }

@@ -1,10 +1,10 @@
 // Rewind's GraphiQL: queries and mutations over HTTP POST, subscriptions
-// over graphql-transport-ws on the same endpoint. Built by build.mjs into
-// dist/, which the Go server embeds; nothing is loaded from the network.
+// over graphql-transport-ws on the same endpoint, both authenticated with
+// the Headers tab. Built by build.mjs into dist/, which the Go server
+// embeds; nothing is loaded from the network.
 import 'graphiql/style.css';
 import { GraphiQL } from 'graphiql';
 import { createGraphiQLFetcher } from '@graphiql/toolkit';
-import { createClient } from 'graphql-ws';
 import { createRoot } from 'react-dom/client';
 import { tabs } from './tabs.js';
 
@@ -21,9 +21,12 @@ const endpoint = new URL(page.dataset.endpoint || '/graphql', window.location.hr
 const wsEndpoint = new URL(endpoint);
 wsEndpoint.protocol = endpoint.protocol === 'https:' ? 'wss:' : 'ws:';
 
+// Subscriptions open their own WebSocket whose connection_init payload is
+// the Headers tab (e.g. {"Authorization": "Bearer <JWT>"}), so that a
+// server run with --auth=jwt accepts them like the HTTP requests.
 const fetcher = createGraphiQLFetcher({
   url: endpoint.href,
-  wsClient: createClient({ url: wsEndpoint.href, lazy: true, retryAttempts: 5 }),
+  subscriptionUrl: wsEndpoint.href,
 });
 
 createRoot(page).render(
