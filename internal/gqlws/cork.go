@@ -43,26 +43,19 @@ func (c *corkConn) cork() {
 	c.mu.Unlock()
 }
 
-// uncork sends what was held back, by deadline.
+// uncork sends what was held back, by deadline, and returns the buffer
+// to the pool.
 func (c *corkConn) uncork(deadline time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.corked = false
-	if c.buf == nil {
-		return nil
-	}
-	b := c.buf
-	c.buf = nil
-	defer func() {
-		if cap(*b) <= maxPooledCork {
-			*b = (*b)[:0]
-			c.pool.Put(b)
+	err := c.sendLocked(0, deadline)
+	if c.buf != nil {
+		if cap(*c.buf) <= maxPooledCork {
+			c.pool.Put(c.buf)
 		}
-	}()
-	if err := c.Conn.SetWriteDeadline(deadline); err != nil {
-		return err
+		c.buf = nil
 	}
-	_, err := c.Conn.Write(*b)
 	return err
 }
 
@@ -73,14 +66,20 @@ func (c *corkConn) uncork(deadline time.Time) error {
 func (c *corkConn) flushOver(limit int, deadline time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.buf == nil || len(*c.buf) < limit {
+	return c.sendLocked(limit, deadline)
+}
+
+// sendLocked writes what was held back, if it is at least limit bytes,
+// and empties the buffer. c.mu is held.
+func (c *corkConn) sendLocked(limit int, deadline time.Time) error {
+	if c.buf == nil || len(*c.buf) == 0 || len(*c.buf) < limit {
 		return nil
 	}
+	defer func() { *c.buf = (*c.buf)[:0] }()
 	if err := c.Conn.SetWriteDeadline(deadline); err != nil {
 		return err
 	}
 	_, err := c.Conn.Write(*c.buf)
-	*c.buf = (*c.buf)[:0]
 	return err
 }
 

@@ -109,12 +109,8 @@ func (c *conn) serveNative(opCtx context.Context, id string, slot *Slot, st Stre
 			slot.mu.Unlock()
 			done, ok := c.drainOnce(opCtx, id, st, out, &frame)
 			if done || !ok {
-				if ok && opCtx.Err() == nil {
-					if errs := sink.take(); len(errs) > 0 {
-						out.errors(id, errs)
-					} else {
-						out.complete(id)
-					}
+				if ok {
+					conclude(opCtx, id, sink, out)
 				}
 				finish()
 				return

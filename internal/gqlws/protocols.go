@@ -60,7 +60,7 @@ type transportEvents struct{ c *conn }
 func (transportEvents) dataType() string { return "next" }
 
 func (e transportEvents) next(id string, r *graphql.Response) bool {
-	return e.c.writeResult("next", id, r)
+	return e.c.writeResult(e.dataType(), id, r)
 }
 
 func (e transportEvents) errors(id string, errs gqlerror.List) bool {
@@ -145,7 +145,7 @@ type legacyEvents struct{ c *conn }
 func (legacyEvents) dataType() string { return "data" }
 
 func (e legacyEvents) next(id string, r *graphql.Response) bool {
-	return e.c.writeResult("data", id, r)
+	return e.c.writeResult(e.dataType(), id, r)
 }
 
 // errors sends GQL_ERROR, whose payload the protocol defines as one error.

@@ -642,15 +642,22 @@ func (c *conn) execute(ctx context.Context, id string, payload json.RawMessage, 
 			return false
 		}
 	}
+	conclude(opCtx, id, sink, out)
+	return false
+}
+
+// conclude tells the client how an operation whose results have all been
+// sent ended: with the errors its resolver reported, or complete; nothing
+// if the client or the connection stopped it (opCtx ended).
+func conclude(opCtx context.Context, id string, sink *errorSink, out events) {
 	if opCtx.Err() != nil {
-		return false // stopped by the client or the connection: nothing more to say
+		return
 	}
 	if errs := sink.take(); len(errs) > 0 {
 		out.errors(id, errs)
-		return false
+		return
 	}
 	out.complete(id)
-	return false
 }
 
 // errorSink collects errors a resolver reports for its subscription.
