@@ -71,13 +71,14 @@ func (f *Feed) put(ev *eventstore.Event) bool {
 	return true
 }
 
-// putWait adds ev, waiting while the feed is full: for at most stall (then
-// ErrSlowConsumer) and until ctx ends (then ctx's error).
-func (f *Feed) putWait(ctx context.Context, ev *eventstore.Event, stall *time.Timer, patience time.Duration) error {
+// putWait adds ev, waiting while the feed is full: for at most patience
+// (then ErrSlowConsumer) and until ctx ends (then ctx's error). Only a
+// wait, which is rare, costs a timer.
+func (f *Feed) putWait(ctx context.Context, ev *eventstore.Event, patience time.Duration) error {
 	if f.put(ev) {
 		return nil
 	}
-	stall.Reset(patience)
+	stall := time.NewTimer(patience)
 	defer stall.Stop()
 	for {
 		select {

@@ -148,8 +148,7 @@ func (h *Hub) Attach(ctx context.Context, req Request, notify func(), opts ...Op
 			return nil, err
 		}
 	}
-	r := &run{hub: h, ctx: ctx, req: req, feed: newFeed(h.cfg.Buffer, notify), stall: time.NewTimer(time.Hour)}
-	r.stall.Stop()
+	r := &run{hub: h, ctx: ctx, req: req, feed: newFeed(h.cfg.Buffer, notify)}
 	if len(req.Types) > 0 {
 		r.types = make(map[string]bool, len(req.Types))
 		for _, t := range req.Types {
@@ -174,7 +173,6 @@ type run struct {
 	patterns []string
 	types    map[string]bool
 	feed     *Feed
-	stall    *time.Timer
 	last     uint64 // sequence of the last event delivered or skipped over
 	onEnd    func(error)
 
@@ -390,7 +388,7 @@ func (r *run) drain(ctx context.Context, f *follower) (bool, error) {
 }
 
 func (r *run) deliver(ctx context.Context, ev *eventstore.Event) error {
-	err := r.feed.putWait(ctx, ev, r.stall, r.hub.cfg.StallTimeout)
+	err := r.feed.putWait(ctx, ev, r.hub.cfg.StallTimeout)
 	switch {
 	case err == nil:
 		r.last = ev.Seq
