@@ -216,7 +216,11 @@ func (c *committer) commit(ctx context.Context, batch []*pending) {
 		c.publishEach(ctx, batch)
 		return
 	}
-	ack, err := c.publishBatch(ctx, batch)
+	msgs := make([]*nats.Msg, len(batch))
+	for i, m := range batch {
+		msgs[i] = c.copyMsg(m)
+	}
+	ack, err := c.publishBatch(ctx, msgs)
 	if err == nil {
 		// The server stores a batch's messages at consecutive sequences
 		// (nothing else is stored in between) and acknowledges the last.
@@ -253,22 +257,15 @@ func (c *committer) appendAtomic(ctx context.Context, evs []Event) int {
 	msgs := make([]*nats.Msg, 0, min(len(evs), limit))
 	size := 0
 	for _, ev := range evs {
-		id := ev.ID.String()
-		msg := &nats.Msg{
-			Subject: c.s.subject(ev.Topic),
-			Data:    ev.Data,
-			Header: nats.Header{headerID: {id}, headerType: {ev.Type},
-				jetstream.MsgIDHeader: {id}, jetstream.ExpectedStreamHeader: {c.s.cfg.Stream}},
-		}
-		if len(msgs) == limit || len(msgs) > 0 && size+msgSize(msg) > maxBatchBytes {
+		msg := stamp(c.s.message(ev), ev.ID.String(), c.s.cfg.Stream)
+		n := msgSize(msg)
+		if len(msgs) == limit || len(msgs) > 0 && size+n > maxBatchBytes {
 			break
 		}
-		size += msgSize(msg)
+		size += n
 		msgs = append(msgs, msg)
 	}
-	bctx, cancel := context.WithTimeout(ctx, batchTimeout)
-	defer cancel()
-	ack, err := jetstreamext.PublishMsgBatch(bctx, c.s.js, msgs, jetstreamext.BatchFlowControl{})
+	ack, err := c.publishBatch(ctx, msgs)
 	if err != nil {
 		c.refused(err, len(msgs))
 		return 0
@@ -331,9 +328,16 @@ func (c *committer) publishEach(ctx context.Context, batch []*pending) {
 func (c *committer) copyMsg(m *pending) *nats.Msg {
 	h := make(nats.Header, len(m.msg.Header)+5)
 	maps.Copy(h, m.msg.Header)
-	h.Set(jetstream.MsgIDHeader, m.msgID)
-	h.Set(jetstream.ExpectedStreamHeader, c.s.cfg.Stream)
-	return &nats.Msg{Subject: m.msg.Subject, Data: m.msg.Data, Header: h}
+	return stamp(&nats.Msg{Subject: m.msg.Subject, Data: m.msg.Data, Header: h}, m.msgID, c.s.cfg.Stream)
+}
+
+// stamp adds to msg the headers a batched or pipelined publish carries
+// itself: its message id, for deduplication, and the stream expected to
+// store it.
+func stamp(msg *nats.Msg, msgID, stream string) *nats.Msg {
+	msg.Header.Set(jetstream.MsgIDHeader, msgID)
+	msg.Header.Set(jetstream.ExpectedStreamHeader, stream)
+	return msg
 }
 
 func goAlone(batch []*pending) {
@@ -343,12 +347,8 @@ func goAlone(batch []*pending) {
 	}
 }
 
-// publishBatch sends batch as one JetStream atomic batch.
-func (c *committer) publishBatch(ctx context.Context, batch []*pending) (*jetstreamext.BatchAck, error) {
-	msgs := make([]*nats.Msg, len(batch))
-	for i, m := range batch {
-		msgs[i] = c.copyMsg(m)
-	}
+// publishBatch sends msgs as one JetStream atomic batch.
+func (c *committer) publishBatch(ctx context.Context, msgs []*nats.Msg) (*jetstreamext.BatchAck, error) {
 	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
 	defer cancel()
 	// No acknowledgement of the first message: the commit's answer reports

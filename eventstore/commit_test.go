@@ -586,4 +586,3 @@ func TestAppendBatchAtomic(t *testing.T) {
 		}
 	}
 }
-

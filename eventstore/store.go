@@ -239,11 +239,7 @@ func (s *Store) Append(ctx context.Context, ev Event, opts ...AppendOption) (Eve
 	if o.key != "" {
 		msgID = "key:" + ev.Topic + ":" + o.key
 	}
-	msg := &nats.Msg{
-		Subject: s.subject(ev.Topic),
-		Data:    ev.Data,
-		Header:  nats.Header{headerID: {ev.ID.String()}, headerType: {ev.Type}},
-	}
+	msg := s.message(ev)
 	var ack *jetstream.PubAck
 	var err error
 	if s.commits != nil {
@@ -302,12 +298,7 @@ func (s *Store) AppendBatch(ctx context.Context, evs []Event) ([]Event, error) {
 		hi := min(lo+batchWindow, len(out))
 		for i := lo; i < hi; i++ {
 			ev := out[i]
-			msg := &nats.Msg{
-				Subject: s.subject(ev.Topic),
-				Data:    ev.Data,
-				Header:  nats.Header{headerID: {ev.ID.String()}, headerType: {ev.Type}},
-			}
-			f, err := s.js.PublishMsgAsync(msg, jetstream.WithMsgID(ev.ID.String()), jetstream.WithExpectStream(s.cfg.Stream))
+			f, err := s.js.PublishMsgAsync(s.message(ev), jetstream.WithMsgID(ev.ID.String()), jetstream.WithExpectStream(s.cfg.Stream))
 			if err != nil {
 				return nil, fmt.Errorf("append event %d: %w: %w", i, ErrUnavailable, err)
 			}
@@ -393,6 +384,16 @@ func (s *Store) newID() ulid.ULID {
 }
 
 func (s *Store) subject(topic string) string { return s.cfg.SubjectPrefix + "." + topic }
+
+// message is ev as it is stored: data on the topic's subject, id and type
+// in headers.
+func (s *Store) message(ev Event) *nats.Msg {
+	return &nats.Msg{
+		Subject: s.subject(ev.Topic),
+		Data:    ev.Data,
+		Header:  nats.Header{headerID: {ev.ID.String()}, headerType: {ev.Type}},
+	}
+}
 
 // Get returns the event with id.
 func (s *Store) Get(ctx context.Context, id ulid.ULID) (Event, error) {
