@@ -156,11 +156,7 @@ func runEvents(ctx context.Context, a *app, args []string) error {
 	if err := sel.check(time.Now()); err != nil {
 		return err
 	}
-	store, err := a.open(ctx, mustExist)
-	if err != nil {
-		return err
-	}
-	q, ok, err := sel.query(ctx, a, store)
+	store, q, ok, err := sel.open(ctx, a)
 	if err != nil || !ok {
 		return err
 	}

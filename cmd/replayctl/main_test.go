@@ -15,7 +15,6 @@ import (
 	"github.com/rewind-dev/rewind/internal/testenv"
 )
 
-
 // result is what one run of the CLI produced.
 type result struct {
 	code           int

@@ -101,11 +101,7 @@ func runReplay(ctx context.Context, a *app, args []string) error {
 		return usagef("replay --to %s appends events; add --yes to go ahead, or --dry-run to see what it would do", f.to)
 	}
 
-	store, err := a.open(ctx, mustExist)
-	if err != nil {
-		return err
-	}
-	q, ok, err := f.sel.query(ctx, a, store)
+	store, q, ok, err := f.sel.open(ctx, a)
 	if err != nil {
 		return err
 	}

@@ -89,6 +89,17 @@ func parseTime(s string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is not a time: use RFC 3339 (2026-05-01T12:00:00Z), a date (2026-05-01) or a duration ago (90m)", s)
 }
 
+// open opens the store the selection reads and resolves the flags
+// against it (see query).
+func (s *selection) open(ctx context.Context, a *app) (*eventstore.Store, eventstore.Query, bool, error) {
+	store, err := a.open(ctx, mustExist)
+	if err != nil {
+		return nil, eventstore.Query{}, false, err
+	}
+	q, ok, err := s.query(ctx, a, store)
+	return store, q, ok, err
+}
+
 // query resolves the flags against the store. ok is false when the range
 // is empty (e.g. --until before --after).
 func (s *selection) query(ctx context.Context, a *app, store *eventstore.Store) (q eventstore.Query, ok bool, err error) {
