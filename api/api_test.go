@@ -2,14 +2,10 @@ package api_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"runtime"
 	"slices"
 	"strings"
@@ -18,12 +14,11 @@ import (
 
 	"github.com/rewind-dev/rewind/api"
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/internal/apitest"
 	"github.com/rewind-dev/rewind/internal/testenv"
 	"github.com/rewind-dev/rewind/internal/wstest"
 	"github.com/rewind-dev/rewind/replay"
 )
-
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 type env struct {
 	nats     *testenv.NATS
@@ -41,22 +36,8 @@ func start(t testing.TB, cfg api.Config, hcfg replay.Config) *env {
 func startWith(t testing.TB, scfg eventstore.Config, cfg api.Config, hcfg replay.Config) *env {
 	t.Helper()
 	n := testenv.StartNATS(t)
-	store := n.Store(scfg)
-	hub := replay.NewHub(store, hcfg, quiet)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = hub.Run(ctx) }()
-	srv := httptest.NewUnstartedServer(api.New(cfg, store, hub, quiet))
-	srv.Config.BaseContext = func(_ net.Listener) context.Context { return ctx }
-	srv.Start()
-	t.Cleanup(func() {
-		cancel()
-		srv.CloseClientConnections()
-		srv.Close()
-		<-done
-	})
-	<-hub.Ready()
-	return &env{nats: n, hub: hub, url: srv.URL + "/graphql", base: srv.URL, shutdown: cancel}
+	srv := apitest.Start(t, n.Store(scfg), cfg, hcfg)
+	return &env{nats: n, hub: srv.Hub, url: srv.URL + "/graphql", base: srv.URL, shutdown: srv.Shutdown}
 }
 
 // gqlResponse is an HTTP response's body: the same shape as a WebSocket result.

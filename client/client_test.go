@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -17,11 +16,10 @@ import (
 	"github.com/rewind-dev/rewind/api"
 	"github.com/rewind-dev/rewind/client"
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/internal/apitest"
 	"github.com/rewind-dev/rewind/internal/testenv"
 	"github.com/rewind-dev/rewind/replay"
 )
-
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // server is an in-process Rewind behind a TCP proxy whose connections a
 // test can cut.
@@ -79,24 +77,9 @@ func (p *proxy) cut() {
 
 func startServer(t *testing.T) *server {
 	t.Helper()
-	n := testenv.StartNATS(t)
-	store := n.Store(eventstore.Config{})
-	hub := replay.NewHub(store, replay.Config{}, quiet)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = hub.Run(ctx) }()
-	srv := httptest.NewUnstartedServer(api.New(api.Config{}, store, hub, quiet))
-	srv.Config.BaseContext = func(net.Listener) context.Context { return ctx }
-	srv.Start()
-	t.Cleanup(func() {
-		cancel()
-		srv.CloseClientConnections()
-		srv.Close()
-		<-done
-	})
-	<-hub.Ready()
+	srv := apitest.Start(t, testenv.StartNATS(t).Store(eventstore.Config{}), api.Config{}, replay.Config{})
 	p, addr := startProxy(t, srv.Listener.Addr().String())
-	return &server{srv: srv, proxy: p, url: "http://" + addr + "/graphql"}
+	return &server{srv: srv.Server, proxy: p, url: "http://" + addr + "/graphql"}
 }
 
 func newClient(t *testing.T, url string, retries *int) *client.Client {

@@ -2,15 +2,13 @@ package main
 
 import (
 	"context"
-	"log/slog"
-	"net"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rewind-dev/rewind/api"
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/internal/apitest"
 	"github.com/rewind-dev/rewind/internal/testenv"
 	"github.com/rewind-dev/rewind/replay"
 )
@@ -20,16 +18,7 @@ import (
 // server refuses fails with exit 1.
 func TestTailServer(t *testing.T) {
 	f := newFixture(t)
-	discard := slog.New(slog.DiscardHandler)
-	hub := replay.NewHub(f.store, replay.Config{}, discard)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = hub.Run(ctx) }()
-	srv := httptest.NewUnstartedServer(api.New(api.Config{}, f.store, hub, discard))
-	srv.Config.BaseContext = func(net.Listener) context.Context { return ctx }
-	srv.Start()
-	t.Cleanup(func() { cancel(); srv.Close(); <-done })
-	url := srv.URL + "/graphql"
+	url := apitest.Start(t, f.store, api.Config{}, replay.Config{}).URL + "/graphql"
 
 	before := f.append(t, "orders.eu", "created", numbered(1, 3)...)
 	tctx, stop := context.WithTimeout(context.Background(), 30*time.Second)

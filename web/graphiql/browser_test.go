@@ -3,10 +3,6 @@ package graphiql_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
-	"net"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +15,7 @@ import (
 	"github.com/rewind-dev/rewind/api"
 	"github.com/rewind-dev/rewind/auth"
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/internal/apitest"
 	"github.com/rewind-dev/rewind/internal/authtest"
 	"github.com/rewind-dev/rewind/internal/testenv"
 	"github.com/rewind-dev/rewind/replay"
@@ -121,19 +118,8 @@ type server struct {
 
 func serve(t *testing.T, cfg api.Config) server {
 	t.Helper()
-	n := testenv.StartNATS(t)
-	store := n.Store(eventstore.Config{})
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	hub := replay.NewHub(store, replay.Config{}, quiet)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = hub.Run(ctx) }()
-	srv := httptest.NewUnstartedServer(api.New(cfg, store, hub, quiet))
-	srv.Config.BaseContext = func(net.Listener) context.Context { return ctx }
-	srv.Start()
-	t.Cleanup(func() { cancel(); srv.Close(); <-done })
-	<-hub.Ready()
-	return server{url: srv.URL, store: store}
+	store := testenv.StartNATS(t).Store(eventstore.Config{})
+	return server{url: apitest.Start(t, store, cfg, replay.Config{}).URL, store: store}
 }
 
 // publish appends an event to orders.eu and returns its id.
