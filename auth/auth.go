@@ -30,7 +30,8 @@ type Principal struct {
 	Publish   []string
 	// Admin may do anything.
 	Admin bool
-	// Expires is when the credentials stop being valid; zero: never.
+	// Expires is when the credentials stop being accepted (a JWT's exp
+	// plus the verifier's leeway); zero: never.
 	Expires time.Time
 }
 
@@ -67,6 +68,14 @@ func (p *Principal) CheckRead(patterns ...string) error {
 		if !p.CanRead(pat) {
 			return fmt.Errorf("%w: %s may not read %q", ErrForbidden, p.Subject, pat)
 		}
+	}
+	return nil
+}
+
+// CheckReadSomething returns ErrForbidden unless p may read some topic.
+func (p *Principal) CheckReadSomething() error {
+	if !p.Admin && len(p.Subscribe) == 0 {
+		return fmt.Errorf("%w: %s may not read any topic", ErrForbidden, p.Subject)
 	}
 	return nil
 }

@@ -45,6 +45,7 @@ type Claims struct {
 type Verifier struct {
 	parser  *jwt.Parser
 	keyfunc jwt.Keyfunc
+	leeway  time.Duration
 }
 
 // NewVerifier loads the configured key.
@@ -68,7 +69,7 @@ func NewVerifier(cfg JWTConfig) (*Verifier, error) {
 	if cfg.Audience != "" {
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
 	}
-	v := &Verifier{}
+	v := &Verifier{leeway: cfg.Leeway}
 	switch {
 	case cfg.SecretFile != "":
 		secret, err := os.ReadFile(cfg.SecretFile)
@@ -155,7 +156,10 @@ func (v *Verifier) Verify(token string) (*Principal, error) {
 	}
 	p := &Principal{Subject: c.Subject, Subscribe: c.Rewind.Subscribe, Publish: c.Rewind.Publish, Admin: c.Rewind.Admin}
 	if c.ExpiresAt != nil {
-		p.Expires = c.ExpiresAt.Time
+		// The token is accepted until exp plus the leeway, so that is
+		// when requests made with it end: a token inside the leeway must
+		// be served, not given a context that has already ended.
+		p.Expires = c.ExpiresAt.Time.Add(v.leeway)
 	}
 	if p.Subject == "" {
 		p.Subject = "token"

@@ -101,6 +101,11 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			gqlErr.Extensions = map[string]any{}
 		}
 		gqlErr.Extensions["code"] = code
+		if stored := appendsFrom(ctx).storedSoFar(); stored != nil {
+			// A mutation failed after earlier fields of its document were
+			// stored: say which, so the client knows what to retry.
+			gqlErr.Extensions["stored"] = stored
+		}
 		return gqlErr
 	}
 }

@@ -92,6 +92,7 @@ func NewHandler(res *Resolver, cfg HandlerConfig, log *slog.Logger) http.Handler
 	srv.Use(depthLimit(cfg.MaxDepth))
 	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
+	srv.Use(mutationGate{res})
 	for _, e := range cfg.Extensions {
 		srv.Use(e)
 	}

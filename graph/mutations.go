@@ -1,0 +1,131 @@
+package graph
+
+import (
+	"context"
+	"sync"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/rewind-dev/rewind/auth"
+	"github.com/rewind-dev/rewind/eventstore"
+)
+
+// mutationGate checks every append a mutation document asks for before
+// any of them runs: topics, grants and the principal's rate, all at once.
+// gqlgen executes mutation fields one after the other, so without it
+// `{ a: publish(allowed) b: publish(forbidden) }` stored a and then
+// answered data: null with b's error only: the client could not know.
+type mutationGate struct{ r *Resolver }
+
+var (
+	_ graphql.HandlerExtension     = mutationGate{}
+	_ graphql.OperationInterceptor = mutationGate{}
+)
+
+func (mutationGate) ExtensionName() string                   { return "MutationGate" }
+func (mutationGate) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (g mutationGate) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	oc := graphql.GetOperationContext(ctx)
+	if oc == nil || oc.Operation == nil || oc.Operation.Operation != ast.Mutation {
+		return next(ctx)
+	}
+	topics := appendTopics(oc)
+	if err := g.r.mayPublishAll(ctx, topics); err != nil {
+		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{g.r.present(ctx, err)}})
+	}
+	return next(context.WithValue(ctx, appendsKey{}, &appends{checked: true}))
+}
+
+// appendTopics lists the topic of every append in the operation, in
+// document order: publish's topic argument and publishMessage's topic.
+func appendTopics(oc *graphql.OperationContext) []string {
+	var topics []string
+	for _, f := range graphql.CollectFields(oc, oc.Operation.SelectionSet, []string{"Mutation"}) {
+		switch f.Name {
+		case "publish":
+			// Only the topic is read here: a string needs no coercion that
+			// could fail, and the data is checked when it is appended.
+			topic, _ := argValue(f.Field, "topic", oc.Variables).(string)
+			topics = append(topics, topic)
+		case "publishMessage":
+			topics = append(topics, MessagesTopic)
+		}
+	}
+	return topics
+}
+
+func argValue(f *ast.Field, name string, vars map[string]any) any {
+	arg := f.Arguments.ForName(name)
+	if arg == nil || arg.Value == nil {
+		return nil
+	}
+	v, err := arg.Value.Value(vars)
+	if err != nil {
+		return nil
+	}
+	return v
+}
+
+// mayPublishAll checks that the request's principal may append to every
+// topic now, taking one token of its rate for each.
+func (r *Resolver) mayPublishAll(ctx context.Context, topics []string) error {
+	p, err := auth.From(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range topics {
+		if err := eventstore.ValidateTopic(t); err != nil {
+			return err
+		}
+		if err := p.CheckPublish(t); err != nil {
+			return err
+		}
+	}
+	return r.allow(p, len(topics))
+}
+
+// appends is what one mutation document has stored so far, so that a
+// later failure can say which of its events were stored (extensions.stored).
+type appends struct {
+	checked bool // every topic was checked by mutationGate
+
+	mu     sync.Mutex
+	stored []map[string]any // {"path": alias, "id": ULID}
+}
+
+type appendsKey struct{}
+
+func appendsFrom(ctx context.Context) *appends {
+	a, _ := ctx.Value(appendsKey{}).(*appends)
+	return a
+}
+
+// record notes that the current field stored ev.
+func (a *appends) record(ctx context.Context, ev eventstore.Event) {
+	if a == nil {
+		return
+	}
+	path := ""
+	if fc := graphql.GetFieldContext(ctx); fc != nil {
+		path = fc.Path().String()
+	}
+	a.mu.Lock()
+	a.stored = append(a.stored, map[string]any{"path": path, "id": ev.ID.String()})
+	a.mu.Unlock()
+}
+
+// storedSoFar returns the events stored by the document so far, nil if none.
+func (a *appends) storedSoFar() []map[string]any {
+	if a == nil {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.stored) == 0 {
+		return nil
+	}
+	return append([]map[string]any(nil), a.stored...)
+}
