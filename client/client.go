@@ -3,6 +3,10 @@
 // last event it delivered, reconnects with backoff and jitter, and resumes
 // after that id, so the caller sees every event once, in stream order,
 // however often the connection or the server fails.
+//
+// It is a module of its own, github.com/rewind-dev/rewind/client, that
+// needs only gorilla/websocket: importing it brings nothing of the server
+// (no nats-server) into a program's build.
 package client
 
 import (
