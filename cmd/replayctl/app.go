@@ -206,9 +206,14 @@ func (a *app) connect(mode openMode) (*nats.Conn, error) {
 		return nil, fmt.Errorf("%w in %s: pass the server's --data-dir, or --nats-url to reach a running server", errNoData, c.dataDir)
 	}
 	ns, err := natsembed.Start(natsembed.Config{DataDir: c.dataDir})
-	if errors.Is(err, natsembed.ErrLocked) {
-		return nil, fmt.Errorf("%s is in use, probably by a running Rewind server: connect to the server instead, "+
-			"with --nats-url nats://HOST:PORT, after starting it with --nats-listen HOST:PORT (e.g. 127.0.0.1:4222)", c.dataDir)
+	var locked *natsembed.LockedError
+	if errors.As(err, &locked) {
+		holder := "probably by a running Rewind server"
+		if locked.PID != 0 {
+			holder = fmt.Sprintf("by process %d, probably a running Rewind server", locked.PID)
+		}
+		return nil, fmt.Errorf("%s is in use %s: connect to the server instead, "+
+			"with --nats-url nats://HOST:PORT, after starting it with --nats-listen HOST:PORT (e.g. 127.0.0.1:4222)", c.dataDir, holder)
 	}
 	if err != nil {
 		return nil, err
