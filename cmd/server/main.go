@@ -342,7 +342,7 @@ func permanent(err error, cfg eventstore.Config) error {
 	var fix string
 	switch apiErr.ErrorCode {
 	case codeReplicasNotSupported:
-		fix = fmt.Sprintf("--replicas=%d needs a NATS cluster, and this NATS server is not clustered: use --replicas=1, or --nats-url to connect to a cluster", cfg.Replicas)
+		fix = fmt.Sprintf("--replicas=%d needs a NATS cluster, and this NATS server is not clustered: use --replicas=1, or point --nats-url at a cluster", cfg.Replicas)
 	case codeInsufficientResources, codeClusterNoPeers:
 		fix = fmt.Sprintf("the NATS cluster cannot place a stream with --replicas=%d: it needs that many JetStream servers up with room to store; lower --replicas, or start more servers", cfg.Replicas)
 	case codeReplicasNotUpdatable:
