@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/internal/proctest"
@@ -188,5 +191,43 @@ func TestBrowserURL(t *testing.T) {
 		if got := browserURL(tcp); got != want {
 			t.Errorf("browserURL(%s) = %s, want %s", addr, got, want)
 		}
+	}
+}
+
+// TestPermanentErrors: the JetStream refusals a retry cannot heal stop the
+// start, with the API error kept; those that pass are retried.
+func TestPermanentErrors(t *testing.T) {
+	cfg := eventstore.Config{Stream: "REWIND", Replicas: 3}
+	wrap := func(code jetstream.ErrorCode) error {
+		return fmt.Errorf("create stream REWIND: %w", &jetstream.APIError{ErrorCode: code, Description: "x"})
+	}
+	for code, want := range map[jetstream.ErrorCode]string{
+		codeReplicasNotSupported:                         "--replicas=3 needs a NATS cluster",
+		codeInsufficientResources:                        "needs that many JetStream servers",
+		codeClusterNoPeers:                               "needs that many JetStream servers",
+		codeStreamSubjectOverlap:                         "another stream",
+		jetstream.JSErrCodeStreamNameInUse:               "pass another --stream",
+		codeStorageExceeded:                              "JetStream limits",
+		codeStreamMaxBytesRequired:                       "set --max-bytes",
+		jetstream.JSErrCodeJetStreamNotEnabledForAccount: "not enabled for this NATS account",
+	} {
+		err := permanent(wrap(code), cfg)
+		var apiErr *jetstream.APIError
+		if err == nil || !strings.Contains(err.Error(), want) || !errors.As(err, &apiErr) || apiErr.ErrorCode != code {
+			t.Errorf("code %d: %v, want a permanent error saying %q", code, err, want)
+		}
+	}
+	for _, err := range []error{
+		wrap(10008), // JetStream system temporarily unavailable
+		wrap(jetstream.JSErrCodeJetStreamNotEnabled), // no responders yet
+		context.DeadlineExceeded,
+		fmt.Errorf("look up stream: %w", nats.ErrTimeout),
+	} {
+		if got := permanent(err, cfg); got != nil {
+			t.Errorf("%v is retried, got %v", err, got)
+		}
+	}
+	if err := permanent(fmt.Errorf("x: %w", eventstore.ErrStreamMismatch), cfg); !errors.Is(err, eventstore.ErrStreamMismatch) {
+		t.Errorf("stream mismatch: %v", err)
 	}
 }
