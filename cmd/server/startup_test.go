@@ -148,6 +148,18 @@ func TestServesWhileStarting(t *testing.T) {
 	}
 }
 
+// TestStopWhileStarting: SIGTERM while NATS cannot be reached ends the
+// server at once, exit code 0.
+func TestStopWhileStarting(t *testing.T) {
+	bin := proctest.Build(t, "github.com/rewind-dev/rewind/cmd/server")
+	env := append(baseEnv, fmt.Sprintf("NATS_URL=nats://%s", proctest.FreeAddr(t)))
+	p, _ := proctest.Start(t, "rewind", bin, nil, env, regexp.MustCompile(`NATS not reachable; retrying`))
+	p.Stop(t, 10*time.Second)
+	if code := p.Cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, p.Log)
+	}
+}
+
 // TestAddressesInUse: --addr, --nats-listen and --data-dir in use fail
 // the start at once, naming the flag, the address and the reason, and for
 // the data folder the process that holds it.
