@@ -1,12 +1,17 @@
-# The Rewind server. Build: docker build -t rewind .
+# Rewind: the server, and the admin CLI beside it. Build: docker build -t rewind .
+# Run the CLI from the image: docker run --rm --entrypoint /replayctl rewind --help
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags=-s -o /rewind ./cmd/server
+RUN CGO_ENABLED=0 go build -trimpath -ldflags=-s -o /out/ ./cmd/server ./cmd/replayctl \
+ && mv /out/server /out/rewind
 
 FROM gcr.io/distroless/static-debian12:nonroot
-COPY --from=build /rewind /rewind
+COPY --from=build /out/rewind /out/replayctl /
 EXPOSE 8080
+# The image has no shell or curl: the binary probes its own /readyz, on
+# the port in $ADDR (default 8080).
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 CMD ["/rewind", "healthcheck"]
 ENTRYPOINT ["/rewind"]

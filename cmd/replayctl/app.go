@@ -134,8 +134,12 @@ func (c *connFlags) where() string {
 	return fmt.Sprintf("stream %s in %s", c.stream, c.dataDir)
 }
 
-// errNoStream: the stream does not exist (yet).
-var errNoStream = errors.New("no such stream")
+// errNoStream: the stream does not exist (yet). errNoData: --data-dir
+// holds no JetStream files (yet).
+var (
+	errNoStream = errors.New("no such stream")
+	errNoData   = errors.New("no JetStream data")
+)
 
 // openMode says what open may do when the stream is missing.
 type openMode int
@@ -199,12 +203,17 @@ func (a *app) connect(mode openMode) (*nats.Conn, error) {
 	}
 
 	if _, err := os.Stat(filepath.Join(c.dataDir, "jetstream")); err != nil && mode == mustExist {
-		return nil, fmt.Errorf("no JetStream data in %s: pass the server's --data-dir, or --nats-url to reach a running server", c.dataDir)
+		return nil, fmt.Errorf("%w in %s: pass the server's --data-dir, or --nats-url to reach a running server", errNoData, c.dataDir)
 	}
 	ns, err := natsembed.Start(natsembed.Config{DataDir: c.dataDir})
-	if errors.Is(err, natsembed.ErrLocked) {
-		return nil, fmt.Errorf("%s is in use, probably by a running Rewind server: connect to the server instead, "+
-			"with --nats-url nats://HOST:PORT, after starting it with --nats-listen HOST:PORT (e.g. 127.0.0.1:4222)", c.dataDir)
+	var locked *natsembed.LockedError
+	if errors.As(err, &locked) {
+		holder := "probably by a running Rewind server"
+		if locked.PID != 0 {
+			holder = fmt.Sprintf("by process %d, probably a running Rewind server", locked.PID)
+		}
+		return nil, fmt.Errorf("%s is in use %s: connect to the server instead, "+
+			"with --nats-url nats://HOST:PORT, after starting it with --nats-listen HOST:PORT (e.g. 127.0.0.1:4222)", c.dataDir, holder)
 	}
 	if err != nil {
 		return nil, err

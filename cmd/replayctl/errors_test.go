@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -134,7 +136,7 @@ func TestDataDir(t *testing.T) {
 	}
 
 	r := cli(t, nil, "--data-dir", dir, "topics")
-	if r.code != exitFailure || !strings.Contains(r.stderr, "in use, probably by a running Rewind server") ||
+	if r.code != exitFailure || !strings.Contains(r.stderr, fmt.Sprintf("in use by process %d, probably a running Rewind server", os.Getpid())) ||
 		!strings.Contains(r.stderr, "--nats-url") || !strings.Contains(r.stderr, "--nats-listen") {
 		t.Errorf("data dir held by a server: exit %d; stderr:\n%s", r.code, r.stderr)
 	}

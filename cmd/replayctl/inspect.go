@@ -254,7 +254,7 @@ func runTail(ctx context.Context, a *app, args []string) error {
 		if *since != "" || *lastN != 0 {
 			return usagef("--since and --last read JetStream: use them without --server, or --after with it")
 		}
-		return tailServer(ctx, a, *server, *serverToken, topics, types, *after, *limit, table)
+		return tailServer(ctx, a, fs, *server, *serverToken, topics, types, *after, *limit, table)
 	}
 	store, err := a.open(ctx, mustExist)
 	if err != nil {
@@ -336,17 +336,23 @@ func runTail(ctx context.Context, a *app, args []string) error {
 	if last != (ulid.ULID{}) {
 		resume = last.String()
 	}
+	printStopped(a, n, resume, a.resumeCommand(fs, "--after", resume))
 	switch {
-	case resume == "":
-		fmt.Fprintf(a.stderr, "stopped; no events received\n")
-	default:
-		fmt.Fprintf(a.stderr, "stopped after %d events; last id %s\nresume with: replayctl tail --topic %s --after %s\n",
-			n, resume, shellQuote(strings.Join(topics, ",")), resume)
-	}
-	if err != nil {
+	case ctx.Err() != nil:
+		return ctx.Err() // interrupted: exit code 130
+	case err != nil:
 		return fmt.Errorf("tail: %w", err)
 	}
 	return nil
+}
+
+// printStopped says where a stopped tail got to and how to go on.
+func printStopped(a *app, n int, last, resume string) {
+	if last == "" {
+		fmt.Fprintf(a.stderr, "stopped; no events received\n")
+		return
+	}
+	fmt.Fprintf(a.stderr, "stopped after %s; last id %s\nresume with: %s\n", countOf(n, "event"), last, resume)
 }
 
 func statsCommand() *command {

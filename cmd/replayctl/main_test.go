@@ -307,8 +307,8 @@ func TestTail(t *testing.T) {
 			t.Fatalf("tail got %v, want %v", lineIDs(got), ids(want))
 		}
 		cancel() // Ctrl-C
-		if code := tail.wait(t); code != 0 {
-			t.Errorf("exit %d after interrupt; stderr:\n%s", code, tail.stderr)
+		if code := tail.wait(t); code != exitInterrupted {
+			t.Errorf("exit %d after interrupt, want 130 as the README says; stderr:\n%s", code, tail.stderr)
 		}
 		last := live[len(live)-1].ID.String()
 		if s := tail.stderr.String(); !strings.Contains(s, "last id "+last) || !strings.Contains(s, "--after "+last) {

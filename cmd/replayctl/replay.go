@@ -17,6 +17,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/internal/flagvalue"
 )
 
 func replayCommand() *command {
@@ -68,8 +69,9 @@ func runReplay(ctx context.Context, a *app, args []string) error {
 	fs.BoolVar(&f.dryRun, "dry-run", false, "count what would be delivered; deliver nothing")
 	fs.BoolVar(&f.yes, "yes", false, "confirm appending to a topic when run on a terminal")
 	fs.IntVar(&f.retries, "retries", 8, "webhook: retries of one event before stopping")
-	fs.DurationVar(&f.backoff, "backoff", 500*time.Millisecond, "webhook: wait before the first retry, doubled for each next one (at most 30s)")
-	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "webhook: time limit of one request")
+	f.backoff, f.timeout = 500*time.Millisecond, 10*time.Second
+	fs.Var(flagvalue.NewDuration(&f.backoff), "backoff", "webhook: wait before the first retry, doubled for each next one (at most 30s)")
+	fs.Var(flagvalue.NewDuration(&f.timeout), "timeout", "webhook: time limit of one request")
 	fs.Var(&f.headers, "header", "webhook: extra request `header` as 'Name: value' (e.g. Authorization); repeatable")
 	if err := a.parse(fs, args); err != nil {
 		return err
@@ -124,15 +126,18 @@ func runReplay(ctx context.Context, a *app, args []string) error {
 	if err == nil {
 		return nil
 	}
-	// Say where to pick up: after the last event the target took.
-	resume := "--after " + f.sel.after
-	if f.sel.after == "" {
-		resume = "--since " + shellQuote(f.sel.since)
+	// Say where to pick up: after the last event the target took, or
+	// where this run started when it took none.
+	var resume string
+	switch {
+	case r.last != (ulid.ULID{}):
+		resume = a.resumeCommand(fs, "--after", r.last.String())
+	case f.sel.after != "":
+		resume = a.resumeCommand(fs, "--after", f.sel.after)
+	default:
+		resume = a.resumeCommand(fs, "--since", shellQuote(f.sel.since))
 	}
-	if r.last != (ulid.ULID{}) {
-		resume = "--after " + r.last.String()
-	}
-	hint := fmt.Sprintf("replay stopped after delivering %s events; resume with: %s", formatCount(r.delivered), resume)
+	hint := fmt.Sprintf("replay stopped after delivering %s; resume with: %s", countOf(r.delivered, "event"), resume)
 	if ctx.Err() != nil {
 		fmt.Fprintln(a.stderr, hint)
 		return ctx.Err()
@@ -276,7 +281,7 @@ func (r *replayRun) run(ctx context.Context, store *eventstore.Store, q eventsto
 	if r.f.dryRun {
 		verb = "would deliver"
 	}
-	msg := fmt.Sprintf("replay: %s %s events to %s", verb, formatCount(r.delivered), r.f.shown)
+	msg := fmt.Sprintf("replay: %s %s to %s", verb, countOf(r.delivered, "event"), r.f.shown)
 	if r.skipped > 0 {
 		msg += fmt.Sprintf(", skipped %s already there", formatCount(r.skipped))
 	}

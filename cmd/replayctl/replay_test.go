@@ -79,10 +79,14 @@ func TestReplayWebhook(t *testing.T) {
 		t.Fatalf("accepted %v, want %v", got, ids(evs[:6]))
 	}
 	resume := evs[5].ID.String()
-	for _, want := range []string{"422", broken, "retrying", "delivering 6 events", "resume with: --after " + resume} {
+	for _, want := range []string{"422", broken, "retrying", "delivering 6 events", "resume with: replayctl --nats-url " + f.url + " replay ",
+		"--header 'Authorization: xxxxx'", "--after " + resume + "\n(put back the secrets shown as xxxxx)"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 		}
+	}
+	if strings.Contains(r.stderr, "s3cret") {
+		t.Errorf("stderr shows the webhook's credentials:\n%s", r.stderr)
 	}
 
 	fixed = true
@@ -105,7 +109,7 @@ func TestReplayWebhook(t *testing.T) {
 	hook.fail = func(string, int) int { return http.StatusBadGateway }
 	r = f.cli(t, nil, append(args, "--after", evs[7].ID.String(), "--retries", "2")...)
 	if r.code != 1 || !strings.Contains(r.stderr, "gave up after 3 attempts") ||
-		!strings.Contains(r.stderr, "resume with: --after "+evs[7].ID.String()) {
+		!strings.Contains(r.stderr, "--retries 2 --to "+url+" --topic orders.eu --after "+evs[7].ID.String()) {
 		t.Errorf("exit %d; stderr:\n%s", r.code, r.stderr)
 	}
 

@@ -11,6 +11,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/internal/flagvalue"
 )
 
 // selection is the range flags shared by events, replay and export: which
@@ -31,7 +32,7 @@ func (s *selection) register(fs *flag.FlagSet, what string, limit bool) {
 	fs.Var(&s.topics, "topic", "`topic` or pattern (* one token, final > one or more); repeat or comma-separate for several"+what)
 	fs.Var(&s.types, "type", "keep only events of this `type`; repeat or comma-separate for several")
 	fs.StringVar(&s.after, "after", "", "start after the event with this `id` (00000000000000000000000000: from the beginning)")
-	fs.StringVar(&s.since, "since", "", "start with the first event stored at or after this `time` (RFC 3339, a date, or a duration ago such as 2h)")
+	fs.StringVar(&s.since, "since", "", "start with the first event stored at or after this `time` (RFC 3339, a date, or a duration ago such as 2h or 2d)")
 	fs.StringVar(&s.until, "until", "", "stop after the event with this `id`, or after the last one stored at or before this time")
 	fs.IntVar(&s.last, "last", 0, "start with the last `n` matching events (after --topic and --type filters)")
 	if limit {
@@ -70,7 +71,7 @@ func (s *selection) check(now time.Time) error {
 		if id, err := eventstore.ParseID(s.until); err == nil {
 			s.untilID = id
 		} else if s.untilT, err = parseTime(s.until, now); err != nil {
-			return usagef("--until %q: neither an event id nor a time (RFC 3339, a date, or a duration ago such as 2h)", s.until)
+			return usagef("--until %q: neither an event id nor a time (RFC 3339, a date, or a duration ago such as 2h or 2d)", s.until)
 		}
 	}
 	return nil
@@ -83,10 +84,10 @@ func parseTime(s string, now time.Time) (time.Time, error) {
 			return t, nil
 		}
 	}
-	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+	if d, err := flagvalue.ParseDuration(s); err == nil && d >= 0 {
 		return now.Add(-d), nil
 	}
-	return time.Time{}, fmt.Errorf("%q is not a time: use RFC 3339 (2026-05-01T12:00:00Z), a date (2026-05-01) or a duration ago (90m)", s)
+	return time.Time{}, fmt.Errorf("%q is not a time: use RFC 3339 (2026-05-01T12:00:00Z), a date (2026-05-01) or a duration ago (90m, 2d)", s)
 }
 
 // open opens the store the selection reads and resolves the flags

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net/http"
 	"os"
@@ -15,7 +16,7 @@ import (
 // tailServer follows topics through a Rewind server's GraphQL API with the
 // Go client, which reconnects and resumes after the last event printed by
 // itself: a server restart costs a pause, never an event.
-func tailServer(ctx context.Context, a *app, server, token string, topics, types []string, after string, limit int, table bool) error {
+func tailServer(ctx context.Context, a *app, fs *flag.FlagSet, server, token string, topics, types []string, after string, limit int, table bool) error {
 	if token == "" {
 		token = os.Getenv("REWIND_TOKEN")
 	}
@@ -68,14 +69,11 @@ func tailServer(ctx context.Context, a *app, server, token string, topics, types
 	if last != "" {
 		resume = last
 	}
+	printStopped(a, n, resume, a.resumeCommand(fs, "--after", resume))
 	switch {
-	case resume == "":
-		fmt.Fprintf(a.stderr, "stopped; no events received\n")
-	default:
-		fmt.Fprintf(a.stderr, "stopped after %d events; last id %s\nresume with: replayctl tail --server %s --topic %s --after %s\n",
-			n, resume, shellQuote(server), shellQuote(strings.Join(topics, ",")), resume)
-	}
-	if failed != nil {
+	case ctx.Err() != nil:
+		return ctx.Err() // interrupted: exit code 130
+	case failed != nil:
 		return fmt.Errorf("tail: %w", failed)
 	}
 	return nil

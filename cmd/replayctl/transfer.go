@@ -76,7 +76,7 @@ func runExport(ctx context.Context, a *app, args []string) error {
 	}
 	p.done()
 	if isTerminal(a.stderr) {
-		fmt.Fprintf(a.stderr, "exported %s events\n", formatCount(n))
+		fmt.Fprintf(a.stderr, "exported %s\n", countOf(n, "event"))
 	}
 	return nil
 }
@@ -130,7 +130,9 @@ func runImport(ctx context.Context, a *app, args []string) error {
 		mode = mustExist
 	}
 	store, err := a.open(ctx, mode)
-	if err != nil && !(*dryRun && errors.Is(err, errNoStream)) {
+	// A dry run changes nothing, so it does not create the stream, or
+	// JetStream's folder, that the import would: nothing is stored yet.
+	if err != nil && !(*dryRun && (errors.Is(err, errNoStream) || errors.Is(err, errNoData))) {
 		return err
 	}
 	im := &importer{a: a, store: store, dryRun: *dryRun, known: map[ulid.ULID]struct{}{}, maxPayload: 1 << 20}
@@ -145,16 +147,12 @@ func runImport(ctx context.Context, a *app, args []string) error {
 	if *dryRun {
 		verb = "would import"
 	}
-	fmt.Fprintf(a.stderr, "import: %s %s events, skipped %s already stored (%s lines)\n",
-		verb, formatCount(im.appended), formatCount(im.skipped), formatCount(im.line))
+	fmt.Fprintf(a.stderr, "import: %s %s, skipped %s already stored (%s)\n",
+		verb, countOf(im.appended, "event"), formatCount(im.skipped), countOf(im.line, "line"))
 	if err != nil && !*dryRun {
 		fmt.Fprintln(a.stderr, "the events before the failure are stored; rerunning the import skips them")
 	}
 	return err
-}
-
-func errorsIsNoStream(err error) bool {
-	return err != nil && strings.Contains(err.Error(), errNoStream.Error())
 }
 
 type importer struct {

@@ -148,11 +148,11 @@ func TestImportErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := f.cli(t, nil, "import", "--dry-run", path).ok(t)
-	if !strings.Contains(r.stderr, "would import 1 events, skipped 1") {
+	if !strings.Contains(r.stderr, "would import 1 event, skipped 1") {
 		t.Errorf("dry run: %s", r.stderr)
 	}
 	r = f.cli(t, nil, "import", path).ok(t)
-	if !strings.Contains(r.stderr, "imported 1 events, skipped 1") {
+	if !strings.Contains(r.stderr, "imported 1 event, skipped 1") {
 		t.Errorf("import: %s", r.stderr)
 	}
 	if r := f.cli(t, nil, "import", filepath.Join(t.TempDir(), "missing")); r.code != 1 || !strings.Contains(r.stderr, "no such file") {

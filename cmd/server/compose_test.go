@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -71,6 +73,13 @@ func TestComposeFile(t *testing.T) {
 			}
 		}
 		cfg := parseEnv(t, svc.Environment)
+		checkHealthcheck(t, name, svc, cfg, dockerEntrypoint(t, filepath.Join(svc.Build.Context, "Dockerfile")))
+		origins := splitList(cfg.allowedOrigins)
+		for _, want := range []string{"http://localhost:8080", "http://127.0.0.1:8080"} {
+			if !slices.Contains(origins, want) {
+				t.Errorf("%s: ALLOWED_ORIGINS %v lacks %s, where the load balancer is opened", name, origins, want)
+			}
+		}
 		if cfg.replicas != 3 {
 			t.Errorf("%s: replicas %d, want 3 on a three-node cluster", name, cfg.replicas)
 		}
@@ -100,12 +109,76 @@ func TestComposeFile(t *testing.T) {
 	if !slices.ContainsFunc(lb.Ports, func(p types.ServicePortConfig) bool { return p.Published == "8080" && p.Target == 8080 }) {
 		t.Errorf("lb does not publish 8080: %+v", lb.Ports)
 	}
-	cmd := strings.Join(lb.Command, " ")
-	for _, upstream := range []string{"rewind-1:8080", "rewind-2:8080"} {
-		if !strings.Contains(cmd, upstream) {
-			t.Errorf("lb command %q does not proxy to %s", cmd, upstream)
+	// Caddy reads its Caddyfile from the repository: it proxies to both
+	// instances and sends clients only to those whose /readyz answers 200.
+	i := slices.IndexFunc(lb.Volumes, func(v types.ServiceVolumeConfig) bool { return v.Target == "/etc/caddy/Caddyfile" })
+	if i < 0 {
+		t.Fatalf("lb mounts no Caddyfile: %+v", lb.Volumes)
+	}
+	caddyfile, err := os.ReadFile(lb.Volumes[i].Source)
+	if err != nil {
+		t.Fatalf("lb's Caddyfile: %v", err)
+	}
+	for _, want := range []string{"reverse_proxy rewind-1:8080 rewind-2:8080", "health_uri /readyz"} {
+		if !strings.Contains(string(caddyfile), want) {
+			t.Errorf("Caddyfile lacks %q:\n%s", want, caddyfile)
 		}
 	}
+
+	// One NATS node's client port is published for replayctl, on loopback
+	// only: the cluster has no authentication.
+	nats1 := project.Services["nats-1"]
+	if !slices.ContainsFunc(nats1.Ports, func(p types.ServicePortConfig) bool {
+		return p.HostIP == "127.0.0.1" && p.Published == "4222" && p.Target == 4222
+	}) {
+		t.Errorf("nats-1 does not publish 4222 on 127.0.0.1: %+v", nats1.Ports)
+	}
+	for _, svc := range project.Services {
+		for _, p := range svc.Ports {
+			if p.Target == 4222 && p.HostIP != "127.0.0.1" {
+				t.Errorf("%s publishes NATS beyond loopback: %+v", svc.Name, p)
+			}
+		}
+	}
+}
+
+// checkHealthcheck checks that a Rewind service's health check runs the
+// image's binary, that the server's own parsing accepts its arguments, and
+// that it probes /readyz on the port the service listens on.
+func checkHealthcheck(t *testing.T, name string, svc types.ServiceConfig, cfg config, entrypoint string) {
+	t.Helper()
+	hc := svc.HealthCheck
+	if hc == nil || hc.Disable || len(hc.Test) < 3 {
+		t.Fatalf("%s has no health check: %+v", name, hc)
+	}
+	if hc.Test[0] != "CMD" || hc.Test[1] != entrypoint || hc.Test[2] != "healthcheck" {
+		t.Fatalf("%s: health check %q, want [CMD %s healthcheck ...] (the image has no shell)", name, hc.Test, entrypoint)
+	}
+	target, _, err := parseHealthcheck(hc.Test[3:])
+	if err != nil {
+		t.Fatalf("%s: health check %q: %v", name, hc.Test, err)
+	}
+	_, port, _ := net.SplitHostPort(cfg.addr)
+	if want := "http://127.0.0.1:" + port + "/readyz"; target != want {
+		t.Errorf("%s: health check probes %s, want %s", name, target, want)
+	}
+}
+
+// dockerEntrypoint is the binary the Dockerfile's ENTRYPOINT runs.
+func dockerEntrypoint(t *testing.T, dockerfile string) string {
+	t.Helper()
+	b, err := os.ReadFile(dockerfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^ENTRYPOINT \["([^"]+)"`).FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("%s has no ENTRYPOINT [\"...\"]", dockerfile)
+	}
+	if !strings.Contains(string(b), "./cmd/replayctl") {
+		t.Errorf("%s does not build replayctl into the image", dockerfile)
+	}
+	return string(m[1])
 }
 
 // parseEnv runs the server's own flag parsing on a service's environment.

@@ -4,14 +4,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/rewind-dev/rewind/api"
 	"github.com/rewind-dev/rewind/auth"
+	"github.com/rewind-dev/rewind/internal/flagvalue"
 )
 
 // config is everything the server reads from flags and the environment.
@@ -27,6 +28,11 @@ type config struct {
 	// shutdownDelay is how long /readyz answers 503 before connections
 	// close at shutdown.
 	shutdownDelay time.Duration
+	// readTimeout bounds reading a whole request, body included;
+	// idleTimeout, how long a keep-alive connection waits for its next
+	// request. Response streams (SSE) have no write deadline.
+	readTimeout time.Duration
+	idleTimeout time.Duration
 
 	// Connecting to an external NATS.
 	natsCreds    string
@@ -84,20 +90,31 @@ var flagEnv = map[string]string{
 	"init-timeout": "INIT_TIMEOUT", "max-depth": "MAX_DEPTH", "max-complexity": "MAX_COMPLEXITY",
 	"introspection": "INTROSPECTION", "nats-sync": "NATS_SYNC", "group-commit": "GROUP_COMMIT",
 	"log-format": "LOG_FORMAT", "shutdown-delay": "SHUTDOWN_DELAY",
+	"read-timeout": "READ_TIMEOUT", "idle-timeout": "IDLE_TIMEOUT",
 }
+
+// usageHint follows an error in a command line the flag package reads.
+const usageHint = "run server --help for the flags"
 
 func parseFlags(args []string) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	// The flag package prints its error and the whole usage on a mistake;
+	// main prints the error once, with a hint, instead.
+	fs.SetOutput(io.Discard)
+	durationVar := func(p *time.Duration, name string, value time.Duration, usage string) {
+		*p = value
+		fs.Var(flagvalue.NewDuration(p), name, usage)
+	}
 	fs.StringVar(&c.addr, "addr", ":8080", "HTTP listen address")
 	fs.StringVar(&c.dataDir, "data-dir", "./data", "the embedded JetStream's data folder")
 	fs.StringVar(&c.natsURL, "nats-url", "", "NATS server or cluster URLs, comma-separated; empty embeds a JetStream server")
 	fs.StringVar(&c.natsListen, "nats-listen", "", "also serve the embedded NATS on this host:port, e.g. for the admin CLI")
 	fs.StringVar(&c.allowedOrigins, "allowed-origins", "", "browser origins allowed to open WebSockets, comma-separated, * for any; empty: same host and localhost")
-	fs.IntVar(&c.maxPayload, "max-payload", 0, "largest event data in bytes; 0: 1 MiB, or less if the NATS server's max_payload leaves less room")
-	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.Var(flagvalue.NewSize(&c.maxPayload), "max-payload", "largest event data, in bytes or with a unit (512KiB, 2MiB: binary; 2MB: 10^6); 0: 1 MiB, or less if the NATS server's max_payload leaves less room")
+	fs.StringVar(&c.logLevel, "log-level", "info", logLevels)
 	fs.StringVar(&c.logFormat, "log-format", "text", "text (key=value lines, for people) or json (one object a line, for log collectors)")
-	fs.DurationVar(&c.shutdownDelay, "shutdown-delay", 0, "at SIGTERM, answer 503 on /readyz this long before closing connections, so that load balancers stop sending clients first")
+	durationVar(&c.shutdownDelay, "shutdown-delay", 0, "at SIGTERM, answer 503 on /readyz this long before closing connections, so that load balancers stop sending clients first")
 	fs.StringVar(&c.natsCreds, "nats-creds", "", "NATS credentials file (JWT and NKey seed)")
 	fs.StringVar(&c.natsUser, "nats-user", "", "NATS user (with --nats-password)")
 	fs.StringVar(&c.natsPassword, "nats-password", "", "NATS password")
@@ -115,37 +132,34 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.maxConnections, "max-connections", 10000, "WebSocket connections in total")
 	fs.IntVar(&c.maxConnsPerAddr, "max-connections-per-address", 1000, "WebSocket connections from one client address")
 	fs.IntVar(&c.maxSubscriptions, "max-subscriptions", 200, "operations on one WebSocket connection")
-	fs.DurationVar(&c.initTimeout, "init-timeout", 3*time.Second, "time a WebSocket has to send connection_init")
+	durationVar(&c.readTimeout, "read-timeout", 30*time.Second, "time a client has to send a whole request, headers and body (WebSockets and SSE streams are not cut by it)")
+	durationVar(&c.idleTimeout, "idle-timeout", 120*time.Second, "time a keep-alive connection may wait for its next request")
+	durationVar(&c.initTimeout, "init-timeout", 3*time.Second, "time a WebSocket has to send connection_init")
 	fs.IntVar(&c.maxDepth, "max-depth", 12, "deepest selection nesting of an operation")
 	fs.IntVar(&c.maxComplexity, "max-complexity", 1000, "largest operation complexity (one per field)")
-	fs.BoolVar(&c.introspection, "introspection", true, "answer __schema and __type queries (GraphiQL needs them)")
+	c.introspection = true
+	fs.Var(flagvalue.NewBool(&c.introspection), "introspection", "answer __schema and __type queries (GraphiQL needs them)")
 	fs.StringVar(&c.natsSync, "nats-sync", "always", "embedded JetStream: fsync every write (always, safe against power loss) or at an interval such as 2m (faster, loses the last writes on power loss)")
 	fs.BoolFunc("group-commit", "store appends made while another is being stored together, as one JetStream atomic batch with one fsync (default true); false: one publish per event", func(v string) error {
-		on, err := strconv.ParseBool(v)
+		on, err := flagvalue.ParseBool(v)
 		c.perMessage = !on
 		return err
 	})
 	fs.StringVar(&c.stream, "stream", "REWIND", "JetStream stream name")
 	fs.IntVar(&c.replicas, "replicas", 1, "stream replicas: 1 embedded, 3 recommended on a cluster")
-	fs.DurationVar(&c.maxAge, "max-age", 0, "drop events older than this (e.g. 720h); 0 keeps them")
+	durationVar(&c.maxAge, "max-age", 0, "drop events older than this (e.g. 30d or 12h); 0 keeps them")
 	fs.Int64Var(&c.maxMsgs, "max-msgs", 0, "keep at most this many events; 0: no limit")
-	fs.Int64Var(&c.maxBytes, "max-bytes", 0, "keep at most this many bytes of events; 0: no limit")
-	fs.DurationVar(&c.duplicates, "duplicate-window", 2*time.Minute, "window in which a retried append or idempotency key stores nothing new")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: server [flags]\n\nEvery flag can also be set by the environment variable in brackets.\n\n")
-		fs.VisitAll(func(f *flag.Flag) {
-			fmt.Fprintf(fs.Output(), "  --%s (%s)\n    \t%s", f.Name, flagEnv[f.Name], f.Usage)
-			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "0s" {
-				fmt.Fprintf(fs.Output(), " (default %s)", f.DefValue)
-			}
-			fmt.Fprintln(fs.Output())
-		})
-	}
-	if err := fs.Parse(args); err != nil {
+	fs.Var(flagvalue.NewSize(&c.maxBytes), "max-bytes", "keep at most this many bytes of events (e.g. 10GiB, or 10GB for 10^10); 0: no limit")
+	durationVar(&c.duplicates, "duplicate-window", 2*time.Minute, "window in which a retried append or idempotency key stores nothing new")
+	fs.Usage = func() {}
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		printUsage(os.Stdout, fs)
 		return c, err
+	} else if err != nil {
+		return c, fmt.Errorf("%w\n%s", err, usageHint)
 	}
 	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
+		return c, fmt.Errorf("unexpected arguments: %v (the only command is healthcheck)\n%s", fs.Args(), usageHint)
 	}
 	// The environment fills in what the command line did not set; an empty
 	// variable counts as unset, as compose files often write X=${X}.
@@ -166,8 +180,35 @@ func parseFlags(args []string) (config, error) {
 	return c, c.validate()
 }
 
+// printUsage lists the flags with their variables and defaults.
+func printUsage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage: server [flags]\n       server healthcheck [--url URL]\n\n"+
+		"Every flag can also be set by the environment variable in brackets.\n"+
+		"Durations: 90s, 15m, 12h, 30d, 1d12h. Sizes: bytes, or KiB/MiB/GiB (2^10, 2^20, 2^30)\n"+
+		"or kB/MB/GB (10^3, 10^6, 10^9).\n\n")
+	fs.VisitAll(func(f *flag.Flag) {
+		fmt.Fprintf(w, "  --%s (%s)\n    \t%s", f.Name, flagEnv[f.Name], f.Usage)
+		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "0s" {
+			fmt.Fprintf(w, " (default %s)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	})
+	fmt.Fprintln(w, "\nserver healthcheck GETs the server's /readyz and exits 0 when it answers 200, 1 otherwise:\n"+
+		"a container health check for images without a shell. --url defaults to /readyz on $ADDR's port.")
+}
+
+// logLevels is the help and the error of --log-level.
+const logLevels = "debug, info, warn or error"
+
 func (c config) validate() error {
 	var errs []error
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(c.logLevel)); err != nil {
+		errs = append(errs, fmt.Errorf("--log-level=%q: use %s", c.logLevel, logLevels))
+	}
+	if c.readTimeout <= 0 || c.idleTimeout <= 0 {
+		errs = append(errs, errors.New("--read-timeout and --idle-timeout must be positive"))
+	}
 	if c.logFormat != "text" && c.logFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format=%q: use text or json", c.logFormat))
 	}
@@ -179,6 +220,8 @@ func (c config) validate() error {
 	}
 	if c.replicas < 1 || c.replicas > 5 {
 		errs = append(errs, errors.New("--replicas must be 1 to 5"))
+	} else if c.replicas > 1 && c.natsURL == "" {
+		errs = append(errs, fmt.Errorf("--replicas=%d needs a NATS cluster: use --replicas=1 with the embedded server, or --nats-url to connect to a cluster", c.replicas))
 	}
 	if c.maxAge < 0 || c.maxMsgs < 0 || c.maxBytes < 0 || c.duplicates < 0 {
 		errs = append(errs, errors.New("--max-age, --max-msgs, --max-bytes and --duplicate-window cannot be negative"))
@@ -249,9 +292,9 @@ func (c config) syncPolicy() (always bool, interval time.Duration, err error) {
 	if c.natsSync == "always" {
 		return true, 0, nil
 	}
-	d, err := time.ParseDuration(c.natsSync)
+	d, err := flagvalue.ParseDuration(c.natsSync)
 	if err != nil || d <= 0 {
-		return false, 0, fmt.Errorf("--nats-sync=%q: use always or a positive interval such as 2m", c.natsSync)
+		return false, 0, fmt.Errorf("--nats-sync=%q: use always or a positive interval such as 30s or 2m", c.natsSync)
 	}
 	return false, d, nil
 }

@@ -209,6 +209,7 @@ func withLimitDefaults(c config) config {
 	c.logFormat = "text"
 	c.maxConnections, c.maxConnsPerAddr, c.maxSubscriptions = 10000, 1000, 200
 	c.initTimeout, c.maxDepth, c.maxComplexity = 3*time.Second, 12, 1000
+	c.readTimeout, c.idleTimeout = 30*time.Second, 120*time.Second
 	return c
 }
 
@@ -294,7 +295,31 @@ func TestFlagsAndEnv(t *testing.T) {
 		{name: "negative max payload", args: []string{"--max-payload", "-5"}, wantErr: "cannot be negative"},
 		{name: "negative MAX_PAYLOAD", env: map[string]string{"MAX_PAYLOAD": "-1"}, wantErr: "cannot be negative"},
 		{name: "non-numeric max payload", args: []string{"--max-payload=lots"}, wantErr: "invalid value"},
-		{name: "non-numeric MAX_PAYLOAD", env: map[string]string{"MAX_PAYLOAD": "2MB"}, wantErr: `MAX_PAYLOAD="2MB"`},
+		{name: "non-numeric MAX_PAYLOAD", env: map[string]string{"MAX_PAYLOAD": "lots"}, wantErr: `MAX_PAYLOAD="lots": use a size in bytes such as 1048576, 512KiB, 2MiB (binary, 2^20) or 2MB (SI, 10^6)`},
+		{name: "MAX_PAYLOAD in SI megabytes", env: map[string]string{"MAX_PAYLOAD": "2MB"},
+			want: func() config { c := defaults; c.maxPayload = 2_000_000; return c }()},
+		{name: "sizes in binary units", args: []string{"--max-payload=512KiB", "--max-bytes", "10GiB"},
+			want: func() config { c := defaults; c.maxPayload, c.maxBytes = 512<<10, 10<<30; return c }()},
+		{name: "durations in days", env: map[string]string{"MAX_AGE": "30d", "DUPLICATE_WINDOW": "1d12h", "SHUTDOWN_DELAY": "5s"},
+			want: func() config {
+				c := defaults
+				c.maxAge, c.duplicates, c.shutdownDelay = 30*24*time.Hour, 36*time.Hour, 5*time.Second
+				return c
+			}()},
+		{name: "nats-sync interval in days", args: []string{"--nats-sync=1d"},
+			want: func() config { c := defaults; c.natsSync = "1d"; return c }()},
+		{name: "MAX_AGE not a duration", env: map[string]string{"MAX_AGE": "abc"}, wantErr: `MAX_AGE="abc": use a duration such as 90s, 15m, 12h or 30d`},
+		{name: "--max-age not a duration", args: []string{"--max-age=a month"}, wantErr: `use a duration such as 90s, 15m, 12h or 30d`},
+		{name: "GROUP_COMMIT not a boolean", env: map[string]string{"GROUP_COMMIT": "yes"}, wantErr: `GROUP_COMMIT="yes": use true or false`},
+		{name: "INTROSPECTION not a boolean", env: map[string]string{"INTROSPECTION": "off"}, wantErr: `INTROSPECTION="off": use true or false`},
+		{name: "introspection alone means true", env: map[string]string{"INTROSPECTION": "false"}, args: []string{"--introspection"}, want: defaults},
+		{name: "unknown log level", env: map[string]string{"LOG_LEVEL": "verbose"}, wantErr: `--log-level="verbose": use debug, info, warn or error`},
+		{name: "replicas on the embedded server", env: map[string]string{"REPLICAS": "3"},
+			wantErr: "--replicas=3 needs a NATS cluster: use --replicas=1 with the embedded server, or --nats-url"},
+		{name: "timeouts", env: map[string]string{"READ_TIMEOUT": "5s", "IDLE_TIMEOUT": "2m"},
+			want: func() config { c := defaults; c.readTimeout, c.idleTimeout = 5*time.Second, 2*time.Minute; return c }()},
+		{name: "zero read timeout", args: []string{"--read-timeout=0"}, wantErr: "must be positive"},
+		{name: "unknown flag hints at --help", args: []string{"--port", "80"}, wantErr: "flag provided but not defined: -port\nrun server --help for the flags"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -33,8 +34,27 @@ type Config struct {
 }
 
 // ErrLocked: another embedded server (another process, such as a running
-// Rewind server) uses the data dir.
+// Rewind server) uses the data dir. Start returns it as a *LockedError.
 var ErrLocked = errors.New("data dir is in use by another process")
+
+// LockedError says which process holds the data dir, when it is known.
+type LockedError struct {
+	Dir string
+	PID int // 0: unknown
+}
+
+func (e *LockedError) Error() string {
+	if e.PID == 0 {
+		return fmt.Sprintf("embedded nats: %s: %v", e.Dir, ErrLocked)
+	}
+	return fmt.Sprintf("embedded nats: %s: %v (pid %d)", e.Dir, ErrLocked, e.PID)
+}
+
+func (e *LockedError) Unwrap() error { return ErrLocked }
+
+// ErrListen: Config.Listen cannot be listened on (in use, not an address
+// of this host, a privileged port). It wraps the *net.OpError.
+var ErrListen = errors.New("cannot listen")
 
 // lockFile, in the data dir, is held by the process whose embedded server
 // uses the folder.
@@ -48,7 +68,8 @@ type Server struct {
 }
 
 // Start starts the server and waits until it accepts connections. It
-// returns ErrLocked while another embedded server uses the data dir.
+// returns ErrLocked while another embedded server uses the data dir, and
+// ErrListen when Config.Listen is taken; both at once, not after a wait.
 func Start(cfg Config) (_ *Server, err error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("embedded nats: data dir is required")
@@ -87,19 +108,67 @@ func Start(cfg Config) (_ *Server, err error) {
 		}
 		if opts.Port == 0 {
 			opts.Port = server.RANDOM_PORT
+		} else if err := checkListen(cfg.Listen); err != nil {
+			return nil, err
 		}
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
+	// nats-server reports a failed start (a port taken since checkListen,
+	// JetStream refusing its folder) only to its logger, and
+	// ReadyForConnections would wait out its whole timeout.
+	fatal := make(chan string, 1)
+	ns.SetLogger(startLogger{fatal}, false, false)
 	ns.Start()
-	if !ns.ReadyForConnections(30 * time.Second) {
-		ns.Shutdown()
-		return nil, errors.New("embedded nats: not ready after 30s")
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		// Start reports a fatal error before the server turns ready, and a
+		// server can turn ready without JetStream: check after each wait.
+		ready := ns.ReadyForConnections(50 * time.Millisecond)
+		select {
+		case msg := <-fatal:
+			ns.Shutdown()
+			if strings.Contains(msg, "listening") {
+				return nil, fmt.Errorf("embedded nats: %w on %s: %s", ErrListen, cfg.Listen, msg)
+			}
+			return nil, fmt.Errorf("embedded nats: %s", msg)
+		default:
+		}
+		if ready {
+			return &Server{ns: ns, listen: cfg.Listen != "", unlock: unlock}, nil
+		}
+		if time.Now().After(deadline) {
+			ns.Shutdown()
+			return nil, errors.New("embedded nats: not ready after 30s")
+		}
 	}
-	return &Server{ns: ns, listen: cfg.Listen != "", unlock: unlock}, nil
 }
+
+// checkListen fails with ErrListen when addr cannot be listened on now.
+func checkListen(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("embedded nats: %w: %w", ErrListen, err)
+	}
+	return l.Close()
+}
+
+// startLogger passes the server's first fatal error to Start and drops
+// the rest: the embedded server logs nothing of its own.
+type startLogger struct{ fatal chan<- string }
+
+func (l startLogger) Fatalf(format string, v ...any) {
+	select {
+	case l.fatal <- fmt.Sprintf(format, v...):
+	default:
+	}
+}
+func (startLogger) Noticef(string, ...any) {}
+func (startLogger) Warnf(string, ...any)   {}
+func (startLogger) Errorf(string, ...any)  {}
+func (startLogger) Debugf(string, ...any)  {}
+func (startLogger) Tracef(string, ...any)  {}
 
 // Connect opens a client connection to the server: in-process, with no
 // network in between.

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/internal/proctest"
+	"github.com/rewind-dev/rewind/internal/testenv"
+)
+
+// baseEnv keeps an ambient configuration out of the processes tests start.
+var baseEnv = []string{"ADDR=127.0.0.1:0", "NATS_URL=", "NATS_LISTEN=", "ALLOWED_ORIGINS=", "MAX_PAYLOAD=", "LOG_LEVEL=info", "REPLICAS="}
+
+// runToExit runs the server binary with args and env and returns its exit
+// code and output once it ends by itself, failing if that takes over d.
+func runToExit(t *testing.T, d time.Duration, args []string, env ...string) (int, string) {
+	t.Helper()
+	bin := proctest.Build(t, "github.com/rewind-dev/rewind/cmd/server")
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(append(os.Environ(), baseEnv...), env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("server %v still running after %v:\n%s", args, d, out.String())
+	}
+	if err != nil && cmd.ProcessState == nil {
+		t.Fatal(err)
+	}
+	return cmd.ProcessState.ExitCode(), out.String()
+}
+
+// TestUsageErrors: a flag the server does not know prints the error and
+// one hint, not the usage around it; --help prints the usage once, on
+// stdout, and exits 0.
+func TestUsageErrors(t *testing.T) {
+	code, out := runToExit(t, time.Minute, []string{"--port", "80"})
+	if want := "server: flag provided but not defined: -port\nrun server --help for the flags\n"; code != 2 || out != want {
+		t.Errorf("--port: exit %d, output:\n%s\nwant exit 2 and:\n%s", code, out, want)
+	}
+	code, out = runToExit(t, time.Minute, []string{"--help"})
+	if code != 0 || strings.Count(out, "Usage: server") != 1 || !strings.Contains(out, "--read-timeout (READ_TIMEOUT)") {
+		t.Errorf("--help: exit %d, output:\n%s", code, out)
+	}
+	code, out = runToExit(t, time.Minute, nil, "MAX_AGE=30x")
+	if code != 2 || !strings.Contains(out, `MAX_AGE="30x": use a duration such as 90s, 15m, 12h or 30d`) {
+		t.Errorf("MAX_AGE=30x: exit %d, output:\n%s", code, out)
+	}
+}
+
+// TestEmbeddedReplicas: REPLICAS=3 on the embedded server stops at once
+// and says what to change; it used to retry every 5 s, listening nowhere.
+func TestEmbeddedReplicas(t *testing.T) {
+	code, out := runToExit(t, time.Minute, nil, "REPLICAS=3", "DATA_DIR="+t.TempDir())
+	if code != 2 || !strings.Contains(out, "--replicas=3 needs a NATS cluster: use --replicas=1 with the embedded server, or --nats-url") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+}
+
+// TestPermanentStoreError: JetStream refusing the stream for good
+// (replicas on a server that is not clustered) stops the start at once
+// with what to change, against an external server too.
+func TestPermanentStoreError(t *testing.T) {
+	n := testenv.StartNATS(t)
+	nc := n.Connect()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := openStore(ctx, nc, eventstore.Config{Replicas: 3}, slog.New(slog.DiscardHandler), nil)
+	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "--replicas=3 needs a NATS cluster, and this NATS server is not clustered") {
+		t.Fatalf("openStore with 3 replicas on one server: %v (ctx %v)", err, ctx.Err())
+	}
+	code, out := runToExit(t, time.Minute, nil, "NATS_URL="+n.URL(), "REPLICAS=3")
+	if code != 1 || !strings.Contains(out, "--replicas=3 needs a NATS cluster") || strings.Contains(out, "retrying") {
+		t.Fatalf("server: exit %d:\n%s", code, out)
+	}
+	if strings.Contains(out, "err=<nil>") {
+		t.Errorf("a failed start logs a nil error:\n%s", out)
+	}
+}
+
+// TestServesWhileStarting: while NATS is not reachable the server listens
+// and answers /healthz and /readyz 503 "starting", with the reason, and
+// GraphQL requests 503 UNAVAILABLE; once NATS is up it serves, and stops
+// cleanly without a WARN for the connection it closes itself.
+func TestServesWhileStarting(t *testing.T) {
+	natsAddr := proctest.FreeAddr(t)
+	bin := proctest.Build(t, "github.com/rewind-dev/rewind/cmd/server")
+	env := append(baseEnv, "ADDR=:0", fmt.Sprintf("NATS_URL=nats://127.0.0.1:%d", natsAddr.Port))
+	p, addr := proctest.Start(t, "rewind", bin, nil, env, regexp.MustCompile(`msg=listening addr=(\S+) graphiql=(\S+)`))
+	// ADDR=:0 listens on every address; the log gives the browser one.
+	if m := regexp.MustCompile(`graphiql=(\S+)`).FindStringSubmatch(p.Log.String()); m == nil || !strings.HasPrefix(m[1], "http://localhost:") {
+		t.Errorf("start log: %s", p.Log)
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	base := "http://127.0.0.1:" + port
+	srv := &proc{&proctest.Rewind{Proc: p, Addr: "127.0.0.1:" + port}}
+
+	for _, path := range []string{"/healthz", "/readyz"} {
+		testenv.Eventually(t, 10*time.Second, path+" says why it waits", func() bool {
+			resp, body := httpGet(t, base+path, nil)
+			return resp.StatusCode == 503 && strings.Contains(body, `"status":"starting"`) && strings.Contains(body, "connect to NATS")
+		})
+	}
+	resp, err := http.Post(base+"/graphql", "application/json", strings.NewReader(`{"query":"{__typename}"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var gql struct {
+		Errors []struct {
+			Extensions struct{ Code string } `json:"extensions"`
+		} `json:"errors"`
+	}
+	if err := json.Unmarshal(body, &gql); err != nil || resp.StatusCode != 503 || len(gql.Errors) != 1 || gql.Errors[0].Extensions.Code != "UNAVAILABLE" {
+		t.Fatalf("POST /graphql while starting: %d %s", resp.StatusCode, body)
+	}
+
+	testenv.StartNATSWith(t, func(o *server.Options) { o.Port = natsAddr.Port })
+	srv.WaitHealthy(t, 30*time.Second)
+	srv.publish(t, "starting", 1)
+	srv.Stop(t, 15*time.Second)
+	if code := srv.Cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, srv.Log)
+	}
+	if strings.Contains(srv.Log.String(), "nats disconnected") {
+		t.Errorf("a clean shutdown logs a disconnect:\n%s", srv.Log)
+	}
+}
+
+// TestStopWhileStarting: SIGTERM while NATS cannot be reached ends the
+// server at once, exit code 0.
+func TestStopWhileStarting(t *testing.T) {
+	bin := proctest.Build(t, "github.com/rewind-dev/rewind/cmd/server")
+	env := append(baseEnv, fmt.Sprintf("NATS_URL=nats://%s", proctest.FreeAddr(t)))
+	p, _ := proctest.Start(t, "rewind", bin, nil, env, regexp.MustCompile(`NATS not reachable; retrying`))
+	p.Stop(t, 10*time.Second)
+	if code := p.Cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, p.Log)
+	}
+}
+
+// TestAddressesInUse: --addr, --nats-listen and --data-dir in use fail
+// the start at once, naming the flag, the address and the reason, and for
+// the data folder the process that holds it.
+func TestAddressesInUse(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken := l.Addr().String()
+
+	code, out := runToExit(t, time.Minute, nil, "ADDR="+taken, "DATA_DIR="+t.TempDir())
+	if want := fmt.Sprintf("--addr %s: address already in use", taken); code != 1 || !strings.Contains(out, want) {
+		t.Errorf("ADDR in use: exit %d, want %q:\n%s", code, want, out)
+	}
+	code, out = runToExit(t, time.Minute, nil, "NATS_LISTEN="+taken, "DATA_DIR="+t.TempDir())
+	if want := fmt.Sprintf("--nats-listen %s: address already in use", taken); code != 1 || !strings.Contains(out, want) {
+		t.Errorf("NATS_LISTEN in use: exit %d, want %q:\n%s", code, want, out)
+	}
+
+	dir := t.TempDir()
+	first := startServer(t, dir)
+	code, out = runToExit(t, time.Minute, nil, "DATA_DIR="+dir)
+	if want := fmt.Sprintf("--data-dir %s is in use by process %d", dir, first.Cmd.Process.Pid); code != 1 || !strings.Contains(out, want) {
+		t.Errorf("data dir in use: exit %d, want %q:\n%s", code, want, out)
+	}
+}
+
+func TestBrowserURL(t *testing.T) {
+	for addr, want := range map[string]string{
+		"[::]:8080":      "http://localhost:8080",
+		"0.0.0.0:8080":   "http://localhost:8080",
+		"127.0.0.1:9000": "http://127.0.0.1:9000",
+		"[::1]:9000":     "http://[::1]:9000",
+		"10.1.2.3:80":    "http://10.1.2.3:80",
+	} {
+		tcp, err := net.ResolveTCPAddr("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := browserURL(tcp); got != want {
+			t.Errorf("browserURL(%s) = %s, want %s", addr, got, want)
+		}
+	}
+}
+
+// TestPermanentErrors: the JetStream refusals a retry cannot heal stop the
+// start, with the API error kept; those that pass are retried.
+func TestPermanentErrors(t *testing.T) {
+	cfg := eventstore.Config{Stream: "REWIND", Replicas: 3}
+	wrap := func(code jetstream.ErrorCode) error {
+		return fmt.Errorf("create stream REWIND: %w", &jetstream.APIError{ErrorCode: code, Description: "x"})
+	}
+	for code, want := range map[jetstream.ErrorCode]string{
+		codeReplicasNotSupported:                         "--replicas=3 needs a NATS cluster",
+		codeInsufficientResources:                        "needs that many JetStream servers",
+		codeClusterNoPeers:                               "needs that many JetStream servers",
+		codeStreamSubjectOverlap:                         "another stream",
+		jetstream.JSErrCodeStreamNameInUse:               "pass another --stream",
+		codeStorageExceeded:                              "JetStream limits",
+		codeStreamMaxBytesRequired:                       "set --max-bytes",
+		jetstream.JSErrCodeJetStreamNotEnabledForAccount: "not enabled for this NATS account",
+	} {
+		err := permanent(wrap(code), cfg)
+		var apiErr *jetstream.APIError
+		if err == nil || !strings.Contains(err.Error(), want) || !errors.As(err, &apiErr) || apiErr.ErrorCode != code {
+			t.Errorf("code %d: %v, want a permanent error saying %q", code, err, want)
+		}
+	}
+	for _, err := range []error{
+		wrap(10008), // JetStream system temporarily unavailable
+		wrap(jetstream.JSErrCodeJetStreamNotEnabled), // no responders yet
+		context.DeadlineExceeded,
+		fmt.Errorf("look up stream: %w", nats.ErrTimeout),
+	} {
+		if got := permanent(err, cfg); got != nil {
+			t.Errorf("%v is retried, got %v", err, got)
+		}
+	}
+	if err := permanent(fmt.Errorf("x: %w", eventstore.ErrStreamMismatch), cfg); !errors.Is(err, eventstore.ErrStreamMismatch) {
+		t.Errorf("stream mismatch: %v", err)
+	}
+}
