@@ -2,7 +2,8 @@
 # Run the CLI from the image: docker run --rm --entrypoint /replayctl rewind --help
 FROM golang:1.26 AS build
 WORKDIR /src
-COPY go.mod go.sum ./
+COPY go.mod go.sum go.work go.work.sum ./
+COPY client/go.mod client/go.sum ./client/
 RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -ldflags=-s -o /out/ ./cmd/server ./cmd/replayctl \
