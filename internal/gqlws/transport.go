@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/gorilla/websocket"
@@ -484,13 +485,23 @@ func (c *conn) closeWith(code int, reason string) {
 	}
 	c.closed = true
 	c.mu.Unlock()
-	if len(reason) > 123 { // a close frame's reason is at most 123 bytes
-		reason = reason[:123]
-	}
+	reason = closeReason(reason)
 	defer c.ws.Close()
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+}
+
+// closeReason fits reason into a close frame: at most 123 bytes, cut at
+// a character's boundary, since clients refuse a reason that is not UTF-8
+// (and reasons quote what the client sent).
+func closeReason(reason string) string {
+	reason = strings.ToValidUTF8(reason, "\uFFFD")
+	for len(reason) > 123 {
+		_, size := utf8.DecodeLastRuneInString(reason)
+		reason = reason[:len(reason)-size]
+	}
+	return reason
 }
 
 // linger reads and discards what the client still sends, for a moment,
