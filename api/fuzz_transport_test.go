@@ -231,7 +231,7 @@ func checkError(t *testing.T, msg, raw []byte) {
 func FuzzSSE(f *testing.F) {
 	const sseAccept = "text/event-stream"
 	for _, s := range []struct {
-		get                 bool
+		get                bool
 		body, last, accept string
 	}{
 		{false, `{"query":"{ hello }"}`, "", sseAccept},
