@@ -60,7 +60,6 @@ type HandlerConfig struct {
 // served by graphiql.Assets, mounted beside the endpoint).
 func NewHandler(res *Resolver, cfg HandlerConfig, log *slog.Logger) http.Handler {
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: res}))
-	conns := connlimit.New(connlimit.Config{Max: cfg.MaxConnections, PerAddress: cfg.MaxConnectionsPerAddress})
 	ws := gqlws.New(gqlws.Config{
 		AllowedOrigins:   cfg.AllowedOrigins,
 		InitTimeout:      cfg.InitTimeout,
@@ -70,10 +69,11 @@ func NewHandler(res *Resolver, cfg HandlerConfig, log *slog.Logger) http.Handler
 		WriteTimeout:     cfg.WriteTimeout,
 		Logger:           log,
 		InitFunc:         cfg.InitFunc,
-		Connections:      conns,
+		// SSE streams count against the same limiter (ws.Connections).
+		Connections: connlimit.New(connlimit.Config{Max: cfg.MaxConnections, PerAddress: cfg.MaxConnectionsPerAddress}),
 	})
 	srv.AddTransport(ws)
-	srv.AddTransport(sse.New(sse.Config{KeepAlive: cfg.KeepAlive, WriteTimeout: cfg.WriteTimeout, Logger: log, Connections: conns}))
+	srv.AddTransport(sse.New(sse.Config{KeepAlive: cfg.KeepAlive, WriteTimeout: cfg.WriteTimeout, Logger: log, Connections: ws.Connections()}))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})

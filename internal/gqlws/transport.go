@@ -129,6 +129,10 @@ func New(cfg Config) *Transport {
 	return t
 }
 
+// Connections returns the limiter this transport's sockets count against,
+// for the other transports that hold connections open to share.
+func (t *Transport) Connections() *connlimit.Limiter { return t.cfg.Connections }
+
 // Supports reports whether r asks for a WebSocket.
 func (t *Transport) Supports(r *http.Request) bool { return websocket.IsWebSocketUpgrade(r) }
 
