@@ -21,12 +21,12 @@ import (
 	"github.com/rewind-dev/rewind/replay"
 )
 
-// hostileDocuments are documents that once took the server down or may:
+// transportAttacks are documents that took the server down or might:
 // a Float literal out of float64's range (gqlparser panicked on it while
 // gqlgen created the operation's context, on a goroutine with no
 // recovery), an Int literal out of range, a list literal nested deeper
 // than the parser allows.
-var hostileDocuments = map[string]string{
+var transportAttacks = map[string]string{
 	"1e400":       `mutation { publish(topic: "x", data: 1e400) { id } }`,
 	"huge Int":    `subscription { count(target: 99999999999999999999) }`,
 	"deep list":   `mutation { publish(topic: "x", data: ` + strings.Repeat("[", 5000) + "1" + strings.Repeat("]", 5000) + `) { id } }`,
@@ -138,7 +138,7 @@ func TestHostileDocumentsOverEveryTransport(t *testing.T) {
 		ws[proto] = wstest.Dial(t, e.url, proto, nil)
 		ws[proto].Init()
 	}
-	for name, doc := range hostileDocuments {
+	for name, doc := range transportAttacks {
 		for _, transport := range []string{wstest.TransportWS, wstest.LegacyWS, "SSE POST", "SSE GET"} {
 			var got []string
 			switch transport {
