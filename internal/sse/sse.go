@@ -4,7 +4,10 @@
 // EventSource sends). Every message of a subscription that delivers a
 // stored event carries the event's id in the SSE id field, and a request
 // with a Last-Event-ID header resumes after that id, so EventSource
-// reconnects and resumes without client code.
+// reconnects and resumes without client code. A panic while serving a
+// request ends that request as a failed operation (INTERNAL_SERVER_ERROR),
+// never the process; open streams count against the server's connection
+// limits (connlimit).
 package sse
 
 import (
@@ -111,6 +114,9 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	s := &stream{w: w, rc: http.NewResponseController(w), cfg: t.cfg}
 	defer func() {
 		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v) // net/http's way to abort a response on purpose
+			}
 			t.panicked("serving a request", v)
 			s.fail()
 		}
