@@ -124,6 +124,7 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	t.serve(r, exec, s)
 }
 
+// serve is Do's work, under its recovery.
 func (t *Transport) serve(r *http.Request, exec graphql.GraphExecutor, s *stream) {
 	start := graphql.Now()
 	params, err := readParams(r)
