@@ -499,7 +499,12 @@ func TestCount(t *testing.T) {
 	e := start(t, api.Config{}, replay.Config{})
 	c := wstest.Dial(t, e.url, wstest.TransportWS, nil)
 	c.Init()
-	c.Subscribe("c", `subscription { count(target: 3, intervalMs: 1) }`, nil)
+	// Below the floor of 100 ms: refused, and the message says the floor.
+	c.Subscribe("fast", `subscription { count(target: 3, intervalMs: 99) }`, nil)
+	if m := c.Read(5 * time.Second); m.Type != "error" || !slices.Equal(wstest.ErrorCodes(t, m), []string{"BAD_USER_INPUT"}) || !strings.Contains(string(m.Payload), "intervalMs 100 to") {
+		t.Fatalf("intervalMs 99: %s %s", m.Type, m.Payload)
+	}
+	c.Subscribe("c", `subscription { count(target: 3, intervalMs: 100) }`, nil)
 	var got []string
 	for {
 		m := c.Read(5 * time.Second)

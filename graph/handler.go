@@ -14,6 +14,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/rewind-dev/rewind/internal/connlimit"
 	"github.com/rewind-dev/rewind/internal/gqlws"
 	"github.com/rewind-dev/rewind/internal/sse"
 	"github.com/rewind-dev/rewind/web/graphiql"
@@ -36,8 +37,8 @@ type HandlerConfig struct {
 	// WriteTimeout disconnects a WebSocket client that stops reading.
 	// Default 10s.
 	WriteTimeout time.Duration
-	// MaxConnections and MaxConnectionsPerAddress bound WebSockets (see
-	// gqlws.Config).
+	// MaxConnections and MaxConnectionsPerAddress bound WebSockets and SSE
+	// streams together, one count for both (see connlimit.Config).
 	MaxConnections           int
 	MaxConnectionsPerAddress int
 	// InitFunc authenticates WebSockets at connection_init (see
@@ -68,12 +69,11 @@ func NewHandler(res *Resolver, cfg HandlerConfig, log *slog.Logger) http.Handler
 		WriteTimeout:     cfg.WriteTimeout,
 		Logger:           log,
 		InitFunc:         cfg.InitFunc,
-
-		MaxConnections:           cfg.MaxConnections,
-		MaxConnectionsPerAddress: cfg.MaxConnectionsPerAddress,
+		// SSE streams count against the same limiter (ws.Connections).
+		Connections: connlimit.New(connlimit.Config{Max: cfg.MaxConnections, PerAddress: cfg.MaxConnectionsPerAddress}),
 	})
 	srv.AddTransport(ws)
-	srv.AddTransport(sse.New(sse.Config{KeepAlive: cfg.KeepAlive, WriteTimeout: cfg.WriteTimeout, Logger: log}))
+	srv.AddTransport(sse.New(sse.Config{KeepAlive: cfg.KeepAlive, WriteTimeout: cfg.WriteTimeout, Logger: log, Connections: ws.Connections()}))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})

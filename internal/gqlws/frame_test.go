@@ -3,7 +3,9 @@ package gqlws
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -38,6 +40,22 @@ func TestResultFrame(t *testing.T) {
 		}
 		if _, ok := resultFrame("next", id, r); ok {
 			t.Errorf("%s: framed by hand", name)
+		}
+	}
+}
+
+// TestCloseReason: a reason quoting what the client sent still makes a
+// valid close frame: at most 123 bytes of UTF-8.
+func TestCloseReason(t *testing.T) {
+	for _, in := range []string{
+		"short",
+		`Invalid message received: unexpected type "000000` + strings.Repeat("\uFFFD", 40) + `"`,
+		strings.Repeat("x", 122) + "é",
+		"bad \xd9 byte",
+	} {
+		got := closeReason(in)
+		if len(got) > 123 || !utf8.ValidString(got) || !strings.HasPrefix(in, got) && utf8.ValidString(in) {
+			t.Errorf("closeReason(%q) = %q", in, got)
 		}
 	}
 }

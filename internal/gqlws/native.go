@@ -4,8 +4,6 @@ import (
 	"context"
 	"sync"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // Stream is a subscription whose results its resolver produces itself
@@ -100,14 +98,35 @@ func (s *Slot) again() bool {
 // serveNative writes the results of a natively served subscription each
 // time its slot is woken, until the stream ends; finish then releases the
 // operation. opCtx ends when the client or the connection stops it.
+//
+// Drains run on goroutines of their own (see Slot.Wake), so each recovers
+// what panics in it. A panic in the stream's Drain (rendering a result)
+// ends this subscription with an INTERNAL_SERVER_ERROR error, and the
+// connection goes on: the results before it went out whole. A panic
+// anywhere else in a drain (the transport's own bookkeeping) leaves the
+// connection's state past vouching for: the socket closes 1011. Either
+// way the slot stays marked running, so no later wake starts a drain.
 func (c *conn) serveNative(opCtx context.Context, id string, slot *Slot, st Stream, sink *errorSink, out events, finish func()) {
 	var frame []byte // one result's message, reused
 	drain := func() {
+		defer func() {
+			if v := recover(); v != nil {
+				c.t.panicked("draining a stream", v, "id", id, "subprotocol", c.ws.Subprotocol())
+				c.closeWith(CloseInternalError, "Internal server error")
+				_ = c.ws.Close()
+				finish()
+			}
+		}()
 		for {
 			slot.mu.Lock()
 			slot.pending = false
 			slot.mu.Unlock()
-			done, ok := c.drainOnce(opCtx, id, st, out, &frame)
+			done, ok, failed := c.drainOnce(opCtx, id, st, out, &frame)
+			if failed {
+				out.errors(opCtx, id, internalError())
+				finish()
+				return
+			}
 			if done || !ok {
 				if ok {
 					conclude(opCtx, id, sink, out)
@@ -128,19 +147,23 @@ func (c *conn) serveNative(opCtx context.Context, id string, slot *Slot, st Stre
 const corkSlice = 64 << 10
 
 // drainOnce writes every waiting result of st in one corked batch. It
-// reports whether the stream ended and whether the socket took the batch.
-func (c *conn) drainOnce(opCtx context.Context, id string, st Stream, out events, frame *[]byte) (done, ok bool) {
-	stopped := opCtx.Err() != nil
+// reports whether the stream ended, whether the socket took the batch,
+// and whether st's Drain panicked (logged here; the results it emitted
+// before went out whole). Whether the operation was stopped is read
+// holding the write lock, as writeFor does, so that nothing goes out for
+// it once stop has returned.
+func (c *conn) drainOnce(opCtx context.Context, id string, st Stream, out events, frame *[]byte) (done, ok, failed bool) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
+	stopped := opCtx.Err() != nil
 	c.cork.cork()
 	var err error
-	done = st.Drain(func(data []byte) {
+	done, failed = c.drainGuarded(id, st, func(data []byte) {
 		if stopped || err != nil {
 			return // stopped: the rest is dropped, the stream ends next
 		}
 		*frame = appendDataFrame((*frame)[:0], out.dataType(), id, data)
-		if err = c.ws.WriteMessage(websocket.TextMessage, *frame); err == nil {
+		if err = c.writeFrame(*frame); err == nil {
 			err = c.cork.flushOver(corkSlice, time.Now().Add(c.t.cfg.WriteTimeout))
 		}
 	})
@@ -151,5 +174,17 @@ func (c *conn) drainOnce(opCtx context.Context, id string, st Stream, out events
 		c.t.cfg.Logger.Debug("websocket write", "id", id, "err", err)
 		_ = c.ws.Close() // ends the reader, and with it every operation
 	}
-	return done, err == nil
+	return done, err == nil, failed
+}
+
+// drainGuarded runs st's Drain, recovering a panic in it: the cork is
+// then still uncorked by the caller, so the connection's writes go on.
+func (c *conn) drainGuarded(id string, st Stream, emit func([]byte)) (done, failed bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.t.panicked("in a stream's Drain", v, "id", id, "subprotocol", c.ws.Subprotocol())
+			done, failed = true, true
+		}
+	}()
+	return st.Drain(emit), false
 }

@@ -44,9 +44,9 @@ func (c *conn) acknowledge(ctx context.Context, payload json.RawMessage) error {
 	c.mu.Lock()
 	c.acked = true
 	if !expires.IsZero() {
-		c.expiry = time.AfterFunc(time.Until(expires), func() {
+		c.expiry = time.AfterFunc(time.Until(expires), c.guarded("credentials expiry", func() {
 			c.closeWith(CloseForbidden, "Forbidden: credentials expired; reconnect with new ones")
-		})
+		}))
 	}
 	c.mu.Unlock()
 	return nil
@@ -59,16 +59,16 @@ type transportEvents struct{ c *conn }
 
 func (transportEvents) dataType() string { return "next" }
 
-func (e transportEvents) next(id string, r *graphql.Response) bool {
-	return e.c.writeResult(e.dataType(), id, r)
+func (e transportEvents) next(opCtx context.Context, id string, r *graphql.Response) bool {
+	return e.c.writeResult(opCtx, e.dataType(), id, r)
 }
 
-func (e transportEvents) errors(id string, errs gqlerror.List) bool {
-	return e.c.write(outMsg{Type: "error", ID: id, Payload: errs})
+func (e transportEvents) errors(opCtx context.Context, id string, errs gqlerror.List) bool {
+	return e.c.writeFor(opCtx, outMsg{Type: "error", ID: id, Payload: errs})
 }
 
-func (e transportEvents) complete(id string) bool {
-	return e.c.write(outMsg{Type: "complete", ID: id})
+func (e transportEvents) complete(opCtx context.Context, id string) bool {
+	return e.c.writeFor(opCtx, outMsg{Type: "complete", ID: id})
 }
 
 func (p transportProto) handle(ctx context.Context, c *conn, m message) bool {
@@ -112,7 +112,7 @@ func (p transportProto) handle(ctx context.Context, c *conn, m message) bool {
 			c.closeWith(CloseDuplicateID, fmtDup(id))
 			return false
 		case tooMany:
-			return transportEvents{c}.errors(id, tooManyError(c.t.cfg.MaxSubscriptions))
+			return transportEvents{c}.errors(context.Background(), id, tooManyError(c.t.cfg.MaxSubscriptions))
 		}
 		return true
 	case "complete":
@@ -144,23 +144,23 @@ type legacyEvents struct{ c *conn }
 
 func (legacyEvents) dataType() string { return "data" }
 
-func (e legacyEvents) next(id string, r *graphql.Response) bool {
-	return e.c.writeResult(e.dataType(), id, r)
+func (e legacyEvents) next(opCtx context.Context, id string, r *graphql.Response) bool {
+	return e.c.writeResult(opCtx, e.dataType(), id, r)
 }
 
 // errors sends GQL_ERROR, whose payload the protocol defines as one error.
-func (e legacyEvents) errors(id string, errs gqlerror.List) bool {
+func (e legacyEvents) errors(opCtx context.Context, id string, errs gqlerror.List) bool {
 	var first *gqlerror.Error
 	if len(errs) > 0 {
 		first = errs[0]
 	} else {
 		first = &gqlerror.Error{Message: "operation failed"}
 	}
-	return e.c.write(outMsg{Type: "error", ID: id, Payload: first})
+	return e.c.writeFor(opCtx, outMsg{Type: "error", ID: id, Payload: first})
 }
 
-func (e legacyEvents) complete(id string) bool {
-	return e.c.write(outMsg{Type: "complete", ID: id})
+func (e legacyEvents) complete(opCtx context.Context, id string) bool {
+	return e.c.writeFor(opCtx, outMsg{Type: "complete", ID: id})
 }
 
 func (legacyProto) connectionError(c *conn, msg string) bool {
@@ -187,16 +187,16 @@ func (p legacyProto) handle(ctx context.Context, c *conn, m message) bool {
 			return p.connectionError(c, "start needs an id and a payload")
 		}
 		if !c.isAcked() {
-			return legacyEvents{c}.errors(id, gqlerror.List{{Message: "send connection_init first", Extensions: map[string]any{"code": "UNAUTHENTICATED"}}})
+			return legacyEvents{c}.errors(context.Background(), id, gqlerror.List{{Message: "send connection_init first", Extensions: map[string]any{"code": "UNAUTHENTICATED"}}})
 		}
 		// A reused id replaces its operation, as the reference server does.
 		if c.start(c.opsCtx, id, m.Payload, true, legacyEvents{c}) == tooMany {
-			return legacyEvents{c}.errors(id, tooManyError(c.t.cfg.MaxSubscriptions))
+			return legacyEvents{c}.errors(context.Background(), id, tooManyError(c.t.cfg.MaxSubscriptions))
 		}
 		return true
 	case "stop":
 		if c.stop(idOf(m)) {
-			return legacyEvents{c}.complete(idOf(m))
+			return legacyEvents{c}.complete(context.Background(), idOf(m))
 		}
 		return true
 	case "connection_terminate":

@@ -8,17 +8,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/gorilla/websocket"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/rewind-dev/rewind/internal/connlimit"
 )
 
 // Config configures the transport. Zero values take the defaults.
@@ -49,12 +51,13 @@ type Config struct {
 	// a context for the connection's operations and when the connection's
 	// credentials expire (zero: never); the socket closes 4403 then.
 	InitFunc func(ctx context.Context, payload map[string]any) (context.Context, time.Time, error)
-	// MaxConnections bounds open sockets in total (503 before the upgrade)
-	// and MaxConnectionsPerAddress those from one client address (429).
-	// Defaults 10,000 and 1,000.
-	MaxConnections           int
-	MaxConnectionsPerAddress int
-	// Logger receives connection-level errors at debug level.
+	// Connections counts open sockets against the server's connection
+	// limits, shared with the other transports that hold connections open
+	// (503 or 429 before the upgrade). Default: a limiter of its own with
+	// connlimit's defaults.
+	Connections *connlimit.Limiter
+	// Logger receives connection-level errors at debug level, refused
+	// origins at info level and recovered panics at error level.
 	Logger *slog.Logger
 }
 
@@ -77,11 +80,8 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	if c.MaxConnections <= 0 {
-		c.MaxConnections = 10_000
-	}
-	if c.MaxConnectionsPerAddress <= 0 {
-		c.MaxConnectionsPerAddress = 1_000
+	if c.Connections == nil {
+		c.Connections = connlimit.New(connlimit.Config{})
 	}
 	return c
 }
@@ -97,8 +97,6 @@ type Transport struct {
 	shutDown context.CancelFunc
 
 	mu      sync.Mutex
-	open    int            // sockets open now
-	byAddr  map[string]int // sockets open now per client address
 	servers map[*http.Server]bool
 }
 
@@ -109,7 +107,6 @@ func New(cfg Config) *Transport {
 	cfg = cfg.withDefaults()
 	t := &Transport{
 		cfg:     cfg,
-		byAddr:  map[string]int{},
 		servers: map[*http.Server]bool{},
 		corks: sync.Pool{New: func() any {
 			b := make([]byte, 0, 16<<10)
@@ -131,6 +128,10 @@ func New(cfg Config) *Transport {
 	t.down, t.shutDown = context.WithCancel(context.Background())
 	return t
 }
+
+// Connections returns the limiter this transport's sockets count against,
+// for the other transports that hold connections open to share.
+func (t *Transport) Connections() *connlimit.Limiter { return t.cfg.Connections }
 
 // Supports reports whether r asks for a WebSocket.
 func (t *Transport) Supports(r *http.Request) bool { return websocket.IsWebSocketUpgrade(r) }
@@ -163,21 +164,21 @@ func OriginChecker(allowed []string) func(*http.Request) bool {
 // Do serves one WebSocket until it closes.
 func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	if !t.AllowsOrigin(r) {
+		// Browsers only say the handshake failed: the log is where an
+		// operator learns which origin to allow.
+		t.cfg.Logger.Info("websocket: origin refused", "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr, "host", r.Host)
 		http.Error(w, "websocket: origin "+r.Header.Get("Origin")+" is not allowed", http.StatusForbidden)
 		return
 	}
-	addr, _, err := net.SplitHostPort(r.RemoteAddr)
+	release, err := t.cfg.Connections.Acquire(connlimit.Addr(r))
 	if err != nil {
-		addr = r.RemoteAddr
-	}
-	if status, msg := t.admit(addr); status != 0 {
-		http.Error(w, msg, status)
+		connlimit.Refuse(w, err)
 		return
 	}
 	hj := &hijacker{ResponseWriter: w, pool: &t.corks}
 	ws, err := t.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
-		t.release(addr)
+		release()
 		return // the upgrader has answered the request
 	}
 	c := &conn{
@@ -196,7 +197,7 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	default:
 		c.closeWith(CloseSubprotocol, "Subprotocol not acceptable: use "+TransportWS+" or "+LegacyWS)
 		_ = ws.Close()
-		t.release(addr)
+		release()
 		return
 	}
 	ws.SetReadLimit(t.cfg.MaxMessageBytes)
@@ -205,7 +206,7 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	// handler chain's stack) for as long as the socket stays open.
 	ctx, stop := t.lifetime(r)
 	go func() {
-		defer t.release(addr)
+		defer release()
 		defer stop()
 		c.serve(ctx)
 	}()
@@ -242,30 +243,6 @@ func (t *Transport) watch(srv *http.Server) {
 	}
 	t.servers[srv] = true
 	srv.RegisterOnShutdown(t.shutDown)
-}
-
-// admit counts a new socket from addr, or says why it is refused.
-func (t *Transport) admit(addr string) (int, string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.open >= t.cfg.MaxConnections {
-		return http.StatusServiceUnavailable, "websocket: the server is at its connection limit; retry later"
-	}
-	if t.byAddr[addr] >= t.cfg.MaxConnectionsPerAddress {
-		return http.StatusTooManyRequests, "websocket: too many connections from " + addr
-	}
-	t.open++
-	t.byAddr[addr]++
-	return 0, ""
-}
-
-func (t *Transport) release(addr string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.open--
-	if t.byAddr[addr]--; t.byAddr[addr] <= 0 {
-		delete(t.byAddr, addr)
-	}
 }
 
 // message is one protocol message in either subprotocol.
@@ -316,15 +293,15 @@ func (c *conn) serve(ctx context.Context) {
 		c.wg.Wait()
 		_ = c.ws.Close()
 	}()
-	stopShutdown := context.AfterFunc(ctx, func() {
+	stopShutdown := context.AfterFunc(ctx, c.guarded("closing at shutdown", func() {
 		c.closeWith(CloseGoingAway, "server shutting down; reconnect and resume")
-	})
+	}))
 	defer stopShutdown()
-	initTimer := time.AfterFunc(c.t.cfg.InitTimeout, func() {
+	initTimer := time.AfterFunc(c.t.cfg.InitTimeout, c.guarded("init timeout", func() {
 		if !c.isAcked() {
 			c.proto.initTimeout(c)
 		}
-	})
+	}))
 	defer initTimer.Stop()
 	ka := &keepAlive{c: c}
 	ka.start()
@@ -336,7 +313,21 @@ func (c *conn) serve(ctx context.Context) {
 		}
 		c.mu.Unlock()
 	}()
+	c.read(opsCtx)
+}
 
+// read handles the client's messages until the socket closes or a message
+// ends the connection. A panic while handling one (InitFunc's included)
+// leaves the connection in a state nothing can vouch for: it is logged and
+// the socket closes 1011; the server and its other connections go on.
+func (c *conn) read(opsCtx context.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.t.panicked("handling a client message", v, "subprotocol", c.ws.Subprotocol())
+			c.closeWith(CloseInternalError, "Internal server error")
+			_ = c.ws.Close()
+		}
+	}()
 	for {
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
@@ -369,7 +360,7 @@ func (k *keepAlive) start() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if !k.over {
-		k.t = time.AfterFunc(k.c.t.cfg.KeepAlive, k.tick)
+		k.t = time.AfterFunc(k.c.t.cfg.KeepAlive, k.c.guarded("keep-alive", k.tick))
 	}
 }
 
@@ -393,23 +384,33 @@ func (c *conn) isAcked() bool {
 	return c.acked
 }
 
-// write sends one message; a client that cannot take it within the write
-// timeout is disconnected.
-func (c *conn) write(m any) bool {
+// write sends one message that belongs to no operation; a client that
+// cannot take it within the write timeout is disconnected.
+func (c *conn) write(m any) bool { return c.writeFor(context.Background(), m) }
+
+// writeFor sends one message of the operation whose context is opCtx,
+// unless the operation is over (the client stopped it, or it ended). The
+// check is made holding the write lock, and stop takes that lock after it
+// cancels: once the reader has handled the client's complete, nothing more
+// goes out for that id.
+func (c *conn) writeFor(opCtx context.Context, m any) bool {
 	b, err := json.Marshal(m)
 	if err != nil {
 		c.t.cfg.Logger.Error("websocket: encode message", "err", err)
 		return false
 	}
-	return c.writeRaw(b)
+	return c.writeRaw(opCtx, b)
 }
 
-// writeRaw sends one text frame that is already JSON.
-func (c *conn) writeRaw(b []byte) bool {
+// writeRaw sends one text frame that is already JSON, as writeFor does.
+func (c *conn) writeRaw(opCtx context.Context, b []byte) bool {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
+	if opCtx.Err() != nil {
+		return false
+	}
 	_ = c.ws.SetWriteDeadline(time.Now().Add(c.t.cfg.WriteTimeout))
-	if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+	if err := c.writeFrame(b); err != nil {
 		c.t.cfg.Logger.Debug("websocket write", "err", err)
 		_ = c.ws.Close() // ends the reader, and with it every operation
 		return false
@@ -417,15 +418,31 @@ func (c *conn) writeRaw(b []byte) bool {
 	return true
 }
 
-// writeResult sends a result message of type typ. The common case, data
-// and nothing else, is framed by hand around the already-encoded data:
-// encoding the response as a whole would scan and copy it again, once per
-// subscriber of every event.
-func (c *conn) writeResult(typ, id string, r *graphql.Response) bool {
+// writeFrame writes one text frame; c.writeMu is held. Should the write
+// panic instead of returning, part of a frame may be out already and
+// nothing can be framed after it: the socket is closed at once, and the
+// panic goes on to the goroutine's recovery.
+func (c *conn) writeFrame(b []byte) error {
+	returned := false
+	defer func() {
+		if !returned {
+			_ = c.ws.Close()
+		}
+	}()
+	err := c.ws.WriteMessage(websocket.TextMessage, b)
+	returned = true
+	return err
+}
+
+// writeResult sends a result message of type typ for the operation whose
+// context is opCtx. The common case, data and nothing else, is framed by
+// hand around the already-encoded data: encoding the response as a whole
+// would scan and copy it again, once per subscriber of every event.
+func (c *conn) writeResult(opCtx context.Context, typ, id string, r *graphql.Response) bool {
 	if b, ok := resultFrame(typ, id, r); ok {
-		return c.writeRaw(b)
+		return c.writeRaw(opCtx, b)
 	}
-	return c.write(outMsg{Type: typ, ID: id, Payload: r})
+	return c.writeFor(opCtx, outMsg{Type: typ, ID: id, Payload: r})
 }
 
 // resultFrame frames a result that has data and nothing else; ok is false
@@ -472,13 +489,23 @@ func (c *conn) closeWith(code int, reason string) {
 	}
 	c.closed = true
 	c.mu.Unlock()
-	if len(reason) > 123 { // a close frame's reason is at most 123 bytes
-		reason = reason[:123]
-	}
+	reason = closeReason(reason)
+	defer c.ws.Close()
 	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
 	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
-	c.writeMu.Unlock()
-	_ = c.ws.Close()
+}
+
+// closeReason fits reason into a close frame: at most 123 bytes, cut at
+// a character's boundary, since clients refuse a reason that is not UTF-8
+// (and reasons quote what the client sent).
+func closeReason(reason string) string {
+	reason = strings.ToValidUTF8(reason, "\uFFFD")
+	for len(reason) > 123 {
+		_, size := utf8.DecodeLastRuneInString(reason)
+		reason = reason[:len(reason)-size]
+	}
+	return reason
 }
 
 // linger reads and discards what the client still sends, for a moment,
@@ -525,7 +552,8 @@ const (
 // replace, a running operation with the same id is stopped first.
 func (c *conn) start(ctx context.Context, id string, payload json.RawMessage, replace bool, out events) startResult {
 	c.mu.Lock()
-	if running, ok := c.ops[id]; ok {
+	running, replaced := c.ops[id]
+	if replaced {
 		if !replace {
 			c.mu.Unlock()
 			return duplicate
@@ -535,6 +563,7 @@ func (c *conn) start(ctx context.Context, id string, payload json.RawMessage, re
 	}
 	if len(c.ops) >= c.t.cfg.MaxSubscriptions {
 		c.mu.Unlock()
+		c.quiesce(replaced)
 		return tooMany
 	}
 	opCtx, cancel := context.WithCancel(ctx)
@@ -542,17 +571,31 @@ func (c *conn) start(ctx context.Context, id string, payload json.RawMessage, re
 	c.ops[id] = op
 	c.wg.Add(1)
 	c.mu.Unlock()
+	c.quiesce(replaced) // nothing of the replaced operation after the new one's messages
 
+	var once sync.Once
 	release := func() {
-		c.mu.Lock()
-		if c.ops[id] == op { // not an operation that replaced this one
-			delete(c.ops, id)
-		}
-		c.mu.Unlock()
-		cancel()
-		c.wg.Done()
+		once.Do(func() {
+			c.mu.Lock()
+			if c.ops[id] == op { // not an operation that replaced this one
+				delete(c.ops, id)
+			}
+			c.mu.Unlock()
+			cancel()
+			c.wg.Done()
+		})
 	}
 	go func() {
+		// A panic anywhere in the operation (gqlgen creating its context,
+		// a resolver, the executor) ends this operation only: the client
+		// gets an error for it, and the connection and the server go on.
+		defer func() {
+			if v := recover(); v != nil {
+				c.t.panicked("running an operation", v, "id", id, "subprotocol", c.ws.Subprotocol())
+				out.errors(opCtx, id, internalError())
+				release()
+			}
+		}()
 		if !c.execute(opCtx, id, payload, out, release) {
 			release()
 		}
@@ -560,10 +603,24 @@ func (c *conn) start(ctx context.Context, id string, payload json.RawMessage, re
 	return started
 }
 
+// quiesce waits, when an operation was just cancelled, for a write of it
+// under way to end: writes check their operation holding the write lock,
+// so after quiesce nothing more of it is sent.
+func (c *conn) quiesce(cancelled bool) {
+	if cancelled {
+		c.writeMu.Lock()
+		c.writeMu.Unlock() //nolint:staticcheck // an empty critical section: a barrier
+	}
+}
+
 // operation is one running operation's handle.
 type operation struct{ cancel context.CancelFunc }
 
-// stop cancels operation id; it reports whether it was running.
+// stop cancels operation id; it reports whether it was running. Once it
+// returns, nothing more is sent for id: the client's complete (or stop)
+// may come while the operation is still starting (its resolver resolving
+// a cursor, say), and by the protocol the server then stays silent about
+// it.
 func (c *conn) stop(id string) bool {
 	c.mu.Lock()
 	op, ok := c.ops[id]
@@ -572,15 +629,19 @@ func (c *conn) stop(id string) bool {
 	if ok {
 		op.cancel()
 	}
+	c.quiesce(ok)
 	return ok
 }
 
 // events is how an operation's outcome is written in one subprotocol.
+// Each message is sent only while opCtx, the operation's context, is live
+// (see writeFor); pass context.Background() for a message outside any
+// operation.
 type events interface {
 	dataType() string // the type of a message carrying a result
-	next(id string, r *graphql.Response) bool
-	errors(id string, errs gqlerror.List) bool
-	complete(id string) bool
+	next(opCtx context.Context, id string, r *graphql.Response) bool
+	errors(opCtx context.Context, id string, errs gqlerror.List) bool
+	complete(opCtx context.Context, id string) bool
 }
 
 // execute runs one operation through gqlgen's executor. A subscription
@@ -598,7 +659,7 @@ func (c *conn) execute(ctx context.Context, id string, payload json.RawMessage, 
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
 	if err := dec.Decode(&params); err != nil || params.Query == "" {
-		out.errors(id, gqlerror.List{{Message: "subscribe payload must be an object with a query", Extensions: map[string]any{"code": "BAD_USER_INPUT"}}})
+		out.errors(opCtx, id, gqlerror.List{{Message: "subscribe payload must be an object with a query", Extensions: map[string]any{"code": "BAD_USER_INPUT"}}})
 		return false
 	}
 	params.Headers = c.headers
@@ -607,7 +668,7 @@ func (c *conn) execute(ctx context.Context, id string, payload json.RawMessage, 
 	rc, errs := c.exec.CreateOperationContext(ctx, &params)
 	if errs != nil {
 		resp := c.exec.DispatchError(graphql.WithOperationContext(ctx, rc), errs)
-		out.errors(id, resp.Errors)
+		out.errors(opCtx, id, resp.Errors)
 		return false
 	}
 	sink := &errorSink{}
@@ -634,11 +695,11 @@ func (c *conn) execute(ctx context.Context, id string, payload json.RawMessage, 
 		// A subscription whose resolver failed before its first event is
 		// an operation that failed: an error message, not data.
 		if first && resp.Data == nil && len(resp.Errors) > 0 && rc.Operation != nil && rc.Operation.Operation == "subscription" {
-			out.errors(id, resp.Errors)
+			out.errors(opCtx, id, resp.Errors)
 			return false
 		}
 		first = false
-		if !out.next(id, resp) {
+		if !out.next(opCtx, id, resp) {
 			return false
 		}
 	}
@@ -650,14 +711,11 @@ func (c *conn) execute(ctx context.Context, id string, payload json.RawMessage, 
 // sent ended: with the errors its resolver reported, or complete; nothing
 // if the client or the connection stopped it (opCtx ended).
 func conclude(opCtx context.Context, id string, sink *errorSink, out events) {
-	if opCtx.Err() != nil {
-		return
-	}
 	if errs := sink.take(); len(errs) > 0 {
-		out.errors(id, errs)
+		out.errors(opCtx, id, errs)
 		return
 	}
-	out.complete(id)
+	out.complete(opCtx, id)
 }
 
 // errorSink collects errors a resolver reports for its subscription.

@@ -4,7 +4,10 @@
 // EventSource sends). Every message of a subscription that delivers a
 // stored event carries the event's id in the SSE id field, and a request
 // with a Last-Event-ID header resumes after that id, so EventSource
-// reconnects and resumes without client code.
+// reconnects and resumes without client code. A panic while serving a
+// request ends that request as a failed operation (INTERNAL_SERVER_ERROR),
+// never the process; open streams count against the server's connection
+// limits (connlimit).
 package sse
 
 import (
@@ -16,6 +19,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +27,8 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/rewind-dev/rewind/internal/connlimit"
 )
 
 // Config configures the transport. Zero values take the defaults.
@@ -36,7 +42,14 @@ type Config struct {
 	// Retry is the reconnection delay suggested to EventSource clients
 	// (the SSE retry field). Default 1s.
 	Retry time.Duration
-	// Logger receives stream-level errors at debug level.
+	// Connections counts open streams against the server's connection
+	// limits, shared with the WebSocket transport (503 or 429 before the
+	// stream opens). Every request this transport serves counts while it
+	// is open: each holds a connection for as long as it streams. Default:
+	// a limiter of its own with connlimit's defaults.
+	Connections *connlimit.Limiter
+	// Logger receives stream-level errors at debug level and recovered
+	// panics at error level.
 	Logger *slog.Logger
 }
 
@@ -52,6 +65,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Connections == nil {
+		c.Connections = connlimit.New(connlimit.Config{})
 	}
 	return c
 }
@@ -82,11 +98,38 @@ func (t *Transport) Supports(r *http.Request) bool {
 }
 
 // Do serves one operation as an event stream.
+//
+// A panic while serving it (gqlgen creating the operation's context, a
+// resolver, the executor) is logged with its stack and ends this request
+// only, the way an execution error does: a next event with an
+// INTERNAL_SERVER_ERROR error, then complete; a JSON error with status
+// 500 if the stream had not opened yet.
 func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	release, err := t.cfg.Connections.Acquire(connlimit.Addr(r))
+	if err != nil {
+		connlimit.Refuse(w, err)
+		return
+	}
+	defer release()
+	s := &stream{w: w, rc: http.NewResponseController(w), cfg: t.cfg}
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v) // net/http's way to abort a response on purpose
+			}
+			t.panicked("serving a request", v)
+			s.fail()
+		}
+	}()
+	t.serve(r, exec, s)
+}
+
+// serve is Do's work, under its recovery.
+func (t *Transport) serve(r *http.Request, exec graphql.GraphExecutor, s *stream) {
 	start := graphql.Now()
 	params, err := readParams(r)
 	if err != nil {
-		writeJSONError(w, http.StatusBadRequest, err.Error())
+		writeJSONError(s.w, http.StatusBadRequest, codeBadRequest, err.Error())
 		return
 	}
 	params.Headers = r.Header
@@ -99,28 +142,25 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	}
 	ctx = context.WithValue(ctx, opKey{}, op)
 	ctx = graphql.StartOperationTrace(ctx)
-	rc, opErrs := exec.CreateOperationContext(ctx, params)
+	rc, opErrs := t.createOperation(ctx, exec, params)
 	if opErrs == nil && r.Method == http.MethodGet && rc.Operation != nil && rc.Operation.Operation == ast.Mutation {
 		// GET must not change anything (GraphQL over HTTP).
-		w.Header().Set("Allow", http.MethodPost)
-		writeJSONError(w, http.StatusMethodNotAllowed, "mutations need POST")
+		s.w.Header().Set("Allow", http.MethodPost)
+		writeJSONError(s.w, http.StatusMethodNotAllowed, codeBadRequest, "mutations need POST")
 		return
 	}
 
-	s := &stream{w: w, rc: http.NewResponseController(w), cfg: t.cfg}
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream; charset=utf-8")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-	w.WriteHeader(http.StatusOK)
-	if !s.write(fmt.Appendf(nil, "retry: %d\n\n", t.cfg.Retry.Milliseconds())) {
+	if !s.open(t.cfg.Retry) {
 		return
 	}
 
 	if opErrs != nil {
 		// Validation fails inside an accepted stream, as the protocol
 		// says, so that EventSource users can read why.
-		resp := exec.DispatchError(graphql.WithOperationContext(ctx, rc), opErrs)
+		resp := &graphql.Response{Errors: opErrs}
+		if rc != nil {
+			resp = exec.DispatchError(graphql.WithOperationContext(ctx, rc), opErrs)
+		}
 		if s.next("", resp) {
 			s.complete()
 		}
@@ -135,11 +175,20 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	// One goroutine pulls responses, so that this one can write keep-alive
 	// comments while a subscription is idle. It encodes each response
 	// before pulling the next: the executor reuses a response's buffers.
+	// A panic while it pulls ends the operation as a failed one; panicked
+	// is read once frames is closed.
 	frames := make(chan []byte)
 	pulled := make(chan struct{})
+	panicked := false
 	go func() {
 		defer close(pulled)
 		defer close(frames)
+		defer func() {
+			if v := recover(); v != nil {
+				t.panicked("pulling a response", v)
+				panicked = true
+			}
+		}()
 		for {
 			resp := responses(ctx)
 			if resp == nil {
@@ -167,6 +216,10 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	for {
 		select {
 		case frame, ok := <-frames:
+			if !ok && panicked {
+				s.fail()
+				return
+			}
 			if !ok {
 				// The request's own context, not the one derived from it:
 				// cancellation reaches it first, so a subscription that
@@ -189,11 +242,68 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	}
 }
 
+// createOperation is exec.CreateOperationContext, with a panic in it
+// (gqlparser on a hostile document, say) logged and turned into an
+// internal error; rc is nil then.
+func (t *Transport) createOperation(ctx context.Context, exec graphql.GraphExecutor, params *graphql.RawParams) (rc *graphql.OperationContext, errs gqlerror.List) {
+	defer func() {
+		if v := recover(); v != nil {
+			t.panicked("creating an operation", v)
+			rc, errs = nil, internalError()
+		}
+	}()
+	return exec.CreateOperationContext(ctx, params)
+}
+
+// CodeInternal is the extensions.code of the error a request ends with
+// when the server panicked serving it.
+const CodeInternal = "INTERNAL_SERVER_ERROR"
+
+const codeBadRequest = "BAD_REQUEST"
+
+// internalError is what a client is told of a panic: nothing of the
+// panic's value, which may hold anything.
+func internalError() gqlerror.List {
+	return gqlerror.List{{Message: "internal server error", Extensions: map[string]any{"code": CodeInternal}}}
+}
+
+// panicked logs a recovered panic, once, with the stack of the goroutine
+// that panicked: call it from the deferred function that recovered.
+func (t *Transport) panicked(where string, v any) {
+	t.cfg.Logger.Error("sse: panic "+where, "panic", v, "stack", string(debug.Stack()))
+}
+
 // stream writes one response's events.
 type stream struct {
-	w   http.ResponseWriter
-	rc  *http.ResponseController
-	cfg Config
+	w      http.ResponseWriter
+	rc     *http.ResponseController
+	cfg    Config
+	opened bool // the status and headers are written
+}
+
+// open writes the event stream's status and headers, and the retry
+// delay EventSource should wait before reconnecting.
+func (s *stream) open(retry time.Duration) bool {
+	h := s.w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	s.w.WriteHeader(http.StatusOK)
+	s.opened = true
+	return s.write(fmt.Appendf(nil, "retry: %d\n\n", retry.Milliseconds()))
+}
+
+// fail ends a request whose serving panicked, as an operation that failed
+// to execute: a next event with an internal error and complete, or a JSON
+// error with status 500 before the stream opened.
+func (s *stream) fail() {
+	if !s.opened {
+		writeJSONError(s.w, http.StatusInternalServerError, CodeInternal, "internal server error")
+		return
+	}
+	if s.next("", &graphql.Response{Errors: internalError()}) {
+		s.complete()
+	}
 }
 
 // write sends b at once; a client that cannot take it within the write
@@ -370,10 +480,10 @@ func decode(r interface{ Read([]byte) (int, error) }, v any) error {
 	return dec.Decode(v)
 }
 
-func writeJSONError(w http.ResponseWriter, status int, msg string) {
+func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{
-		"message": msg, "extensions": map[string]string{"code": "BAD_REQUEST"},
+		"message": msg, "extensions": map[string]string{"code": code},
 	}}})
 }
