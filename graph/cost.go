@@ -133,11 +133,11 @@ func (w *walker) selectionSet(set ast.SelectionSet) (measure, *gqlerror.Error) {
 		case *ast.Field:
 			m, err = w.field(s)
 		case *ast.InlineFragment:
-			if err = checkArguments(s.Directives); err == nil {
+			if err = checkDirectives(s.Directives); err == nil {
 				m, err = w.selectionSet(s.SelectionSet)
 			}
 		case *ast.FragmentSpread:
-			if err = checkArguments(s.Directives); err == nil {
+			if err = checkDirectives(s.Directives); err == nil {
 				m, err = w.fragment(s)
 			}
 		}
@@ -160,7 +160,7 @@ func (w *walker) fragment(s *ast.FragmentSpread) (measure, *gqlerror.Error) {
 		return measure{}, nil
 	}
 	w.fragments[s.Name] = nil
-	if err := checkArguments(s.Definition.Directives); err != nil {
+	if err := checkDirectives(s.Definition.Directives); err != nil {
 		return measure{}, err
 	}
 	m, err := w.selectionSet(s.Definition.SelectionSet)
@@ -172,13 +172,14 @@ func (w *walker) fragment(s *ast.FragmentSpread) (measure, *gqlerror.Error) {
 }
 
 func (w *walker) field(f *ast.Field) (measure, *gqlerror.Error) {
-	if err := checkArguments(f.Directives); err != nil {
+	if err := checkDirectives(f.Directives); err != nil {
 		return measure{}, err
 	}
-	args, err := argumentMap(f, w.vars)
-	if err != nil {
+	// Checked, the arguments are safe to map, here and in the executor.
+	if err := checkArguments(f.Arguments); err != nil {
 		return measure{}, err
 	}
+	args := f.ArgumentMap(w.vars)
 	child, err := w.selectionSet(f.SelectionSet)
 	if err != nil {
 		return measure{}, err
@@ -196,30 +197,24 @@ func (w *walker) field(f *ast.Field) (measure, *gqlerror.Error) {
 	return m, nil
 }
 
-// argumentMap is f's arguments with defaults, as ast.Field.ArgumentMap
-// makes them, but refusing the literals ArgumentMap would panic on. It runs
-// before gqlgen's executor, whose generated code calls ArgumentMap on every
-// field, so a document it lets through never panics there.
-func argumentMap(f *ast.Field, vars map[string]any) (map[string]any, *gqlerror.Error) {
-	if err := checkArguments(nil, f.Arguments...); err != nil {
-		return nil, err
-	}
-	return f.ArgumentMap(vars), nil
-}
-
 // checkArguments refuses number literals that do not fit Go's int64 or
 // float64. gqlparser's validation bounds Int arguments to 32 bits, but
-// custom scalars (JSON, Time) and ID take any literal, and ast.Value.Value
-// fails on these; ast.ArgumentMap turns that failure into a panic.
-// Directives' arguments are checked as well as the extra ones given.
-func checkArguments(dirs ast.DirectiveList, extra ...*ast.Argument) *gqlerror.Error {
-	for _, d := range dirs {
-		if err := checkArguments(nil, d.Arguments...); err != nil {
+// custom scalars (JSON, Time) take any literal, ast.Value.Value fails on
+// these, and ast.Field.ArgumentMap, which gqlgen calls for every field (in
+// its complexity walk and in the generated executor), panics on a failure.
+func checkArguments(args ast.ArgumentList) *gqlerror.Error {
+	for _, a := range args {
+		if err := checkValue(a.Name, a.Value); err != nil {
 			return err
 		}
 	}
-	for _, a := range extra {
-		if err := checkValue(a.Name, a.Value); err != nil {
+	return nil
+}
+
+// checkDirectives checks directives' arguments the same way.
+func checkDirectives(dirs ast.DirectiveList) *gqlerror.Error {
+	for _, d := range dirs {
+		if err := checkArguments(d.Arguments); err != nil {
 			return err
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/vektah/gqlparser/v2"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/parser"
 	"github.com/vektah/gqlparser/v2/validator"
 )
 
@@ -119,5 +121,65 @@ func BenchmarkCostNestedFragments(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// introspectionQuery is graphql-js's getIntrospectionQuery, as GraphiQL sends it.
+const introspectionQuery = `query IntrospectionQuery {
+  __schema {
+    queryType { name } mutationType { name } subscriptionType { name }
+    types { ...FullType }
+    directives { name description locations args { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description
+  fields(includeDeprecated: true) { name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason }
+  inputFields { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } }
+}`
+
+// TestIntrospectionCost: an introspection query costs one per field and
+// reads no storage. (Its depth, 13 with seven levels of ofType and 15 with
+// the nine GraphiQL sends, is over DefaultMaxDepth, as it was before the
+// cost model.)
+func TestIntrospectionCost(t *testing.T) {
+	m, _ := costOf(t, introspectionQuery, nil)
+	if m.cost != 181 || m.reads != 0 || m.depth != 13 {
+		t.Fatalf("introspection: depth %d, cost %d, reads %d", m.depth, m.cost, m.reads)
+	}
+}
+
+// TestFragmentCycleEnds: validation refuses cyclic fragments before the
+// limits run, but the walk ends on one all the same.
+func TestFragmentCycleEnds(t *testing.T) {
+	doc, err := parser.ParseQuery(&ast.Source{Input: `{ ...A } fragment A on Query { hello ...B } fragment B on Query { ...A ...B }`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Link the spreads as validation would have.
+	var link func(ast.SelectionSet)
+	link = func(set ast.SelectionSet) {
+		for _, sel := range set {
+			if s, ok := sel.(*ast.FragmentSpread); ok {
+				s.Definition = doc.Fragments.ForName(s.Name)
+			}
+		}
+	}
+	link(doc.Operations[0].SelectionSet)
+	for _, f := range doc.Fragments {
+		link(f.SelectionSet)
+	}
+	es := NewExecutableSchema(Config{Complexity: costs()})
+	m, visited, gerr := measureOperation(context.Background(), es, doc.Operations[0], nil)
+	if gerr != nil || m.cost != 1 || visited != 5 {
+		t.Fatalf("cost %d, visited %d, err %v", m.cost, visited, gerr)
 	}
 }

@@ -94,7 +94,7 @@ func do(t *testing.T, method, endpoint, op, query string) httpResult {
 	var resp *http.Response
 	var err error
 	if method == http.MethodGet {
-		resp, err = http.Get(endpoint + "?operationName="+op+"&query=" + url.QueryEscape(query))
+		resp, err = http.Get(endpoint + "?operationName=" + op + "&query=" + url.QueryEscape(query))
 	} else {
 		body, _ := json.Marshal(map[string]any{"query": query, "operationName": op})
 		resp, err = http.Post(endpoint, "application/json", bytes.NewReader(body))
