@@ -10,6 +10,8 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/rewind-dev/rewind/eventstore"
 )
 
 // Defaults of the operation limits in HandlerConfig, declared once.
@@ -72,7 +74,7 @@ func costs() ComplexityRoot {
 func startWeight(afterID *string, last *int, since *time.Time) int {
 	switch {
 	case last != nil:
-		return max(*last, 1)
+		return min(max(*last, 1), eventstore.MaxLast) // out of range is refused by the resolver
 	case afterID != nil, since != nil:
 		return replayWeight
 	}

@@ -10,6 +10,8 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/parser"
 	"github.com/vektah/gqlparser/v2/validator"
+
+	"github.com/rewind-dev/rewind/eventstore"
 )
 
 // costOf measures a valid document's only operation the way the limits
@@ -51,6 +53,7 @@ func TestCostModel(t *testing.T) {
 		{"aliases add up", `{ a: events(topic: "t", first: 10) { edges { cursor } } b: event(id: "x") { id } }`, nil, 10*2 + 2, 2, 3},
 		{"live subscription", `subscription { events(topics: ["t"]) { id data } }`, nil, 2 + 1, 0, 2},
 		{"last", `subscription { events(topics: ["t"], last: 300) { id } }`, nil, 1 + 300, 1, 2},
+		{"last out of range", `subscription { events(topics: ["t"], last: 1000000) { id } }`, nil, 1 + eventstore.MaxLast, 1, 2},
 		{"afterId", `subscription { events(topics: ["t"], afterId: "0") { id } }`, nil, 1 + replayWeight, 1, 2},
 		{"since", `subscription($s: Time) { realTimeMessages(since: $s) { id } }`, map[string]any{"s": "2026-01-01T00:00:00Z"}, 1 + replayWeight, 1, 2},
 		{"null start point is live", `subscription($s: Time) { realTimeMessages(since: $s) { id } }`, nil, 1 + 1, 0, 2},
