@@ -24,17 +24,7 @@ var (
 	_ graphql.OperationContextMutator = (*limits)(nil)
 )
 
-// limitsExtension is the name of the extension and of its OperationCost in
-// an operation's Stats.
-const limitsExtension = "RewindLimits"
-
-// OperationCost is what limits measured of an operation, kept in its
-// Stats (graphql.OperationContext.Stats.GetExtension("RewindLimits")).
-type OperationCost struct {
-	Depth, Cost, StorageReads int
-}
-
-func (*limits) ExtensionName() string { return limitsExtension }
+func (*limits) ExtensionName() string { return "RewindLimits" }
 func (l *limits) Validate(es graphql.ExecutableSchema) error {
 	l.es = es
 	return nil
@@ -48,7 +38,6 @@ func (l *limits) MutateOperationContext(ctx context.Context, rc *graphql.Operati
 	if err != nil {
 		return err
 	}
-	rc.Stats.SetExtension(limitsExtension, &OperationCost{Depth: m.depth, Cost: m.cost, StorageReads: m.reads})
 	switch {
 	case m.depth > l.maxDepth:
 		return limitError(CodeDepthLimit, "operation is %d levels deep, the limit is %d", m.depth, l.maxDepth)
