@@ -33,7 +33,14 @@ const (
 	CodeForbidden       = "FORBIDDEN"
 	CodeRateLimited     = "RATE_LIMITED"
 	CodeInternal        = "INTERNAL_SERVER_ERROR"
+	// Refusals of an operation before it runs (see limits).
+	CodeDepthLimit      = "DEPTH_LIMIT_EXCEEDED"
+	CodeComplexityLimit = "COMPLEXITY_LIMIT_EXCEEDED"
 )
+
+// errPanicked is what a client sees of a panic, logged with its stack
+// where it was recovered (recoverPanic).
+var errPanicked = errors.New("internal error")
 
 // errBadInput marks argument errors found by the resolvers themselves.
 var errBadInput = errors.New("bad input")
@@ -72,6 +79,8 @@ func Code(err error) string {
 		return CodeForbidden
 	case errors.Is(err, ErrRateLimited):
 		return CodeRateLimited
+	case errors.Is(err, errPanicked):
+		return CodeInternal
 	}
 	return ""
 }

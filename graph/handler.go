@@ -2,8 +2,10 @@ package graph
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -44,10 +46,17 @@ type HandlerConfig struct {
 	// InitFunc authenticates WebSockets at connection_init (see
 	// gqlws.Config).
 	InitFunc func(ctx context.Context, payload map[string]any) (context.Context, time.Time, error)
-	// MaxDepth and MaxComplexity bound an operation's selection depth and
-	// gqlgen's complexity (one per field). Defaults 12 and 1,000.
-	MaxDepth      int
+	// MaxDepth bounds an operation's selection nesting. Default
+	// DefaultMaxDepth (12).
+	MaxDepth int
+	// MaxComplexity bounds an operation's cost: a list field costs its page
+	// size times its selection, a subscription its start point's storage
+	// reads (see costs). Default DefaultMaxCost (200,000).
 	MaxComplexity int
+	// MaxStorageReads bounds how many fields of one operation read storage
+	// (Query.event, events and topics; subscriptions with afterId, last or
+	// since). Default DefaultMaxStorageReads (10).
+	MaxStorageReads int
 	// DisableIntrospection refuses __schema and __type queries.
 	DisableIntrospection bool
 	// Extensions are added to the executor (metrics, say).
@@ -59,7 +68,8 @@ type HandlerConfig struct {
 // connections) on one endpoint, and GraphiQL to browsers (its assets are
 // served by graphiql.Assets, mounted beside the endpoint).
 func NewHandler(res *Resolver, cfg HandlerConfig, log *slog.Logger) http.Handler {
-	srv := handler.New(NewExecutableSchema(Config{Resolvers: res}))
+	cfg = cfg.withDefaults()
+	srv := handler.New(NewExecutableSchema(Config{Resolvers: res, Complexity: costs()}))
 	ws := gqlws.New(gqlws.Config{
 		AllowedOrigins:   cfg.AllowedOrigins,
 		InitTimeout:      cfg.InitTimeout,
@@ -78,28 +88,25 @@ func NewHandler(res *Resolver, cfg HandlerConfig, log *slog.Logger) http.Handler
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	// First of the operation's extensions: it refuses the argument literals
+	// that would make the others, and the executor, panic.
+	srv.Use(&limits{maxDepth: cfg.MaxDepth, maxCost: cfg.MaxComplexity, maxReads: cfg.MaxStorageReads})
 	if cfg.DisableIntrospection {
 		srv.Use(noIntrospection{})
 	} else {
 		srv.Use(extension.Introspection{})
 	}
-	if cfg.MaxDepth <= 0 {
-		cfg.MaxDepth = 12
-	}
-	if cfg.MaxComplexity <= 0 {
-		cfg.MaxComplexity = 1000
-	}
-	srv.Use(depthLimit(cfg.MaxDepth))
-	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
 	srv.Use(mutationGate{res})
 	for _, e := range cfg.Extensions {
 		srv.Use(e)
 	}
 	srv.SetErrorPresenter(res.present)
+	srv.SetRecoverFunc(recoverPanic(log))
 
 	page := graphiql.Page("/graphql")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer recoverHTTP(w, r, log)
 		if IsGraphiQL(r) {
 			page.ServeHTTP(w, r)
 			return
@@ -107,6 +114,52 @@ func NewHandler(res *Resolver, cfg HandlerConfig, log *slog.Logger) http.Handler
 		srv.ServeHTTP(w, r)
 	})
 }
+
+func (c HandlerConfig) withDefaults() HandlerConfig {
+	if c.MaxDepth <= 0 {
+		c.MaxDepth = DefaultMaxDepth
+	}
+	if c.MaxComplexity <= 0 {
+		c.MaxComplexity = DefaultMaxCost
+	}
+	if c.MaxStorageReads <= 0 {
+		c.MaxStorageReads = DefaultMaxStorageReads
+	}
+	return c
+}
+
+// recoverPanic is gqlgen's recover function: it logs the panic with its
+// stack, once, and gives the client errPanicked, which the error presenter
+// shows as "internal error" with INTERNAL_SERVER_ERROR. gqlgen calls it for
+// panics in resolvers and, over POST and GET, anywhere in the request
+// (parsing, extensions), where it answers 500.
+func recoverPanic(log *slog.Logger) graphql.RecoverFunc {
+	return func(ctx context.Context, p any) error {
+		log.ErrorContext(ctx, "graphql: panic", "panic", p, "stack", string(debug.Stack()))
+		return errPanicked
+	}
+}
+
+// recoverHTTP answers a panic that escaped gqlgen's own recovery (the
+// GraphiQL page, or a transport's code outside it) the way gqlgen answers
+// the ones it catches, rather than letting net/http drop the connection.
+// http.ErrAbortHandler is net/http's way to abort a response on purpose.
+func recoverHTTP(w http.ResponseWriter, r *http.Request, log *slog.Logger) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	if p == http.ErrAbortHandler {
+		panic(p)
+	}
+	log.ErrorContext(r.Context(), "http: panic", "panic", p, "stack", string(debug.Stack()))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusInternalServerError)
+	_, _ = io.WriteString(w, internalErrorBody)
+}
+
+// internalErrorBody is the answer to a panic outside any operation.
+const internalErrorBody = `{"errors":[{"message":"internal error","extensions":{"code":"` + CodeInternal + `"}}]}`
 
 // IsGraphiQL reports whether r is a browser asking for the GraphiQL page
 // rather than an operation: a plain GET that accepts HTML.

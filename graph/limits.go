@@ -5,56 +5,52 @@ import (
 	"fmt"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
-// depthLimit refuses operations whose selections nest deeper than max, a
-// cheap guard against queries built to make the server work hard.
-type depthLimit int
+// limits refuses, before anything executes, operations that would make
+// the server work out of proportion to the request: nested deeper than
+// maxDepth, costing more than maxCost (see costs), or reading storage in
+// more than maxReads fields. It also refuses argument literals that would
+// make gqlgen's executor panic (see checkArguments), so it must run before
+// any other extension that reads arguments.
+type limits struct {
+	es                          graphql.ExecutableSchema
+	maxDepth, maxCost, maxReads int
+}
 
 var (
-	_ graphql.HandlerExtension        = depthLimit(0)
-	_ graphql.OperationContextMutator = depthLimit(0)
+	_ graphql.HandlerExtension        = (*limits)(nil)
+	_ graphql.OperationContextMutator = (*limits)(nil)
 )
 
-func (depthLimit) ExtensionName() string                   { return "DepthLimit" }
-func (depthLimit) Validate(graphql.ExecutableSchema) error { return nil }
-func (d depthLimit) MutateOperationContext(_ context.Context, rc *graphql.OperationContext) *gqlerror.Error {
+func (*limits) ExtensionName() string { return "RewindLimits" }
+func (l *limits) Validate(es graphql.ExecutableSchema) error {
+	l.es = es
+	return nil
+}
+
+func (l *limits) MutateOperationContext(ctx context.Context, rc *graphql.OperationContext) *gqlerror.Error {
 	if rc.Operation == nil {
 		return nil
 	}
-	if depth := selectionDepth(rc.Operation.SelectionSet, map[string]bool{}); depth > int(d) {
-		return &gqlerror.Error{
-			Message:    fmt.Sprintf("operation is %d levels deep, the limit is %d", depth, int(d)),
-			Extensions: map[string]any{"code": "DEPTH_LIMIT_EXCEEDED"},
-		}
+	m, _, err := measureOperation(ctx, l.es, rc.Operation, rc.Variables)
+	if err != nil {
+		return err
+	}
+	switch {
+	case m.depth > l.maxDepth:
+		return limitError(CodeDepthLimit, "operation is %d levels deep, the limit is %d", m.depth, l.maxDepth)
+	case m.reads > l.maxReads:
+		return limitError(CodeComplexityLimit, "operation reads storage in %d fields, the limit is %d (it costs %d, the limit is %d)", m.reads, l.maxReads, m.cost, l.maxCost)
+	case m.cost > l.maxCost:
+		return limitError(CodeComplexityLimit, "operation costs %d, the limit is %d", m.cost, l.maxCost)
 	}
 	return nil
 }
 
-// selectionDepth is the deepest field nesting in set; fragments count at
-// the depth they are spread, and a fragment spread inside itself counts once.
-func selectionDepth(set ast.SelectionSet, visiting map[string]bool) int {
-	deepest := 0
-	for _, sel := range set {
-		var d int
-		switch s := sel.(type) {
-		case *ast.Field:
-			d = 1 + selectionDepth(s.SelectionSet, visiting)
-		case *ast.InlineFragment:
-			d = selectionDepth(s.SelectionSet, visiting)
-		case *ast.FragmentSpread:
-			if s.Definition == nil || visiting[s.Name] {
-				continue
-			}
-			visiting[s.Name] = true
-			d = selectionDepth(s.Definition.SelectionSet, visiting)
-			delete(visiting, s.Name)
-		}
-		deepest = max(deepest, d)
-	}
-	return deepest
+func limitError(code, format string, args ...any) *gqlerror.Error {
+	return &gqlerror.Error{Message: fmt.Sprintf(format, args...), Extensions: map[string]any{"code": code}}
 }
 
 // noIntrospection refuses __schema and __type with a clear code, where

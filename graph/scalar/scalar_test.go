@@ -3,6 +3,7 @@ package scalar
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"testing"
 )
 
@@ -23,6 +24,13 @@ func TestJSONRoundTrip(t *testing.T) {
 	}
 	if _, err := UnmarshalJSON(func() {}); err == nil {
 		t.Fatal("a function is not JSON")
+	}
+	// Neither is a float JSON cannot write: a client never sends one (the
+	// limits refuse literals past float64), but a transport might decode one.
+	for _, f := range []float64{math.Inf(1), math.Inf(-1), math.NaN()} {
+		if _, err := UnmarshalJSON([]any{f}); err == nil {
+			t.Fatalf("%v is not JSON", f)
+		}
 	}
 	var buf bytes.Buffer
 	MarshalJSON(nil).MarshalGQL(&buf)

@@ -1,0 +1,188 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/vektah/gqlparser/v2"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/parser"
+	"github.com/vektah/gqlparser/v2/validator"
+
+	"github.com/rewind-dev/rewind/eventstore"
+)
+
+// costOf measures a valid document's only operation the way the limits
+// extension does.
+func costOf(t testing.TB, doc string, vars map[string]any) (measure, int) {
+	t.Helper()
+	es := NewExecutableSchema(Config{Complexity: costs()})
+	q, errs := gqlparser.LoadQuery(es.Schema(), doc)
+	if len(errs) > 0 {
+		t.Fatalf("invalid document: %v", errs)
+	}
+	op := q.Operations[0]
+	coerced, err := validator.VariableValues(es.Schema(), op, vars)
+	if err != nil {
+		t.Fatalf("variables: %v", err)
+	}
+	m, visited, gerr := measureOperation(context.Background(), es, op, coerced)
+	if gerr != nil {
+		t.Fatalf("measure: %v", gerr)
+	}
+	return m, visited
+}
+
+func TestCostModel(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		doc         string
+		vars        map[string]any
+		cost, reads int
+		depth       int
+	}{
+		{"one field", `{ hello }`, nil, 1, 0, 1},
+		{"an event", `{ event(id: "x") { id data } }`, nil, 3, 1, 2},
+		{"default page", `{ events(topic: "t") { edges { cursor } } }`, nil, 50 * 2, 1, 3},
+		{"page of 1000", `{ events(topic: "t", first: 1000) { edges { cursor node { id } } pageInfo { hasNextPage } } }`, nil, 1000 * (1 + 1 + 2 + 2), 1, 4},
+		{"page from a variable", `query($n: Int) { events(topic: "t", first: $n) { edges { cursor } } }`, map[string]any{"n": 7}, 7 * 2, 1, 3},
+		{"page out of range", `{ events(topic: "t", first: 5000) { edges { cursor } } }`, nil, maxPage * 2, 1, 3},
+		{"topics", `{ topics { name events } }`, nil, topicsWeight * 2, 1, 2},
+		{"aliases add up", `{ a: events(topic: "t", first: 10) { edges { cursor } } b: event(id: "x") { id } }`, nil, 10*2 + 2, 2, 3},
+		{"live subscription", `subscription { events(topics: ["t"]) { id data } }`, nil, 2 + 1, 0, 2},
+		{"last", `subscription { events(topics: ["t"], last: 300) { id } }`, nil, 1 + 300, 1, 2},
+		{"last out of range", `subscription { events(topics: ["t"], last: 1000000) { id } }`, nil, 1 + eventstore.MaxLast, 1, 2},
+		{"afterId", `subscription { events(topics: ["t"], afterId: "0") { id } }`, nil, 1 + replayWeight, 1, 2},
+		{"since", `subscription($s: Time) { realTimeMessages(since: $s) { id } }`, map[string]any{"s": "2026-01-01T00:00:00Z"}, 1 + replayWeight, 1, 2},
+		{"null start point is live", `subscription($s: Time) { realTimeMessages(since: $s) { id } }`, nil, 1 + 1, 0, 2},
+		{"fragments count where spread", `{ events(topic: "t", first: 2) { edges { node { ...E } } } } fragment E on Event { id ...T } fragment T on Event { topic time }`, nil, 2 * (1 + 1 + 3), 1, 4},
+		{"mutation", `mutation { publish(topic: "t", data: {a: [1, 2.5, "x"]}) { id } }`, nil, 2, 0, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, _ := costOf(t, tc.doc, tc.vars)
+			if m.cost != tc.cost || m.reads != tc.reads || m.depth != tc.depth {
+				t.Fatalf("cost %d, reads %d, depth %d; want %d, %d, %d", m.cost, m.reads, m.depth, tc.cost, tc.reads, tc.depth)
+			}
+		})
+	}
+}
+
+// nestedFragments is a document of n fragments where each spreads the
+// next twice: 2^n spreads expanded, n+1 fragments written.
+func nestedFragments(n int) string {
+	var b strings.Builder
+	b.WriteString(`{ events(topic: "t", first: 1) { edges { node { ...F0 } } } }`)
+	for i := range n {
+		fmt.Fprintf(&b, " fragment F%d on Event { ...F%d ...F%d }", i, i+1, i+1)
+	}
+	fmt.Fprintf(&b, " fragment F%d on Event { id }", n)
+	return b.String()
+}
+
+// TestNestedFragmentsLinear: the walk visits each selection of the
+// document once, however often a fragment is spread, and still charges
+// every spread.
+func TestNestedFragmentsLinear(t *testing.T) {
+	for _, n := range []int{22, 40} {
+		m, visited := costOf(t, nestedFragments(n), nil)
+		// 4 selections to the node, two spreads per fragment, one id.
+		if want := 4 + 2*n + 1; visited != want {
+			t.Errorf("%d levels: visited %d selections, want %d", n, visited, want)
+		}
+		if want := 1 << n; m.cost < want {
+			t.Errorf("%d levels: cost %d, want at least 2^%d", n, m.cost, n)
+		}
+		if m.depth != 4 {
+			t.Errorf("%d levels: depth %d, want 4", n, m.depth)
+		}
+	}
+}
+
+// TestCostSaturates: a cost past int's range stays at its top rather than
+// wrapping around under the limit.
+func TestCostSaturates(t *testing.T) {
+	m, _ := costOf(t, nestedFragments(70), nil)
+	if m.cost <= 0 || m.cost < 1<<62 {
+		t.Fatalf("cost %d", m.cost)
+	}
+}
+
+func BenchmarkCostNestedFragments(b *testing.B) {
+	for _, n := range []int{22, 40} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			es := NewExecutableSchema(Config{Complexity: costs()})
+			q, errs := gqlparser.LoadQuery(es.Schema(), nestedFragments(n))
+			if len(errs) > 0 {
+				b.Fatal(errs)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := measureOperation(context.Background(), es, q.Operations[0], nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// introspectionQuery is graphql-js's getIntrospectionQuery, as GraphiQL sends it.
+const introspectionQuery = `query IntrospectionQuery {
+  __schema {
+    queryType { name } mutationType { name } subscriptionType { name }
+    types { ...FullType }
+    directives { name description locations args { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description
+  fields(includeDeprecated: true) { name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason }
+  inputFields { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } }
+}`
+
+// TestIntrospectionCost: an introspection query costs one per field and
+// reads no storage. (Its depth, 13 with seven levels of ofType and 15 with
+// the nine GraphiQL sends, is over DefaultMaxDepth, as it was before the
+// cost model.)
+func TestIntrospectionCost(t *testing.T) {
+	m, _ := costOf(t, introspectionQuery, nil)
+	if m.cost != 181 || m.reads != 0 || m.depth != 13 {
+		t.Fatalf("introspection: depth %d, cost %d, reads %d", m.depth, m.cost, m.reads)
+	}
+}
+
+// TestFragmentCycleEnds: validation refuses cyclic fragments before the
+// limits run, but the walk ends on one all the same.
+func TestFragmentCycleEnds(t *testing.T) {
+	doc, err := parser.ParseQuery(&ast.Source{Input: `{ ...A } fragment A on Query { hello ...B } fragment B on Query { ...A ...B }`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Link the spreads as validation would have.
+	var link func(ast.SelectionSet)
+	link = func(set ast.SelectionSet) {
+		for _, sel := range set {
+			if s, ok := sel.(*ast.FragmentSpread); ok {
+				s.Definition = doc.Fragments.ForName(s.Name)
+			}
+		}
+	}
+	link(doc.Operations[0].SelectionSet)
+	for _, f := range doc.Fragments {
+		link(f.SelectionSet)
+	}
+	es := NewExecutableSchema(Config{Complexity: costs()})
+	m, visited, gerr := measureOperation(context.Background(), es, doc.Operations[0], nil)
+	if gerr != nil || m.cost != 1 || visited != 5 {
+		t.Fatalf("cost %d, visited %d, err %v", m.cost, visited, gerr)
+	}
+}
