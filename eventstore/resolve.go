@@ -3,6 +3,8 @@ package eventstore
 import (
 	"context"
 	"fmt"
+	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -33,6 +35,11 @@ var searchWindows = []struct{ before, after time.Duration }{
 // scanning headers only in time windows around it, and finally across the
 // whole stream. It returns ErrCursorExpired for an id older than the oldest
 // retained event, ErrCursorNotFound for any other id that is not stored.
+//
+// The cache and the direct gets cost a request or a few, and any number of
+// lookups make them at once. The scans cost up to the whole stream's
+// headers, so at most maxScans lookups of a store scan at once; the others
+// wait their turn, or until ctx ends.
 func (s *Store) Resolve(ctx context.Context, id ulid.ULID) (uint64, error) {
 	if id == (ulid.ULID{}) {
 		return 0, nil
@@ -51,7 +58,8 @@ func (s *Store) Resolve(ctx context.Context, id ulid.ULID) (uint64, error) {
 	}
 	// An event found in the stream is a lossless place to resume: retention
 	// removes the oldest events first, so every later one is still there.
-	if seq, err := s.lookupNear(ctx, id); err != nil || seq != 0 {
+	seq, near, nearStop, err := s.lookupNear(ctx, id)
+	if err != nil || seq != 0 {
 		return seq, err
 	}
 	st, err := s.State(ctx)
@@ -59,7 +67,7 @@ func (s *Store) Resolve(ctx context.Context, id ulid.ULID) (uint64, error) {
 		return 0, err
 	}
 	if st.Events > 0 {
-		seq, err := s.search(ctx, id, st)
+		seq, err := s.search(ctx, id, st, near, nearStop)
 		if err != nil || seq != 0 {
 			return seq, err
 		}
@@ -73,12 +81,33 @@ func (s *Store) Resolve(ctx context.Context, id ulid.ULID) (uint64, error) {
 	return 0, fmt.Errorf("cursor %s: %w", id, ErrCursorNotFound)
 }
 
-// search looks for id in the stream as it was in st: in the time windows
-// first, then in a full scan. It returns 0 when the id is not stored.
-func (s *Store) search(ctx context.Context, id ulid.ULID, st State) (uint64, error) {
+// maxScans is how many lookups of one store scan at once. A scan for an id
+// that is not stored reads every header in the stream, and ids are the
+// caller's input: without one bound over all of a lookup's scans, a burst
+// of unknown ids would run a scan each and slow every lookup behind them.
+const maxScans = 2
+
+// search looks for id in the stream as it was in st: in the parts of the
+// near lookup's stretch it left unread (up to nearStop), in the time
+// windows, then in a full scan. It returns 0 when the id is not stored.
+// The whole search is one turn of the store's bound on scans.
+func (s *Store) search(ctx context.Context, id ulid.ULID, st State, near []scanSpec, nearStop time.Time) (uint64, error) {
+	if err := s.scans.Acquire(ctx, 1); err != nil {
+		return 0, fmt.Errorf("resolve cursor %s: %w", id, err)
+	}
+	defer s.scans.Release(1)
+	for _, spec := range near {
+		r, err := s.find(ctx, id, spec, nearStop)
+		if err != nil || r.seq != 0 {
+			return r.seq, err
+		}
+	}
 	at := ulid.Time(id.Time())
 	for _, w := range searchWindows {
-		from, until := at.Add(-w.before), at.Add(w.after)
+		from, until, ok := window(at, w.before, w.after, st)
+		if !ok {
+			continue
+		}
 		r, err := s.find(ctx, id, scanSpec{startTime: &from, until: st.LastSeq}, until)
 		if err != nil || r.seq != 0 {
 			return r.seq, err
@@ -87,14 +116,47 @@ func (s *Store) search(ctx context.Context, id ulid.ULID, st State) (uint64, err
 			return 0, nil // this window held the whole stream
 		}
 	}
-	// A full scan reads every header in the stream: bound how many run at
-	// once so that a burst of unknown cursors cannot swamp JetStream.
-	if err := s.fullScans.Acquire(ctx, 1); err != nil {
-		return 0, err
-	}
-	defer s.fullScans.Release(1)
+	// Whatever the id's time, an event may carry it that was stored at any
+	// time (an import, a writer with a wrong clock): only reading every
+	// header proves the id absent.
 	r, err := s.find(ctx, id, scanSpec{start: st.FirstSeq, until: st.LastSeq}, time.Time{})
 	return r.seq, err
+}
+
+// window returns the stretch of storage time from before at to after it,
+// kept within the times the stream in st was stored at; ok is false when
+// nothing in st was stored in it. Keeping to the stream's times is what
+// keeps the start in JetStream's range: it takes a start time as Unix
+// nanoseconds, which wrap outside 1678..2262 and would start the scan
+// anywhere. Starting at the first event's time starts where any earlier
+// time would.
+func window(at time.Time, before, after time.Duration, st State) (from, until time.Time, ok bool) {
+	from, until = at.Add(-before), at.Add(after)
+	if from.After(st.LastTime) || until.Before(st.FirstTime) {
+		return time.Time{}, time.Time{}, false
+	}
+	if from.Before(st.FirstTime) {
+		from = st.FirstTime
+	}
+	return from, until, true
+}
+
+// inNanoRange reports whether t can be given to JetStream as a start time:
+// whether its Unix time in nanoseconds fits an int64.
+func inNanoRange(t time.Time) bool {
+	return !t.Before(time.Unix(0, math.MinInt64)) && !t.After(time.Unix(0, math.MaxInt64))
+}
+
+// gauge counts the scans of a store's lookups in progress and the most
+// there have been at once, which is what the bound on scans promises.
+type gauge struct{ now, peak atomic.Int64 }
+
+// enter counts one more in progress until the returned func is called.
+func (g *gauge) enter() (leave func()) {
+	n := g.now.Add(1)
+	for p := g.peak.Load(); n > p && !g.peak.CompareAndSwap(p, n); p = g.peak.Load() {
+	}
+	return func() { g.now.Add(-1) }
 }
 
 // found is what one scan for an id saw: the id's sequence (0 if absent)
@@ -107,6 +169,7 @@ func (s *Store) find(ctx context.Context, id ulid.ULID, spec scanSpec, stopAt ti
 	// No filter: the stream holds only the store's subjects, and a filter
 	// would make JetStream count what matches it when creating the consumer.
 	spec.headersOnly = true
+	defer s.scanning.enter()()
 	var r found
 	err := s.scanRaw(ctx, spec, func(got ulid.ULID, seq uint64, stored time.Time) bool {
 		if r.first == 0 {

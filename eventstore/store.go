@@ -122,9 +122,10 @@ type Store struct {
 	mu      sync.Mutex // guards entropy
 	entropy *ulid.MonotonicEntropy
 
-	seqs      *lru.Cache[ulid.ULID, uint64]
-	fullScans *semaphore.Weighted
-	reads     *semaphore.Weighted // consumers this store holds at once
+	seqs     *lru.Cache[ulid.ULID, uint64]
+	scans    *semaphore.Weighted // lookups scanning at once (maxScans)
+	scanning gauge               // scans of lookups in progress
+	reads    *semaphore.Weighted // consumers this store holds at once
 
 	commits *committer // nil: every append is published alone
 }
@@ -173,14 +174,14 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		cfg:       cfg,
-		nc:        nc,
-		js:        js,
-		stream:    stream,
-		entropy:   ulid.Monotonic(rand.Reader, 0),
-		seqs:      seqs,
-		fullScans: semaphore.NewWeighted(2),
-		reads:     semaphore.NewWeighted(maxReads),
+		cfg:     cfg,
+		nc:      nc,
+		js:      js,
+		stream:  stream,
+		entropy: ulid.Monotonic(rand.Reader, 0),
+		seqs:    seqs,
+		scans:   semaphore.NewWeighted(maxScans),
+		reads:   semaphore.NewWeighted(maxReads),
 	}
 	switch {
 	case cfg.DisableGroupCommit:
@@ -443,6 +444,10 @@ type State struct {
 	Bytes    uint64
 	FirstSeq uint64
 	LastSeq  uint64
+	// FirstTime and LastTime are when JetStream stored the first and the
+	// last retained event; zero when the stream is empty.
+	FirstTime time.Time
+	LastTime  time.Time
 }
 
 // State returns the stream's current extent.
@@ -452,7 +457,8 @@ func (s *Store) State(ctx context.Context) (State, error) {
 		return State{}, fmt.Errorf("stream info: %w: %w", ErrUnavailable, err)
 	}
 	st := info.State
-	return State{Events: st.Msgs, Bytes: st.Bytes, FirstSeq: st.FirstSeq, LastSeq: st.LastSeq}, nil
+	return State{Events: st.Msgs, Bytes: st.Bytes, FirstSeq: st.FirstSeq, LastSeq: st.LastSeq,
+		FirstTime: st.FirstTime, LastTime: st.LastTime}, nil
 }
 
 // TopicInfo summarises one topic.
