@@ -363,6 +363,9 @@ func (s *Store) validate(ev Event, o appendOptions) error {
 	if err := ValidateTopic(ev.Topic); err != nil {
 		return err
 	}
+	if ev.ID.Time() > maxIDMillis {
+		return fmt.Errorf("%w: id %s: %w", ErrInvalidEvent, ev.ID, errIDTooLate)
+	}
 	if ev.Type == "" || len(ev.Type) > 128 || strings.ContainsAny(ev.Type, "\r\n") {
 		return fmt.Errorf("%w: type must be 1 to 128 characters on one line", ErrInvalidEvent)
 	}
@@ -396,8 +399,13 @@ func (s *Store) message(ev Event) *nats.Msg {
 	}
 }
 
-// Get returns the event with id.
+// Get returns the event with id, or ErrCursorNotFound when no event has
+// it. The zero id, which as a cursor is the start of the stream, is no
+// event's.
 func (s *Store) Get(ctx context.Context, id ulid.ULID) (Event, error) {
+	if id == (ulid.ULID{}) {
+		return Event{}, fmt.Errorf("event %s: the zero id is no event's: %w", id, ErrCursorNotFound)
+	}
 	seq, err := s.Resolve(ctx, id)
 	if err != nil {
 		return Event{}, err
