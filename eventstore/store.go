@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/nats-io/nats.go"
@@ -366,19 +368,85 @@ func (s *Store) validate(ev Event, o appendOptions) error {
 	if ev.ID.Time() > maxIDMillis {
 		return fmt.Errorf("%w: id %s: %w", ErrInvalidEvent, ev.ID, errIDTooLate)
 	}
-	if ev.Type == "" || len(ev.Type) > 128 || strings.ContainsAny(ev.Type, "\r\n") {
-		return fmt.Errorf("%w: type must be 1 to 128 characters on one line", ErrInvalidEvent)
+	if err := ValidateType(ev.Type); err != nil {
+		return err
 	}
-	if len(o.key) > maxKeyLen || strings.ContainsAny(o.key, "\r\n") {
-		return fmt.Errorf("%w: idempotency key must be at most %d characters on one line", ErrInvalidEvent, maxKeyLen)
+	if o.key != "" {
+		if err := checkText(o.key, maxKeyLen); err != nil {
+			return fmt.Errorf("%w: idempotency key %s: %w (a key is 1 to %d bytes of UTF-8 text without control characters or white space at either end)",
+				ErrInvalidEvent, quoteShort(o.key), err, maxKeyLen)
+		}
 	}
 	if len(ev.Data) > s.cfg.MaxPayload {
 		return fmt.Errorf("%w: data is %d bytes, the limit is %d", ErrPayloadTooLarge, len(ev.Data), s.cfg.MaxPayload)
+	}
+	// json.Valid takes any bytes inside strings, and whoever decodes the
+	// data later turns them into U+FFFD: refuse them rather than store data
+	// that reads back different.
+	if i := invalidUTF8(ev.Data); i >= 0 {
+		return fmt.Errorf("%w: data is not valid UTF-8 at byte %d (JSON text is UTF-8, RFC 8259)", ErrInvalidEvent, i)
 	}
 	if !json.Valid(ev.Data) {
 		return fmt.Errorf("%w: data is not valid JSON", ErrInvalidEvent)
 	}
 	return nil
+}
+
+// maxTypeLen bounds an event type, in bytes.
+const maxTypeLen = 128
+
+// ValidateType checks an event type: 1 to 128 bytes of UTF-8 text without
+// control characters and without white space at either end. Types are
+// stored in a NATS header, which holds no line break and loses white space
+// at its ends: a type read back, or matched by a filter, must be the one
+// that was given.
+func ValidateType(typ string) error {
+	if err := checkText(typ, maxTypeLen); err != nil {
+		return fmt.Errorf("%w: type %s: %w (a type is 1 to %d bytes of UTF-8 text without control characters or white space at either end)",
+			ErrInvalidEvent, quoteShort(typ), err, maxTypeLen)
+	}
+	return nil
+}
+
+// checkText checks text stored in a header as it is.
+func checkText(s string, maxLen int) error {
+	switch {
+	case s == "":
+		return errors.New("is empty")
+	case len(s) > maxLen:
+		return fmt.Errorf("is %d bytes, the limit is %d", len(s), maxLen)
+	case !utf8.ValidString(s):
+		return fmt.Errorf("is not valid UTF-8 at byte %d", invalidUTF8([]byte(s)))
+	case strings.IndexFunc(s, unicode.IsControl) >= 0:
+		return errors.New("holds a control character")
+	case strings.TrimFunc(s, unicode.IsSpace) != s:
+		return errors.New("begins or ends with white space")
+	}
+	return nil
+}
+
+// invalidUTF8 returns the offset of the first byte of b that is not part of
+// valid UTF-8, or -1.
+func invalidUTF8(b []byte) int {
+	if utf8.Valid(b) {
+		return -1
+	}
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
+}
+
+// quoteShort quotes s for an error message, cut to 40 bytes.
+func quoteShort(s string) string {
+	if len(s) > 40 {
+		return quote(s[:40]) + "..."
+	}
+	return quote(s)
 }
 
 func (s *Store) newID() ulid.ULID {
