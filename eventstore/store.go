@@ -1,8 +1,11 @@
 package eventstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -209,13 +212,42 @@ func (s *Store) Config() Config { return s.cfg }
 // AppendOption adjusts one Append.
 type AppendOption func(*appendOptions)
 
-type appendOptions struct{ key string }
+type appendOptions struct{ key, scope string }
 
 // WithIdempotencyKey makes Append return the original event, storing
-// nothing, when the same key was used on the same topic within the
-// deduplication window.
+// nothing, when the same key was used on the same topic, in the same scope
+// (see WithIdempotencyScope), within the deduplication window. A key used
+// again there for a different event (another type or other data) is
+// refused with ErrKeyReused: the caller is told its event was not stored
+// rather than handed another one.
+//
+// Without a scope a key is shared by everyone appending to the topic:
+// whoever knows or guesses it is answered with the original event, data
+// included. Give a scope wherever appenders must not see each other's
+// events.
 func WithIdempotencyKey(key string) AppendOption {
 	return func(o *appendOptions) { o.key = key }
+}
+
+// WithIdempotencyScope puts Append's idempotency key in scope's namespace:
+// the same key in two scopes names two events. The scope is what makes a
+// key private to its owner; the API passes the authenticated principal's
+// subject. Any string is a scope; "" is the shared one. Without a key it
+// does nothing.
+func WithIdempotencyScope(scope string) AppendOption {
+	return func(o *appendOptions) { o.scope = scope }
+}
+
+// msgID is the JetStream message id an append with a key is deduplicated
+// by. A scope enters it hashed, which keeps the header small whatever the
+// scope and keeps one scope and key from reading as another (a scope may
+// hold ':'); the prefixes keep scoped and shared keys apart.
+func (o appendOptions) msgID(topic string) string {
+	if o.scope == "" {
+		return "key:" + topic + ":" + o.key
+	}
+	h := sha256.Sum256([]byte(o.scope))
+	return "skey:" + topic + ":" + base64.RawURLEncoding.EncodeToString(h[:16]) + ":" + o.key
 }
 
 const maxKeyLen = 256
@@ -240,7 +272,7 @@ func (s *Store) Append(ctx context.Context, ev Event, opts ...AppendOption) (Eve
 	}
 	msgID := ev.ID.String()
 	if o.key != "" {
-		msgID = "key:" + ev.Topic + ":" + o.key
+		msgID = o.msgID(ev.Topic)
 	}
 	msg := s.message(ev)
 	var ack *jetstream.PubAck
@@ -257,6 +289,14 @@ func (s *Store) Append(ctx context.Context, ev Event, opts ...AppendOption) (Eve
 		orig, err := s.getSeq(ctx, ack.Sequence)
 		if err != nil {
 			return Event{}, fmt.Errorf("read original of idempotency key %q: %w", o.key, err)
+		}
+		if orig.Type != ev.Type || !bytes.Equal(orig.Data, ev.Data) {
+			what := "other data"
+			if orig.Type != ev.Type {
+				what = "another type"
+			}
+			return Event{}, fmt.Errorf("%w: %w: idempotency key %s was used on %s for event %s, with %s; use a new key for a new event",
+				ErrKeyReused, ErrInvalidEvent, quoteShort(o.key), ev.Topic, orig.ID, what)
 		}
 		return orig, nil
 	}
