@@ -265,7 +265,7 @@ func TestTopics(t *testing.T) {
 	s := testenv.StartNATS(t).Store(eventstore.Config{})
 	a := appendN(t, s, "a.one", 3)
 	b := appendN(t, s, "b", 1)
-	got, err := s.Topics(ctxT(t))
+	got, err := s.Topics(ctxT(t), []string{">"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,6 +275,49 @@ func TestTopics(t *testing.T) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+// TestTopicsFiltered: Topics lists only the topics its patterns match,
+// and what it asks of JetStream follows those topics, not the stream's:
+// one topic of many costs one listing and its two reads.
+func TestTopicsFiltered(t *testing.T) {
+	n := testenv.StartNATS(t)
+	ctx := ctxT(t)
+	writer := n.Store(eventstore.Config{})
+	for i := range 40 {
+		appendN(t, writer, fmt.Sprintf("t.%d", i), 1)
+	}
+	a := appendN(t, writer, "a.one", 2)
+	nc := n.Connect()
+	s, err := eventstore.Open(ctx, nc, eventstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		patterns []string
+		topics   int
+		requests uint64 // at most
+	}{
+		{[]string{"a.one"}, 1, 3},
+		{[]string{"a.*", "a.one"}, 1, 3}, // a covered pattern is not listed again
+		{nil, 0, 0},
+		{[]string{"nothing.here"}, 0, 1},
+		{[]string{"t.*", "t.1"}, 40, 1 + 2*40},
+		{[]string{">"}, 41, 1 + 2*41},
+	} {
+		before := nc.Stats().OutMsgs
+		got, err := s.Topics(ctx, tc.patterns)
+		requests := nc.Stats().OutMsgs - before
+		if err != nil || len(got) != tc.topics || requests > tc.requests {
+			t.Errorf("Topics(%q): %d topics in %d requests, %v; want %d in at most %d", tc.patterns, len(got), requests, err, tc.topics, tc.requests)
+		}
+		if tc.topics == 1 && (got[0] != eventstore.TopicInfo{Name: "a.one", Events: 2, FirstID: a[0].ID, LastID: a[1].ID}) {
+			t.Errorf("Topics(%q) = %+v", tc.patterns, got)
+		}
+	}
+	if _, err := s.Topics(ctx, []string{"a..b"}); !errors.Is(err, eventstore.ErrInvalidTopic) {
+		t.Errorf("an invalid pattern: %v", err)
 	}
 }
 
