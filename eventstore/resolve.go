@@ -81,23 +81,26 @@ func (s *Store) Resolve(ctx context.Context, id ulid.ULID) (uint64, error) {
 	return 0, fmt.Errorf("cursor %s: %w", id, ErrCursorNotFound)
 }
 
-// maxScans is how many lookups of one store scan at once. A scan for an id
-// that is not stored reads every header in the stream, and ids are the
-// caller's input: without one bound over all of a lookup's scans, a burst
-// of unknown ids would run a scan each and slow every lookup behind them.
-const maxScans = 2
+// The scans of lookups, which cost up to the whole stream's headers.
+const (
+	// maxScans is how many scans a store's lookups run at once. A scan for
+	// an id that is not stored reads every header in the stream, and ids
+	// are the caller's input: without one bound over every scan of every
+	// lookup, a burst of unknown ids would run a scan each and slow every
+	// lookup behind them.
+	maxScans = 2
+	// scanChunk is how many headers a scan reads per turn: a long scan
+	// gives its turn up between chunks, so a lookup likely to find its id
+	// soon (see turns) waits for one chunk, not for whole scans.
+	scanChunk = 2 * nearStretch
+)
 
 // search looks for id in the stream as it was in st: in the parts of the
 // near lookup's stretch it left unread (up to nearStop), in the time
 // windows, then in a full scan. It returns 0 when the id is not stored.
-// The whole search is one turn of the store's bound on scans.
 func (s *Store) search(ctx context.Context, id ulid.ULID, st State, near []scanSpec, nearStop time.Time) (uint64, error) {
-	if err := s.scans.Acquire(ctx, 1); err != nil {
-		return 0, fmt.Errorf("resolve cursor %s: %w", id, err)
-	}
-	defer s.scans.Release(1)
 	for _, spec := range near {
-		r, err := s.find(ctx, id, spec, nearStop)
+		r, err := s.find(ctx, id, spec, nearStop, soon)
 		if err != nil || r.seq != 0 {
 			return r.seq, err
 		}
@@ -108,7 +111,7 @@ func (s *Store) search(ctx context.Context, id ulid.ULID, st State, near []scanS
 		if !ok {
 			continue
 		}
-		r, err := s.find(ctx, id, scanSpec{startTime: &from, until: st.LastSeq}, until)
+		r, err := s.find(ctx, id, scanSpec{startTime: &from, until: st.LastSeq}, until, later)
 		if err != nil || r.seq != 0 {
 			return r.seq, err
 		}
@@ -119,7 +122,7 @@ func (s *Store) search(ctx context.Context, id ulid.ULID, st State, near []scanS
 	// Whatever the id's time, an event may carry it that was stored at any
 	// time (an import, a writer with a wrong clock): only reading every
 	// header proves the id absent.
-	r, err := s.find(ctx, id, scanSpec{start: st.FirstSeq, until: st.LastSeq}, time.Time{})
+	r, err := s.find(ctx, id, scanSpec{start: st.FirstSeq, until: st.LastSeq}, time.Time{}, later)
 	return r.seq, err
 }
 
@@ -164,14 +167,35 @@ func (g *gauge) enter() (leave func()) {
 type found struct{ seq, first, last uint64 }
 
 // find scans headers from spec for id, stopping at stream time stopAt (if
-// set).
-func (s *Store) find(ctx context.Context, id ulid.ULID, spec scanSpec, stopAt time.Time) (found, error) {
+// set). It reads scanChunk headers per turn of the store's bound on scans,
+// taken at priority prio.
+func (s *Store) find(ctx context.Context, id ulid.ULID, spec scanSpec, stopAt time.Time, prio int) (found, error) {
 	// No filter: the stream holds only the store's subjects, and a filter
 	// would make JetStream count what matches it when creating the consumer.
 	spec.headersOnly = true
-	defer s.scanning.enter()()
 	var r found
-	err := s.scanRaw(ctx, spec, func(got ulid.ULID, seq uint64, stored time.Time) bool {
+	for {
+		more, err := s.findChunk(ctx, id, spec, stopAt, prio, &r)
+		if err != nil {
+			return found{}, fmt.Errorf("resolve cursor %s: %w", id, err)
+		}
+		if !more || (spec.until != 0 && r.last >= spec.until) {
+			return r, nil
+		}
+		spec.start, spec.startTime = r.last+1, nil
+	}
+}
+
+// findChunk is one turn of find: it reads up to scanChunk headers from
+// spec into r and reports whether the scan goes on after them.
+func (s *Store) findChunk(ctx context.Context, id ulid.ULID, spec scanSpec, stopAt time.Time, prio int, r *found) (more bool, err error) {
+	if err := s.scans.acquire(ctx, prio); err != nil {
+		return false, err
+	}
+	defer s.scans.release()
+	defer s.scanning.enter()()
+	n := 0
+	err = s.scanRaw(ctx, spec, func(got ulid.ULID, seq uint64, stored time.Time) bool {
 		if r.first == 0 {
 			r.first = seq
 		}
@@ -184,10 +208,9 @@ func (s *Store) find(ctx context.Context, id ulid.ULID, spec scanSpec, stopAt ti
 			r.last = seq - 1 // the message past the window does not count as read
 			return false
 		}
-		return true
+		n++
+		more = n == scanChunk
+		return !more
 	})
-	if err != nil {
-		return found{}, fmt.Errorf("resolve cursor %s: %w", id, err)
-	}
-	return r, nil
+	return more, err
 }

@@ -23,7 +23,7 @@ func (s *Store) LookupNear(ctx context.Context, id ulid.ULID) (uint64, error) {
 			break
 		}
 		var f found
-		f, err = s.find(ctx, id, spec, stopAt)
+		f, err = s.find(ctx, id, spec, stopAt, soon)
 		seq = f.seq
 	}
 	return seq, err
@@ -38,8 +38,17 @@ const MaxScans = maxScans
 // HoldScans takes every turn of s's bound on scans until release is
 // called, as lookups scanning for unknown ids would.
 func (s *Store) HoldScans(ctx context.Context) (release func(), err error) {
-	if err := s.scans.Acquire(ctx, maxScans); err != nil {
-		return nil, err
+	for i := range maxScans {
+		if err := s.scans.acquire(ctx, later); err != nil {
+			for range i {
+				s.scans.release()
+			}
+			return nil, err
+		}
 	}
-	return func() { s.scans.Release(maxScans) }, nil
+	return func() {
+		for range maxScans {
+			s.scans.release()
+		}
+	}, nil
 }

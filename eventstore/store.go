@@ -128,7 +128,7 @@ type Store struct {
 	entropy *ulid.MonotonicEntropy
 
 	seqs     *lru.Cache[ulid.ULID, uint64]
-	scans    *semaphore.Weighted // lookups scanning at once (maxScans)
+	scans    *turns              // scans of lookups at once (maxScans)
 	scanning gauge               // scans of lookups in progress
 	reads    *semaphore.Weighted // consumers this store holds at once
 
@@ -185,7 +185,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		stream:  stream,
 		entropy: ulid.Monotonic(rand.Reader, 0),
 		seqs:    seqs,
-		scans:   semaphore.NewWeighted(maxScans),
+		scans:   newTurns(maxScans),
 		reads:   semaphore.NewWeighted(maxReads),
 	}
 	switch {
