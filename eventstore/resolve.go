@@ -38,8 +38,12 @@ var searchWindows = []struct{ before, after time.Duration }{
 //
 // The cache and the direct gets cost a request or a few, and any number of
 // lookups make them at once. The scans cost up to the whole stream's
-// headers, so at most maxScans lookups of a store scan at once; the others
-// wait their turn, or until ctx ends.
+// headers, so a store's lookups run at most maxScans of them at once, a
+// chunk of headers per turn, the rest of the near stretch first; the others
+// wait their turn, or until ctx ends. An id that is not stored costs a full
+// scan whatever its time, as events may carry ids of any time (imports,
+// writers with wrong clocks): the bound limits what unknown ids cost the
+// others, not what they cost.
 func (s *Store) Resolve(ctx context.Context, id ulid.ULID) (uint64, error) {
 	if id == (ulid.ULID{}) {
 		return 0, nil
