@@ -413,7 +413,7 @@ func (s *Store) validate(ev Event, o appendOptions) error {
 	}
 	if o.key != "" {
 		if err := checkText(o.key, maxKeyLen); err != nil {
-			return fmt.Errorf("%w: idempotency key %s: %w (a key is 1 to %d bytes of UTF-8 text without control characters or white space at either end)",
+			return fmt.Errorf("%w: idempotency key %s: %w (a key is 1 to %d bytes of UTF-8 on one line, without white space or control characters at either end)",
 				ErrInvalidEvent, quoteShort(o.key), err, maxKeyLen)
 		}
 	}
@@ -435,14 +435,14 @@ func (s *Store) validate(ev Event, o appendOptions) error {
 // maxTypeLen bounds an event type, in bytes.
 const maxTypeLen = 128
 
-// ValidateType checks an event type: 1 to 128 bytes of UTF-8 text without
-// control characters and without white space at either end. Types are
+// ValidateType checks an event type: 1 to 128 bytes of UTF-8 on one line,
+// without white space or control characters at either end. Types are
 // stored in a NATS header, which holds no line break and loses white space
-// at its ends: a type read back, or matched by a filter, must be the one
-// that was given.
+// at its ends, and shown in JSON, which is UTF-8: a type read back, or
+// matched by a filter, must be the one that was given.
 func ValidateType(typ string) error {
 	if err := checkText(typ, maxTypeLen); err != nil {
-		return fmt.Errorf("%w: type %s: %w (a type is 1 to %d bytes of UTF-8 text without control characters or white space at either end)",
+		return fmt.Errorf("%w: type %s: %w (a type is 1 to %d bytes of UTF-8 on one line, without white space or control characters at either end)",
 			ErrInvalidEvent, quoteShort(typ), err, maxTypeLen)
 	}
 	return nil
@@ -457,13 +457,15 @@ func checkText(s string, maxLen int) error {
 		return fmt.Errorf("is %d bytes, the limit is %d", len(s), maxLen)
 	case !utf8.ValidString(s):
 		return fmt.Errorf("is not valid UTF-8 at byte %d", invalidUTF8([]byte(s)))
-	case strings.IndexFunc(s, unicode.IsControl) >= 0:
-		return errors.New("holds a control character")
-	case strings.TrimFunc(s, unicode.IsSpace) != s:
-		return errors.New("begins or ends with white space")
+	case strings.ContainsAny(s, "\r\n"):
+		return errors.New("holds a line break")
+	case strings.TrimFunc(s, spaceOrControl) != s:
+		return errors.New("begins or ends with white space or a control character")
 	}
 	return nil
 }
+
+func spaceOrControl(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
 
 // invalidUTF8 returns the offset of the first byte of b that is not part of
 // valid UTF-8, or -1.
@@ -481,12 +483,16 @@ func invalidUTF8(b []byte) int {
 	return -1
 }
 
-// quoteShort quotes s for an error message, cut to 40 bytes.
+// quoteShort quotes s for an error message, cut to about 40 bytes.
 func quoteShort(s string) string {
-	if len(s) > 40 {
-		return quote(s[:40]) + "..."
+	if len(s) <= 40 {
+		return quote(s)
 	}
-	return quote(s)
+	cut := 40
+	for cut > 36 && !utf8.RuneStart(s[cut]) {
+		cut-- // whole runes only
+	}
+	return quote(s[:cut]) + "..."
 }
 
 func (s *Store) newID() ulid.ULID {
