@@ -244,11 +244,22 @@ func (s *Store) Headers(ctx context.Context, q Query) iter.Seq2[Header, error] {
 // SeqAt returns the sequence of the first event JetStream stored at or
 // after t, or the stream's last sequence + 1 when none was. It goes by
 // storage time, not by the time in ids, which for imported events or
-// writers with wrong clocks can be far apart.
+// writers with wrong clocks can be far apart. Any t is allowed: one after
+// the last event gives the end (nothing to replay), one before the first
+// gives the first.
 func (s *Store) SeqAt(ctx context.Context, t time.Time) (uint64, error) {
 	st, err := s.State(ctx)
 	if err != nil {
 		return 0, err
+	}
+	// Only a t within the stream's times goes to JetStream: it takes a
+	// start time as Unix nanoseconds, which wrap outside 1678..2262 and
+	// would start a time after 2262 at the beginning.
+	switch {
+	case st.Events == 0 || t.After(st.LastTime):
+		return st.LastSeq + 1, nil
+	case !t.After(st.FirstTime):
+		return st.FirstSeq, nil
 	}
 	seq := st.LastSeq + 1
 	spec := scanSpec{filters: []string{s.cfg.SubjectPrefix + ".>"}, startTime: &t, headersOnly: true}

@@ -82,8 +82,15 @@ func TestAdminReads(t *testing.T) {
 		want uint64
 	}{
 		{time.Time{}, 1},
+		{time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), 1},
+		{time.Date(1677, 9, 21, 0, 0, 0, 0, time.UTC), 1}, // before Unix nanoseconds begin
 		{mid, b[0].Seq},
 		{time.Now().Add(time.Hour), b[1].Seq + 1},
+		// Past the end of Unix nanoseconds (2262-04-11T23:47:16Z), where
+		// JetStream's start times wrap: still after the end.
+		{time.Date(2262, 4, 12, 0, 0, 0, 0, time.UTC), b[1].Seq + 1},
+		{time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC), b[1].Seq + 1},
+		{time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), b[1].Seq + 1},
 	} {
 		if seq, err := s.SeqAt(ctxT(t), tc.at); err != nil || seq != tc.want {
 			t.Errorf("SeqAt(%v) = %d, %v; want %d", tc.at, seq, err, tc.want)

@@ -20,6 +20,10 @@ var (
 	ErrCursorExpired = errors.New("cursor expired")
 	// ErrUnavailable: JetStream did not answer.
 	ErrUnavailable = errors.New("event store unavailable")
+	// ErrKeyReused: an idempotency key used again, within the
+	// deduplication window, for a different event. Errors wrapping it also
+	// wrap ErrInvalidEvent.
+	ErrKeyReused = errors.New("idempotency key reused for a different event")
 	// ErrInvalidConfig: a configuration that cannot work; retrying will
 	// not help.
 	ErrInvalidConfig = errors.New("invalid event store configuration")

@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -21,9 +22,24 @@ type Event struct {
 // Time is the moment the event was created, as recorded in its id.
 func (e Event) Time() time.Time { return ulid.Time(e.ID.Time()).UTC() }
 
-// ParseID parses an event id (a ULID, case-insensitive).
+// maxIDMillis is the latest time an event id may carry, in a ULID's Unix
+// milliseconds: 9999-12-31T23:59:59.999Z. The ULID format goes on to 10889
+// (7ZZZZZZZZZZZZZZZZZZZZZZZZZ), but RFC 3339, in which ids' times are
+// shown, and JSON times stop at 9999: an id past it could be stored but
+// its event not shown, so none is taken.
+const maxIDMillis = 253_402_300_799_999
+
+// errIDTooLate is why an id past maxIDMillis is refused.
+var errIDTooLate = errors.New("its time is after 9999-12-31T23:59:59.999Z, the latest an id may carry")
+
+// ParseID parses an event id: a ULID, case-insensitive, whose time is not
+// after the year 9999. The zero id, 00000000000000000000000000, is valid: as a
+// cursor it means the start of the stream, and no event has it.
 func ParseID(s string) (ulid.ULID, error) {
 	id, err := ulid.ParseStrict(s)
+	if err == nil && id.Time() > maxIDMillis {
+		err = errIDTooLate
+	}
 	if err != nil {
 		return ulid.ULID{}, &idError{s: s, err: err}
 	}
@@ -39,6 +55,9 @@ func (e *idError) Error() string {
 	s := e.s
 	if len(s) > 40 {
 		s = s[:40] + "..."
+	}
+	if e.err == errIDTooLate {
+		return "invalid id " + quote(s) + ": " + e.err.Error()
 	}
 	return "invalid id " + quote(s) + ": " + e.err.Error() + " (ids are 26-character ULIDs)"
 }

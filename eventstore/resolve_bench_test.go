@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -117,4 +118,50 @@ func reportPercentiles(b *testing.B, name string, ds []time.Duration) {
 	}
 	b.ReportMetric(at(0.50), name+"-p50-ms")
 	b.ReportMetric(at(0.99), name+"-p99-ms")
+}
+
+// BenchmarkCursorUnderUnknownIDs is BenchmarkCursor's lookups (without the
+// replay after them) while eight clients look up ids that are not stored,
+// with times inside the stream's span, as fast as they are answered: the
+// bound on scans keeps those from slowing the lookups that find their id
+// near its time. It reports the lookups' percentiles and the most scans
+// that ran at once.
+func BenchmarkCursorUnderUnknownIDs(b *testing.B) {
+	n := testenv.StartNATS(b)
+	begin := time.Now()
+	evs := fillTwoWriters(b, n, benchEvents(b))
+	span := time.Since(begin)
+	reader := n.Store(eventstore.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	var g errgroup.Group
+	for i := range 8 {
+		g.Go(func() error {
+			rng := rand.New(rand.NewPCG(uint64(i), 5))
+			for ctx.Err() == nil {
+				at := begin.Add(time.Duration(rng.Int64N(int64(span))))
+				_, err := reader.Resolve(ctx, ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()))
+				if err != nil && ctx.Err() == nil && !errors.Is(err, eventstore.ErrCursorNotFound) {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	rng := rand.New(rand.NewPCG(uint64(len(evs)), 3))
+	var resolve []time.Duration
+	for b.Loop() {
+		j := rng.IntN(len(evs))
+		start := time.Now()
+		seq, err := reader.Resolve(context.Background(), evs[j].id)
+		if err != nil || seq != evs[j].seq {
+			b.Fatalf("resolve %s: %d, %v; want %d", evs[j].id, seq, err, evs[j].seq)
+		}
+		resolve = append(resolve, time.Since(start))
+	}
+	cancel()
+	if err := g.Wait(); err != nil {
+		b.Fatal(err)
+	}
+	reportPercentiles(b, "resolve", resolve)
+	b.ReportMetric(float64(reader.PeakScans()), "peak-scans")
 }

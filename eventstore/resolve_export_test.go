@@ -13,8 +13,42 @@ const (
 	Fanout      = fanout
 )
 
-// LookupNear runs only Resolve's near lookup, so that tests can tell it
-// found an id rather than the window scans behind it.
+// LookupNear runs only Resolve's near lookup and the scans of the rest of
+// its stretch, so that tests can tell it found an id rather than the window
+// scans behind it.
 func (s *Store) LookupNear(ctx context.Context, id ulid.ULID) (uint64, error) {
-	return s.lookupNear(ctx, id)
+	seq, rest, stopAt, err := s.lookupNear(ctx, id)
+	for _, spec := range rest {
+		if err != nil || seq != 0 {
+			break
+		}
+		var f found
+		f, err = s.find(ctx, id, spec, stopAt, soon)
+		seq = f.seq
+	}
+	return seq, err
+}
+
+// PeakScans is the most scans of s's lookups that have run at once.
+func (s *Store) PeakScans() int { return int(s.scanning.peak.Load()) }
+
+// MaxScans is the bound PeakScans must keep to.
+const MaxScans = maxScans
+
+// HoldScans takes every turn of s's bound on scans until release is
+// called, as lookups scanning for unknown ids would.
+func (s *Store) HoldScans(ctx context.Context) (release func(), err error) {
+	for i := range maxScans {
+		if err := s.scans.acquire(ctx, later); err != nil {
+			for range i {
+				s.scans.release()
+			}
+			return nil, err
+		}
+	}
+	return func() {
+		for range maxScans {
+			s.scans.release()
+		}
+	}, nil
 }

@@ -13,8 +13,10 @@ import (
 
 // The near lookup is Resolve's fast path, tried before the window scans.
 // Its reads are direct gets, which need no consumer and may be answered by
-// any replica, so it only ever finds an id: when it does not, the window
-// scans, which read the stream leader's copy, decide.
+// any replica, so it only ever finds an id: when it does not, the scans,
+// which read the stream leader's copy, decide. It runs no scan itself: the
+// parts of its stretch it did not read are left to the scans, which count
+// against the store's bound on scans (see search).
 const (
 	// firstBatch is how many messages the first direct get reads, from
 	// just before the id's time. At ordinary publish rates (up to a couple
@@ -39,18 +41,26 @@ const (
 
 // lookupNear looks for id around its timestamp with direct gets and, in a
 // dense stream, from where samples suggest. It returns 0 when it did not
-// find the id, which does not mean the id is not stored.
+// find the id, which does not mean the id is not stored, and then the parts
+// of the sampled stretch it left unread, each to be scanned up to stopAt.
 //
 // The samples only choose where in the sampled stretch the search begins:
-// it then goes round the whole stretch, so a wrong guess costs time, never
-// a miss.
-func (s *Store) lookupNear(ctx context.Context, id ulid.ULID) (uint64, error) {
+// the scans then go round the whole stretch, so a wrong guess costs time,
+// never a miss.
+func (s *Store) lookupNear(ctx context.Context, id ulid.ULID) (seq uint64, rest []scanSpec, stopAt time.Time, err error) {
 	at := ulid.Time(id.Time())
 	w := searchWindows[0]
-	stopAt := at.Add(w.after)
-	r, err := s.getBatch(ctx, id, firstBatch, jetstreamext.GetBatchStartTime(at.Add(-w.before)), stopAt)
+	stopAt = at.Add(w.after)
+	begin := at.Add(-w.before)
+	if !inNanoRange(begin) {
+		// JetStream takes a start time as Unix nanoseconds, which wrap
+		// outside 1678..2262: such an id is left to the scans, whose
+		// windows keep to the stream's own times.
+		return 0, nil, stopAt, nil
+	}
+	r, err := s.getBatch(ctx, id, firstBatch, jetstreamext.GetBatchStartTime(begin), stopAt)
 	if err != nil || r.seq != 0 || r.last == 0 || r.past {
-		return r.seq, err
+		return r.seq, nil, stopAt, err
 	}
 	// The stretch may run past the stream's end: samples there are not
 	// found, and scans end at the end.
@@ -58,13 +68,12 @@ func (s *Store) lookupNear(ctx context.Context, id ulid.ULID) (uint64, error) {
 	until := from + nearStretch - 1
 	b := bracket{lo: from, hi: until}
 	if r.bytes/r.read <= sampleMaxSize {
-		var seq uint64
 		if b, seq, err = s.locate(ctx, id, from, until); err != nil || seq != 0 {
-			return seq, err
+			return seq, nil, stopAt, err
 		}
 	}
-	// Read where the samples point first, then everything else in the
-	// stretch: nothing in it is left unread before giving up.
+	// Read where the samples point first, then leave everything else in the
+	// stretch to the scans: nothing in it is left unread before giving up.
 	var parts []scanSpec
 	if b.above && !b.below {
 		// id is most likely just before hi, the first of its millisecond:
@@ -77,7 +86,7 @@ func (s *Store) lookupNear(ctx context.Context, id ulid.ULID) (uint64, error) {
 			}
 			r, err := s.getBatch(ctx, id, int(end-start+1), jetstreamext.GetBatchSeq(start), stopAt)
 			if err != nil || r.seq != 0 {
-				return r.seq, err
+				return r.seq, nil, stopAt, err
 			}
 			if r.last < end { // cut short: leave the rest to the scans
 				break
@@ -91,7 +100,7 @@ func (s *Store) lookupNear(ctx context.Context, id ulid.ULID) (uint64, error) {
 		// id is most likely just after lo.
 		r, err := s.getBatch(ctx, id, guessBatch, jetstreamext.GetBatchSeq(b.lo), stopAt)
 		if err != nil || r.seq != 0 {
-			return r.seq, err
+			return r.seq, nil, stopAt, err
 		}
 		parts = []scanSpec{{start: max(b.lo, r.last+1), until: until}, {start: from, until: b.lo - 1}}
 		if r.past {
@@ -99,15 +108,11 @@ func (s *Store) lookupNear(ctx context.Context, id ulid.ULID) (uint64, error) {
 		}
 	}
 	for _, spec := range parts {
-		if spec.start > spec.until {
-			continue
-		}
-		f, err := s.find(ctx, id, spec, stopAt)
-		if err != nil || f.seq != 0 {
-			return f.seq, err
+		if spec.start <= spec.until {
+			rest = append(rest, spec)
 		}
 	}
-	return 0, nil
+	return 0, rest, stopAt, nil
 }
 
 // batch is what one batched direct get saw: the id's sequence (0 if

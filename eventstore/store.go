@@ -1,8 +1,11 @@
 package eventstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/nats-io/nats.go"
@@ -122,9 +127,10 @@ type Store struct {
 	mu      sync.Mutex // guards entropy
 	entropy *ulid.MonotonicEntropy
 
-	seqs      *lru.Cache[ulid.ULID, uint64]
-	fullScans *semaphore.Weighted
-	reads     *semaphore.Weighted // consumers this store holds at once
+	seqs     *lru.Cache[ulid.ULID, uint64]
+	scans    *turns              // scans of lookups at once (maxScans)
+	scanning gauge               // scans of lookups in progress
+	reads    *semaphore.Weighted // consumers this store holds at once
 
 	commits *committer // nil: every append is published alone
 }
@@ -173,14 +179,14 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		cfg:       cfg,
-		nc:        nc,
-		js:        js,
-		stream:    stream,
-		entropy:   ulid.Monotonic(rand.Reader, 0),
-		seqs:      seqs,
-		fullScans: semaphore.NewWeighted(2),
-		reads:     semaphore.NewWeighted(maxReads),
+		cfg:     cfg,
+		nc:      nc,
+		js:      js,
+		stream:  stream,
+		entropy: ulid.Monotonic(rand.Reader, 0),
+		seqs:    seqs,
+		scans:   newTurns(maxScans),
+		reads:   semaphore.NewWeighted(maxReads),
 	}
 	switch {
 	case cfg.DisableGroupCommit:
@@ -206,13 +212,42 @@ func (s *Store) Config() Config { return s.cfg }
 // AppendOption adjusts one Append.
 type AppendOption func(*appendOptions)
 
-type appendOptions struct{ key string }
+type appendOptions struct{ key, scope string }
 
 // WithIdempotencyKey makes Append return the original event, storing
-// nothing, when the same key was used on the same topic within the
-// deduplication window.
+// nothing, when the same key was used on the same topic, in the same scope
+// (see WithIdempotencyScope), within the deduplication window. A key used
+// again there for a different event (another type or other data) is
+// refused with ErrKeyReused: the caller is told its event was not stored
+// rather than handed another one.
+//
+// Without a scope a key is shared by everyone appending to the topic:
+// whoever knows or guesses it is answered with the original event, data
+// included. Give a scope wherever appenders must not see each other's
+// events.
 func WithIdempotencyKey(key string) AppendOption {
 	return func(o *appendOptions) { o.key = key }
+}
+
+// WithIdempotencyScope puts Append's idempotency key in scope's namespace:
+// the same key in two scopes names two events. The scope is what makes a
+// key private to its owner; the API passes the authenticated principal's
+// subject. Any string is a scope; "" is the shared one. Without a key it
+// does nothing.
+func WithIdempotencyScope(scope string) AppendOption {
+	return func(o *appendOptions) { o.scope = scope }
+}
+
+// msgID is the JetStream message id an append with a key is deduplicated
+// by. A scope enters it hashed, which keeps the header small whatever the
+// scope and keeps one scope and key from reading as another (a scope may
+// hold ':'); the prefixes keep scoped and shared keys apart.
+func (o appendOptions) msgID(topic string) string {
+	if o.scope == "" {
+		return "key:" + topic + ":" + o.key
+	}
+	h := sha256.Sum256([]byte(o.scope))
+	return "skey:" + topic + ":" + base64.RawURLEncoding.EncodeToString(h[:16]) + ":" + o.key
 }
 
 const maxKeyLen = 256
@@ -237,7 +272,7 @@ func (s *Store) Append(ctx context.Context, ev Event, opts ...AppendOption) (Eve
 	}
 	msgID := ev.ID.String()
 	if o.key != "" {
-		msgID = "key:" + ev.Topic + ":" + o.key
+		msgID = o.msgID(ev.Topic)
 	}
 	msg := s.message(ev)
 	var ack *jetstream.PubAck
@@ -254,6 +289,14 @@ func (s *Store) Append(ctx context.Context, ev Event, opts ...AppendOption) (Eve
 		orig, err := s.getSeq(ctx, ack.Sequence)
 		if err != nil {
 			return Event{}, fmt.Errorf("read original of idempotency key %q: %w", o.key, err)
+		}
+		if orig.Type != ev.Type || !bytes.Equal(orig.Data, ev.Data) {
+			what := "other data"
+			if orig.Type != ev.Type {
+				what = "another type"
+			}
+			return Event{}, fmt.Errorf("%w: %w: idempotency key %s was used on %s for event %s, with %s; use a new key for a new event",
+				ErrKeyReused, ErrInvalidEvent, quoteShort(o.key), ev.Topic, orig.ID, what)
 		}
 		return orig, nil
 	}
@@ -362,19 +405,94 @@ func (s *Store) validate(ev Event, o appendOptions) error {
 	if err := ValidateTopic(ev.Topic); err != nil {
 		return err
 	}
-	if ev.Type == "" || len(ev.Type) > 128 || strings.ContainsAny(ev.Type, "\r\n") {
-		return fmt.Errorf("%w: type must be 1 to 128 characters on one line", ErrInvalidEvent)
+	if ev.ID.Time() > maxIDMillis {
+		return fmt.Errorf("%w: id %s: %w", ErrInvalidEvent, ev.ID, errIDTooLate)
 	}
-	if len(o.key) > maxKeyLen || strings.ContainsAny(o.key, "\r\n") {
-		return fmt.Errorf("%w: idempotency key must be at most %d characters on one line", ErrInvalidEvent, maxKeyLen)
+	if err := ValidateType(ev.Type); err != nil {
+		return err
+	}
+	if o.key != "" {
+		if err := checkText(o.key, maxKeyLen); err != nil {
+			return fmt.Errorf("%w: idempotency key %s: %w (a key is 1 to %d bytes of UTF-8 on one line, without white space or control characters at either end)",
+				ErrInvalidEvent, quoteShort(o.key), err, maxKeyLen)
+		}
 	}
 	if len(ev.Data) > s.cfg.MaxPayload {
 		return fmt.Errorf("%w: data is %d bytes, the limit is %d", ErrPayloadTooLarge, len(ev.Data), s.cfg.MaxPayload)
+	}
+	// json.Valid takes any bytes inside strings, and whoever decodes the
+	// data later turns them into U+FFFD: refuse them rather than store data
+	// that reads back different.
+	if i := invalidUTF8(ev.Data); i >= 0 {
+		return fmt.Errorf("%w: data is not valid UTF-8 at byte %d (JSON text is UTF-8, RFC 8259)", ErrInvalidEvent, i)
 	}
 	if !json.Valid(ev.Data) {
 		return fmt.Errorf("%w: data is not valid JSON", ErrInvalidEvent)
 	}
 	return nil
+}
+
+// maxTypeLen bounds an event type, in bytes.
+const maxTypeLen = 128
+
+// ValidateType checks an event type: 1 to 128 bytes of UTF-8 on one line,
+// without white space or control characters at either end. Types are
+// stored in a NATS header, which holds no line break and loses white space
+// at its ends, and shown in JSON, which is UTF-8: a type read back, or
+// matched by a filter, must be the one that was given.
+func ValidateType(typ string) error {
+	if err := checkText(typ, maxTypeLen); err != nil {
+		return fmt.Errorf("%w: type %s: %w (a type is 1 to %d bytes of UTF-8 on one line, without white space or control characters at either end)",
+			ErrInvalidEvent, quoteShort(typ), err, maxTypeLen)
+	}
+	return nil
+}
+
+// checkText checks text stored in a header as it is.
+func checkText(s string, maxLen int) error {
+	switch {
+	case s == "":
+		return errors.New("is empty")
+	case len(s) > maxLen:
+		return fmt.Errorf("is %d bytes, the limit is %d", len(s), maxLen)
+	case !utf8.ValidString(s):
+		return fmt.Errorf("is not valid UTF-8 at byte %d", invalidUTF8([]byte(s)))
+	case strings.ContainsAny(s, "\r\n"):
+		return errors.New("holds a line break")
+	case strings.TrimFunc(s, spaceOrControl) != s:
+		return errors.New("begins or ends with white space or a control character")
+	}
+	return nil
+}
+
+func spaceOrControl(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
+
+// invalidUTF8 returns the offset of the first byte of b that is not part of
+// valid UTF-8, or -1.
+func invalidUTF8(b []byte) int {
+	if utf8.Valid(b) {
+		return -1
+	}
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
+}
+
+// quoteShort quotes s for an error message, cut to about 40 bytes.
+func quoteShort(s string) string {
+	if len(s) <= 40 {
+		return quote(s)
+	}
+	cut := 40
+	for cut > 36 && !utf8.RuneStart(s[cut]) {
+		cut-- // whole runes only
+	}
+	return quote(s[:cut]) + "..."
 }
 
 func (s *Store) newID() ulid.ULID {
@@ -395,8 +513,13 @@ func (s *Store) message(ev Event) *nats.Msg {
 	}
 }
 
-// Get returns the event with id.
+// Get returns the event with id, or ErrCursorNotFound when no event has
+// it. The zero id, which as a cursor is the start of the stream, is no
+// event's.
 func (s *Store) Get(ctx context.Context, id ulid.ULID) (Event, error) {
+	if id == (ulid.ULID{}) {
+		return Event{}, fmt.Errorf("event %s: the zero id is no event's: %w", id, ErrCursorNotFound)
+	}
 	seq, err := s.Resolve(ctx, id)
 	if err != nil {
 		return Event{}, err
@@ -443,6 +566,10 @@ type State struct {
 	Bytes    uint64
 	FirstSeq uint64
 	LastSeq  uint64
+	// FirstTime and LastTime are when JetStream stored the first and the
+	// last retained event; zero when the stream is empty.
+	FirstTime time.Time
+	LastTime  time.Time
 }
 
 // State returns the stream's current extent.
@@ -452,7 +579,8 @@ func (s *Store) State(ctx context.Context) (State, error) {
 		return State{}, fmt.Errorf("stream info: %w: %w", ErrUnavailable, err)
 	}
 	st := info.State
-	return State{Events: st.Msgs, Bytes: st.Bytes, FirstSeq: st.FirstSeq, LastSeq: st.LastSeq}, nil
+	return State{Events: st.Msgs, Bytes: st.Bytes, FirstSeq: st.FirstSeq, LastSeq: st.LastSeq,
+		FirstTime: st.FirstTime, LastTime: st.LastTime}, nil
 }
 
 // TopicInfo summarises one topic.
@@ -463,22 +591,45 @@ type TopicInfo struct {
 	LastID  ulid.ULID
 }
 
-// Topics lists every topic with stored events, sorted by name.
-func (s *Store) Topics(ctx context.Context) ([]TopicInfo, error) {
-	info, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(s.cfg.SubjectPrefix+".>"))
-	if err != nil {
-		return nil, fmt.Errorf("stream subjects: %w: %w", ErrUnavailable, err)
+// Topics lists the topics with stored events that match any of patterns,
+// sorted by name; []string{">"} lists every topic, and no pattern lists
+// none, so that a caller allowed to read nothing is shown nothing. It asks
+// JetStream only for the subjects the patterns match, then reads each
+// listed topic's first and last event: its cost follows the topics it
+// lists, not the stream's.
+func (s *Store) Topics(ctx context.Context, patterns []string) ([]TopicInfo, error) {
+	for _, p := range patterns {
+		if err := ValidatePattern(p); err != nil {
+			return nil, err
+		}
 	}
-	out := make([]TopicInfo, 0, len(info.State.Subjects))
-	for subj, n := range info.State.Subjects {
+	pats, _ := minimalPatterns(patterns)
+	counts := map[string]uint64{}
+	for _, p := range pats {
+		info, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(s.subject(p)))
+		if err != nil {
+			return nil, fmt.Errorf("stream subjects: %w: %w", ErrUnavailable, err)
+		}
+		for subj, n := range info.State.Subjects {
+			counts[subj] = n // patterns that overlap list a subject twice
+		}
+	}
+	out := make([]TopicInfo, 0, len(counts))
+	for subj, n := range counts {
 		ti := TopicInfo{Name: strings.TrimPrefix(subj, s.cfg.SubjectPrefix+"."), Events: n}
 		first, err := s.stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(subj))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue // retention removed the topic's events since the listing
+		}
 		if err != nil {
-			return nil, fmt.Errorf("first event of %s: %w", ti.Name, err)
+			return nil, fmt.Errorf("first event of %s: %w: %w", ti.Name, ErrUnavailable, err)
 		}
 		last, err := s.stream.GetLastMsgForSubject(ctx, subj)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
 		if err != nil {
-			return nil, fmt.Errorf("last event of %s: %w", ti.Name, err)
+			return nil, fmt.Errorf("last event of %s: %w: %w", ti.Name, ErrUnavailable, err)
 		}
 		ti.FirstID, _ = ulid.ParseStrict(first.Header.Get(headerID))
 		ti.LastID, _ = ulid.ParseStrict(last.Header.Get(headerID))

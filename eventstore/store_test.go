@@ -111,7 +111,7 @@ func TestIdempotency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := s.Append(ctx, eventstore.Event{Topic: "pay", Type: "charge", Data: json.RawMessage(`2`)}, eventstore.WithIdempotencyKey("k1"))
+	again, err := s.Append(ctx, eventstore.Event{Topic: "pay", Type: "charge", Data: json.RawMessage(`1`)}, eventstore.WithIdempotencyKey("k1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,6 +127,49 @@ func TestIdempotency(t *testing.T) {
 	retry, _ := s.Append(ctx, eventstore.Event{ID: plain.ID, Topic: "pay", Type: "charge", Data: json.RawMessage(`4`)})
 	if n := len(collect(t, s, eventstore.Query{})); n != 3 || retry.Seq != plain.Seq {
 		t.Fatalf("stream holds %d events, want 2 (retry got seq %d)", n, retry.Seq)
+	}
+}
+
+// TestIdempotencyScopes: a key is private to its scope (the API's
+// principal): the same key in another scope stores another event and
+// shows nothing of the first; in the same scope it answers the original;
+// used there for a different event it is refused, storing nothing.
+func TestIdempotencyScopes(t *testing.T) {
+	s := testenv.StartNATS(t).Store(eventstore.Config{})
+	ctx := ctxT(t)
+	charge := func(scope, data string) (eventstore.Event, error) {
+		opts := []eventstore.AppendOption{eventstore.WithIdempotencyKey("k1")}
+		if scope != "" {
+			opts = append(opts, eventstore.WithIdempotencyScope(scope))
+		}
+		return s.Append(ctx, eventstore.Event{Topic: "pay", Type: "charge", Data: json.RawMessage(data)}, opts...)
+	}
+	a, err := charge("alice", `{"card":"alice's"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := charge("bob", `{"card":"bob's"}`)
+	if err != nil || b.ID == a.ID || string(b.Data) != `{"card":"bob's"}` {
+		t.Fatalf("the same key in another scope: got %+v, %v; want a new event of its own", b, err)
+	}
+	for _, scope := range []string{"", "alice:", "ali"} { // shared, and scopes that could read as alice's with the key
+		if ev, err := charge(scope, `{"card":"alice's"}`); err != nil || ev.ID == a.ID {
+			t.Fatalf("scope %q: got %+v, %v; want a new event", scope, ev, err)
+		}
+	}
+	again, err := charge("alice", `{"card":"alice's"}`)
+	if err != nil || again.ID != a.ID || again.Seq != a.Seq {
+		t.Fatalf("the same key in the same scope: got %+v, %v; want the original %+v", again, err, a)
+	}
+	for _, tc := range []struct{ typ, data string }{{"charge", `{"card":"other"}`}, {"refund", `{"card":"alice's"}`}} {
+		_, err := s.Append(ctx, eventstore.Event{Topic: "pay", Type: tc.typ, Data: json.RawMessage(tc.data)},
+			eventstore.WithIdempotencyKey("k1"), eventstore.WithIdempotencyScope("alice"))
+		if !errors.Is(err, eventstore.ErrKeyReused) || !errors.Is(err, eventstore.ErrInvalidEvent) || !strings.Contains(err.Error(), a.ID.String()) {
+			t.Errorf("the key reused for a %s event with %s: %v; want ErrKeyReused naming the original", tc.typ, tc.data, err)
+		}
+	}
+	if n := len(collect(t, s, eventstore.Query{})); n != 5 {
+		t.Fatalf("stream holds %d events, want 5 (alice, bob, three other scopes)", n)
 	}
 }
 
@@ -222,7 +265,7 @@ func TestTopics(t *testing.T) {
 	s := testenv.StartNATS(t).Store(eventstore.Config{})
 	a := appendN(t, s, "a.one", 3)
 	b := appendN(t, s, "b", 1)
-	got, err := s.Topics(ctxT(t))
+	got, err := s.Topics(ctxT(t), []string{">"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,6 +275,49 @@ func TestTopics(t *testing.T) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+// TestTopicsFiltered: Topics lists only the topics its patterns match,
+// and what it asks of JetStream follows those topics, not the stream's:
+// one topic of many costs one listing and its two reads.
+func TestTopicsFiltered(t *testing.T) {
+	n := testenv.StartNATS(t)
+	ctx := ctxT(t)
+	writer := n.Store(eventstore.Config{})
+	for i := range 40 {
+		appendN(t, writer, fmt.Sprintf("t.%d", i), 1)
+	}
+	a := appendN(t, writer, "a.one", 2)
+	nc := n.Connect()
+	s, err := eventstore.Open(ctx, nc, eventstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		patterns []string
+		topics   int
+		requests uint64 // at most
+	}{
+		{[]string{"a.one"}, 1, 3},
+		{[]string{"a.*", "a.one"}, 1, 3}, // a covered pattern is not listed again
+		{nil, 0, 0},
+		{[]string{"nothing.here"}, 0, 1},
+		{[]string{"t.*", "t.1"}, 40, 1 + 2*40},
+		{[]string{">"}, 41, 1 + 2*41},
+	} {
+		before := nc.Stats().OutMsgs
+		got, err := s.Topics(ctx, tc.patterns)
+		requests := nc.Stats().OutMsgs - before
+		if err != nil || len(got) != tc.topics || requests > tc.requests {
+			t.Errorf("Topics(%q): %d topics in %d requests, %v; want %d in at most %d", tc.patterns, len(got), requests, err, tc.topics, tc.requests)
+		}
+		if tc.topics == 1 && (got[0] != eventstore.TopicInfo{Name: "a.one", Events: 2, FirstID: a[0].ID, LastID: a[1].ID}) {
+			t.Errorf("Topics(%q) = %+v", tc.patterns, got)
+		}
+	}
+	if _, err := s.Topics(ctx, []string{"a..b"}); !errors.Is(err, eventstore.ErrInvalidTopic) {
+		t.Errorf("an invalid pattern: %v", err)
 	}
 }
 

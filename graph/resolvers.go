@@ -131,7 +131,7 @@ func (r *queryResolver) Topics(ctx context.Context) ([]*model.TopicInfo, error) 
 	if err != nil {
 		return nil, err
 	}
-	topics, err := r.store.Topics(ctx)
+	topics, err := r.store.Topics(ctx, []string{">"})
 	if err != nil {
 		return nil, err
 	}

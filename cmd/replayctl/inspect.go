@@ -56,7 +56,7 @@ func runTopics(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	topics, err := store.Topics(ctx)
+	topics, err := store.Topics(ctx, []string{">"})
 	if err != nil {
 		return err
 	}

@@ -199,6 +199,9 @@ func TestEvents(t *testing.T) {
 		{"zero cursor", []string{"--after", "00000000000000000000000000", "--limit", "1"}, a[:1]},
 		{"since an hour ago", []string{"--since", "1h", "--topic", "orders.us"}, b},
 		{"since the future", []string{"--since", time.Now().Add(time.Hour).Format(time.RFC3339)}, nil},
+		{"since after 2262", []string{"--since", "2300-01-01"}, nil}, // past Unix nanoseconds: not the start
+		{"since 9999", []string{"--since", "9999-12-31T23:59:59Z"}, nil},
+		{"since year 1", []string{"--since", "0001-01-01", "--topic", "orders.us"}, b},
 		{"until the past", []string{"--until", "2001-01-01"}, nil},
 		{"until now", []string{"--until", time.Now().Add(time.Second).Format(time.RFC3339Nano), "--type", "cancelled"}, append(append([]eventstore.Event{}, b...), c...)},
 		{"last 3 on a pattern", []string{"--topic", "orders.*", "--last", "3"}, all[len(all)-3:]},

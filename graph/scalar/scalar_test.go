@@ -38,3 +38,17 @@ func TestJSONRoundTrip(t *testing.T) {
 		t.Fatalf("empty data marshals as %q", buf.String())
 	}
 }
+
+// TestJSONInvalidUTF8: a value holding a string that is not UTF-8 (as a
+// query's text may) is refused rather than stored with U+FFFD in its place.
+func TestJSONInvalidUTF8(t *testing.T) {
+	for _, in := range []any{
+		"a\xffb",
+		[]any{"ok", "\xc3"},
+		map[string]any{"k": map[string]any{"\xed\xa0\x80": true}},
+	} {
+		if raw, err := UnmarshalJSON(in); err == nil {
+			t.Errorf("%q: got %s, want an error", in, raw)
+		}
+	}
+}
