@@ -34,9 +34,11 @@ type Config struct {
 	// MaxConnections and MaxConnectionsPerAddress bound WebSockets.
 	MaxConnections           int
 	MaxConnectionsPerAddress int
-	// MaxDepth, MaxComplexity and DisableIntrospection bound operations.
+	// MaxDepth, MaxComplexity, MaxStorageReads and DisableIntrospection
+	// bound operations (see graph.HandlerConfig for defaults).
 	MaxDepth             int
 	MaxComplexity        int
+	MaxStorageReads      int
 	DisableIntrospection bool
 
 	// Auth verifies bearer tokens; nil turns authentication off: every
@@ -77,6 +79,7 @@ func New(cfg Config, store *eventstore.Store, hub *replay.Hub, log *slog.Logger)
 		MaxConnectionsPerAddress: cfg.MaxConnectionsPerAddress,
 		MaxDepth:                 cfg.MaxDepth,
 		MaxComplexity:            cfg.MaxComplexity,
+		MaxStorageReads:          cfg.MaxStorageReads,
 		DisableIntrospection:     cfg.DisableIntrospection,
 		Extensions:               extensions(cfg.Metrics),
 	}, log)

@@ -178,11 +178,12 @@ func TestTokenInUpgradeHeader(t *testing.T) {
 }
 
 // TestTokenExpiryEndsConnection: a WebSocket closes 4403 when its token
-// expires; clients reconnect with a fresh one.
+// expires, exp plus the verifier's 30 s leeway; clients reconnect with a
+// fresh one. The token's exp is 28.5 s ago, so it ends in 1.5 s.
 func TestTokenExpiryEndsConnection(t *testing.T) {
 	e, key := startAuth(t, api.Config{})
 	c := wstest.Dial(t, e.url, wstest.TransportWS, nil)
-	payload, _ := json.Marshal(map[string]string{"authorization": "Bearer " + key.Token(t, "a", authtest.Grants{Admin: true}, 1500*time.Millisecond)})
+	payload, _ := json.Marshal(map[string]string{"authorization": "Bearer " + key.Token(t, "a", authtest.Grants{Admin: true}, 1500*time.Millisecond-30*time.Second)})
 	c.Send(wstest.Message{Type: "connection_init", Payload: payload})
 	if m := c.Read(5 * time.Second); m.Type != "connection_ack" {
 		t.Fatalf("init: %s", m.Type)

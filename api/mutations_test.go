@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -131,5 +132,45 @@ func TestTokenInsideLeeway(t *testing.T) {
 	status, r := e.post(t, late, `{ hello }`, nil)
 	if status != http.StatusOK || string(r.Data["hello"]) != `"Hello from Rewind"` {
 		t.Errorf("token 10 s past exp: %d %s %+v", status, r.Data["hello"], r.Errors)
+	}
+}
+
+// TestIdempotencyKeyPerPrincipal: a key is its principal's own. Another
+// principal's same key stores its own event and never sees the first one's
+// data; the same principal repeating it gets the original; reusing it for
+// other data is refused.
+func TestIdempotencyKeyPerPrincipal(t *testing.T) {
+	e, key := startAuth(t, api.Config{})
+	grants := authtest.Grants{Publish: []string{"orders.>"}}
+	alice := key.Token(t, "alice", grants, time.Hour)
+	bob := key.Token(t, "bob", grants, time.Hour)
+	q := `mutation($d: JSON!) { publish(topic: "orders.eu", data: $d, idempotencyKey: "k-1") { id data } }`
+	publish := func(token string, data any) (string, gqlResponse) {
+		t.Helper()
+		status, r := e.post(t, token, q, map[string]any{"d": data})
+		var ev struct {
+			ID   string
+			Data json.RawMessage
+		}
+		_ = json.Unmarshal(r.Data["publish"], &ev)
+		if outcome(status, r) == "ok" && string(ev.Data) != fmt.Sprint(data) {
+			t.Errorf("answered data %s, want %v", ev.Data, data)
+		}
+		return ev.ID, r
+	}
+	a1, _ := publish(alice, 1)
+	b1, r := publish(bob, 2)
+	if b1 == "" || b1 == a1 {
+		t.Fatalf("bob's publish with alice's key: id %q (alice's %q), %+v", b1, a1, r.Errors)
+	}
+	if again, _ := publish(alice, 1); again != a1 {
+		t.Errorf("alice repeating her key got %q, want the original %q", again, a1)
+	}
+	if _, r := publish(alice, 3); !slices.Equal(codes(r), []string{"IDEMPOTENCY_KEY_REUSED"}) {
+		t.Errorf("alice reusing her key for other data: %v", codes(r))
+	}
+	admin := key.Token(t, "admin", authtest.Grants{Admin: true}, time.Hour)
+	if ids := e.historyIDs(t, admin, "orders.eu"); !slices.Equal(ids, []string{a1, b1}) {
+		t.Errorf("stored %v, want [%s %s]", ids, a1, b1)
 	}
 }

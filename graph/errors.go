@@ -33,6 +33,7 @@ const (
 	CodeForbidden       = "FORBIDDEN"
 	CodeRateLimited     = "RATE_LIMITED"
 	CodeInternal        = "INTERNAL_SERVER_ERROR"
+	CodeKeyReused       = "IDEMPOTENCY_KEY_REUSED"
 	// Refusals of an operation before it runs (see limits).
 	CodeDepthLimit      = "DEPTH_LIMIT_EXCEEDED"
 	CodeComplexityLimit = "COMPLEXITY_LIMIT_EXCEEDED"
@@ -61,6 +62,8 @@ func errIs(err error, targets ...error) bool {
 // Code returns the extensions.code for err, or "" for an unexpected error.
 func Code(err error) string {
 	switch {
+	case errors.Is(err, eventstore.ErrKeyReused):
+		return CodeKeyReused
 	case errIs(err, errBadInput, eventstore.ErrInvalidTopic, eventstore.ErrInvalidEvent, eventstore.ErrInvalidID):
 		return CodeBadUserInput
 	case errors.Is(err, eventstore.ErrPayloadTooLarge):

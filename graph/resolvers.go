@@ -34,7 +34,13 @@ func (r *mutationResolver) Publish(ctx context.Context, topic string, typeArg *s
 	}
 	var opts []eventstore.AppendOption
 	if idempotencyKey != nil {
-		opts = append(opts, eventstore.WithIdempotencyKey(*idempotencyKey))
+		// A key is the principal's own: another principal's same key
+		// stores its own event and never sees this one.
+		p, err := auth.From(ctx)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, eventstore.WithIdempotencyKey(*idempotencyKey), eventstore.WithIdempotencyScope(p.Subject))
 	}
 	ev, err := r.store.Append(ctx, ev, opts...)
 	if err != nil {
@@ -131,7 +137,11 @@ func (r *queryResolver) Topics(ctx context.Context) ([]*model.TopicInfo, error) 
 	if err != nil {
 		return nil, err
 	}
-	topics, err := r.store.Topics(ctx, []string{">"})
+	readable := p.Subscribe
+	if p.Admin {
+		readable = []string{">"}
+	}
+	topics, err := r.store.Topics(ctx, readable) // costs what p may read, not what the stream holds
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rewind-dev/rewind/api"
 	"github.com/rewind-dev/rewind/auth"
+	"github.com/rewind-dev/rewind/graph"
 	"github.com/rewind-dev/rewind/internal/flagvalue"
 )
 
@@ -57,6 +58,7 @@ type config struct {
 	initTimeout      time.Duration
 	maxDepth         int
 	maxComplexity    int
+	maxStorageReads  int
 	introspection    bool
 
 	// Durability of the embedded JetStream: "always" or an interval.
@@ -88,6 +90,7 @@ var flagEnv = map[string]string{
 	"publish-rate": "PUBLISH_RATE", "max-connections": "MAX_CONNECTIONS",
 	"max-connections-per-address": "MAX_CONNECTIONS_PER_ADDRESS", "max-subscriptions": "MAX_SUBSCRIPTIONS",
 	"init-timeout": "INIT_TIMEOUT", "max-depth": "MAX_DEPTH", "max-complexity": "MAX_COMPLEXITY",
+	"max-storage-reads": "MAX_STORAGE_READS",
 	"introspection": "INTROSPECTION", "nats-sync": "NATS_SYNC", "group-commit": "GROUP_COMMIT",
 	"log-format": "LOG_FORMAT", "shutdown-delay": "SHUTDOWN_DELAY",
 	"read-timeout": "READ_TIMEOUT", "idle-timeout": "IDLE_TIMEOUT",
@@ -129,14 +132,15 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.jwtIssuer, "jwt-issuer", "", "required iss claim, if set")
 	fs.StringVar(&c.jwtAudience, "jwt-audience", "", "required aud claim, if set")
 	fs.Float64Var(&c.publishRate, "publish-rate", 0, "appends per second allowed to each token (bursts of twice that); 0: no limit")
-	fs.IntVar(&c.maxConnections, "max-connections", 10000, "WebSocket connections in total")
-	fs.IntVar(&c.maxConnsPerAddr, "max-connections-per-address", 1000, "WebSocket connections from one client address")
+	fs.IntVar(&c.maxConnections, "max-connections", 10000, "long-lived connections in total, WebSockets and SSE streams together")
+	fs.IntVar(&c.maxConnsPerAddr, "max-connections-per-address", 1000, "long-lived connections (WebSockets and SSE streams) from one client address")
 	fs.IntVar(&c.maxSubscriptions, "max-subscriptions", 200, "operations on one WebSocket connection")
 	durationVar(&c.readTimeout, "read-timeout", 30*time.Second, "time a client has to send a whole request, headers and body (WebSockets and SSE streams are not cut by it)")
 	durationVar(&c.idleTimeout, "idle-timeout", 120*time.Second, "time a keep-alive connection may wait for its next request")
 	durationVar(&c.initTimeout, "init-timeout", 3*time.Second, "time a WebSocket has to send connection_init")
-	fs.IntVar(&c.maxDepth, "max-depth", 12, "deepest selection nesting of an operation")
-	fs.IntVar(&c.maxComplexity, "max-complexity", 1000, "largest operation complexity (one per field)")
+	fs.IntVar(&c.maxDepth, "max-depth", graph.DefaultMaxDepth, "deepest selection nesting of an operation")
+	fs.IntVar(&c.maxComplexity, "max-complexity", graph.DefaultMaxCost, "largest operation cost: a page of history costs its size times its selection, a replay what it reads (see README)")
+	fs.IntVar(&c.maxStorageReads, "max-storage-reads", graph.DefaultMaxStorageReads, "most fields of one operation that read storage (event, events, topics, subscriptions with a start point)")
 	c.introspection = true
 	fs.Var(flagvalue.NewBool(&c.introspection), "introspection", "answer __schema and __type queries (GraphiQL needs them)")
 	fs.StringVar(&c.natsSync, "nats-sync", "always", "embedded JetStream: fsync every write (always, safe against power loss) or at an interval such as 2m (faster, loses the last writes on power loss)")
@@ -255,7 +259,7 @@ func (c config) validate() error {
 		errs = append(errs, fmt.Errorf("--auth=%q: use none or jwt", c.authMode))
 	}
 	if c.publishRate < 0 || c.maxConnections < 1 || c.maxConnsPerAddr < 1 || c.maxSubscriptions < 1 ||
-		c.initTimeout <= 0 || c.maxDepth < 1 || c.maxComplexity < 1 {
+		c.initTimeout <= 0 || c.maxDepth < 1 || c.maxComplexity < 1 || c.maxStorageReads < 1 {
 		errs = append(errs, errors.New("limits must be positive (--publish-rate may be 0: no limit)"))
 	}
 	if _, _, err := c.syncPolicy(); err != nil {
@@ -309,6 +313,7 @@ func (c config) api(log *slog.Logger) (api.Config, error) {
 		MaxConnectionsPerAddress: c.maxConnsPerAddr,
 		MaxDepth:                 c.maxDepth,
 		MaxComplexity:            c.maxComplexity,
+		MaxStorageReads:          c.maxStorageReads,
 		DisableIntrospection:     !c.introspection,
 		PublishRate:              c.publishRate,
 		PublishBurst:             int(2 * c.publishRate),

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rewind-dev/rewind/graph"
 	"github.com/rewind-dev/rewind/internal/proctest"
 	"github.com/rewind-dev/rewind/internal/wstest"
 )
@@ -208,7 +209,8 @@ func withLimitDefaults(c config) config {
 	c.authMode, c.natsSync, c.introspection = "none", "always", true
 	c.logFormat = "text"
 	c.maxConnections, c.maxConnsPerAddr, c.maxSubscriptions = 10000, 1000, 200
-	c.initTimeout, c.maxDepth, c.maxComplexity = 3*time.Second, 12, 1000
+	c.initTimeout, c.maxDepth, c.maxComplexity = 3*time.Second, graph.DefaultMaxDepth, graph.DefaultMaxCost
+	c.maxStorageReads = graph.DefaultMaxStorageReads
 	c.readTimeout, c.idleTimeout = 30*time.Second, 120*time.Second
 	return c
 }
