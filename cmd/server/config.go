@@ -91,7 +91,7 @@ var flagEnv = map[string]string{
 	"max-connections-per-address": "MAX_CONNECTIONS_PER_ADDRESS", "max-subscriptions": "MAX_SUBSCRIPTIONS",
 	"init-timeout": "INIT_TIMEOUT", "max-depth": "MAX_DEPTH", "max-complexity": "MAX_COMPLEXITY",
 	"max-storage-reads": "MAX_STORAGE_READS",
-	"introspection": "INTROSPECTION", "nats-sync": "NATS_SYNC", "group-commit": "GROUP_COMMIT",
+	"introspection":     "INTROSPECTION", "nats-sync": "NATS_SYNC", "group-commit": "GROUP_COMMIT",
 	"log-format": "LOG_FORMAT", "shutdown-delay": "SHUTDOWN_DELAY",
 	"read-timeout": "READ_TIMEOUT", "idle-timeout": "IDLE_TIMEOUT",
 }
