@@ -36,9 +36,13 @@ type Config struct {
 	MaxConnectionsPerAddress int
 	// MaxDepth, MaxComplexity, MaxStorageReads and DisableIntrospection
 	// bound operations (see graph.HandlerConfig for defaults).
-	MaxDepth             int
-	MaxComplexity        int
-	MaxStorageReads      int
+	MaxDepth        int
+	MaxComplexity   int
+	MaxStorageReads int
+	// ClientReads is how many storage reads one client runs at once: an
+	// HTTP request, or a WebSocket connection or SSE stream with all its
+	// subscriptions. Default DefaultClientReads (4).
+	ClientReads          int
 	DisableIntrospection bool
 
 	// Auth verifies bearer tokens; nil turns authentication off: every
@@ -85,8 +89,12 @@ func New(cfg Config, store *eventstore.Store, hub *replay.Hub, log *slog.Logger)
 	}, log)
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", limitBody(maxBody, authn.middleware(true, gql)))
-	mux.Handle("POST /publish-message", limitBody(maxBody, authn.middleware(false, publishMessage(res))))
+	reads := cfg.ClientReads
+	if reads <= 0 {
+		reads = DefaultClientReads
+	}
+	mux.Handle("/graphql", limitBody(maxBody, requireUTF8(limitReads(reads, authn.middleware(true, gql)))))
+	mux.Handle("POST /publish-message", limitBody(maxBody, requireUTF8(authn.middleware(false, publishMessage(res)))))
 	mux.Handle("GET /graphiql/", http.StripPrefix("/graphiql/", graphiql.Assets()))
 	mux.Handle("GET /healthz", healthz(store, hub))
 	mux.Handle("GET /readyz", readyz(store, hub, cfg.Draining))

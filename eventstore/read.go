@@ -152,10 +152,11 @@ const (
 // does not answer.
 func (s *Store) prelude(ctx context.Context, spec scanSpec, fn func(Event) (bool, error)) (next uint64, done bool, err error) {
 	next = max(spec.start, 1)
-	if err := s.reads.Acquire(ctx, 1); err != nil {
+	release, err := s.acquireRead(ctx)
+	if err != nil {
 		return 0, false, err
 	}
-	defer s.reads.Release(1)
+	defer release()
 	opts := []jetstreamext.GetBatchOpt{jetstreamext.GetBatchSeq(next), jetstreamext.GetBatchMaxBytes(preludeBytes)}
 	if len(spec.filters) == 1 {
 		opts = append(opts, jetstreamext.GetBatchSubject(spec.filters[0]))
@@ -197,10 +198,11 @@ func (s *Store) scanRaw(ctx context.Context, spec scanSpec, fn func(id ulid.ULID
 // consumer at a time, deleted on return, and holds at most one batch in
 // memory.
 func (s *Store) each(ctx context.Context, spec scanSpec, fn func(jetstream.Msg, *jetstream.MsgMetadata) (bool, error)) error {
-	if err := s.reads.Acquire(ctx, 1); err != nil {
+	release, err := s.acquireRead(ctx)
+	if err != nil {
 		return err
 	}
-	defer s.reads.Release(1)
+	defer release()
 	rc, err := s.openRead(ctx, spec)
 	defer func() { rc.close(ctx) }()
 	if err != nil {

@@ -131,10 +131,11 @@ type batch struct {
 // for themselves a stream that does not answer. Its only error is ctx's.
 func (s *Store) getBatch(ctx context.Context, id ulid.ULID, n int, opt jetstreamext.GetBatchOpt, stopAt time.Time) (batch, error) {
 	var b batch
-	if err := s.reads.Acquire(ctx, 1); err != nil {
+	release, err := s.acquireRead(ctx)
+	if err != nil {
 		return b, err
 	}
-	defer s.reads.Release(1)
+	defer release()
 	msgs, err := jetstreamext.GetBatch(ctx, s.js, s.cfg.Stream, n, opt, jetstreamext.GetBatchMaxBytes(batchBytes))
 	if err != nil {
 		return b, ctx.Err()
@@ -227,10 +228,11 @@ func (s *Store) locate(ctx context.Context, id ulid.ULID, from, until uint64) (b
 // answer.
 func (s *Store) samples(ctx context.Context, seqs []uint64) ([]ulid.ULID, error) {
 	// A round of samples counts as one read against the store's bound.
-	if err := s.reads.Acquire(ctx, 1); err != nil {
+	release, err := s.acquireRead(ctx)
+	if err != nil {
 		return nil, err
 	}
-	defer s.reads.Release(1)
+	defer release()
 	ids := make([]ulid.ULID, len(seqs))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, q := range seqs {

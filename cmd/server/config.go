@@ -59,6 +59,7 @@ type config struct {
 	maxDepth         int
 	maxComplexity    int
 	maxStorageReads  int
+	clientReads      int
 	introspection    bool
 
 	// Durability of the embedded JetStream: "always" or an interval.
@@ -90,8 +91,8 @@ var flagEnv = map[string]string{
 	"publish-rate": "PUBLISH_RATE", "max-connections": "MAX_CONNECTIONS",
 	"max-connections-per-address": "MAX_CONNECTIONS_PER_ADDRESS", "max-subscriptions": "MAX_SUBSCRIPTIONS",
 	"init-timeout": "INIT_TIMEOUT", "max-depth": "MAX_DEPTH", "max-complexity": "MAX_COMPLEXITY",
-	"max-storage-reads": "MAX_STORAGE_READS",
-	"introspection":     "INTROSPECTION", "nats-sync": "NATS_SYNC", "group-commit": "GROUP_COMMIT",
+	"max-storage-reads": "MAX_STORAGE_READS", "client-reads": "CLIENT_READS",
+	"introspection": "INTROSPECTION", "nats-sync": "NATS_SYNC", "group-commit": "GROUP_COMMIT",
 	"log-format": "LOG_FORMAT", "shutdown-delay": "SHUTDOWN_DELAY",
 	"read-timeout": "READ_TIMEOUT", "idle-timeout": "IDLE_TIMEOUT",
 }
@@ -141,6 +142,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.maxDepth, "max-depth", graph.DefaultMaxDepth, "deepest selection nesting of an operation")
 	fs.IntVar(&c.maxComplexity, "max-complexity", graph.DefaultMaxCost, "largest operation cost: a page of history costs its size times its selection, a replay what it reads (see README)")
 	fs.IntVar(&c.maxStorageReads, "max-storage-reads", graph.DefaultMaxStorageReads, "most fields of one operation that read storage (event, events, topics, subscriptions with a start point)")
+	fs.IntVar(&c.clientReads, "client-reads", api.DefaultClientReads, "storage reads one client runs at once: an HTTP request, or a WebSocket or SSE stream with all its subscriptions")
 	c.introspection = true
 	fs.Var(flagvalue.NewBool(&c.introspection), "introspection", "answer __schema and __type queries (GraphiQL needs them)")
 	fs.StringVar(&c.natsSync, "nats-sync", "always", "embedded JetStream: fsync every write (always, safe against power loss) or at an interval such as 2m (faster, loses the last writes on power loss)")
@@ -259,7 +261,7 @@ func (c config) validate() error {
 		errs = append(errs, fmt.Errorf("--auth=%q: use none or jwt", c.authMode))
 	}
 	if c.publishRate < 0 || c.maxConnections < 1 || c.maxConnsPerAddr < 1 || c.maxSubscriptions < 1 ||
-		c.initTimeout <= 0 || c.maxDepth < 1 || c.maxComplexity < 1 || c.maxStorageReads < 1 {
+		c.initTimeout <= 0 || c.maxDepth < 1 || c.maxComplexity < 1 || c.maxStorageReads < 1 || c.clientReads < 1 {
 		errs = append(errs, errors.New("limits must be positive (--publish-rate may be 0: no limit)"))
 	}
 	if _, _, err := c.syncPolicy(); err != nil {
@@ -314,6 +316,7 @@ func (c config) api(log *slog.Logger) (api.Config, error) {
 		MaxDepth:                 c.maxDepth,
 		MaxComplexity:            c.maxComplexity,
 		MaxStorageReads:          c.maxStorageReads,
+		ClientReads:              c.clientReads,
 		DisableIntrospection:     !c.introspection,
 		PublishRate:              c.publishRate,
 		PublishBurst:             int(2 * c.publishRate),

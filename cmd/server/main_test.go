@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rewind-dev/rewind/api"
 	"github.com/rewind-dev/rewind/graph"
 	"github.com/rewind-dev/rewind/internal/proctest"
 	"github.com/rewind-dev/rewind/internal/wstest"
@@ -210,7 +211,7 @@ func withLimitDefaults(c config) config {
 	c.logFormat = "text"
 	c.maxConnections, c.maxConnsPerAddr, c.maxSubscriptions = 10000, 1000, 200
 	c.initTimeout, c.maxDepth, c.maxComplexity = 3*time.Second, graph.DefaultMaxDepth, graph.DefaultMaxCost
-	c.maxStorageReads = graph.DefaultMaxStorageReads
+	c.maxStorageReads, c.clientReads = graph.DefaultMaxStorageReads, api.DefaultClientReads
 	c.readTimeout, c.idleTimeout = 30*time.Second, 120*time.Second
 	return c
 }

@@ -337,6 +337,13 @@ func (c *conn) read(opsCtx context.Context) {
 			}
 			return
 		}
+		if !utf8.Valid(data) {
+			// RFC 6455 fails such a connection; decoding would silently
+			// turn the bad bytes into U+FFFD, inside event data too.
+			c.closeWith(CloseInvalidPayload, "message is not valid UTF-8")
+			_ = c.ws.Close()
+			return
+		}
 		var m message
 		if err := json.Unmarshal(data, &m); err != nil || m.Type == "" {
 			m = message{Type: "\x00invalid"}
