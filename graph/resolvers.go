@@ -93,7 +93,7 @@ func (r *queryResolver) Event(ctx context.Context, id string) (*eventstore.Event
 
 // Events is the resolver for the events field.
 func (r *queryResolver) Events(ctx context.Context, topic string, first *int, after *string) (*model.EventConnection, error) {
-	n := 50
+	n := defaultPage
 	if first != nil {
 		n = *first
 	}

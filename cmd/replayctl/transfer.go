@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -270,8 +269,8 @@ func (im *importer) parse(text []byte) (eventstore.Event, error) {
 	if err := eventstore.ValidateTopic(l.Topic); err != nil {
 		return eventstore.Event{}, fmt.Errorf("topic: %w", err)
 	}
-	if l.Type == "" || len(l.Type) > 128 || strings.ContainsAny(l.Type, "\r\n") {
-		return eventstore.Event{}, fmt.Errorf(`"type" must be 1 to 128 characters on one line`)
+	if err := eventstore.ValidateType(l.Type); err != nil {
+		return eventstore.Event{}, fmt.Errorf("type: %w", err)
 	}
 	if len(l.Data) == 0 {
 		return eventstore.Event{}, fmt.Errorf(`no "data"`)

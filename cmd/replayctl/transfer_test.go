@@ -124,7 +124,7 @@ func TestImportErrors(t *testing.T) {
 		{"no id", `{"topic":"a","type":"t","data":1}`, `line 2: no "id"`},
 		{"bad id", `{"id":"nope","topic":"a","type":"t","data":1}`, `line 2: invalid id "nope"`},
 		{"bad topic", `{"id":"01M8AB89FYVCMXQY5JACWVPNP8","topic":"a..b","type":"t","data":1}`, "line 2: topic: invalid topic"},
-		{"no type", `{"id":"01M8AB89FYVCMXQY5JACWVPNP8","topic":"a","data":1}`, `line 2: "type" must be`},
+		{"no type", `{"id":"01M8AB89FYVCMXQY5JACWVPNP8","topic":"a","data":1}`, `line 2: type: invalid event: type "": is empty`},
 		{"no data", `{"id":"01M8AB89FYVCMXQY5JACWVPNP8","topic":"a","type":"t"}`, `line 2: no "data"`},
 	}
 	for _, tc := range cases {
