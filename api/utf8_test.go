@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -59,7 +60,13 @@ func TestInvalidUTF8Stored(t *testing.T) {
 		if err := c.Conn.WriteMessage(websocket.TextMessage, []byte(frame)); err != nil {
 			t.Fatal(err)
 		}
-		expectClose(t, c, 1007, "UTF-8")
+		if proto == wstest.TransportWS {
+			expectClose(t, c, 4400, "Invalid message")
+			continue
+		}
+		if m := c.Read(5 * time.Second); m.Type != "connection_error" {
+			t.Errorf("legacy: %s, want connection_error", m.Type)
+		}
 	}
 
 	if ids := e.historyIDs(t, "", "t"); len(ids) != 0 {

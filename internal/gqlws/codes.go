@@ -6,7 +6,6 @@ package gqlws
 const (
 	CloseNormal              = 1000
 	CloseGoingAway           = 1001 // server shutting down: reconnect and resume
-	CloseInvalidPayload      = 1007 // a text message that is not UTF-8 (RFC 6455)
 	CloseInternalError       = 1011
 	CloseTryAgainLater       = 1013 // e.g. the client stopped reading: reconnect and resume
 	CloseBadRequest          = 4400 // invalid message

@@ -337,15 +337,11 @@ func (c *conn) read(opsCtx context.Context) {
 			}
 			return
 		}
-		if !utf8.Valid(data) {
-			// RFC 6455 fails such a connection; decoding would silently
-			// turn the bad bytes into U+FFFD, inside event data too.
-			c.closeWith(CloseInvalidPayload, "message is not valid UTF-8")
-			_ = c.ws.Close()
-			return
-		}
+		// A message that is not UTF-8 is invalid like any other that is
+		// not JSON: decoding it would turn the bad bytes into U+FFFD,
+		// inside event data too, and store what the client did not send.
 		var m message
-		if err := json.Unmarshal(data, &m); err != nil || m.Type == "" {
+		if err := json.Unmarshal(data, &m); err != nil || m.Type == "" || !utf8.Valid(data) {
 			m = message{Type: "\x00invalid"}
 		}
 		if !c.proto.handle(opsCtx, c, m) {
