@@ -13,6 +13,9 @@ const (
 	Fanout      = fanout
 )
 
+// NearAfter is how long after an id's time the near lookup reads.
+var NearAfter = searchWindows[0].after
+
 // LookupNear runs only Resolve's near lookup and the scans of the rest of
 // its stretch, so that tests can tell it found an id rather than the window
 // scans behind it.

@@ -49,20 +49,37 @@ func TestResolveNear(t *testing.T) {
 			[]int{from, sample, from + 4*(sample-from), stretch}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			n := testenv.StartNATS(t)
 			ctx := ctxT(t)
-			ms := ulid.Timestamp(time.Now().Add(-3 * time.Millisecond))
-			gens := make([]io.Reader, tc.writers)
-			for w := range gens {
-				gens[w] = tc.entropy(w)
-			}
-			evs := make([]eventstore.Event, size)
-			for i := range evs {
-				evs[i] = eventstore.Event{ID: ulid.MustNew(ms, gens[i%tc.writers]), Topic: "bulk", Type: "x", Data: json.RawMessage(`{}`)}
-			}
-			evs, err := n.Store(eventstore.Config{}).AppendBatch(ctx, evs)
-			if err != nil {
-				t.Fatal(err)
+			// The near lookup reads what was stored up to NearAfter past
+			// the id's time: the whole stretch must be stored within it,
+			// which a loaded machine may miss. Such a run proves nothing,
+			// so it is made again, a bounded number of times.
+			var n *testenv.NATS
+			var evs []eventstore.Event
+			for attempt := 1; ; attempt++ {
+				n = testenv.StartNATS(t)
+				ms := ulid.Timestamp(time.Now().Add(-3 * time.Millisecond))
+				gens := make([]io.Reader, tc.writers)
+				for w := range gens {
+					gens[w] = tc.entropy(w)
+				}
+				evs = make([]eventstore.Event, size)
+				for i := range evs {
+					evs[i] = eventstore.Event{ID: ulid.MustNew(ms, gens[i%tc.writers]), Topic: "bulk", Type: "x", Data: json.RawMessage(`{}`)}
+				}
+				var err error
+				start := time.Now()
+				if evs, err = n.Store(eventstore.Config{}).AppendBatch(ctx, evs); err != nil {
+					t.Fatal(err)
+				}
+				took := time.Since(start)
+				if took < eventstore.NearAfter-100*time.Millisecond {
+					break
+				}
+				if attempt == 5 {
+					t.Fatalf("storing %d events took %v five times, past the near lookup's %v: the machine is too loaded for this test", size, took, eventstore.NearAfter)
+				}
+				t.Logf("storing took %v, past the near lookup's %v: again", took, eventstore.NearAfter)
 			}
 			if evs[0].Seq != 1 || evs[size-1].Seq != uint64(size) {
 				t.Fatalf("stored at sequences %d..%d, want 1..%d", evs[0].Seq, evs[size-1].Seq, size)
