@@ -3,7 +3,7 @@ package eventstore
 import "errors"
 
 // Errors callers branch on with errors.Is. Every error returned by this
-// package that is caused by the caller's input wraps one of the first five.
+// package that is caused by the caller's input wraps one of the first six.
 var (
 	// ErrInvalidTopic: a topic name or pattern that is not dot-separated
 	// tokens of letters, digits, '_' and '-' (patterns may use * and >).
@@ -14,6 +14,10 @@ var (
 	ErrPayloadTooLarge = errors.New("payload too large")
 	// ErrInvalidID: an id or cursor that is not a ULID.
 	ErrInvalidID = errors.New("invalid id")
+	// ErrInvalidStart: a start point that cannot be used: more than one
+	// given (those errors also wrap ErrStartConflict), or a last outside
+	// 1..MaxLast.
+	ErrInvalidStart = errors.New("invalid start point")
 	// ErrCursorNotFound: a well-formed id that is not in the stream.
 	ErrCursorNotFound = errors.New("cursor not found")
 	// ErrCursorExpired: an id older than the oldest retained event.
@@ -24,6 +28,10 @@ var (
 	// deduplication window, for a different event. Errors wrapping it also
 	// wrap ErrInvalidEvent.
 	ErrKeyReused = errors.New("idempotency key reused for a different event")
+	// ErrStartConflict: more than one start point given, which each front
+	// words in its own names for them. Errors wrapping it also wrap
+	// ErrInvalidStart.
+	ErrStartConflict = errors.New("more than one start point")
 	// ErrInvalidConfig: a configuration that cannot work; retrying will
 	// not help.
 	ErrInvalidConfig = errors.New("invalid event store configuration")

@@ -64,7 +64,7 @@ func Code(err error) string {
 	switch {
 	case errors.Is(err, eventstore.ErrKeyReused):
 		return CodeKeyReused
-	case errIs(err, errBadInput, eventstore.ErrInvalidTopic, eventstore.ErrInvalidEvent, eventstore.ErrInvalidID):
+	case errIs(err, errBadInput, eventstore.ErrInvalidTopic, eventstore.ErrInvalidEvent, eventstore.ErrInvalidID, eventstore.ErrInvalidStart):
 		return CodeBadUserInput
 	case errors.Is(err, eventstore.ErrPayloadTooLarge):
 		return CodePayloadTooLarge

@@ -26,6 +26,7 @@ func TestErrorPresenterCodes(t *testing.T) {
 		{fmt.Errorf("x: %w", eventstore.ErrInvalidTopic), CodeBadUserInput, ""},
 		{fmt.Errorf("x: %w", eventstore.ErrInvalidEvent), CodeBadUserInput, ""},
 		{badInput("first must be positive"), CodeBadUserInput, ""},
+		{fmt.Errorf("x: %w", eventstore.ErrInvalidStart), CodeBadUserInput, ""},
 		{fmt.Errorf("afterId: %w", eventstore.ErrCursorNotFound), CodeCursorNotFound, ""},
 		{fmt.Errorf("afterId: %w", eventstore.ErrCursorExpired), CodeCursorExpired, ""},
 		{eventstore.ErrPayloadTooLarge, CodePayloadTooLarge, ""},

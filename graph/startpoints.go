@@ -2,6 +2,8 @@ package graph
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,45 +14,25 @@ import (
 	"github.com/rewind-dev/rewind/replay"
 )
 
-// startAt sets req's start from a subscription's arguments: at most one of
-// afterId, last and since; none means live only. A stream resuming over SSE
-// (Last-Event-ID) continues after that id whatever it first asked for.
+// startAt sets req's start from a subscription's arguments (see
+// eventstore.Start). A stream resuming over SSE (Last-Event-ID) continues
+// after that id whatever it first asked for.
 func (r *Resolver) startAt(ctx context.Context, req *replay.Request, afterID *string, last *int, since *time.Time) error {
-	given := 0
-	for _, set := range []bool{afterID != nil, last != nil, since != nil} {
-		if set {
-			given++
-		}
-	}
-	if given > 1 {
+	st, err := eventstore.ParseStart(afterID, last, since)
+	if errors.Is(err, eventstore.ErrStartConflict) {
 		return badInput("use at most one start point: afterId, last or since")
 	}
 	if resumed := resumeFrom(ctx, afterID); resumed != afterID {
-		afterID, last, since = resumed, nil, nil
+		afterID = resumed
+		st, err = eventstore.ParseStart(resumed, nil, nil)
 	}
-	switch {
-	case afterID != nil:
-		seq, err := r.cursor(ctx, "afterId", *afterID)
-		req.After = seq
-		return err
-	case last != nil:
-		if *last < 1 || *last > eventstore.MaxLast {
-			return badInput("last must be between 1 and %d, got %d", eventstore.MaxLast, *last)
-		}
-		after, err := r.store.AfterLast(ctx, eventstore.Query{Topics: req.Topics, Types: req.Types}, *last)
-		req.After = after
-		return err
-	case since != nil:
-		seq, err := r.store.SeqAt(ctx, *since)
-		if err != nil {
-			return err
-		}
-		req.After = max(seq, 1) - 1
-		return nil
-	default:
-		req.Live = true
-		return nil
+	if err == nil {
+		req.After, req.Live, err = r.store.StartAfter(ctx, eventstore.Query{Topics: req.Topics, Types: req.Types}, st)
 	}
+	if err != nil && afterID != nil {
+		return fmt.Errorf("afterId: %w", err)
+	}
+	return err
 }
 
 // liveFrom is one subscription's caught-up point: events above it came

@@ -226,29 +226,9 @@ func runTail(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	var afterID ulid.ULID
-	if *after != "" {
-		if afterID, err = eventstore.ParseID(*after); err != nil {
-			return usagef("--after: %v", err)
-		}
-	}
-	starts := 0
-	for _, set := range []bool{*after != "", *since != "", *lastN != 0} {
-		if set {
-			starts++
-		}
-	}
-	if starts > 1 {
-		return usagef("--after, --since and --last exclude each other")
-	}
-	if *lastN < 0 || *lastN > eventstore.MaxLast {
-		return usagef("--last must be between 1 and %d", eventstore.MaxLast)
-	}
-	var sinceT time.Time
-	if *since != "" {
-		if sinceT, err = parseTime(*since, time.Now()); err != nil {
-			return usagef("--since: %v", err)
-		}
+	start, err := parseStart(*after, *since, *lastN, time.Now())
+	if err != nil {
+		return err
 	}
 	if *server != "" {
 		if *since != "" || *lastN != 0 {
@@ -261,22 +241,11 @@ func runTail(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	req := replay.Request{Topics: topics, Types: types}
-	switch {
-	case *after != "":
-		if req.After, err = resolve(ctx, a, store, "after", afterID); err != nil {
-			return err
-		}
-	case *since != "":
-		seq, err := store.SeqAt(ctx, sinceT)
-		if err != nil {
-			return err
-		}
-		req.After = seq - 1
-	case *lastN > 0:
-		if req.After, err = store.AfterLast(ctx, eventstore.Query{Topics: topics, Types: types}, *lastN); err != nil {
-			return err
-		}
-	default:
+	var live bool
+	if req.After, live, err = startAfter(ctx, a, store, eventstore.Query{Topics: topics, Types: types}, start); err != nil {
+		return err
+	}
+	if live {
 		// Live from now: everything stored after this moment, including
 		// what arrives before the hub has registered the subscription.
 		st, err := store.State(ctx)

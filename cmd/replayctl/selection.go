@@ -24,8 +24,9 @@ type selection struct {
 	limit         int
 	last          int
 
-	afterID, untilID ulid.ULID
-	sinceT, untilT   time.Time
+	start   eventstore.Start
+	untilID ulid.ULID
+	untilT  time.Time
 }
 
 func (s *selection) register(fs *flag.FlagSet, what string, limit bool) {
@@ -47,25 +48,12 @@ func (s *selection) check(now time.Time) error {
 			return usagef("--topic: %v", err)
 		}
 	}
-	if s.after != "" && s.since != "" || (s.last != 0 && (s.after != "" || s.since != "")) {
-		return usagef("--after, --since and --last exclude each other")
-	}
-	if s.last < 0 || s.last > eventstore.MaxLast {
-		return usagef("--last must be between 1 and %d", eventstore.MaxLast)
+	var err error
+	if s.start, err = parseStart(s.after, s.since, s.last, now); err != nil {
+		return err
 	}
 	if s.limit < 0 {
 		return usagef("--limit cannot be negative")
-	}
-	var err error
-	if s.after != "" {
-		if s.afterID, err = eventstore.ParseID(s.after); err != nil {
-			return usagef("--after: %v", err)
-		}
-	}
-	if s.since != "" {
-		if s.sinceT, err = parseTime(s.since, now); err != nil {
-			return usagef("--since: %v", err)
-		}
 	}
 	if s.until != "" {
 		if id, err := eventstore.ParseID(s.until); err == nil {
@@ -75,6 +63,47 @@ func (s *selection) check(now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// parseStart reads --after, --since and --last (0: not given) into a
+// start point, its errors worded in the flags' names.
+func parseStart(after, since string, last int, now time.Time) (eventstore.Start, error) {
+	var afterID *string
+	var lastN *int
+	var sinceT *time.Time
+	if after != "" {
+		afterID = &after
+	}
+	if last != 0 {
+		lastN = &last
+	}
+	if since != "" {
+		t, err := parseTime(since, now)
+		if err != nil {
+			return eventstore.Start{}, usagef("--since: %v", err)
+		}
+		sinceT = &t
+	}
+	st, err := eventstore.ParseStart(afterID, lastN, sinceT)
+	switch {
+	case errors.Is(err, eventstore.ErrStartConflict):
+		return st, usagef("--after, --since and --last exclude each other")
+	case errors.Is(err, eventstore.ErrInvalidID):
+		return st, usagef("--after: %v", err)
+	case errors.Is(err, eventstore.ErrInvalidStart):
+		return st, usagef("--last must be between 1 and %d", eventstore.MaxLast)
+	}
+	return st, err
+}
+
+// startAfter resolves a start point read by parseStart against the store
+// (see eventstore.StartAfter), naming --after in the errors of its id.
+func startAfter(ctx context.Context, a *app, store *eventstore.Store, q eventstore.Query, st eventstore.Start) (after uint64, live bool, err error) {
+	after, live, err = store.StartAfter(ctx, q, st)
+	if err != nil && st.After != nil {
+		return 0, false, cursorError(a, "after", *st.After, err)
+	}
+	return after, live, err
 }
 
 // parseTime reads an RFC 3339 time, a date (UTC), or a duration before now.
@@ -108,21 +137,9 @@ func (s *selection) query(ctx context.Context, a *app, store *eventstore.Store) 
 		return q, false, err
 	}
 	q = eventstore.Query{Topics: s.topics, Types: s.types, Limit: s.limit}
-	switch {
-	case s.after != "":
-		if q.After, err = resolve(ctx, a, store, "after", s.afterID); err != nil {
-			return q, false, err
-		}
-	case s.since != "":
-		seq, err := store.SeqAt(ctx, s.sinceT)
-		if err != nil {
-			return q, false, err
-		}
-		q.After = seq - 1
-	case s.last > 0:
-		if q.After, err = store.AfterLast(ctx, eventstore.Query{Topics: s.topics, Types: s.types}, s.last); err != nil {
-			return q, false, err
-		}
+	// No start point reads from the beginning: after 0.
+	if q.After, _, err = startAfter(ctx, a, store, q, s.start); err != nil {
+		return q, false, err
 	}
 	switch {
 	case s.untilID != (ulid.ULID{}):
@@ -167,13 +184,19 @@ func checkTopics(ctx context.Context, a *app, store *eventstore.Store, topics []
 // resolve looks an id given to --flag up in the store.
 func resolve(ctx context.Context, a *app, store *eventstore.Store, flag string, id ulid.ULID) (uint64, error) {
 	seq, err := store.Resolve(ctx, id)
-	switch {
-	case errors.Is(err, eventstore.ErrCursorNotFound):
-		return 0, fmt.Errorf("--%s %s: no event has this id in %s", flag, id, a.conn.where())
-	case errors.Is(err, eventstore.ErrCursorExpired):
-		return 0, fmt.Errorf("--%s %s: the events after it were removed by the stream's retention; start from --since or from the oldest event ('replayctl topics')", flag, id)
-	case err != nil:
-		return 0, fmt.Errorf("--%s %s: %w", flag, id, err)
+	if err != nil {
+		return 0, cursorError(a, flag, id, err)
 	}
 	return seq, nil
+}
+
+// cursorError words an error resolving the id given to --flag.
+func cursorError(a *app, flag string, id ulid.ULID, err error) error {
+	switch {
+	case errors.Is(err, eventstore.ErrCursorNotFound):
+		return fmt.Errorf("--%s %s: no event has this id in %s", flag, id, a.conn.where())
+	case errors.Is(err, eventstore.ErrCursorExpired):
+		return fmt.Errorf("--%s %s: the events after it were removed by the stream's retention; start from --since or from the oldest event ('replayctl topics')", flag, id)
+	}
+	return fmt.Errorf("--%s %s: %w", flag, id, err)
 }
