@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -124,10 +125,22 @@ func Subscribe[T, Out any](ctx context.Context, src Source, req Request, wrap fu
 	var caught atomic.Bool
 	var liveAfter atomic.Uint64
 	sctx, cancel := context.WithCancel(ctx)
-	sub, err := src.Hub.Subscribe(sctx, hreq, replay.OnCaughtUp(func(seq uint64) {
-		liveAfter.Store(seq)
-		caught.Store(true)
-	}))
+	// The hub ends a subscription whose reader stalls, but this goroutine
+	// stands between them holding an event: slow lets it give up that
+	// send and report SLOW_CONSUMER at once, not when the reader next
+	// reads.
+	slow := make(chan struct{})
+	var slowOnce sync.Once
+	sub, err := src.Hub.Subscribe(sctx, hreq,
+		replay.OnCaughtUp(func(seq uint64) {
+			liveAfter.Store(seq)
+			caught.Store(true)
+		}),
+		replay.OnEnd(func(err error) {
+			if errors.Is(err, replay.ErrSlowConsumer) {
+				slowOnce.Do(func() { close(slow) })
+			}
+		}))
 	if err != nil {
 		cancel()
 		return nil, err
@@ -154,6 +167,9 @@ func Subscribe[T, Out any](ctx context.Context, src Source, req Request, wrap fu
 			select {
 			case out <- wrap(e):
 			case <-ctx.Done():
+				return
+			case <-slow:
+				fail(replay.ErrSlowConsumer)
 				return
 			}
 		}

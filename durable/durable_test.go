@@ -5,6 +5,9 @@ import (
 	"errors"
 	"log/slog"
 	"testing"
+	"time"
+
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/rewind-dev/rewind/durable"
 	"github.com/rewind-dev/rewind/eventstore"
@@ -55,5 +58,43 @@ func TestPresenterLeavesOtherErrors(t *testing.T) {
 	e := durable.ErrorPresenter(nil)(context.Background(), errors.New("out of stock"))
 	if e.Message != "out of stock" || e.Extensions["code"] != nil {
 		t.Fatalf("got %q %v", e.Message, e.Extensions)
+	}
+}
+
+// TestSlowConsumer: a reader that takes nothing for the hub's StallTimeout
+// has its subscription ended with SLOW_CONSUMER, reported while it still
+// reads nothing.
+func TestSlowConsumer(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store := testenv.StartNATS(t).Store(eventstore.Config{})
+	for i := range 3 {
+		if _, err := durable.Publish(ctx, store, "orders", "OrderPlaced", map[string]int{"n": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hub := replay.NewHub(store, replay.Config{StallTimeout: 50 * time.Millisecond}, slog.New(slog.DiscardHandler))
+	go hub.Run(ctx)
+	reported := make(chan string, 1)
+	src := durable.Source{Store: store, Hub: hub, ErrorPresenter: func(ctx context.Context, err error) *gqlerror.Error {
+		e := durable.ErrorPresenter(nil)(ctx, err)
+		reported <- e.Extensions["code"].(string)
+		return e
+	}}
+	zero := "00000000000000000000000000"
+	events, err := durable.Subscribe(ctx, src, durable.Request{Topics: []string{"orders"}, AfterID: &zero},
+		func(e durable.Event[map[string]int]) int { return e.Data["n"] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-reported:
+		if code != "SLOW_CONSUMER" {
+			t.Fatalf("reported %s, want SLOW_CONSUMER", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no error reported 10s after the reader stalled")
+	}
+	for range events { // closed once reported
 	}
 }
