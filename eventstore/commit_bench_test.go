@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/rewind-dev/rewind/eventstore"
-	"github.com/rewind-dev/rewind/internal/natsembed"
+	"github.com/rewind-dev/rewind/natsembed"
 )
 
 // syncAlwaysStore opens a store on an embedded JetStream, in process as the

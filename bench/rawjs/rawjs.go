@@ -18,7 +18,7 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/rewind-dev/rewind/bench/metrics"
-	"github.com/rewind-dev/rewind/internal/natsembed"
+	"github.com/rewind-dev/rewind/natsembed"
 )
 
 // Result is one raw measurement.

@@ -18,7 +18,7 @@ import (
 	"github.com/rewind-dev/rewind/bench/metrics"
 	"github.com/rewind-dev/rewind/bench/rawjs"
 	"github.com/rewind-dev/rewind/eventstore"
-	"github.com/rewind-dev/rewind/internal/natsembed"
+	"github.com/rewind-dev/rewind/natsembed"
 )
 
 // Modes of workload 7's runs.

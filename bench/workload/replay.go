@@ -18,7 +18,7 @@ import (
 	"github.com/rewind-dev/rewind/bench/rawjs"
 	"github.com/rewind-dev/rewind/bench/wsclient"
 	"github.com/rewind-dev/rewind/eventstore"
-	"github.com/rewind-dev/rewind/internal/natsembed"
+	"github.com/rewind-dev/rewind/natsembed"
 )
 
 // replayTopic holds the stored events of workloads 2 and 3.

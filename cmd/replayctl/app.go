@@ -15,7 +15,7 @@ import (
 
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/internal/natsauth"
-	"github.com/rewind-dev/rewind/internal/natsembed"
+	"github.com/rewind-dev/rewind/natsembed"
 )
 
 // app is one invocation: its streams, connection settings and what it

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/rewind-dev/rewind/eventstore"
-	"github.com/rewind-dev/rewind/internal/natsembed"
+	"github.com/rewind-dev/rewind/natsembed"
 )
 
 func TestUsageAndErrors(t *testing.T) {

@@ -1,6 +1,11 @@
-// Package natsembed runs a nats-server with JetStream inside the process, so
-// that Rewind needs nothing else installed. Production deployments connect
-// to a NATS cluster instead and do not use this package.
+// Package natsembed runs a nats-server with JetStream inside the process,
+// its files in one folder, so that a program using Rewind (Rewind's own
+// server, your gqlgen server, a test) needs nothing else installed: one
+// binary holds the broker and the store. The folder is locked while a
+// server uses it. Deployments that need more than one process connect to a
+// NATS cluster instead and do not use this package.
+//
+// It is a public package: programs outside Rewind may import it.
 package natsembed
 
 import (

@@ -1,0 +1,276 @@
+// Package durable gives a gqlgen server of your own durable subscriptions:
+// Subscribe asks Rewind's replay hub for the events after a client's
+// cursor, then the live ones, with no gap and no duplicate at the seam, and
+// decodes each stored event into your generated Go type; Publish stores
+// one from a mutation. Cursor errors carry extensions.code once
+// ErrorPresenter is installed, and a reader too slow for the hub ends with
+// SLOW_CONSUMER, as on Rewind's own API.
+//
+// It is a public package: programs outside Rewind may import it.
+package durable
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/graph"
+	"github.com/rewind-dev/rewind/internal/gqlws"
+	"github.com/rewind-dev/rewind/internal/sse"
+	"github.com/rewind-dev/rewind/replay"
+)
+
+// Source is where subscriptions come from: the store resolves cursors, the
+// hub (running, see replay.Hub.Run) replays and follows.
+type Source struct {
+	Store *eventstore.Store
+	Hub   *replay.Hub
+	// ErrorPresenter turns the error a running subscription ends with
+	// (SLOW_CONSUMER, UNAVAILABLE, a failed Decode) into the error message
+	// the client receives. Default ErrorPresenter(nil); pass the one your
+	// server uses.
+	ErrorPresenter graphql.ErrorPresenterFunc
+}
+
+// Request says what a subscription receives and where it starts. The start
+// fields take gqlgen's optional arguments as they are: at most one of
+// AfterID, Last and Since may be set; none starts live.
+type Request struct {
+	// Topics are topic patterns (NATS wildcards * and >); at least one.
+	Topics []string
+	// Types keeps only events of these types; empty means all.
+	Types []string
+	// AfterID starts after the event with this id (the client's cursor:
+	// the id of the last event it processed). 00000000000000000000000000
+	// starts at the beginning of the stream.
+	AfterID *string
+	// Last starts with the last Last events Topics and Types select, 1 to
+	// eventstore.MaxLast.
+	Last *int
+	// Since starts with the first event stored at or after Since.
+	Since *time.Time
+}
+
+// Event is one stored event as a subscription delivers it, with its data
+// decoded into T.
+type Event[T any] struct {
+	ID    string // the cursor to resume after
+	Topic string
+	Type  string
+	Time  time.Time
+	// Live is false for events replayed from storage and true from the
+	// first event that arrived live: it flips once, after the replay.
+	Live bool
+	Data T
+}
+
+// ErrStart: a request with more than one start point. ErrorPresenter shows
+// it as BAD_USER_INPUT.
+var ErrStart = errors.New("use at most one start point: afterId, last or since")
+
+// Option adjusts one Subscribe.
+type Option[T any] func(*options[T])
+
+type options[T any] struct {
+	decode func(eventstore.Event) (T, error)
+}
+
+// Decode sets how a stored event becomes a T; by default its data is
+// unmarshalled from JSON into a T. A union field (a Go interface) needs
+// one that chooses the member by the event's type.
+func Decode[T any](fn func(eventstore.Event) (T, error)) Option[T] {
+	return func(o *options[T]) { o.decode = fn }
+}
+
+func decodeJSON[T any](ev eventstore.Event) (T, error) {
+	var v T
+	err := json.Unmarshal(ev.Data, &v)
+	return v, err
+}
+
+// Subscribe starts a subscription owned by ctx (the resolver's: it ends
+// when the client stops the operation or goes away) and returns the channel
+// a gqlgen subscription resolver returns. Each event is decoded into T and
+// handed to wrap, which makes the field's value (an envelope generated from
+// your schema, say *model.OrderEvent from Event.ID, Live and Data). Events
+// arrive in stream order, each exactly once; a resumed client passes the ID
+// of the last one it processed as AfterID.
+//
+// It returns eventstore's ErrCursorNotFound, ErrCursorExpired or
+// ErrInvalidID for a cursor that cannot be resumed after, and ErrStart for
+// more than one start point. A subscription that fails later (its reader
+// too slow for the hub: replay.ErrSlowConsumer; a Decode error) closes the
+// channel and its error is sent to the client as the operation's error.
+func Subscribe[T, Out any](ctx context.Context, src Source, req Request, wrap func(Event[T]) Out, opts ...Option[T]) (<-chan Out, error) {
+	o := options[T]{decode: decodeJSON[T]}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	present := src.ErrorPresenter
+	if present == nil {
+		present = ErrorPresenter(nil)
+	}
+	hreq, err := start(ctx, src.Store, req)
+	if err != nil {
+		return nil, err
+	}
+	var caught atomic.Bool
+	var liveAfter atomic.Uint64
+	sctx, cancel := context.WithCancel(ctx)
+	// The hub ends a subscription whose reader stalls, but this goroutine
+	// stands between them holding an event: slow lets it give up that
+	// send and report SLOW_CONSUMER at once, not when the reader next
+	// reads.
+	slow := make(chan struct{})
+	var slowOnce sync.Once
+	sub, err := src.Hub.Subscribe(sctx, hreq,
+		replay.OnCaughtUp(func(seq uint64) {
+			liveAfter.Store(seq)
+			caught.Store(true)
+		}),
+		replay.OnEnd(func(err error) {
+			if errors.Is(err, replay.ErrSlowConsumer) {
+				slowOnce.Do(func() { close(slow) })
+			}
+		}))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	out := make(chan Out)
+	go func() {
+		defer close(out)
+		defer cancel()
+		fail := func(err error) { report(ctx, present(ctx, err)) }
+		for ev := range sub.C {
+			v, err := o.decode(*ev)
+			if err != nil {
+				fail(fmt.Errorf("decode event %s of type %q: %w", ev.ID, ev.Type, err))
+				return
+			}
+			// Over SSE the transport writes the id in the message's id
+			// field, for the browser's Last-Event-ID.
+			sse.Delivering(ctx, ev.ID.String())
+			e := Event[T]{
+				ID: ev.ID.String(), Topic: ev.Topic, Type: ev.Type, Time: ev.Time(),
+				Live: caught.Load() && ev.Seq > liveAfter.Load(),
+				Data: v,
+			}
+			select {
+			case out <- wrap(e):
+			case <-ctx.Done():
+				return
+			case <-slow:
+				fail(replay.ErrSlowConsumer)
+				return
+			}
+		}
+		if err := sub.Err(); err != nil {
+			fail(err)
+		}
+	}()
+	return out, nil
+}
+
+// report queues e to be sent when the subscription's channel closes, over
+// whichever of Rewind's transports serves it.
+func report(ctx context.Context, e *gqlerror.Error) {
+	_ = gqlws.ReportError(ctx, e) || sse.ReportError(ctx, e)
+}
+
+// start turns req's start point into the hub's: a stream sequence, or live.
+// A stream resuming over SSE (Last-Event-ID) continues after that id
+// whatever it first asked for.
+func start(ctx context.Context, store *eventstore.Store, req Request) (replay.Request, error) {
+	out := replay.Request{Topics: req.Topics, Types: req.Types}
+	given := 0
+	for _, set := range []bool{req.AfterID != nil, req.Last != nil, req.Since != nil} {
+		if set {
+			given++
+		}
+	}
+	if given > 1 {
+		return out, ErrStart
+	}
+	if id, ok := sse.LastEventID(ctx); ok {
+		req = Request{AfterID: &id}
+	}
+	switch {
+	case req.AfterID != nil:
+		u, err := eventstore.ParseID(*req.AfterID)
+		if err != nil {
+			return out, fmt.Errorf("afterId: %w", err)
+		}
+		if out.After, err = store.Resolve(ctx, u); err != nil {
+			return out, fmt.Errorf("afterId: %w", err)
+		}
+	case req.Last != nil:
+		after, err := store.AfterLast(ctx, eventstore.Query{Topics: req.Topics, Types: req.Types}, *req.Last)
+		if err != nil {
+			return out, fmt.Errorf("last: %w", err)
+		}
+		out.After = after
+	case req.Since != nil:
+		seq, err := store.SeqAt(ctx, *req.Since)
+		if err != nil {
+			return out, fmt.Errorf("since: %w", err)
+		}
+		out.After = max(seq, 1) - 1
+	default:
+		out.Live = true
+	}
+	return out, nil
+}
+
+// Publish stores v, encoded as JSON, as an event of type typ on topic and
+// returns it as stored: its ID is what subscribers resume after. Pass
+// eventstore.WithIdempotencyKey to make a retried mutation store nothing
+// new.
+func Publish(ctx context.Context, store *eventstore.Store, topic, typ string, v any, opts ...eventstore.AppendOption) (eventstore.Event, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return eventstore.Event{}, fmt.Errorf("publish %s on %s: %w", typ, topic, err)
+	}
+	return store.Append(ctx, eventstore.Event{Topic: topic, Type: typ, Data: data}, opts...)
+}
+
+// Code returns the extensions.code Rewind's API gives err (CURSOR_NOT_FOUND,
+// CURSOR_EXPIRED, BAD_USER_INPUT, SLOW_CONSUMER, UNAVAILABLE, ...; see
+// package graph), or "" for an error that is not Rewind's.
+func Code(err error) string {
+	if errors.Is(err, ErrStart) {
+		return graph.CodeBadUserInput
+	}
+	return graph.Code(err)
+}
+
+// ErrorPresenter returns a gqlgen error presenter that adds extensions.code
+// (see Code) to Rewind's errors and leaves every other error to next
+// (nil: gqlgen's DefaultErrorPresenter). Install it with
+// handler.Server.SetErrorPresenter.
+func ErrorPresenter(next graphql.ErrorPresenterFunc) graphql.ErrorPresenterFunc {
+	if next == nil {
+		next = graphql.DefaultErrorPresenter
+	}
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		e := next(ctx, err)
+		if _, ok := e.Extensions["code"]; ok {
+			return e
+		}
+		if code := Code(err); code != "" {
+			if e.Extensions == nil {
+				e.Extensions = map[string]any{}
+			}
+			e.Extensions["code"] = code
+		}
+		return e
+	}
+}
