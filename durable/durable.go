@@ -74,7 +74,7 @@ type Event[T any] struct {
 
 // ErrStart: a request with more than one start point. ErrorPresenter shows
 // it as BAD_USER_INPUT.
-var ErrStart = errors.New("use at most one start point: afterId, last or since")
+var ErrStart = eventstore.ErrStartConflict
 
 // Option adjusts one Subscribe.
 type Option[T any] func(*options[T])
@@ -186,48 +186,11 @@ func report(ctx context.Context, e *gqlerror.Error) {
 	_ = gqlws.ReportError(ctx, e) || sse.ReportError(ctx, e)
 }
 
-// start turns req's start point into the hub's: a stream sequence, or live.
-// A stream resuming over SSE (Last-Event-ID) continues after that id
-// whatever it first asked for.
+// start turns req's start point into the hub's, as Rewind's own fields do.
 func start(ctx context.Context, store *eventstore.Store, req Request) (replay.Request, error) {
 	out := replay.Request{Topics: req.Topics, Types: req.Types}
-	given := 0
-	for _, set := range []bool{req.AfterID != nil, req.Last != nil, req.Since != nil} {
-		if set {
-			given++
-		}
-	}
-	if given > 1 {
-		return out, ErrStart
-	}
-	if id, ok := sse.LastEventID(ctx); ok {
-		req = Request{AfterID: &id}
-	}
-	switch {
-	case req.AfterID != nil:
-		u, err := eventstore.ParseID(*req.AfterID)
-		if err != nil {
-			return out, fmt.Errorf("afterId: %w", err)
-		}
-		if out.After, err = store.Resolve(ctx, u); err != nil {
-			return out, fmt.Errorf("afterId: %w", err)
-		}
-	case req.Last != nil:
-		after, err := store.AfterLast(ctx, eventstore.Query{Topics: req.Topics, Types: req.Types}, *req.Last)
-		if err != nil {
-			return out, fmt.Errorf("last: %w", err)
-		}
-		out.After = after
-	case req.Since != nil:
-		seq, err := store.SeqAt(ctx, *req.Since)
-		if err != nil {
-			return out, fmt.Errorf("since: %w", err)
-		}
-		out.After = max(seq, 1) - 1
-	default:
-		out.Live = true
-	}
-	return out, nil
+	err := graph.StartAt(ctx, store, &out, req.AfterID, req.Last, req.Since)
+	return out, err
 }
 
 // Publish stores v, encoded as JSON, as an event of type typ on topic and
@@ -246,9 +209,6 @@ func Publish(ctx context.Context, store *eventstore.Store, topic, typ string, v 
 // CURSOR_EXPIRED, BAD_USER_INPUT, SLOW_CONSUMER, UNAVAILABLE, ...; see
 // package graph), or "" for an error that is not Rewind's.
 func Code(err error) string {
-	if errors.Is(err, ErrStart) {
-		return graph.CodeBadUserInput
-	}
 	return graph.Code(err)
 }
 

@@ -203,7 +203,7 @@ func (r *subscriptionResolver) Events(ctx context.Context, topics []string, afte
 		return nil, err
 	}
 	req := replay.Request{Topics: topics, Types: types}
-	if err := r.startAt(ctx, &req, afterID, last, since); err != nil {
+	if err := StartAt(ctx, r.store, &req, afterID, last, since); err != nil {
 		return nil, err
 	}
 	if native, err := r.streamNatively(ctx, req); native || err != nil {
@@ -224,7 +224,7 @@ func (r *subscriptionResolver) RealTimeMessages(ctx context.Context, afterID *st
 		return nil, err
 	}
 	req := replay.Request{Topics: []string{MessagesTopic}, Types: []string{MessageType}}
-	if err := r.startAt(ctx, &req, afterID, last, since); err != nil {
+	if err := StartAt(ctx, r.store, &req, afterID, last, since); err != nil {
 		return nil, err
 	}
 	if native, err := r.streamNatively(ctx, req); native || err != nil {

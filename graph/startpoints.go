@@ -14,20 +14,22 @@ import (
 	"github.com/rewind-dev/rewind/replay"
 )
 
-// startAt sets req's start from a subscription's arguments (see
-// eventstore.Start). A stream resuming over SSE (Last-Event-ID) continues
-// after that id whatever it first asked for.
-func (r *Resolver) startAt(ctx context.Context, req *replay.Request, afterID *string, last *int, since *time.Time) error {
+// StartAt sets req's start from a subscription's GraphQL arguments
+// afterId, last and since (see eventstore.Start): Rewind's own fields and
+// a library user's (package durable) read them the same way. A stream
+// resuming over SSE (Last-Event-ID) continues after that id whatever it
+// first asked for.
+func StartAt(ctx context.Context, store *eventstore.Store, req *replay.Request, afterID *string, last *int, since *time.Time) error {
 	st, err := eventstore.ParseStart(afterID, last, since)
 	if errors.Is(err, eventstore.ErrStartConflict) {
-		return badInput("use at most one start point: afterId, last or since")
+		return fmt.Errorf("%w: use afterId, last or since, not two", err)
 	}
 	if resumed := resumeFrom(ctx, afterID); resumed != afterID {
 		afterID = resumed
 		st, err = eventstore.ParseStart(resumed, nil, nil)
 	}
 	if err == nil {
-		req.After, req.Live, err = r.store.StartAfter(ctx, eventstore.Query{Topics: req.Topics, Types: req.Types}, st)
+		req.After, req.Live, err = store.StartAfter(ctx, eventstore.Query{Topics: req.Topics, Types: req.Types}, st)
 	}
 	if err != nil && afterID != nil {
 		return fmt.Errorf("afterId: %w", err)
