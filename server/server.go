@@ -1,9 +1,6 @@
-// Package server is Rewind's one composition root: it connects to NATS,
-// opens the event store, runs the replay hub and serves the HTTP surface
-// (GraphQL over POST, GET, WebSocket and SSE; /publish-message; health and
-// metrics), and owns their startup and shutdown order. It promises that a
-// server it runs answers 503 while starting, stops at once on what a retry
-// cannot heal, and drains its clients before it closes NATS. Public.
+// Package server is Rewind's one composition root: NATS, event store, replay hub and HTTP routes.
+// It owns their start and stop order: 503 while starting, a stop at once on what retrying cannot
+// heal, the hub outliving the listener, clients drained before NATS closes. Public API.
 package server
 
 import (
@@ -152,7 +149,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.ReadTimeout < 0 || c.IdleTimeout < 0 {
-		errs = append(errs, errors.New("--read-timeout and --idle-timeout must be positive"))
+		errs = append(errs, errors.New("--read-timeout and --idle-timeout cannot be negative"))
 	}
 	if c.ShutdownDelay < 0 {
 		errs = append(errs, errors.New("--shutdown-delay cannot be negative"))
@@ -163,7 +160,9 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Server is a Rewind server. Run it, or Open it and serve its Handler.
+// Server is a Rewind server. Either Run it (it opens, serves and stops
+// itself), or Open it, serve its Handler and run its Hub yourself, and
+// Close it.
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
@@ -172,6 +171,7 @@ type Server struct {
 	ready    chan struct{} // closed once Open succeeded
 
 	mu      sync.Mutex
+	opened  bool
 	addr    net.Addr
 	store   *eventstore.Store
 	hub     *replay.Hub
@@ -225,6 +225,13 @@ func (s *Server) Store() *eventstore.Store {
 // what retrying cannot heal, then builds the hub and the API behind
 // Handler. Close releases what it opened.
 func (s *Server) Open(ctx context.Context) error {
+	s.mu.Lock()
+	opened := s.opened
+	s.opened = true
+	s.mu.Unlock()
+	if opened {
+		return errors.New("server: Open called twice (Run opens the server itself)")
+	}
 	store := s.cfg.EventStore
 	var nc *nats.Conn
 	if store == nil {
