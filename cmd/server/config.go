@@ -185,7 +185,8 @@ func printUsage(w io.Writer, fs *flag.FlagSet) {
 		"Durations: 90s, 15m, 12h, 30d, 1d12h. Sizes: bytes, or KiB/MiB/GiB (2^10, 2^20, 2^30)\n"+
 		"or kB/MB/GB (10^3, 10^6, 10^9).\n\n")
 	fs.VisitAll(func(f *flag.Flag) {
-		fmt.Fprintf(w, "  --%s (%s)\n    \t%s", f.Name, flagEnv[f.Name], f.Usage)
+		_, usage := flag.UnquoteUsage(f) // the shared NATS flags quote their value's name
+		fmt.Fprintf(w, "  --%s (%s)\n    \t%s", f.Name, flagEnv[f.Name], usage)
 		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "0s" {
 			fmt.Fprintf(w, " (default %s)", f.DefValue)
 		}
