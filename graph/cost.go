@@ -14,7 +14,7 @@ import (
 	"github.com/rewind-dev/rewind/eventstore"
 )
 
-// Defaults of the operation limits in HandlerConfig, declared once.
+// Defaults of the operation limits in Limits, declared once.
 const (
 	// DefaultMaxDepth is the deepest selection nesting of an operation.
 	DefaultMaxDepth = 12

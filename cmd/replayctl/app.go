@@ -14,7 +14,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/rewind-dev/rewind/eventstore"
-	"github.com/rewind-dev/rewind/internal/natsauth"
+	"github.com/rewind-dev/rewind/internal/natsflag"
+	"github.com/rewind-dev/rewind/natsconn"
 	"github.com/rewind-dev/rewind/natsembed"
 )
 
@@ -55,16 +56,12 @@ func (a *app) interactive() bool {
 // connFlags are the server's connection flags, accepted before or after
 // the command and read from the same environment variables.
 type connFlags struct {
-	natsURL, dataDir, stream                     string
-	creds, user, password, token, ca, cert, keyf string
-	set                                          map[string]bool
+	nats            natsconn.Config // an external NATS
+	dataDir, stream string
+	set             map[string]bool
 }
 
-var connEnv = map[string]string{
-	"nats-url": "NATS_URL", "data-dir": "DATA_DIR", "stream": "STREAM",
-	"nats-creds": "NATS_CREDS", "nats-user": "NATS_USER", "nats-password": "NATS_PASSWORD",
-	"nats-token": "NATS_TOKEN", "nats-ca": "NATS_CA", "nats-cert": "NATS_CERT", "nats-key": "NATS_KEY",
-}
+var connEnv = natsflag.WithEnv(map[string]string{"data-dir": "DATA_DIR", "stream": "STREAM"})
 
 func defaultConnFlags() connFlags {
 	return connFlags{dataDir: "./data", stream: "REWIND", set: map[string]bool{}}
@@ -76,16 +73,9 @@ func (c *connFlags) register(fs *flag.FlagSet) {
 	if c.set == nil {
 		*c = defaultConnFlags()
 	}
-	fs.StringVar(&c.natsURL, "nats-url", c.natsURL, "NATS server `URLs`, comma-separated; empty: open the embedded JetStream in --data-dir")
+	natsflag.Bind(fs, &c.nats, "open the embedded JetStream in --data-dir")
 	fs.StringVar(&c.dataDir, "data-dir", c.dataDir, "the embedded JetStream's `folder`, when no server uses it")
 	fs.StringVar(&c.stream, "stream", c.stream, "JetStream stream `name`")
-	fs.StringVar(&c.creds, "nats-creds", c.creds, "NATS credentials `file`")
-	fs.StringVar(&c.user, "nats-user", c.user, "NATS `user` (with --nats-password)")
-	fs.StringVar(&c.password, "nats-password", c.password, "NATS `password`")
-	fs.StringVar(&c.token, "nats-token", c.token, "NATS authentication `token`")
-	fs.StringVar(&c.ca, "nats-ca", c.ca, "CA certificate `file` to verify the NATS servers (TLS)")
-	fs.StringVar(&c.cert, "nats-cert", c.cert, "client certificate `file` for NATS (with --nats-key)")
-	fs.StringVar(&c.keyf, "nats-key", c.keyf, "client private key `file` for NATS")
 }
 
 func (c *connFlags) noteSet(fs *flag.FlagSet) {
@@ -106,30 +96,16 @@ func (c *connFlags) fromEnv(fs *flag.FlagSet) error {
 }
 
 func (c *connFlags) validate() error {
-	switch {
-	case (c.user == "") != (c.password == ""):
-		return usagef("--nats-user and --nats-password go together")
-	case (c.cert == "") != (c.keyf == ""):
-		return usagef("--nats-cert and --nats-key go together")
-	case c.natsURL == "" && c.creds+c.user+c.token+c.ca+c.cert != "":
-		return usagef("NATS credentials and TLS options need --nats-url")
-	}
-	n := 0
-	for _, s := range []string{c.creds, c.user, c.token} {
-		if s != "" {
-			n++
-		}
-	}
-	if n > 1 {
-		return usagef("use one of --nats-creds, --nats-user/--nats-password and --nats-token")
+	if err := c.nats.Validate(); err != nil {
+		return usagef("%v", err)
 	}
 	return nil
 }
 
 // where names the store for messages.
 func (c *connFlags) where() string {
-	if c.natsURL != "" {
-		return fmt.Sprintf("stream %s at %s", c.stream, c.natsURL)
+	if c.nats.URL != "" {
+		return fmt.Sprintf("stream %s at %s", c.stream, c.nats.URL)
 	}
 	return fmt.Sprintf("stream %s in %s", c.stream, c.dataDir)
 }
@@ -189,14 +165,11 @@ func (a *app) connect(mode openMode) (*nats.Conn, error) {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 	}
-	if c.natsURL != "" {
-		opts = append(opts, natsauth.Config{
-			Creds: c.creds, User: c.user, Password: c.password, Token: c.token,
-			CA: c.ca, Cert: c.cert, Key: c.keyf,
-		}.Options()...)
-		nc, err := nats.Connect(c.natsURL, opts...)
+	if c.nats.URL != "" {
+		opts = append(opts, c.nats.Options()...)
+		nc, err := nats.Connect(c.nats.URL, opts...)
 		if err != nil {
-			return nil, fmt.Errorf("cannot reach NATS at %s: %w", c.natsURL, err)
+			return nil, fmt.Errorf("cannot reach NATS at %s: %w", c.nats.URL, err)
 		}
 		a.closers = append(a.closers, nc.Close)
 		return nc, nil

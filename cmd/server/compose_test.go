@@ -88,7 +88,7 @@ func TestComposeFile(t *testing.T) {
 			t.Errorf("%s listens on %q, the load balancer sends to 8080", name, cfg.addr)
 		}
 		var hosts []string
-		for _, u := range splitList(cfg.natsURL) {
+		for _, u := range splitList(cfg.nats.URL) {
 			parsed, err := url.Parse(u)
 			if err != nil {
 				t.Fatalf("%s: NATS_URL %q: %v", name, u, err)

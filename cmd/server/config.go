@@ -10,17 +10,23 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rewind-dev/rewind/api"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/rewind-dev/rewind/auth"
+	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/graph"
 	"github.com/rewind-dev/rewind/internal/flagvalue"
+	"github.com/rewind-dev/rewind/internal/metrics"
+	"github.com/rewind-dev/rewind/internal/natsflag"
+	"github.com/rewind-dev/rewind/natsconn"
+	"github.com/rewind-dev/rewind/natsembed"
+	"github.com/rewind-dev/rewind/server"
 )
 
 // config is everything the server reads from flags and the environment.
 type config struct {
 	addr           string
 	dataDir        string
-	natsURL        string
 	natsListen     string
 	allowedOrigins string
 	maxPayload     int
@@ -35,14 +41,9 @@ type config struct {
 	readTimeout time.Duration
 	idleTimeout time.Duration
 
-	// Connecting to an external NATS.
-	natsCreds    string
-	natsUser     string
-	natsPassword string
-	natsToken    string
-	natsCA       string
-	natsCert     string
-	natsKey      string
+	// Connecting to an external NATS (the embedded one is dataDir,
+	// natsListen and natsSync).
+	nats natsconn.Config
 
 	// Who may do what, and limits.
 	authMode         string
@@ -79,11 +80,9 @@ type config struct {
 
 // flagEnv maps each flag to the environment variable that sets it when
 // the flag is not given.
-var flagEnv = map[string]string{
-	"addr": "ADDR", "data-dir": "DATA_DIR", "nats-url": "NATS_URL", "nats-listen": "NATS_LISTEN",
+var flagEnv = natsflag.WithEnv(map[string]string{
+	"addr": "ADDR", "data-dir": "DATA_DIR", "nats-listen": "NATS_LISTEN",
 	"allowed-origins": "ALLOWED_ORIGINS", "max-payload": "MAX_PAYLOAD", "log-level": "LOG_LEVEL",
-	"nats-creds": "NATS_CREDS", "nats-user": "NATS_USER", "nats-password": "NATS_PASSWORD",
-	"nats-token": "NATS_TOKEN", "nats-ca": "NATS_CA", "nats-cert": "NATS_CERT", "nats-key": "NATS_KEY",
 	"stream": "STREAM", "replicas": "REPLICAS", "max-age": "MAX_AGE", "max-msgs": "MAX_MSGS",
 	"max-bytes": "MAX_BYTES", "duplicate-window": "DUPLICATE_WINDOW",
 	"auth": "AUTH", "jwt-secret-file": "JWT_SECRET_FILE", "jwt-public-key-file": "JWT_PUBLIC_KEY_FILE",
@@ -95,7 +94,7 @@ var flagEnv = map[string]string{
 	"introspection": "INTROSPECTION", "nats-sync": "NATS_SYNC", "group-commit": "GROUP_COMMIT",
 	"log-format": "LOG_FORMAT", "shutdown-delay": "SHUTDOWN_DELAY",
 	"read-timeout": "READ_TIMEOUT", "idle-timeout": "IDLE_TIMEOUT",
-}
+})
 
 // usageHint follows an error in a command line the flag package reads.
 const usageHint = "run server --help for the flags"
@@ -110,22 +109,15 @@ func parseFlags(args []string) (config, error) {
 		*p = value
 		fs.Var(flagvalue.NewDuration(p), name, usage)
 	}
-	fs.StringVar(&c.addr, "addr", ":8080", "HTTP listen address")
+	fs.StringVar(&c.addr, "addr", server.DefaultAddr, "HTTP listen address")
 	fs.StringVar(&c.dataDir, "data-dir", "./data", "the embedded JetStream's data folder")
-	fs.StringVar(&c.natsURL, "nats-url", "", "NATS server or cluster URLs, comma-separated; empty embeds a JetStream server")
+	natsflag.Bind(fs, &c.nats, "embed a JetStream server in --data-dir")
 	fs.StringVar(&c.natsListen, "nats-listen", "", "also serve the embedded NATS on this host:port, e.g. for the admin CLI")
 	fs.StringVar(&c.allowedOrigins, "allowed-origins", "", "browser origins allowed to open WebSockets, comma-separated, * for any; empty: same host and localhost")
 	fs.Var(flagvalue.NewSize(&c.maxPayload), "max-payload", "largest event data, in bytes or with a unit (512KiB, 2MiB: binary; 2MB: 10^6); 0: 1 MiB, or less if the NATS server's max_payload leaves less room")
 	fs.StringVar(&c.logLevel, "log-level", "info", logLevels)
 	fs.StringVar(&c.logFormat, "log-format", "text", "text (key=value lines, for people) or json (one object a line, for log collectors)")
 	durationVar(&c.shutdownDelay, "shutdown-delay", 0, "at SIGTERM, answer 503 on /readyz this long before closing connections, so that load balancers stop sending clients first")
-	fs.StringVar(&c.natsCreds, "nats-creds", "", "NATS credentials file (JWT and NKey seed)")
-	fs.StringVar(&c.natsUser, "nats-user", "", "NATS user (with --nats-password)")
-	fs.StringVar(&c.natsPassword, "nats-password", "", "NATS password")
-	fs.StringVar(&c.natsToken, "nats-token", "", "NATS authentication token")
-	fs.StringVar(&c.natsCA, "nats-ca", "", "CA certificate file to verify the NATS servers (TLS)")
-	fs.StringVar(&c.natsCert, "nats-cert", "", "client certificate file for NATS (with --nats-key)")
-	fs.StringVar(&c.natsKey, "nats-key", "", "client private key file for NATS")
 	fs.StringVar(&c.authMode, "auth", "none", "none (anyone may do anything: local use only) or jwt")
 	fs.StringVar(&c.jwtSecretFile, "jwt-secret-file", "", "HS256 shared secret file (at least 32 bytes)")
 	fs.StringVar(&c.jwtPublicKeyFile, "jwt-public-key-file", "", "PEM public key file for RS256, EdDSA or ES256 tokens")
@@ -136,16 +128,16 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.maxConnections, "max-connections", 10000, "long-lived connections in total, WebSockets and SSE streams together")
 	fs.IntVar(&c.maxConnsPerAddr, "max-connections-per-address", 1000, "long-lived connections (WebSockets and SSE streams) from one client address")
 	fs.IntVar(&c.maxSubscriptions, "max-subscriptions", 200, "operations on one WebSocket connection")
-	durationVar(&c.readTimeout, "read-timeout", 30*time.Second, "time a client has to send a whole request, headers and body (WebSockets and SSE streams are not cut by it)")
-	durationVar(&c.idleTimeout, "idle-timeout", 120*time.Second, "time a keep-alive connection may wait for its next request")
+	durationVar(&c.readTimeout, "read-timeout", server.DefaultReadTimeout, "time a client has to send a whole request, headers and body (WebSockets and SSE streams are not cut by it)")
+	durationVar(&c.idleTimeout, "idle-timeout", server.DefaultIdleTimeout, "time a keep-alive connection may wait for its next request")
 	durationVar(&c.initTimeout, "init-timeout", 3*time.Second, "time a WebSocket has to send connection_init")
 	fs.IntVar(&c.maxDepth, "max-depth", graph.DefaultMaxDepth, "deepest selection nesting of an operation")
 	fs.IntVar(&c.maxComplexity, "max-complexity", graph.DefaultMaxCost, "largest operation cost: a page of history costs its size times its selection, a replay what it reads (see README)")
 	fs.IntVar(&c.maxStorageReads, "max-storage-reads", graph.DefaultMaxStorageReads, "most fields of one operation that read storage (event, events, topics, subscriptions with a start point)")
-	fs.IntVar(&c.clientReads, "client-reads", api.DefaultClientReads, "storage reads one client runs at once: an HTTP request, or a WebSocket or SSE stream with all its subscriptions")
+	fs.IntVar(&c.clientReads, "client-reads", server.DefaultClientReads, "storage reads one client runs at once: an HTTP request, or a WebSocket or SSE stream with all its subscriptions")
 	c.introspection = true
 	fs.Var(flagvalue.NewBool(&c.introspection), "introspection", "answer __schema and __type queries (GraphiQL needs them)")
-	fs.StringVar(&c.natsSync, "nats-sync", "always", "embedded JetStream: fsync every write (always, safe against power loss) or at an interval such as 2m (faster, loses the last writes on power loss)")
+	fs.StringVar(&c.natsSync, "nats-sync", natsflag.DefaultSync, "embedded JetStream: fsync every write (always, safe against power loss) or at an interval such as 2m (faster, loses the last writes on power loss)")
 	fs.BoolFunc("group-commit", "store appends made while another is being stored together, as one JetStream atomic batch with one fsync (default true); false: one publish per event", func(v string) error {
 		on, err := flagvalue.ParseBool(v)
 		c.perMessage = !on
@@ -193,7 +185,8 @@ func printUsage(w io.Writer, fs *flag.FlagSet) {
 		"Durations: 90s, 15m, 12h, 30d, 1d12h. Sizes: bytes, or KiB/MiB/GiB (2^10, 2^20, 2^30)\n"+
 		"or kB/MB/GB (10^3, 10^6, 10^9).\n\n")
 	fs.VisitAll(func(f *flag.Flag) {
-		fmt.Fprintf(w, "  --%s (%s)\n    \t%s", f.Name, flagEnv[f.Name], f.Usage)
+		_, usage := flag.UnquoteUsage(f) // the shared NATS flags quote their value's name
+		fmt.Fprintf(w, "  --%s (%s)\n    \t%s", f.Name, flagEnv[f.Name], usage)
 		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "0s" {
 			fmt.Fprintf(w, " (default %s)", f.DefValue)
 		}
@@ -218,35 +211,17 @@ func (c config) validate() error {
 	if c.logFormat != "text" && c.logFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format=%q: use text or json", c.logFormat))
 	}
-	if c.shutdownDelay < 0 {
-		errs = append(errs, errors.New("--shutdown-delay cannot be negative"))
-	}
 	if c.maxPayload < 0 {
 		errs = append(errs, errors.New("--max-payload cannot be negative"))
 	}
 	if c.replicas < 1 || c.replicas > 5 {
 		errs = append(errs, errors.New("--replicas must be 1 to 5"))
-	} else if c.replicas > 1 && c.natsURL == "" {
-		errs = append(errs, fmt.Errorf("--replicas=%d needs a NATS cluster: use --replicas=1 with the embedded server, or --nats-url to connect to a cluster", c.replicas))
 	}
 	if c.maxAge < 0 || c.maxMsgs < 0 || c.maxBytes < 0 || c.duplicates < 0 {
 		errs = append(errs, errors.New("--max-age, --max-msgs, --max-bytes and --duplicate-window cannot be negative"))
 	}
 	if c.maxAge > 0 && c.duplicates > c.maxAge {
 		errs = append(errs, errors.New("--duplicate-window cannot be longer than --max-age"))
-	}
-	if (c.natsUser == "") != (c.natsPassword == "") {
-		errs = append(errs, errors.New("--nats-user and --nats-password go together"))
-	}
-	if (c.natsCert == "") != (c.natsKey == "") {
-		errs = append(errs, errors.New("--nats-cert and --nats-key go together"))
-	}
-	if n := count(c.natsCreds != "", c.natsUser != "", c.natsToken != ""); n > 1 {
-		errs = append(errs, errors.New("use one of --nats-creds, --nats-user/--nats-password and --nats-token"))
-	}
-	external := c.natsCreds + c.natsUser + c.natsToken + c.natsCA + c.natsCert
-	if c.natsURL == "" && external != "" {
-		errs = append(errs, errors.New("NATS credentials and TLS options need --nats-url"))
 	}
 	switch c.authMode {
 	case "none":
@@ -264,11 +239,12 @@ func (c config) validate() error {
 		c.initTimeout <= 0 || c.maxDepth < 1 || c.maxComplexity < 1 || c.maxStorageReads < 1 || c.clientReads < 1 {
 		errs = append(errs, errors.New("limits must be positive (--publish-rate may be 0: no limit)"))
 	}
-	if _, _, err := c.syncPolicy(); err != nil {
+	if _, _, err := natsflag.ParseSync(c.natsSync); err != nil {
 		errs = append(errs, err)
-	}
-	if c.natsURL != "" && c.natsListen != "" {
-		errs = append(errs, errors.New("--nats-listen is for the embedded server; it cannot be used with --nats-url"))
+	} else if err := c.serverConfig().Validate(); err != nil {
+		// What the server checks itself: NATS, replicas on the embedded
+		// server, the shutdown delay.
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -293,21 +269,29 @@ func splitList(s string) []string {
 	return out
 }
 
-// syncPolicy reads --nats-sync: fsync every write, or every interval.
-func (c config) syncPolicy() (always bool, interval time.Duration, err error) {
-	if c.natsSync == "always" {
-		return true, 0, nil
-	}
-	d, err := flagvalue.ParseDuration(c.natsSync)
-	if err != nil || d <= 0 {
-		return false, 0, fmt.Errorf("--nats-sync=%q: use always or a positive interval such as 30s or 2m", c.natsSync)
-	}
-	return false, d, nil
-}
+// serverConfig is the server's configuration but for what needs files or
+// a logger (the JWT key, the logger, metrics: see server).
+func (c config) serverConfig() server.Config {
+	always, interval, _ := natsflag.ParseSync(c.natsSync) // validated with the flags
+	n := c.nats
+	n.Embedded = natsembed.Config{DataDir: c.dataDir, Listen: c.natsListen, SyncAlways: always, SyncInterval: interval}
+	return server.Config{
+		NATS: n,
+		Store: eventstore.Config{
+			Stream:     c.stream,
+			MaxPayload: c.maxPayload,
+			Replicas:   c.replicas,
+			Duplicates: c.duplicates,
+			MaxAge:     c.maxAge,
+			MaxMsgs:    c.maxMsgs,
+			MaxBytes:   c.maxBytes,
 
-// api builds the HTTP surface's configuration, loading the JWT key.
-func (c config) api(log *slog.Logger) (api.Config, error) {
-	cfg := api.Config{
+			DisableGroupCommit: c.perMessage,
+		},
+		Addr:                     c.addr,
+		ReadTimeout:              c.readTimeout,
+		IdleTimeout:              c.idleTimeout,
+		ShutdownDelay:            c.shutdownDelay,
 		AllowedOrigins:           splitList(c.allowedOrigins),
 		InitTimeout:              c.initTimeout,
 		MaxSubscriptions:         c.maxSubscriptions,
@@ -321,9 +305,15 @@ func (c config) api(log *slog.Logger) (api.Config, error) {
 		PublishRate:              c.publishRate,
 		PublishBurst:             int(2 * c.publishRate),
 	}
+}
+
+// server is the server's whole configuration: serverConfig with the JWT
+// key loaded, log, and metrics on a registry of their own.
+func (c config) server(log *slog.Logger) (server.Config, error) {
+	cfg := c.serverConfig()
+	cfg.Logger = log
+	cfg.Metrics = metrics.New(prometheus.NewRegistry())
 	if c.authMode == "none" {
-		log.Warn("AUTHENTICATION IS OFF: anyone who can reach this server may read and publish every topic. " +
-			"Use --auth=jwt anywhere but on your own machine.")
 		return cfg, nil
 	}
 	v, err := auth.NewVerifier(auth.JWTConfig{
@@ -334,6 +324,5 @@ func (c config) api(log *slog.Logger) (api.Config, error) {
 		return cfg, err
 	}
 	cfg.Auth = v
-	log.Info("authentication: JWT")
 	return cfg, nil
 }

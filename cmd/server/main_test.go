@@ -15,10 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rewind-dev/rewind/api"
 	"github.com/rewind-dev/rewind/graph"
 	"github.com/rewind-dev/rewind/internal/proctest"
 	"github.com/rewind-dev/rewind/internal/wstest"
+	"github.com/rewind-dev/rewind/natsconn"
+	api "github.com/rewind-dev/rewind/server"
 )
 
 // proc is one running server process.
@@ -245,8 +246,8 @@ func TestFlagsAndEnv(t *testing.T) {
 	}
 	clusterConfig := withLimitDefaults(config{
 		addr: ":8080", dataDir: "./data", logLevel: "info",
-		natsURL: "nats://n1:4222,nats://n2:4222,nats://n3:4222", natsUser: "rewind", natsPassword: "s3cret",
-		natsCA: "/etc/ca.pem", natsCert: "/etc/c.pem", natsKey: "/etc/k.pem", stream: "EV",
+		nats: natsconn.Config{URL: "nats://n1:4222,nats://n2:4222,nats://n3:4222", User: "rewind", Password: "s3cret",
+			CA: "/etc/ca.pem", Cert: "/etc/c.pem", Key: "/etc/k.pem"}, stream: "EV",
 		replicas: 3, maxAge: 720 * time.Hour, maxMsgs: 1000000, maxBytes: 1 << 30, duplicates: 5 * time.Minute,
 	})
 
@@ -273,7 +274,7 @@ func TestFlagsAndEnv(t *testing.T) {
 		},
 		{name: "cluster settings from env", env: cluster, want: clusterConfig},
 		{name: "token", args: []string{"--nats-url=nats://x:4222", "--nats-token=t"},
-			want: func() config { c := defaults; c.natsURL, c.natsToken = "nats://x:4222", "t"; return c }()},
+			want: func() config { c := defaults; c.nats.URL, c.nats.Token = "nats://x:4222", "t"; return c }()},
 		{name: "user without password", env: map[string]string{"NATS_URL": "nats://x", "NATS_USER": "u"}, wantErr: "go together"},
 		{name: "two auth methods", args: []string{"--nats-url=nats://x", "--nats-token=t", "--nats-creds=f"}, wantErr: "use one of"},
 		{name: "credentials without url", args: []string{"--nats-token=t"}, wantErr: "need --nats-url"},

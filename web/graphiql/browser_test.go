@@ -12,13 +12,13 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/rewind-dev/rewind/api"
 	"github.com/rewind-dev/rewind/auth"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/internal/apitest"
 	"github.com/rewind-dev/rewind/internal/authtest"
 	"github.com/rewind-dev/rewind/internal/testenv"
 	"github.com/rewind-dev/rewind/replay"
+	api "github.com/rewind-dev/rewind/server"
 )
 
 // ScreenshotPath is where TestGraphiQLInBrowser leaves its screenshot, kept

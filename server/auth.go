@@ -1,4 +1,4 @@
-package api
+package server
 
 import (
 	"context"
@@ -30,7 +30,7 @@ func (a authenticator) middleware(page bool, next http.Handler) http.Handler {
 		}
 		header := r.Header.Get("Authorization")
 		if header == "" {
-			if websocket.IsWebSocketUpgrade(r) || (page && graph.IsGraphiQL(r)) {
+			if websocket.IsWebSocketUpgrade(r) || (page && isGraphiQL(r)) {
 				next.ServeHTTP(w, r)
 				return
 			}

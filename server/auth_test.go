@@ -1,4 +1,4 @@
-package api_test
+package server_test
 
 import (
 	"bytes"
@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rewind-dev/rewind/api"
 	"github.com/rewind-dev/rewind/auth"
 	"github.com/rewind-dev/rewind/internal/authtest"
 	"github.com/rewind-dev/rewind/internal/wstest"
 	"github.com/rewind-dev/rewind/replay"
+	api "github.com/rewind-dev/rewind/server"
 )
 
 func startAuth(t *testing.T, cfg api.Config) (*env, authtest.HS256) {

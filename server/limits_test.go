@@ -1,4 +1,4 @@
-package api_test
+package server_test
 
 import (
 	"bytes"
@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rewind-dev/rewind/api"
 	"github.com/rewind-dev/rewind/internal/wstest"
 	"github.com/rewind-dev/rewind/replay"
+	api "github.com/rewind-dev/rewind/server"
 )
 
 // nestedFragments is a document of n fragments where each spreads the

@@ -1,4 +1,4 @@
-package graph
+package server
 
 import (
 	"bytes"
@@ -14,6 +14,8 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/rewind-dev/rewind/graph"
 )
 
 // panicker panics at one stage of an operation named "boom", to check that
@@ -119,12 +121,12 @@ func TestPanicsAnswerInternalError(t *testing.T) {
 		t.Run(stage, func(t *testing.T) {
 			logs := &logBuffer{}
 			log := slog.New(slog.NewJSONHandler(logs, nil))
-			h := NewHandler(NewResolver(nil, nil, log), HandlerConfig{Extensions: []graphql.HandlerExtension{panicker{stage}}}, log)
+			h := graphQL(graph.NewResolver(nil, nil, log), graphQLConfig{Extensions: []graphql.HandlerExtension{panicker{stage}}}, log)
 			srv := httptest.NewServer(h)
 			defer srv.Close()
 			for _, method := range []string{http.MethodPost, http.MethodGet} {
 				r := do(t, method, srv.URL, "boom", `query boom { hello }`)
-				if len(r.Errors) != 1 || r.Errors[0].Message != "internal error" || r.Errors[0].Extensions["code"] != CodeInternal {
+				if len(r.Errors) != 1 || r.Errors[0].Message != "internal error" || r.Errors[0].Extensions["code"] != graph.CodeInternal {
 					t.Fatalf("%s: status %d, errors %+v", method, r.status, r.Errors)
 				}
 				recs := logs.take()
@@ -133,7 +135,7 @@ func TestPanicsAnswerInternalError(t *testing.T) {
 					t.Fatalf("%s: logged %v", method, recs)
 				}
 				// The server still answers: hello needs a principal.
-				if r := do(t, method, srv.URL, "fine", `query fine { hello }`); len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != CodeUnauthenticated {
+				if r := do(t, method, srv.URL, "fine", `query fine { hello }`); len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != graph.CodeUnauthenticated {
 					t.Fatalf("%s after the panic: %+v", method, r.Errors)
 				}
 			}
@@ -176,15 +178,15 @@ func TestRecoverHTTP(t *testing.T) {
 func TestHostileLiterals(t *testing.T) {
 	logs := &logBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
-	srv := httptest.NewServer(NewHandler(NewResolver(nil, nil, log), HandlerConfig{}, log))
+	srv := httptest.NewServer(graphQL(graph.NewResolver(nil, nil, log), graphQLConfig{}, log))
 	defer srv.Close()
 	for _, tc := range []struct{ name, query, code string }{
-		{"json float", `mutation boom { publish(topic: "x", data: 1e400) { id } }`, CodeBadUserInput},
-		{"json negative float", `mutation boom { publish(topic: "x", data: -1e400) { id } }`, CodeBadUserInput},
-		{"json float in a list", `mutation boom { publish(topic: "x", data: [1, [2, 1e400]]) { id } }`, CodeBadUserInput},
-		{"json int past int64", `mutation boom { publish(topic: "x", data: {a: 99999999999999999999}) { id } }`, CodeBadUserInput},
-		{"time literal", `subscription boom { events(topics: ["t"], since: 1e400) { id } }`, CodeBadUserInput},
-		{"in a fragment", `mutation boom { ...P } fragment P on Mutation { publish(topic: "x", data: 1e999) { id } }`, CodeBadUserInput},
+		{"json float", `mutation boom { publish(topic: "x", data: 1e400) { id } }`, graph.CodeBadUserInput},
+		{"json negative float", `mutation boom { publish(topic: "x", data: -1e400) { id } }`, graph.CodeBadUserInput},
+		{"json float in a list", `mutation boom { publish(topic: "x", data: [1, [2, 1e400]]) { id } }`, graph.CodeBadUserInput},
+		{"json int past int64", `mutation boom { publish(topic: "x", data: {a: 99999999999999999999}) { id } }`, graph.CodeBadUserInput},
+		{"time literal", `subscription boom { events(topics: ["t"], since: 1e400) { id } }`, graph.CodeBadUserInput},
+		{"in a fragment", `mutation boom { ...P } fragment P on Mutation { publish(topic: "x", data: 1e999) { id } }`, graph.CodeBadUserInput},
 		{"int argument past int32", `query boom { events(topic: "t", first: 99999999999999999999) { edges { cursor } } }`, "GRAPHQL_VALIDATION_FAILED"},
 		{"int argument as float", `subscription boom { count(target: 1e400) }`, "GRAPHQL_VALIDATION_FAILED"},
 		{"id past int64", `query boom { event(id: 99999999999999999999) { id } }`, "GRAPHQL_VALIDATION_FAILED"},

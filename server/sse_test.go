@@ -1,4 +1,4 @@
-package api_test
+package server_test
 
 import (
 	"bufio"
@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rewind-dev/rewind/api"
 	"github.com/rewind-dev/rewind/internal/wstest"
 	"github.com/rewind-dev/rewind/replay"
+	api "github.com/rewind-dev/rewind/server"
 )
 
 // sseMessage is one event of an SSE stream.

@@ -1,7 +1,8 @@
-// Package api assembles Rewind's HTTP surface: the GraphQL endpoint, the
-// seed's POST /publish-message, and health checks. It holds no logic of
-// its own beyond HTTP: everything else is in graph, replay and eventstore.
-package api
+package server
+
+// The HTTP surface: the GraphQL endpoint, the seed's POST
+// /publish-message, and health checks. It holds no logic of its own beyond
+// HTTP: everything else is in graph, replay and eventstore.
 
 import (
 	"context"
@@ -11,7 +12,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/rewind-dev/rewind/auth"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/graph"
 	"github.com/rewind-dev/rewind/internal/metrics"
@@ -19,50 +19,9 @@ import (
 	"github.com/rewind-dev/rewind/web/graphiql"
 )
 
-// Config configures the HTTP surface.
-type Config struct {
-	// AllowedOrigins for browser WebSocket upgrades; empty: same host and
-	// localhost.
-	AllowedOrigins []string
-	// WriteTimeout disconnects a WebSocket client that stops reading.
-	WriteTimeout time.Duration
-	// InitTimeout, KeepAlive and MaxSubscriptions tune WebSockets (see
-	// gqlws.Config for defaults).
-	InitTimeout      time.Duration
-	KeepAlive        time.Duration
-	MaxSubscriptions int
-	// MaxConnections and MaxConnectionsPerAddress bound WebSockets.
-	MaxConnections           int
-	MaxConnectionsPerAddress int
-	// MaxDepth, MaxComplexity, MaxStorageReads and DisableIntrospection
-	// bound operations (see graph.HandlerConfig for defaults).
-	MaxDepth        int
-	MaxComplexity   int
-	MaxStorageReads int
-	// ClientReads is how many storage reads one client runs at once: an
-	// HTTP request, or a WebSocket connection or SSE stream with all its
-	// subscriptions. Default DefaultClientReads (4).
-	ClientReads          int
-	DisableIntrospection bool
-
-	// Auth verifies bearer tokens; nil turns authentication off: every
-	// request may do everything (local use only).
-	Auth *auth.Verifier
-	// PublishRate, when positive, bounds each principal's appends per
-	// second (bursts of PublishBurst).
-	PublishRate  float64
-	PublishBurst int
-
-	// Metrics, if set, instruments requests and operations and is served
-	// at /metrics.
-	Metrics *metrics.Metrics
-	// Draining is closed when the server begins shutting down: /readyz
-	// answers 503 from then on. Nil: never.
-	Draining <-chan struct{}
-}
-
-// New returns the handler for every route.
-func New(cfg Config, store *eventstore.Store, hub *replay.Hub, log *slog.Logger) http.Handler {
+// newHandler returns the handler for every route; m, if set, instruments
+// them and is served at /metrics.
+func newHandler(cfg Config, store *eventstore.Store, hub *replay.Hub, m *metrics.Metrics, log *slog.Logger) http.Handler {
 	res := graph.NewResolver(store, hub, log)
 	if cfg.PublishRate > 0 {
 		res.LimitPublishes(cfg.PublishRate, cfg.PublishBurst)
@@ -70,7 +29,7 @@ func New(cfg Config, store *eventstore.Store, hub *replay.Hub, log *slog.Logger)
 	authn := authenticator{verifier: cfg.Auth}
 	// A request may carry a payload at the limit, escaped inside a query.
 	maxBody := 2*int64(store.Config().MaxPayload) + 64<<10
-	gql := graph.NewHandler(res, graph.HandlerConfig{
+	gql := graphQL(res, graphQLConfig{
 		AllowedOrigins:   cfg.AllowedOrigins,
 		MaxMessageBytes:  maxBody,
 		WriteTimeout:     cfg.WriteTimeout,
@@ -85,25 +44,21 @@ func New(cfg Config, store *eventstore.Store, hub *replay.Hub, log *slog.Logger)
 		MaxComplexity:            cfg.MaxComplexity,
 		MaxStorageReads:          cfg.MaxStorageReads,
 		DisableIntrospection:     cfg.DisableIntrospection,
-		Extensions:               extensions(cfg.Metrics),
+		Extensions:               extensions(m),
 	}, log)
 
 	mux := http.NewServeMux()
-	reads := cfg.ClientReads
-	if reads <= 0 {
-		reads = DefaultClientReads
-	}
-	mux.Handle("/graphql", limitBody(maxBody, requireUTF8(limitReads(reads, authn.middleware(true, gql)))))
+	mux.Handle("/graphql", limitBody(maxBody, requireUTF8(limitReads(cfg.ClientReads, authn.middleware(true, gql)))))
 	mux.Handle("POST /publish-message", limitBody(maxBody, requireUTF8(authn.middleware(false, publishMessage(res)))))
 	mux.Handle("GET /graphiql/", http.StripPrefix("/graphiql/", graphiql.Assets()))
 	mux.Handle("GET /healthz", healthz(store, hub))
 	mux.Handle("GET /readyz", readyz(store, hub, cfg.Draining))
 	mux.Handle("GET /{$}", http.RedirectHandler("/graphql", http.StatusFound))
-	if cfg.Metrics == nil {
+	if m == nil {
 		return mux
 	}
-	mux.Handle("GET /metrics", cfg.Metrics.Handler())
-	return cfg.Metrics.HTTP(mux)
+	mux.Handle("GET /metrics", m.Handler())
+	return m.HTTP(mux)
 }
 
 // limitBody refuses bodies over n bytes with 413 and a GraphQL-shaped error.

@@ -1,4 +1,4 @@
-package api_test
+package server_test
 
 import (
 	"bufio"
@@ -16,9 +16,9 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/rewind-dev/rewind/api"
 	"github.com/rewind-dev/rewind/internal/wstest"
 	"github.com/rewind-dev/rewind/replay"
+	api "github.com/rewind-dev/rewind/server"
 )
 
 // fuzzConfig serves the fuzz targets: limits high enough that sockets the

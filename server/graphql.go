@@ -1,0 +1,125 @@
+package server
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/rewind-dev/rewind/graph"
+	"github.com/rewind-dev/rewind/internal/connlimit"
+	"github.com/rewind-dev/rewind/internal/gqlws"
+	"github.com/rewind-dev/rewind/internal/sse"
+	"github.com/rewind-dev/rewind/web/graphiql"
+)
+
+// graphQLConfig configures the /graphql endpoint. Zero values take the
+// defaults of the component each field is forwarded to.
+type graphQLConfig struct {
+	AllowedOrigins   []string
+	MaxMessageBytes  int64
+	KeepAlive        time.Duration
+	InitTimeout      time.Duration
+	MaxSubscriptions int
+	WriteTimeout     time.Duration
+	// MaxConnections and MaxConnectionsPerAddress bound WebSockets and SSE
+	// streams together, one count for both (see connlimit.Config).
+	MaxConnections           int
+	MaxConnectionsPerAddress int
+	// InitFunc authenticates WebSockets at connection_init (see
+	// gqlws.Config).
+	InitFunc             func(ctx context.Context, payload map[string]any) (context.Context, time.Time, error)
+	MaxDepth             int
+	MaxComplexity        int
+	MaxStorageReads      int
+	DisableIntrospection bool
+	// Extensions are added to the executor after graph's (metrics, say).
+	Extensions []graphql.HandlerExtension
+}
+
+// graphQL serves GraphQL over POST, GET, WebSocket (graphql-transport-ws
+// and the legacy graphql-ws) and Server-Sent Events (graphql-sse, distinct
+// connections) on one endpoint, and GraphiQL to browsers (its assets are
+// served by graphiql.Assets, mounted beside the endpoint).
+func graphQL(res *graph.Resolver, cfg graphQLConfig, log *slog.Logger) http.Handler {
+	srv := handler.New(graph.NewSchema(res))
+	ws := gqlws.New(gqlws.Config{
+		AllowedOrigins:   cfg.AllowedOrigins,
+		InitTimeout:      cfg.InitTimeout,
+		KeepAlive:        cfg.KeepAlive,
+		MaxSubscriptions: cfg.MaxSubscriptions,
+		MaxMessageBytes:  cfg.MaxMessageBytes,
+		WriteTimeout:     cfg.WriteTimeout,
+		Logger:           log,
+		InitFunc:         cfg.InitFunc,
+		// SSE streams count against the same limiter (ws.Connections).
+		Connections: connlimit.New(connlimit.Config{Max: cfg.MaxConnections, PerAddress: cfg.MaxConnectionsPerAddress}),
+	})
+	srv.AddTransport(ws)
+	srv.AddTransport(sse.New(sse.Config{KeepAlive: cfg.KeepAlive, WriteTimeout: cfg.WriteTimeout, Logger: log, Connections: ws.Connections()}))
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	for _, e := range graph.LimitExtensions(graph.Limits{
+		MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity, MaxStorageReads: cfg.MaxStorageReads,
+		DisableIntrospection: cfg.DisableIntrospection,
+	}) {
+		srv.Use(e)
+	}
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
+	srv.Use(graph.MutationGate(res))
+	for _, e := range cfg.Extensions {
+		srv.Use(e)
+	}
+	srv.SetErrorPresenter(res.Presenter())
+	srv.SetRecoverFunc(graph.RecoverFunc(log))
+
+	page := graphiql.Page("/graphql")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer recoverHTTP(w, r, log)
+		if isGraphiQL(r) {
+			page.ServeHTTP(w, r)
+			return
+		}
+		srv.ServeHTTP(w, r)
+	})
+}
+
+// recoverHTTP answers a panic that escaped gqlgen's own recovery (the
+// GraphiQL page, or a transport's code outside it) the way gqlgen answers
+// the ones it catches, rather than letting net/http drop the connection.
+// http.ErrAbortHandler is net/http's way to abort a response on purpose.
+func recoverHTTP(w http.ResponseWriter, r *http.Request, log *slog.Logger) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	if p == http.ErrAbortHandler {
+		panic(p)
+	}
+	log.ErrorContext(r.Context(), "http: panic", "panic", p, "stack", string(debug.Stack()))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusInternalServerError)
+	_, _ = io.WriteString(w, internalErrorBody)
+}
+
+// internalErrorBody is the answer to a panic outside any operation.
+const internalErrorBody = `{"errors":[{"message":"internal error","extensions":{"code":"` + graph.CodeInternal + `"}}]}`
+
+// isGraphiQL reports whether r is a browser asking for the GraphiQL page
+// rather than an operation: a plain GET that accepts HTML.
+func isGraphiQL(r *http.Request) bool {
+	return r.Method == http.MethodGet && r.URL.RawQuery == "" && r.Header.Get("Upgrade") == "" &&
+		strings.Contains(r.Header.Get("Accept"), "text/html")
+}
