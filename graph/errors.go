@@ -12,9 +12,9 @@ import (
 
 	"github.com/rewind-dev/rewind/auth"
 	"github.com/rewind-dev/rewind/eventstore"
-	"github.com/rewind-dev/rewind/internal/gqlws"
-	"github.com/rewind-dev/rewind/internal/sse"
 	"github.com/rewind-dev/rewind/replay"
+	"github.com/rewind-dev/rewind/transport/gqlws"
+	"github.com/rewind-dev/rewind/transport/sse"
 )
 
 // maxPage bounds one page of history.

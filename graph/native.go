@@ -6,9 +6,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rewind-dev/rewind/eventstore"
-	"github.com/rewind-dev/rewind/internal/gqlws"
 	"github.com/rewind-dev/rewind/internal/metrics"
 	"github.com/rewind-dev/rewind/replay"
+	"github.com/rewind-dev/rewind/transport/gqlws"
 )
 
 // streamNatively serves a subscription through the WebSocket transport's

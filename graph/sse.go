@@ -4,7 +4,7 @@ import (
 	"context"
 
 	"github.com/rewind-dev/rewind/eventstore"
-	"github.com/rewind-dev/rewind/internal/sse"
+	"github.com/rewind-dev/rewind/transport/sse"
 )
 
 // resumeFrom returns the cursor a subscription starts after: over SSE, the

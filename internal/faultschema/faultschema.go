@@ -18,7 +18,7 @@ import (
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 
-	"github.com/rewind-dev/rewind/internal/gqlws"
+	"github.com/rewind-dev/rewind/transport/gqlws"
 )
 
 // SDL is the schema. Query fields: ok answers {"ok":1}; costly panics

@@ -28,7 +28,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
-	"github.com/rewind-dev/rewind/internal/connlimit"
+	"github.com/rewind-dev/rewind/transport/connlimit"
 )
 
 // Config configures the transport. Zero values take the defaults.
