@@ -20,6 +20,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/rewind-dev/rewind/transport"
 	"github.com/rewind-dev/rewind/transport/connlimit"
 )
 
@@ -647,8 +648,9 @@ type events interface {
 	complete(opCtx context.Context, id string) bool
 }
 
-// execute runs one operation through gqlgen's executor. A subscription
-// whose resolver attaches a Stream is handed over to serveNative, which
+// execute runs one operation through gqlgen's executor, its context
+// carrying the operation's transport.Delivery. A subscription whose
+// resolver attaches a transport.Stream is handed over to serveNative, which
 // calls release when it ends; execute then reports true.
 func (c *conn) execute(ctx context.Context, id string, payload json.RawMessage, out events, release func()) bool {
 	// Cancellation reaches the contexts derived below after this one: ask
@@ -675,17 +677,18 @@ func (c *conn) execute(ctx context.Context, id string, payload json.RawMessage, 
 		return false
 	}
 	sink := &errorSink{}
-	ctx = context.WithValue(graphql.WithOperationContext(ctx, rc), sinkKey{}, sink)
-	var slot *Slot
+	var d transport.Delivery = sink
+	var sl *slot
 	if rc.Operation != nil && rc.Operation.Operation == "subscription" {
-		slot = &Slot{}
-		ctx = context.WithValue(ctx, slotKey{}, slot)
+		sl = &slot{}
+		d = subscription{sink, sl}
 	}
+	ctx = transport.With(graphql.WithOperationContext(ctx, rc), d)
 	responses, ctx := c.exec.DispatchOperation(ctx, rc)
-	if slot != nil {
+	if sl != nil {
 		// The resolver attaches its stream last, once nothing can fail.
-		if st := slot.attached(); st != nil {
-			c.serveNative(opCtx, id, slot, st, sink, out, release)
+		if st := sl.attached(); st != nil {
+			c.serveNative(opCtx, id, sl, st, sink, out, release)
 			return true
 		}
 	}
@@ -721,10 +724,19 @@ func conclude(opCtx context.Context, id string, sink *errorSink, out events) {
 	out.complete(opCtx, id)
 }
 
-// errorSink collects errors a resolver reports for its subscription.
+// errorSink collects errors a resolver reports for its operation: the
+// transport.Delivery of every operation this transport runs.
 type errorSink struct {
 	mu   sync.Mutex
 	errs gqlerror.List
+}
+
+// ReportError makes the subscription end with an error message carrying
+// err instead of complete, once its results have all been sent.
+func (s *errorSink) ReportError(err *gqlerror.Error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.errs = append(s.errs, err)
 }
 
 func (s *errorSink) take() gqlerror.List {
@@ -733,22 +745,22 @@ func (s *errorSink) take() gqlerror.List {
 	return s.errs
 }
 
-type sinkKey struct{}
-
-// ReportError makes a subscription end with an error message carrying err
-// instead of complete, once its channel closes. Resolvers call it just
-// before closing the channel they returned. It reports false outside an
-// operation served by this transport.
-func ReportError(ctx context.Context, err *gqlerror.Error) bool {
-	s, ok := ctx.Value(sinkKey{}).(*errorSink)
-	if !ok {
-		return false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.errs = append(s.errs, err)
-	return true
+// subscription is the Delivery of a subscription: its errors, and the
+// slot a native stream attaches to (transport.StreamSink).
+type subscription struct {
+	errs *errorSink
+	slot *slot
 }
+
+var (
+	_ transport.Delivery   = (*errorSink)(nil)
+	_ transport.Delivery   = subscription{}
+	_ transport.StreamSink = subscription{}
+)
+
+func (s subscription) ReportError(err *gqlerror.Error) { s.errs.ReportError(err) }
+func (s subscription) Attach(st transport.Stream)      { s.slot.Attach(st) }
+func (s subscription) Wake()                           { s.slot.Wake() }
 
 // proto is one subprotocol's handling of client messages.
 type proto interface {
