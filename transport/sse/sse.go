@@ -8,6 +8,22 @@
 // request ends that request as a failed operation (INTERNAL_SERVER_ERROR),
 // never the process; open streams count against the server's connection
 // limits (connlimit).
+//
+// It is public API and works with any gqlgen ExecutableSchema: in place of
+// gqlgen's own transport.SSE, add
+//
+//	srv.AddTransport(sse.New(sse.Config{}))
+//
+// to a handler.Server before its POST and GET transports. It needs gqlgen
+// and gqlparser and nothing else of Rewind's but transport (each
+// operation's context carries a transport.Delivery that is also a
+// transport.Resumer, for Last-Event-ID, and a transport.EventIDSink, for
+// the id field) and transport/connlimit.
+//
+// Stable: Config's fields and their defaults, New and Transport's
+// methods, CodeInternal, and the events it writes (graphql-sse's
+// distinct-connections mode). New Config fields keep today's behaviour at
+// their zero value.
 package sse
 
 import (
