@@ -413,6 +413,37 @@ func (c *conn) writeRaw(opCtx context.Context, b []byte) bool {
 	if opCtx.Err() != nil {
 		return false
 	}
+	return c.writeLocked(b)
+}
+
+// writeLast sends the last message of the operation whose context is
+// opCtx (its error or complete), as writeFor does. The operation is
+// forgotten first, holding the write lock: the client may reuse its id as
+// soon as it reads the message, and nothing of an operation that reuses
+// the id can go out before it.
+func (c *conn) writeLast(opCtx context.Context, m any) bool {
+	b, err := json.Marshal(m)
+	if err != nil {
+		c.t.cfg.Logger.Error("websocket: encode message", "err", err)
+		return false
+	}
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if opCtx.Err() != nil {
+		return false
+	}
+	if forget, ok := opCtx.Value(forgetKey{}).(func()); ok {
+		forget()
+	}
+	return c.writeLocked(b)
+}
+
+// forgetKey is the context key of an operation's forget function, which
+// removes it from its connection's running operations (see writeLast).
+type forgetKey struct{}
+
+// writeLocked sends one text frame; c.writeMu is held.
+func (c *conn) writeLocked(b []byte) bool {
 	_ = c.ws.SetWriteDeadline(time.Now().Add(c.t.cfg.WriteTimeout))
 	if err := c.writeFrame(b); err != nil {
 		c.t.cfg.Logger.Debug("websocket write", "err", err)
@@ -577,14 +608,18 @@ func (c *conn) start(ctx context.Context, id string, payload json.RawMessage, re
 	c.mu.Unlock()
 	c.quiesce(replaced) // nothing of the replaced operation after the new one's messages
 
+	forget := func() {
+		c.mu.Lock()
+		if c.ops[id] == op { // not an operation that replaced this one
+			delete(c.ops, id)
+		}
+		c.mu.Unlock()
+	}
+	opCtx = context.WithValue(opCtx, forgetKey{}, forget)
 	var once sync.Once
 	release := func() {
 		once.Do(func() {
-			c.mu.Lock()
-			if c.ops[id] == op { // not an operation that replaced this one
-				delete(c.ops, id)
-			}
-			c.mu.Unlock()
+			forget()
 			cancel()
 			c.wg.Done()
 		})
@@ -640,7 +675,8 @@ func (c *conn) stop(id string) bool {
 // events is how an operation's outcome is written in one subprotocol.
 // Each message is sent only while opCtx, the operation's context, is live
 // (see writeFor); pass context.Background() for a message outside any
-// operation.
+// operation. errors and complete are an operation's last message, and
+// free its id (see writeLast).
 type events interface {
 	dataType() string // the type of a message carrying a result
 	next(opCtx context.Context, id string, r *graphql.Response) bool
