@@ -23,9 +23,8 @@ import (
 
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/graph"
-	"github.com/rewind-dev/rewind/internal/gqlws"
-	"github.com/rewind-dev/rewind/internal/sse"
 	"github.com/rewind-dev/rewind/replay"
+	"github.com/rewind-dev/rewind/transport"
 )
 
 // Source is where subscriptions come from: the store resolves cursors, the
@@ -145,11 +144,17 @@ func Subscribe[T, Out any](ctx context.Context, src Source, req Request, wrap fu
 		cancel()
 		return nil, err
 	}
+	d, _ := transport.From(ctx) // nil outside Rewind's transports
+	ids, _ := d.(transport.EventIDSink)
 	out := make(chan Out)
 	go func() {
 		defer close(out)
 		defer cancel()
-		fail := func(err error) { report(ctx, present(ctx, err)) }
+		fail := func(err error) {
+			if d != nil {
+				d.ReportError(present(ctx, err))
+			}
+		}
 		for ev := range sub.C {
 			v, err := o.decode(*ev)
 			if err != nil {
@@ -158,7 +163,9 @@ func Subscribe[T, Out any](ctx context.Context, src Source, req Request, wrap fu
 			}
 			// Over SSE the transport writes the id in the message's id
 			// field, for the browser's Last-Event-ID.
-			sse.Delivering(ctx, ev.ID.String())
+			if ids != nil {
+				ids.Delivering(ev.ID.String())
+			}
 			e := Event[T]{
 				ID: ev.ID.String(), Topic: ev.Topic, Type: ev.Type, Time: ev.Time(),
 				Live: caught.Load() && ev.Seq > liveAfter.Load(),
@@ -178,12 +185,6 @@ func Subscribe[T, Out any](ctx context.Context, src Source, req Request, wrap fu
 		}
 	}()
 	return out, nil
-}
-
-// report queues e to be sent when the subscription's channel closes, over
-// whichever of Rewind's transports serves it.
-func report(ctx context.Context, e *gqlerror.Error) {
-	_ = gqlws.ReportError(ctx, e) || sse.ReportError(ctx, e)
 }
 
 // start turns req's start point into the hub's, as Rewind's own fields do.

@@ -12,9 +12,8 @@ import (
 
 	"github.com/rewind-dev/rewind/auth"
 	"github.com/rewind-dev/rewind/eventstore"
-	"github.com/rewind-dev/rewind/internal/gqlws"
-	"github.com/rewind-dev/rewind/internal/sse"
 	"github.com/rewind-dev/rewind/replay"
+	"github.com/rewind-dev/rewind/transport"
 )
 
 // maxPage bounds one page of history.
@@ -123,11 +122,15 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 }
 
 // reportSubscriptionError queues err to be sent as the subscription's error
-// message when its channel closes. It reports false outside a WebSocket
-// subscription.
+// when its results have all been sent. It reports false when no transport
+// delivers the subscription.
 func (r *Resolver) reportSubscriptionError(ctx context.Context, err error) bool {
 	e := r.present(ctx, err)
-	return gqlws.ReportError(ctx, e) || sse.ReportError(ctx, e)
+	d, ok := transport.From(ctx)
+	if ok {
+		d.ReportError(e)
+	}
+	return ok
 }
 
 // isArgumentError reports whether gqlErr is about one of the current

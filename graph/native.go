@@ -6,19 +6,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rewind-dev/rewind/eventstore"
-	"github.com/rewind-dev/rewind/internal/gqlws"
 	"github.com/rewind-dev/rewind/internal/metrics"
 	"github.com/rewind-dev/rewind/replay"
+	"github.com/rewind-dev/rewind/transport"
 )
 
-// streamNatively serves a subscription through the WebSocket transport's
-// native path when it can: the hub puts events into a feed, and the
-// transport, when woken, writes each as rendered once per selection,
-// with no goroutine per subscription and no gqlgen execution per event.
-// It reports false when the subscription must go through gqlgen instead
-// (another transport, or a selection the renderer cannot write exactly).
-func (r *Resolver) streamNatively(ctx context.Context, req replay.Request) (bool, error) {
-	slot, ok := gqlws.SlotFrom(ctx)
+// streamNatively serves a subscription natively when its delivery offers
+// it (transport.StreamSink, as the WebSocket transport does): the hub puts
+// events into a feed, and the transport, when woken, writes each as
+// rendered once per selection, with no goroutine per subscription and no
+// gqlgen execution per event. It reports false when the subscription must
+// go through gqlgen's channel instead (a delivery without a stream sink,
+// or a selection the renderer cannot write exactly).
+func (r *Resolver) streamNatively(ctx context.Context, d transport.Delivery, req replay.Request) (bool, error) {
+	sink, ok := d.(transport.StreamSink)
 	if !ok {
 		return false, nil
 	}
@@ -27,7 +28,7 @@ func (r *Resolver) streamNatively(ctx context.Context, req replay.Request) (bool
 		return false, nil
 	}
 	st := &eventStream{render: render, delivered: metrics.Deliveries(ctx)}
-	feed, err := r.hub.Attach(ctx, req, slot.Wake,
+	feed, err := r.hub.Attach(ctx, req, sink.Wake,
 		replay.OnEnd(func(err error) { r.reportSubscriptionError(ctx, err) }),
 		replay.OnCaughtUp(func(seq uint64) {
 			st.live.seq.Store(seq)
@@ -37,12 +38,12 @@ func (r *Resolver) streamNatively(ctx context.Context, req replay.Request) (bool
 		return true, err
 	}
 	st.feed = feed
-	slot.Attach(st)
+	sink.Attach(st)
 	return true, nil
 }
 
-// eventStream is a natively served subscription: its feed and renderer.
-// The transport calls Drain one call at a time.
+// eventStream is a natively served subscription (a transport.Stream): its
+// feed and renderer. The transport calls Drain one call at a time.
 type eventStream struct {
 	feed      *replay.Feed
 	render    *renderer

@@ -11,6 +11,7 @@ import (
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/graph/model"
 	"github.com/rewind-dev/rewind/replay"
+	"github.com/rewind-dev/rewind/transport"
 )
 
 // ID is the resolver for the id field.
@@ -206,7 +207,10 @@ func (r *subscriptionResolver) Events(ctx context.Context, topics []string, afte
 	if err := StartAt(ctx, r.store, &req, afterID, last, since); err != nil {
 		return nil, err
 	}
-	if native, err := r.streamNatively(ctx, req); native || err != nil {
+	// Natively if the delivery offers it, else through gqlgen's channel
+	// (with each event's id if the delivery writes ids).
+	d, _ := transport.From(ctx)
+	if native, err := r.streamNatively(ctx, d, req); native || err != nil {
 		return make(chan *eventstore.Event), err
 	}
 	sub, err := r.hub.Subscribe(ctx, req,
@@ -215,7 +219,7 @@ func (r *subscriptionResolver) Events(ctx context.Context, topics []string, afte
 	if err != nil {
 		return nil, err
 	}
-	return withEventIDs(ctx, sub.C), nil
+	return withEventIDs(ctx, d, sub.C), nil
 }
 
 // RealTimeMessages is the resolver for the realTimeMessages field.
@@ -227,7 +231,8 @@ func (r *subscriptionResolver) RealTimeMessages(ctx context.Context, afterID *st
 	if err := StartAt(ctx, r.store, &req, afterID, last, since); err != nil {
 		return nil, err
 	}
-	if native, err := r.streamNatively(ctx, req); native || err != nil {
+	d, _ := transport.From(ctx)
+	if native, err := r.streamNatively(ctx, d, req); native || err != nil {
 		return make(chan *model.Message), err
 	}
 	sub, err := r.hub.Subscribe(ctx, req)
@@ -238,7 +243,7 @@ func (r *subscriptionResolver) RealTimeMessages(ctx context.Context, afterID *st
 	go func() {
 		defer close(out)
 		for ev := range sub.C {
-			delivering(ctx, ev)
+			delivering(d, ev)
 			select {
 			case out <- toMessage(ev):
 			case <-ctx.Done():

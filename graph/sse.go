@@ -4,31 +4,36 @@ import (
 	"context"
 
 	"github.com/rewind-dev/rewind/eventstore"
-	"github.com/rewind-dev/rewind/internal/sse"
+	"github.com/rewind-dev/rewind/transport"
 )
 
-// resumeFrom returns the cursor a subscription starts after: over SSE, the
-// Last-Event-ID of a reconnecting client replaces afterId, which is how
-// EventSource resumes with no code of the client's.
+// resumeFrom returns the cursor a subscription starts after: when its
+// delivery carries the client's resume point (transport.Resumer: SSE's
+// Last-Event-ID), that replaces afterId, which is how EventSource resumes
+// with no code of the client's.
 func resumeFrom(ctx context.Context, afterID *string) *string {
-	if id, ok := sse.LastEventID(ctx); ok {
-		return &id
+	d, _ := transport.From(ctx)
+	if res, ok := d.(transport.Resumer); ok {
+		if id, ok := res.ResumeAfter(); ok {
+			return &id
+		}
 	}
 	return afterID
 }
 
-// withEventIDs returns c itself, or over SSE a channel that relays c after
-// telling the transport each event's id, which it writes in the message's
-// SSE id field.
-func withEventIDs(ctx context.Context, c <-chan *eventstore.Event) <-chan *eventstore.Event {
-	if !sse.Active(ctx) {
+// withEventIDs returns c itself, or, when d writes an id with each result
+// (transport.EventIDSink: SSE's id field), a channel that relays c after
+// telling d each event's id.
+func withEventIDs(ctx context.Context, d transport.Delivery, c <-chan *eventstore.Event) <-chan *eventstore.Event {
+	ids, ok := d.(transport.EventIDSink)
+	if !ok {
 		return c
 	}
 	out := make(chan *eventstore.Event)
 	go func() {
 		defer close(out)
 		for ev := range c {
-			sse.Delivering(ctx, ev.ID.String())
+			ids.Delivering(ev.ID.String())
 			select {
 			case out <- ev:
 			case <-ctx.Done():
@@ -39,5 +44,10 @@ func withEventIDs(ctx context.Context, c <-chan *eventstore.Event) <-chan *event
 	return out
 }
 
-// delivering tells an SSE transport, if any, which event is sent next.
-func delivering(ctx context.Context, ev *eventstore.Event) { sse.Delivering(ctx, ev.ID.String()) }
+// delivering tells d, if it writes ids with results, which event is sent
+// next.
+func delivering(d transport.Delivery, ev *eventstore.Event) {
+	if ids, ok := d.(transport.EventIDSink); ok {
+		ids.Delivering(ev.ID.String())
+	}
+}

@@ -17,9 +17,9 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/rewind-dev/rewind/graph"
-	"github.com/rewind-dev/rewind/internal/connlimit"
-	"github.com/rewind-dev/rewind/internal/gqlws"
-	"github.com/rewind-dev/rewind/internal/sse"
+	"github.com/rewind-dev/rewind/transport/connlimit"
+	"github.com/rewind-dev/rewind/transport/gqlws"
+	"github.com/rewind-dev/rewind/transport/sse"
 	"github.com/rewind-dev/rewind/web/graphiql"
 )
 

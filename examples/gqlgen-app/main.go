@@ -28,7 +28,7 @@ import (
 	"github.com/rewind-dev/rewind/durable"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/examples/gqlgen-app/graph"
-	"github.com/rewind-dev/rewind/internal/gqlws"
+	"github.com/rewind-dev/rewind/transport/gqlws"
 	"github.com/rewind-dev/rewind/natsembed"
 	"github.com/rewind-dev/rewind/replay"
 )

@@ -18,7 +18,7 @@ import (
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 
-	"github.com/rewind-dev/rewind/internal/gqlws"
+	"github.com/rewind-dev/rewind/transport"
 )
 
 // SDL is the schema. Query fields: ok answers {"ok":1}; costly panics
@@ -26,8 +26,9 @@ import (
 // gqlparser's panics surface); boom panics in Exec; later panics in the
 // response handler, when the transport pulls the result. Subscription
 // fields: blocked waits in its resolver until Release, then fails as a
-// resolver whose context was cancelled; stream is served natively by
-// gqlws, emits {"stream":1} and {"stream":2} and then panics in Drain.
+// resolver whose context was cancelled; stream is served natively, by a
+// transport.StreamSink such as gqlws's, emits {"stream":1} and
+// {"stream":2} and then panics in Drain.
 const SDL = `
 type Query { ok: Int, costly: Int, boom: Int, later: Int }
 type Subscription { blocked: Int, stream: Int }
@@ -104,13 +105,14 @@ func (s *Schema) exec(ctx context.Context) graphql.ResponseHandler {
 		s.returned <- struct{}{}
 		return func(context.Context) *graphql.Response { return nil }
 	case "stream":
-		slot, ok := gqlws.SlotFrom(ctx)
+		d, _ := transport.From(ctx)
+		sink, ok := d.(transport.StreamSink)
 		if !ok {
-			graphql.AddError(ctx, errors.New("stream is served by gqlws only"))
+			graphql.AddError(ctx, errors.New("stream is served by a transport.StreamSink only"))
 			return func(context.Context) *graphql.Response { return nil }
 		}
-		slot.Attach(&panickyStream{})
-		slot.Wake()
+		sink.Attach(&panickyStream{})
+		sink.Wake()
 		return func(context.Context) *graphql.Response { return nil }
 	}
 	panic("faultschema: no field " + field)

@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rewind-dev/rewind/internal/connlimit"
 	"github.com/rewind-dev/rewind/internal/faultschema"
-	"github.com/rewind-dev/rewind/internal/sse"
 	"github.com/rewind-dev/rewind/internal/testenv"
+	"github.com/rewind-dev/rewind/transport/connlimit"
+	"github.com/rewind-dev/rewind/transport/sse"
 )
 
 type faultServer struct {

@@ -20,7 +20,8 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
-	"github.com/rewind-dev/rewind/internal/connlimit"
+	"github.com/rewind-dev/rewind/transport"
+	"github.com/rewind-dev/rewind/transport/connlimit"
 )
 
 // Config configures the transport. Zero values take the defaults.
@@ -412,6 +413,37 @@ func (c *conn) writeRaw(opCtx context.Context, b []byte) bool {
 	if opCtx.Err() != nil {
 		return false
 	}
+	return c.writeLocked(b)
+}
+
+// writeLast sends the last message of the operation whose context is
+// opCtx (its error or complete), as writeFor does. The operation is
+// forgotten first, holding the write lock: the client may reuse its id as
+// soon as it reads the message, and nothing of an operation that reuses
+// the id can go out before it.
+func (c *conn) writeLast(opCtx context.Context, m any) bool {
+	b, err := json.Marshal(m)
+	if err != nil {
+		c.t.cfg.Logger.Error("websocket: encode message", "err", err)
+		return false
+	}
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if opCtx.Err() != nil {
+		return false
+	}
+	if forget, ok := opCtx.Value(forgetKey{}).(func()); ok {
+		forget()
+	}
+	return c.writeLocked(b)
+}
+
+// forgetKey is the context key of an operation's forget function, which
+// removes it from its connection's running operations (see writeLast).
+type forgetKey struct{}
+
+// writeLocked sends one text frame; c.writeMu is held.
+func (c *conn) writeLocked(b []byte) bool {
 	_ = c.ws.SetWriteDeadline(time.Now().Add(c.t.cfg.WriteTimeout))
 	if err := c.writeFrame(b); err != nil {
 		c.t.cfg.Logger.Debug("websocket write", "err", err)
@@ -576,14 +608,18 @@ func (c *conn) start(ctx context.Context, id string, payload json.RawMessage, re
 	c.mu.Unlock()
 	c.quiesce(replaced) // nothing of the replaced operation after the new one's messages
 
+	forget := func() {
+		c.mu.Lock()
+		if c.ops[id] == op { // not an operation that replaced this one
+			delete(c.ops, id)
+		}
+		c.mu.Unlock()
+	}
+	opCtx = context.WithValue(opCtx, forgetKey{}, forget)
 	var once sync.Once
 	release := func() {
 		once.Do(func() {
-			c.mu.Lock()
-			if c.ops[id] == op { // not an operation that replaced this one
-				delete(c.ops, id)
-			}
-			c.mu.Unlock()
+			forget()
 			cancel()
 			c.wg.Done()
 		})
@@ -639,7 +675,8 @@ func (c *conn) stop(id string) bool {
 // events is how an operation's outcome is written in one subprotocol.
 // Each message is sent only while opCtx, the operation's context, is live
 // (see writeFor); pass context.Background() for a message outside any
-// operation.
+// operation. errors and complete are an operation's last message, and
+// free its id (see writeLast).
 type events interface {
 	dataType() string // the type of a message carrying a result
 	next(opCtx context.Context, id string, r *graphql.Response) bool
@@ -647,8 +684,9 @@ type events interface {
 	complete(opCtx context.Context, id string) bool
 }
 
-// execute runs one operation through gqlgen's executor. A subscription
-// whose resolver attaches a Stream is handed over to serveNative, which
+// execute runs one operation through gqlgen's executor, its context
+// carrying the operation's transport.Delivery. A subscription whose
+// resolver attaches a transport.Stream is handed over to serveNative, which
 // calls release when it ends; execute then reports true.
 func (c *conn) execute(ctx context.Context, id string, payload json.RawMessage, out events, release func()) bool {
 	// Cancellation reaches the contexts derived below after this one: ask
@@ -675,17 +713,18 @@ func (c *conn) execute(ctx context.Context, id string, payload json.RawMessage, 
 		return false
 	}
 	sink := &errorSink{}
-	ctx = context.WithValue(graphql.WithOperationContext(ctx, rc), sinkKey{}, sink)
-	var slot *Slot
+	var d transport.Delivery = sink
+	var sl *slot
 	if rc.Operation != nil && rc.Operation.Operation == "subscription" {
-		slot = &Slot{}
-		ctx = context.WithValue(ctx, slotKey{}, slot)
+		sl = &slot{}
+		d = subscription{sink, sl}
 	}
+	ctx = transport.With(graphql.WithOperationContext(ctx, rc), d)
 	responses, ctx := c.exec.DispatchOperation(ctx, rc)
-	if slot != nil {
+	if sl != nil {
 		// The resolver attaches its stream last, once nothing can fail.
-		if st := slot.attached(); st != nil {
-			c.serveNative(opCtx, id, slot, st, sink, out, release)
+		if st := sl.attached(); st != nil {
+			c.serveNative(opCtx, id, sl, st, sink, out, release)
 			return true
 		}
 	}
@@ -721,10 +760,19 @@ func conclude(opCtx context.Context, id string, sink *errorSink, out events) {
 	out.complete(opCtx, id)
 }
 
-// errorSink collects errors a resolver reports for its subscription.
+// errorSink collects errors a resolver reports for its operation: the
+// transport.Delivery of every operation this transport runs.
 type errorSink struct {
 	mu   sync.Mutex
 	errs gqlerror.List
+}
+
+// ReportError makes the subscription end with an error message carrying
+// err instead of complete, once its results have all been sent.
+func (s *errorSink) ReportError(err *gqlerror.Error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.errs = append(s.errs, err)
 }
 
 func (s *errorSink) take() gqlerror.List {
@@ -733,22 +781,22 @@ func (s *errorSink) take() gqlerror.List {
 	return s.errs
 }
 
-type sinkKey struct{}
-
-// ReportError makes a subscription end with an error message carrying err
-// instead of complete, once its channel closes. Resolvers call it just
-// before closing the channel they returned. It reports false outside an
-// operation served by this transport.
-func ReportError(ctx context.Context, err *gqlerror.Error) bool {
-	s, ok := ctx.Value(sinkKey{}).(*errorSink)
-	if !ok {
-		return false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.errs = append(s.errs, err)
-	return true
+// subscription is the Delivery of a subscription: its errors, and the
+// slot a native stream attaches to (transport.StreamSink).
+type subscription struct {
+	errs *errorSink
+	slot *slot
 }
+
+var (
+	_ transport.Delivery   = (*errorSink)(nil)
+	_ transport.Delivery   = subscription{}
+	_ transport.StreamSink = subscription{}
+)
+
+func (s subscription) ReportError(err *gqlerror.Error) { s.errs.ReportError(err) }
+func (s subscription) Attach(st transport.Stream)      { s.slot.Attach(st) }
+func (s subscription) Wake()                           { s.slot.Wake() }
 
 // proto is one subprotocol's handling of client messages.
 type proto interface {

@@ -64,11 +64,11 @@ func (e transportEvents) next(opCtx context.Context, id string, r *graphql.Respo
 }
 
 func (e transportEvents) errors(opCtx context.Context, id string, errs gqlerror.List) bool {
-	return e.c.writeFor(opCtx, outMsg{Type: "error", ID: id, Payload: errs})
+	return e.c.writeLast(opCtx, outMsg{Type: "error", ID: id, Payload: errs})
 }
 
 func (e transportEvents) complete(opCtx context.Context, id string) bool {
-	return e.c.writeFor(opCtx, outMsg{Type: "complete", ID: id})
+	return e.c.writeLast(opCtx, outMsg{Type: "complete", ID: id})
 }
 
 func (p transportProto) handle(ctx context.Context, c *conn, m message) bool {
@@ -156,11 +156,11 @@ func (e legacyEvents) errors(opCtx context.Context, id string, errs gqlerror.Lis
 	} else {
 		first = &gqlerror.Error{Message: "operation failed"}
 	}
-	return e.c.writeFor(opCtx, outMsg{Type: "error", ID: id, Payload: first})
+	return e.c.writeLast(opCtx, outMsg{Type: "error", ID: id, Payload: first})
 }
 
 func (e legacyEvents) complete(opCtx context.Context, id string) bool {
-	return e.c.writeFor(opCtx, outMsg{Type: "complete", ID: id})
+	return e.c.writeLast(opCtx, outMsg{Type: "complete", ID: id})
 }
 
 func (legacyProto) connectionError(c *conn, msg string) bool {

@@ -15,9 +15,9 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/rewind-dev/rewind/internal/faultschema"
-	"github.com/rewind-dev/rewind/internal/gqlws"
 	"github.com/rewind-dev/rewind/internal/testenv"
 	"github.com/rewind-dev/rewind/internal/wstest"
+	"github.com/rewind-dev/rewind/transport/gqlws"
 )
 
 var protos = []string{wstest.TransportWS, wstest.LegacyWS}

@@ -4,49 +4,30 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/rewind-dev/rewind/transport"
 )
 
-// Stream is a subscription whose results its resolver produces itself
-// instead of through gqlgen's per-event execution: the resolver renders
-// each result's data, and the transport writes whatever is waiting when
-// it is woken. A subscription served this way holds no goroutine while it
-// waits for events, and a burst of results goes out in one write.
-type Stream interface {
-	// Drain passes the data of every waiting result to emit, in order
-	// (emit copies it), and reports whether the stream has ended. A stream
-	// that failed reports it with ReportError before ending.
-	Drain(emit func(data []byte)) (done bool)
-}
-
-// Slot is where a subscription resolver attaches its Stream.
-type Slot struct {
+// slot is where a subscription resolver attaches its transport.Stream: the
+// transport.StreamSink this transport offers each subscription.
+type slot struct {
 	mu      sync.Mutex
-	stream  Stream
+	stream  transport.Stream
 	drain   func() // set once the transport drives the stream
 	pending bool   // woken before the transport drove it, or while draining
 	running bool   // a drain is under way
 }
 
-type slotKey struct{}
-
-// SlotFrom returns the Slot of the subscription being resolved in ctx, if
-// this transport serves it (otherwise the resolver returns a channel as
-// usual).
-func SlotFrom(ctx context.Context) (*Slot, bool) {
-	s, ok := ctx.Value(slotKey{}).(*Slot)
-	return s, ok
-}
-
-// Attach makes s the subscription's source of results. The resolver then
+// Attach makes st the subscription's source of results. The resolver then
 // returns a channel gqlgen will never read; the transport takes over once
 // the resolver returns without error.
-func (s *Slot) Attach(st Stream) {
+func (s *slot) Attach(st transport.Stream) {
 	s.mu.Lock()
 	s.stream = st
 	s.mu.Unlock()
 }
 
-func (s *Slot) attached() Stream {
+func (s *slot) attached() transport.Stream {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.stream
@@ -54,7 +35,7 @@ func (s *Slot) attached() Stream {
 
 // Wake says that results or the end are waiting. It never blocks: it
 // starts a drain unless one is running, which then goes round again.
-func (s *Slot) Wake() {
+func (s *slot) Wake() {
 	s.mu.Lock()
 	if s.drain == nil || s.running {
 		s.pending = true
@@ -69,7 +50,7 @@ func (s *Slot) Wake() {
 
 // drive starts the transport's side: drain runs on each wake, one at a
 // time, and at once if the stream was woken before.
-func (s *Slot) drive(drain func()) {
+func (s *slot) drive(drain func()) {
 	s.mu.Lock()
 	s.drain = drain
 	start := s.pending && !s.running
@@ -84,7 +65,7 @@ func (s *Slot) drive(drain func()) {
 
 // again reports whether a wake came during the drain that is ending; if
 // not, the drain is over and the next wake starts a new one.
-func (s *Slot) again() bool {
+func (s *slot) again() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.pending {
@@ -99,14 +80,14 @@ func (s *Slot) again() bool {
 // time its slot is woken, until the stream ends; finish then releases the
 // operation. opCtx ends when the client or the connection stops it.
 //
-// Drains run on goroutines of their own (see Slot.Wake), so each recovers
+// Drains run on goroutines of their own (see slot.Wake), so each recovers
 // what panics in it. A panic in the stream's Drain (rendering a result)
 // ends this subscription with an INTERNAL_SERVER_ERROR error, and the
 // connection goes on: the results before it went out whole. A panic
 // anywhere else in a drain (the transport's own bookkeeping) leaves the
 // connection's state past vouching for: the socket closes 1011. Either
 // way the slot stays marked running, so no later wake starts a drain.
-func (c *conn) serveNative(opCtx context.Context, id string, slot *Slot, st Stream, sink *errorSink, out events, finish func()) {
+func (c *conn) serveNative(opCtx context.Context, id string, sl *slot, st transport.Stream, sink *errorSink, out events, finish func()) {
 	var frame []byte // one result's message, reused
 	drain := func() {
 		defer func() {
@@ -118,9 +99,9 @@ func (c *conn) serveNative(opCtx context.Context, id string, slot *Slot, st Stre
 			}
 		}()
 		for {
-			slot.mu.Lock()
-			slot.pending = false
-			slot.mu.Unlock()
+			sl.mu.Lock()
+			sl.pending = false
+			sl.mu.Unlock()
 			done, ok, failed := c.drainOnce(opCtx, id, st, out, &frame)
 			if failed {
 				out.errors(opCtx, id, internalError())
@@ -134,12 +115,12 @@ func (c *conn) serveNative(opCtx context.Context, id string, slot *Slot, st Stre
 				finish()
 				return
 			}
-			if !slot.again() {
+			if !sl.again() {
 				return
 			}
 		}
 	}
-	slot.drive(drain)
+	sl.drive(drain)
 }
 
 // corkSlice is how much a burst gathers before it is sent: enough to
@@ -152,7 +133,7 @@ const corkSlice = 64 << 10
 // before went out whole). Whether the operation was stopped is read
 // holding the write lock, as writeFor does, so that nothing goes out for
 // it once stop has returned.
-func (c *conn) drainOnce(opCtx context.Context, id string, st Stream, out events, frame *[]byte) (done, ok, failed bool) {
+func (c *conn) drainOnce(opCtx context.Context, id string, st transport.Stream, out events, frame *[]byte) (done, ok, failed bool) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	stopped := opCtx.Err() != nil
@@ -179,7 +160,7 @@ func (c *conn) drainOnce(opCtx context.Context, id string, st Stream, out events
 
 // drainGuarded runs st's Drain, recovering a panic in it: the cork is
 // then still uncorked by the caller, so the connection's writes go on.
-func (c *conn) drainGuarded(id string, st Stream, emit func([]byte)) (done, failed bool) {
+func (c *conn) drainGuarded(id string, st transport.Stream, emit func([]byte)) (done, failed bool) {
 	defer func() {
 		if v := recover(); v != nil {
 			c.t.panicked("in a stream's Drain", v, "id", id, "subprotocol", c.ws.Subprotocol())

@@ -8,6 +8,22 @@
 // request ends that request as a failed operation (INTERNAL_SERVER_ERROR),
 // never the process; open streams count against the server's connection
 // limits (connlimit).
+//
+// It is public API and works with any gqlgen ExecutableSchema: in place of
+// gqlgen's own transport.SSE, add
+//
+//	srv.AddTransport(sse.New(sse.Config{}))
+//
+// to a handler.Server before its POST and GET transports. It needs gqlgen
+// and gqlparser and nothing else of Rewind's but transport (each
+// operation's context carries a transport.Delivery that is also a
+// transport.Resumer, for Last-Event-ID, and a transport.EventIDSink, for
+// the id field) and transport/connlimit.
+//
+// Stable: Config's fields and their defaults, New and Transport's
+// methods, CodeInternal, and the events it writes (graphql-sse's
+// distinct-connections mode). New Config fields keep today's behaviour at
+// their zero value.
 package sse
 
 import (
@@ -28,7 +44,8 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
-	"github.com/rewind-dev/rewind/internal/connlimit"
+	"github.com/rewind-dev/rewind/transport"
+	"github.com/rewind-dev/rewind/transport/connlimit"
 )
 
 // Config configures the transport. Zero values take the defaults.
@@ -140,7 +157,7 @@ func (t *Transport) serve(r *http.Request, exec graphql.GraphExecutor, s *stream
 	if id := strings.TrimSpace(r.Header.Get("Last-Event-ID")); id != "" {
 		op.lastEventID = id
 	}
-	ctx = context.WithValue(ctx, opKey{}, op)
+	ctx = transport.With(ctx, op)
 	ctx = graphql.StartOperationTrace(ctx)
 	rc, opErrs := t.createOperation(ctx, exec, params)
 	if opErrs == nil && r.Method == http.MethodGet && rc.Operation != nil && rc.Operation.Operation == ast.Mutation {
@@ -366,7 +383,9 @@ func (s *stream) end(ctx context.Context, op *operation) {
 	s.complete()
 }
 
-// operation is what resolvers and the transport share about one request.
+// operation is what resolvers and the transport share about one request:
+// its transport.Delivery, with a resume point (transport.Resumer) and an
+// id for each event (transport.EventIDSink).
 type operation struct {
 	lastEventID string
 
@@ -374,8 +393,6 @@ type operation struct {
 	ids  []string // ids of events handed to the executor, oldest first
 	errs gqlerror.List
 }
-
-type opKey struct{}
 
 func (op *operation) popID() string {
 	op.mu.Lock()
@@ -394,51 +411,32 @@ func (op *operation) takeErrors() gqlerror.List {
 	return op.errs
 }
 
-// Active reports whether ctx belongs to an operation served by this
-// transport.
-func Active(ctx context.Context) bool {
-	_, ok := ctx.Value(opKey{}).(*operation)
-	return ok
-}
+var (
+	_ transport.Delivery    = (*operation)(nil)
+	_ transport.Resumer     = (*operation)(nil)
+	_ transport.EventIDSink = (*operation)(nil)
+)
 
-// LastEventID returns the id in the request's Last-Event-ID header: the
+// ResumeAfter returns the id in the request's Last-Event-ID header: the
 // last event the client received, after which it resumes.
-func LastEventID(ctx context.Context) (string, bool) {
-	op, ok := ctx.Value(opKey{}).(*operation)
-	if !ok || op.lastEventID == "" {
-		return "", false
-	}
-	return op.lastEventID, true
+func (op *operation) ResumeAfter() (string, bool) {
+	return op.lastEventID, op.lastEventID != ""
 }
 
-// Delivering tells the transport the id of the next value a subscription
-// sends on its channel, so that the message carrying it gets that SSE id.
-// Call it just before each send, in order: the executor takes exactly one
-// value per result. It reports false outside this transport.
-func Delivering(ctx context.Context, id string) bool {
-	op, ok := ctx.Value(opKey{}).(*operation)
-	if !ok {
-		return false
-	}
+// Delivering gives the id of the next value a subscription sends on its
+// channel, so that the message carrying it gets that SSE id.
+func (op *operation) Delivering(id string) {
 	op.mu.Lock()
 	op.ids = append(op.ids, id)
 	op.mu.Unlock()
-	return true
 }
 
 // ReportError makes a subscription end with a next event carrying err, and
 // no complete, once its channel closes, so that the client resumes.
-// Resolvers call it just before closing the channel they returned. It
-// reports false outside this transport.
-func ReportError(ctx context.Context, err *gqlerror.Error) bool {
-	op, ok := ctx.Value(opKey{}).(*operation)
-	if !ok {
-		return false
-	}
+func (op *operation) ReportError(err *gqlerror.Error) {
 	op.mu.Lock()
 	op.errs = append(op.errs, err)
 	op.mu.Unlock()
-	return true
 }
 
 var errBadRequest = errors.New("bad request")

@@ -2,6 +2,11 @@
 // (WebSockets, event streams), in total and per client address. Transports
 // that share one Limiter share one count, so a limit of 5 per address means
 // 5 connections from that address whichever transports they use.
+//
+// It is public API, for passing one Limiter to transport/gqlws and
+// transport/sse (or to transports of your own), and stable: Config and its
+// defaults, New, Limiter's methods, Addr, Refuse, the errors and Code. It
+// imports nothing outside the standard library.
 package connlimit
 
 import (
