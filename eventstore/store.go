@@ -65,9 +65,15 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// Defaults of Config that command-line tools show, declared once.
+const (
+	DefaultStream     = "REWIND"
+	DefaultDuplicates = 2 * time.Minute
+)
+
 func (c Config) withDefaults() Config {
 	if c.Stream == "" {
-		c.Stream = "REWIND"
+		c.Stream = DefaultStream
 	}
 	if c.SubjectPrefix == "" {
 		c.SubjectPrefix = "events"
@@ -79,7 +85,7 @@ func (c Config) withDefaults() Config {
 		c.Replicas = 1
 	}
 	if c.Duplicates == 0 {
-		c.Duplicates = 2 * time.Minute
+		c.Duplicates = DefaultDuplicates
 		if c.MaxAge > 0 && c.MaxAge < c.Duplicates {
 			c.Duplicates = c.MaxAge // JetStream requires the window to fit in MaxAge
 		}

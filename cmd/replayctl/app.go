@@ -64,7 +64,7 @@ type connFlags struct {
 var connEnv = natsflag.WithEnv(map[string]string{"data-dir": "DATA_DIR", "stream": "STREAM"})
 
 func defaultConnFlags() connFlags {
-	return connFlags{dataDir: "./data", stream: "REWIND", set: map[string]bool{}}
+	return connFlags{dataDir: "./data", stream: eventstore.DefaultStream, set: map[string]bool{}}
 }
 
 // register adds the connection flags to fs with their current values as

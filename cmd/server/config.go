@@ -21,6 +21,8 @@ import (
 	"github.com/rewind-dev/rewind/natsconn"
 	"github.com/rewind-dev/rewind/natsembed"
 	"github.com/rewind-dev/rewind/server"
+	"github.com/rewind-dev/rewind/transport/connlimit"
+	"github.com/rewind-dev/rewind/transport/gqlws"
 )
 
 // config is everything the server reads from flags and the environment.
@@ -125,12 +127,12 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.jwtIssuer, "jwt-issuer", "", "required iss claim, if set")
 	fs.StringVar(&c.jwtAudience, "jwt-audience", "", "required aud claim, if set")
 	fs.Float64Var(&c.publishRate, "publish-rate", 0, "appends per second allowed to each token (bursts of twice that); 0: no limit")
-	fs.IntVar(&c.maxConnections, "max-connections", 10000, "long-lived connections in total, WebSockets and SSE streams together")
-	fs.IntVar(&c.maxConnsPerAddr, "max-connections-per-address", 1000, "long-lived connections (WebSockets and SSE streams) from one client address")
-	fs.IntVar(&c.maxSubscriptions, "max-subscriptions", 200, "operations on one WebSocket connection")
+	fs.IntVar(&c.maxConnections, "max-connections", connlimit.DefaultMax, "long-lived connections in total, WebSockets and SSE streams together")
+	fs.IntVar(&c.maxConnsPerAddr, "max-connections-per-address", connlimit.DefaultPerAddress, "long-lived connections (WebSockets and SSE streams) from one client address")
+	fs.IntVar(&c.maxSubscriptions, "max-subscriptions", gqlws.DefaultMaxSubscriptions, "operations on one WebSocket connection")
 	durationVar(&c.readTimeout, "read-timeout", server.DefaultReadTimeout, "time a client has to send a whole request, headers and body (WebSockets and SSE streams are not cut by it)")
 	durationVar(&c.idleTimeout, "idle-timeout", server.DefaultIdleTimeout, "time a keep-alive connection may wait for its next request")
-	durationVar(&c.initTimeout, "init-timeout", 3*time.Second, "time a WebSocket has to send connection_init")
+	durationVar(&c.initTimeout, "init-timeout", gqlws.DefaultInitTimeout, "time a WebSocket has to send connection_init")
 	fs.IntVar(&c.maxDepth, "max-depth", graph.DefaultMaxDepth, "deepest selection nesting of an operation")
 	fs.IntVar(&c.maxComplexity, "max-complexity", graph.DefaultMaxCost, "largest operation cost: a page of history costs its size times its selection, a replay what it reads (see README)")
 	fs.IntVar(&c.maxStorageReads, "max-storage-reads", graph.DefaultMaxStorageReads, "most fields of one operation that read storage (event, events, topics, subscriptions with a start point)")
@@ -143,12 +145,12 @@ func parseFlags(args []string) (config, error) {
 		c.perMessage = !on
 		return err
 	})
-	fs.StringVar(&c.stream, "stream", "REWIND", "JetStream stream name")
+	fs.StringVar(&c.stream, "stream", eventstore.DefaultStream, "JetStream stream name")
 	fs.IntVar(&c.replicas, "replicas", 1, "stream replicas: 1 embedded, 3 recommended on a cluster")
 	durationVar(&c.maxAge, "max-age", 0, "drop events older than this (e.g. 30d or 12h); 0 keeps them")
 	fs.Int64Var(&c.maxMsgs, "max-msgs", 0, "keep at most this many events; 0: no limit")
 	fs.Var(flagvalue.NewSize(&c.maxBytes), "max-bytes", "keep at most this many bytes of events (e.g. 10GiB, or 10GB for 10^10); 0: no limit")
-	durationVar(&c.duplicates, "duplicate-window", 2*time.Minute, "window in which a retried append or idempotency key stores nothing new")
+	durationVar(&c.duplicates, "duplicate-window", eventstore.DefaultDuplicates, "window in which a retried append or idempotency key stores nothing new")
 	fs.Usage = func() {}
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		printUsage(os.Stdout, fs)

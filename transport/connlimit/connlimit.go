@@ -28,12 +28,18 @@ type Config struct {
 	PerAddress int
 }
 
+// Defaults of Config, declared once (command-line flags show them too).
+const (
+	DefaultMax        = 10_000
+	DefaultPerAddress = 1_000
+)
+
 func (c Config) withDefaults() Config {
 	if c.Max <= 0 {
-		c.Max = 10_000
+		c.Max = DefaultMax
 	}
 	if c.PerAddress <= 0 {
-		c.PerAddress = 1_000
+		c.PerAddress = DefaultPerAddress
 	}
 	return c
 }

@@ -62,21 +62,30 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// Defaults of Config, declared once (command-line flags show them too).
+const (
+	DefaultInitTimeout      = 3 * time.Second
+	DefaultKeepAlive        = 15 * time.Second
+	DefaultMaxSubscriptions = 200
+	DefaultMaxMessageBytes  = 1 << 20
+	DefaultWriteTimeout     = 10 * time.Second
+)
+
 func (c Config) withDefaults() Config {
 	if c.InitTimeout <= 0 {
-		c.InitTimeout = 3 * time.Second
+		c.InitTimeout = DefaultInitTimeout
 	}
 	if c.KeepAlive <= 0 {
-		c.KeepAlive = 15 * time.Second
+		c.KeepAlive = DefaultKeepAlive
 	}
 	if c.MaxSubscriptions <= 0 {
-		c.MaxSubscriptions = 200
+		c.MaxSubscriptions = DefaultMaxSubscriptions
 	}
 	if c.MaxMessageBytes <= 0 {
-		c.MaxMessageBytes = 1 << 20
+		c.MaxMessageBytes = DefaultMaxMessageBytes
 	}
 	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = 10 * time.Second
+		c.WriteTimeout = DefaultWriteTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
