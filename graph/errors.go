@@ -39,7 +39,7 @@ const (
 )
 
 // errPanicked is what a client sees of a panic, logged with its stack
-// where it was recovered (recoverPanic).
+// where it was recovered (RecoverFunc).
 var errPanicked = errors.New("internal error")
 
 // errBadInput marks argument errors found by the resolvers themselves.
