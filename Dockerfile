@@ -2,7 +2,10 @@
 # Run the CLI from the image: docker run --rm --entrypoint /replayctl rewind --help
 FROM golang:1.26 AS build
 WORKDIR /src
-COPY go.mod go.sum go.work go.work.sum ./
+# The root module alone (the workspace also holds the examples): it
+# replaces the client module with ./client.
+ENV GOWORK=off
+COPY go.mod go.sum ./
 COPY client/go.mod client/go.sum ./client/
 RUN go mod download
 COPY . .
