@@ -151,8 +151,9 @@ func Subscribe[T, Out any](ctx context.Context, src Source, req Request, wrap fu
 		defer close(out)
 		defer cancel()
 		fail := func(err error) {
+			e := present(ctx, err)
 			if d != nil {
-				d.ReportError(present(ctx, err))
+				d.ReportError(e)
 			}
 		}
 		for ev := range sub.C {
