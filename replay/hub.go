@@ -72,9 +72,12 @@ type Hub struct {
 	n    int // registered followers
 }
 
-// NewHub returns a Hub on store; Run starts it.
+// NewHub returns a Hub on store; Run starts it. A nil log discards.
 func NewHub(store *eventstore.Store, cfg Config, log *slog.Logger) *Hub {
 	cfg = cfg.withDefaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &Hub{
 		store:  store,
 		recent: newRecent(cfg.RecentEvents, cfg.RecentBytes),
