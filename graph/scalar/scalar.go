@@ -1,4 +1,6 @@
-// Package scalar implements Rewind's custom GraphQL scalars for gqlgen.
+// Package scalar implements Rewind's JSON scalar for gqlgen: stored bytes go out
+// exactly as stored, and input must be JSON in valid UTF-8 (nothing is
+// silently replaced with U+FFFD).
 package scalar
 
 import (
