@@ -28,9 +28,9 @@ import (
 	"github.com/rewind-dev/rewind/durable"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/examples/gqlgen-app/graph"
-	"github.com/rewind-dev/rewind/transport/gqlws"
 	"github.com/rewind-dev/rewind/natsembed"
 	"github.com/rewind-dev/rewind/replay"
+	"github.com/rewind-dev/rewind/transport/gqlws"
 )
 
 func main() {
