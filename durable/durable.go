@@ -191,7 +191,7 @@ func Subscribe[T, Out any](ctx context.Context, src Source, req Request, wrap fu
 // start turns req's start point into the hub's, as Rewind's own fields do.
 func start(ctx context.Context, store *eventstore.Store, req Request) (replay.Request, error) {
 	out := replay.Request{Topics: req.Topics, Types: req.Types}
-	err := graph.StartAt(ctx, store, &out, req.AfterID, req.Last, req.Since)
+	err := graph.StartAt(ctx, store, &out, req.AfterID, req.Last, req.Since, nil)
 	return out, err
 }
 

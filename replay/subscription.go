@@ -21,6 +21,10 @@ type Request struct {
 	After uint64
 	// Live starts at the current end of the stream: no replay.
 	Live bool
+	// Latest starts with the newest stored event of each topic Topics
+	// match (see eventstore.ReadLatest, also for how Types apply), in
+	// stream order, then goes live. After and Live are then ignored.
+	Latest bool
 }
 
 // Subscription delivers a Request's events on C, in stream order, each
@@ -235,7 +239,9 @@ func (r *run) loop(ctx context.Context, first bool) error {
 			return nil
 		}
 		r.last = r.req.After
-		if r.req.Live {
+		if r.req.Latest {
+			r.last = 0
+		} else if r.req.Live {
 			// Live means after what is stored now, which the hub may not have
 			// seen yet: take the stream's end, before registering.
 			st, err := r.hub.store.State(ctx)
@@ -250,6 +256,25 @@ func (r *run) loop(ctx context.Context, first bool) error {
 	f, head, err := r.hub.register(r)
 	if err != nil {
 		return err
+	}
+	if first && r.req.Latest && head > 0 {
+		// The seam of latest: the hub delivers every event above head live,
+		// so the replay delivers, of the newest events of the topics, those
+		// at or below head, and then the seam is the usual one at head. The
+		// store takes its set of newest events when the read begins, after
+		// head was fixed: a topic that got an event above head in between is
+		// represented by that newer event alone, which comes live; its older
+		// one is not replayed (it is no longer the newest). Each event is
+		// delivered once and nothing above head is missed.
+		r.hub.cfg.Observer.ReplayStarted(head)
+		began, delivered0 := time.Now(), r.delivered
+		err := r.retry(ctx, func() error { return r.readLatest(ctx, head) })
+		r.hub.cfg.Observer.ReplayDone(r.delivered-delivered0, 0, time.Since(began))
+		if err != nil {
+			r.hub.unregister(f)
+			return err
+		}
+		r.last = head
 	}
 	for {
 		if head > r.last {
@@ -295,9 +320,15 @@ const replayPatience = 30 * time.Second
 // way resumes after the last event delivered, so a storage hiccup costs a
 // pause, not an error, and never a gap or a repeat.
 func (r *run) replay(ctx context.Context, head uint64) error {
+	return r.retry(ctx, func() error { return r.read(ctx, head) })
+}
+
+// retry runs read until it succeeds, retrying while JetStream is
+// unavailable for up to replayPatience. read resumes after r.last.
+func (r *run) retry(ctx context.Context, read func() error) error {
 	giveUp := time.Now().Add(replayPatience)
 	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
-		err := r.read(ctx, head)
+		err := read()
 		if err == nil || ctx.Err() != nil {
 			return nil
 		}
@@ -348,6 +379,30 @@ func (r *run) read(ctx context.Context, head uint64) error {
 	for ev, err := range r.hub.store.Read(ctx, q) {
 		if err != nil {
 			return err
+		}
+		if err := r.deliver(ctx, &ev); err != nil {
+			return err
+		}
+		n++
+		r.delivered++
+		r.hub.recent.fromStorage.Add(1)
+	}
+	return nil
+}
+
+// readLatest delivers the newest stored event of each topic of the
+// request, those at or below head, in stream order. Read again after a
+// failure, it skips what it delivered already (at or below r.last).
+func (r *run) readLatest(ctx context.Context, head uint64) error {
+	n := 0
+	defer func() { r.hub.cfg.Observer.Replayed(n) }()
+	q := eventstore.Query{Topics: r.req.Topics, Types: r.req.Types, Until: head}
+	for ev, err := range r.hub.store.ReadLatest(ctx, q) {
+		if err != nil {
+			return err
+		}
+		if ev.Seq <= r.last {
+			continue
 		}
 		if err := r.deliver(ctx, &ev); err != nil {
 			return err
