@@ -232,6 +232,7 @@ func (r *run) cancelled() {
 // missed stretch from storage, so memory stays bounded and nothing is
 // lost.
 func (r *run) loop(ctx context.Context, first bool) error {
+	var latestUntil uint64 // the stream's end before a latest subscription registers
 	if first {
 		select {
 		case <-r.hub.ready:
@@ -240,7 +241,13 @@ func (r *run) loop(ctx context.Context, first bool) error {
 		}
 		r.last = r.req.After
 		if r.req.Latest {
-			r.last = 0
+			// Latest means the newest of each topic as stored now, which
+			// the hub may not have seen yet: read up to the stream's end.
+			st, err := r.hub.store.State(ctx)
+			if err != nil {
+				return fmt.Errorf("latest subscription: %w", err)
+			}
+			r.last, latestUntil = 0, st.LastSeq
 		} else if r.req.Live {
 			// Live means after what is stored now, which the hub may not have
 			// seen yet: take the stream's end, before registering.
@@ -257,24 +264,26 @@ func (r *run) loop(ctx context.Context, first bool) error {
 	if err != nil {
 		return err
 	}
-	if first && r.req.Latest && head > 0 {
-		// The seam of latest: the hub delivers every event above head live,
-		// so the replay delivers, of the newest events of the topics, those
-		// at or below head, and then the seam is the usual one at head. The
-		// store takes its set of newest events when the read begins, after
-		// head was fixed: a topic that got an event above head in between is
-		// represented by that newer event alone, which comes live; its older
-		// one is not replayed (it is no longer the newest). Each event is
-		// delivered once and nothing above head is missed.
-		r.hub.cfg.Observer.ReplayStarted(head)
+	if until := max(head, latestUntil); first && r.req.Latest && until > 0 {
+		// The seam of latest, at until (the later of the hub's head and
+		// the stream's end before registering): the hub delivers every
+		// event above head live, and the drain skips those up to until, so
+		// the replay delivers, of the newest events of the topics, those at
+		// or below until. The store takes its set of newest events when the
+		// read begins, after until was fixed: a topic that got an event
+		// above until in between is represented by that newer event alone,
+		// which comes live; its older one is not replayed (it is no longer
+		// the newest). Each event is delivered once, in stream order, and
+		// nothing above until is missed.
+		r.hub.cfg.Observer.ReplayStarted(until)
 		began, delivered0 := time.Now(), r.delivered
-		err := r.retry(ctx, func() error { return r.readLatest(ctx, head) })
+		err := r.retry(ctx, func() error { return r.readLatest(ctx, until) })
 		r.hub.cfg.Observer.ReplayDone(r.delivered-delivered0, 0, time.Since(began))
 		if err != nil {
 			r.hub.unregister(f)
 			return err
 		}
-		r.last = head
+		r.last = until
 	}
 	for {
 		if head > r.last {
