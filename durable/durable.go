@@ -41,7 +41,7 @@ type Source struct {
 
 // Request says what a subscription receives and where it starts. The start
 // fields take gqlgen's optional arguments as they are: at most one of
-// AfterID, Last and Since may be set; none starts live.
+// AfterID, Last, Since and Latest may be set; none starts live.
 type Request struct {
 	// Topics are topic patterns (NATS wildcards * and >); at least one.
 	Topics []string
@@ -56,6 +56,9 @@ type Request struct {
 	Last *int
 	// Since starts with the first event stored at or after Since.
 	Since *time.Time
+	// Latest, when true, starts with the newest stored event of each topic
+	// Topics match (of those, the ones of Types), in stream order.
+	Latest *bool
 }
 
 // Event is one stored event as a subscription delivers it, with its data
@@ -191,7 +194,7 @@ func Subscribe[T, Out any](ctx context.Context, src Source, req Request, wrap fu
 // start turns req's start point into the hub's, as Rewind's own fields do.
 func start(ctx context.Context, store *eventstore.Store, req Request) (replay.Request, error) {
 	out := replay.Request{Topics: req.Topics, Types: req.Types}
-	err := graph.StartAt(ctx, store, &out, req.AfterID, req.Last, req.Since)
+	err := graph.StartAt(ctx, store, &out, req.AfterID, req.Last, req.Since, req.Latest)
 	return out, err
 }
 

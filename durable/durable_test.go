@@ -24,7 +24,7 @@ func TestStartErrors(t *testing.T) {
 	hub := replay.NewHub(store, replay.Config{}, slog.New(slog.DiscardHandler))
 	go hub.Run(ctx)
 	src := durable.Source{Store: store, Hub: hub}
-	unknown, malformed, zero, last := "01ARZ3NDEKTSV4RRFFQ69G5FAV", "nope", 0, 0
+	unknown, malformed, zero, last, three, yes := "01ARZ3NDEKTSV4RRFFQ69G5FAV", "nope", 0, 0, 3, true
 	keep := func(e durable.Event[map[string]any]) map[string]any { return e.Data }
 	for _, tc := range []struct {
 		name string
@@ -35,6 +35,7 @@ func TestStartErrors(t *testing.T) {
 		{"unknown cursor", durable.Request{AfterID: &unknown}, "CURSOR_NOT_FOUND"},
 		{"malformed cursor", durable.Request{AfterID: &malformed}, "BAD_USER_INPUT"},
 		{"last out of range", durable.Request{Last: &last}, "BAD_USER_INPUT"},
+		{"latest and last", durable.Request{Latest: &yes, Last: &three}, "BAD_USER_INPUT"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.req.Topics = []string{"orders"}

@@ -102,8 +102,40 @@ func (s *Store) Read(ctx context.Context, q Query) iter.Seq2[Event, error] {
 	}
 }
 
+// ReadLatest yields the newest stored event of every topic q's topics
+// match, in stream order, up to q.Until (0: the end of the stream when the
+// read starts); q.After and q.Limit are ignored. One JetStream consumer
+// with the last-per-subject policy serves it, so its cost follows the
+// number of topics, not the stream's length.
+//
+// A topic whose newest event is of a type q does not select is left out:
+// q.Types filter the newest events, they do not search a topic back for an
+// older event of a wanted type. The set is taken when the read starts: a
+// topic that gets an event after q.Until is left out too (its newest event
+// lies beyond the bound), which is what a caller that takes what follows
+// q.Until from elsewhere (see replay's Request.Latest) wants.
+func (s *Store) ReadLatest(ctx context.Context, q Query) iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
+		if err := q.Validate(); err != nil {
+			yield(Event{}, err)
+			return
+		}
+		err := s.scan(ctx, scanSpec{filters: s.filters(q.Topics), latest: true, until: q.Until},
+			func(ev Event) (bool, error) {
+				if !q.Matches(ev) {
+					return true, nil
+				}
+				return yield(ev, nil), nil
+			})
+		if err != nil {
+			yield(Event{}, err)
+		}
+	}
+}
+
 type scanSpec struct {
 	filters     []string
+	latest      bool       // only the last message of each subject (start is ignored)
 	start       uint64     // first sequence, or
 	startTime   *time.Time // the first message at or after this time
 	until       uint64     // last sequence, inclusive; 0: the end at start
@@ -113,7 +145,7 @@ type scanSpec struct {
 // scan feeds fn every event of spec in order until fn returns false, the
 // range ends, or an error occurs.
 func (s *Store) scan(ctx context.Context, spec scanSpec, fn func(Event) (bool, error)) error {
-	if spec.until != 0 && spec.startTime == nil && !spec.headersOnly && len(spec.filters) <= 1 {
+	if spec.until != 0 && spec.startTime == nil && !spec.latest && !spec.headersOnly && len(spec.filters) <= 1 {
 		next, done, err := s.prelude(ctx, spec, fn)
 		if err != nil || done {
 			return err
@@ -216,6 +248,7 @@ func (s *Store) each(ctx context.Context, spec scanSpec, fn func(jetstream.Msg, 
 	}
 	var last uint64 // the last sequence fed to fn
 	fresh := true   // nothing received from rc yet
+	restarted := false
 	for {
 		m, err := rc.msgs.Next(jetstream.NextContext(ctx))
 		if err != nil {
@@ -236,7 +269,7 @@ func (s *Store) each(ctx context.Context, spec scanSpec, fn func(jetstream.Msg, 
 				if rc.pending == 0 {
 					return nil
 				}
-				fresh = true
+				fresh, restarted = true, true
 				continue
 			}
 			return fmt.Errorf("read: %w: %w", ErrUnavailable, err)
@@ -249,6 +282,11 @@ func (s *Store) each(ctx context.Context, spec scanSpec, fn func(jetstream.Msg, 
 		seq := meta.Sequence.Stream
 		if spec.until != 0 && seq > spec.until {
 			return nil
+		}
+		if seq <= last && restarted {
+			// A restarted last-per-subject consumer delivers its set again
+			// from the start: what was fed to fn already is skipped.
+			continue
 		}
 		more, err := fn(m, meta)
 		if err != nil || !more {
@@ -289,6 +327,12 @@ func (s *Store) openRead(ctx context.Context, spec scanSpec) (*readConsumer, err
 	}
 	if spec.startTime != nil {
 		ccfg.DeliverPolicy, ccfg.OptStartSeq, ccfg.OptStartTime = jetstream.DeliverByStartTimePolicy, 0, spec.startTime
+	}
+	if spec.latest {
+		ccfg.DeliverPolicy, ccfg.OptStartSeq = jetstream.DeliverLastPerSubjectPolicy, 0
+		if len(spec.filters) == 0 {
+			spec.filters = []string{s.cfg.SubjectPrefix + ".>"} // the policy needs a filter
+		}
 	}
 	if len(spec.filters) == 1 {
 		ccfg.FilterSubject = spec.filters[0]

@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sync/atomic"
@@ -57,6 +58,20 @@ func (s *Store) Resolve(ctx context.Context, id ulid.ULID) (uint64, error) {
 		// retention has removed events after it.
 		if seq+1 < st.FirstSeq {
 			return 0, fmt.Errorf("cursor %s: events after it were removed by retention: %w", id, ErrCursorExpired)
+		}
+		// With a per-topic limit an event is removed from the middle of the
+		// stream once its topic has newer ones. A remembered id proves the
+		// event was stored, so its absence now proves it was superseded:
+		// expired, not unknown. Without the memory (another process, a
+		// restart) such an id is not found like any other.
+		if s.cfg.MaxMsgsPerSubject > 0 && seq >= st.FirstSeq {
+			if _, err := s.getSeq(ctx, seq); errors.Is(err, ErrCursorNotFound) {
+				s.seqs.Remove(id)
+				return 0, fmt.Errorf("cursor %s: its event was superseded by newer ones of its topic (keep per topic %d): %w",
+					id, s.cfg.MaxMsgsPerSubject, ErrCursorExpired)
+			} else if err != nil {
+				return 0, err
+			}
 		}
 		return seq, nil
 	}

@@ -62,6 +62,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 	set("max age", cur.MaxAge, want.MaxAge, func() { upd.MaxAge = want.MaxAge })
 	set("max messages", cur.MaxMsgs, want.MaxMsgs, func() { upd.MaxMsgs = want.MaxMsgs })
 	set("max bytes", cur.MaxBytes, want.MaxBytes, func() { upd.MaxBytes = want.MaxBytes })
+	set("max messages per topic", cur.MaxMsgsPerSubject, want.MaxMsgsPerSubject, func() { upd.MaxMsgsPerSubject = want.MaxMsgsPerSubject })
 	set("duplicate window", cur.Duplicates, want.Duplicates, func() { upd.Duplicates = want.Duplicates })
 	set("max message size", cur.MaxMsgSize, want.MaxMsgSize, func() { upd.MaxMsgSize = want.MaxMsgSize })
 	set("discard policy", cur.Discard, want.Discard, func() { upd.Discard = want.Discard })

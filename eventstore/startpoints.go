@@ -13,22 +13,29 @@ const MaxLast = 100_000
 
 // Start is where a read or a subscription begins, as a client names it:
 // after the event with id After (the zero id is the beginning), with the
-// Last events its query selects, or with the first event stored at or
-// after Since. At most one is set; the zero Start is live only: nothing
+// Last events its query selects, with the first event stored at or after
+// Since, or with the Latest event of each topic its query selects (see
+// ReadLatest). At most one is set; the zero Start is live only: nothing
 // stored before it begins is replayed.
+//
+// Latest is no single position (the newest events of many topics lie
+// scattered over the stream), so StartAfter does not take it: a reader
+// uses ReadLatest, a subscription replay's Request.Latest.
 type Start struct {
-	After *ulid.ULID
-	Last  *int
-	Since *time.Time
+	After  *ulid.ULID
+	Last   *int
+	Since  *time.Time
+	Latest bool
 }
 
-// ParseStart reads a start point as a client gives it, nil meaning not
-// given: afterID an event id, last a count, since a time. It checks what
+// ParseStart reads a start point as a client gives it, nil (or a false
+// latest) meaning not given: afterID an event id, last a count, since a
+// time, latest the newest event of each topic. It checks what
 // can be checked without the stream (see Validate) and reads the id
 // (ErrInvalidID); the number of start points is checked first, so two of
 // them are ErrStartConflict whatever their values.
-func ParseStart(afterID *string, last *int, since *time.Time) (Start, error) {
-	st := Start{Last: last, Since: since}
+func ParseStart(afterID *string, last *int, since *time.Time, latest *bool) (Start, error) {
+	st := Start{Last: last, Since: since, Latest: latest != nil && *latest}
 	if afterID != nil {
 		st.After = &ulid.ULID{} // given: its value is read once it is the only one
 	}
@@ -49,13 +56,13 @@ func ParseStart(afterID *string, last *int, since *time.Time) (Start, error) {
 // given (ErrStartConflict), or a Last outside 1..MaxLast (ErrInvalidStart).
 func (st Start) Validate() error {
 	given := 0
-	for _, set := range []bool{st.After != nil, st.Last != nil, st.Since != nil} {
+	for _, set := range []bool{st.After != nil, st.Last != nil, st.Since != nil, st.Latest} {
 		if set {
 			given++
 		}
 	}
 	if given > 1 {
-		return fmt.Errorf("%w: %w: after, last and since exclude each other", ErrInvalidStart, ErrStartConflict)
+		return fmt.Errorf("%w: %w: after, last, since and latest exclude each other", ErrInvalidStart, ErrStartConflict)
 	}
 	if st.Last != nil {
 		if err := checkLast(*st.Last); err != nil {
@@ -73,10 +80,13 @@ func (st Start) Validate() error {
 // or after it (see SeqAt: any time is allowed). live reports the zero
 // Start, and after is then 0: the caller decides what live means to it
 // (the hub takes the stream's end when it registers; a read may start at
-// the beginning).
+// the beginning). Latest is no position: it is ErrInvalidStart here.
 func (s *Store) StartAfter(ctx context.Context, q Query, st Start) (after uint64, live bool, err error) {
 	if err := st.Validate(); err != nil {
 		return 0, false, err
+	}
+	if st.Latest {
+		return 0, false, fmt.Errorf("%w: latest is not a position: use ReadLatest", ErrInvalidStart)
 	}
 	switch {
 	case st.After != nil:

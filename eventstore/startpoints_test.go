@@ -139,7 +139,7 @@ func TestParseStart(t *testing.T) {
 		{"last negative", nil, n(-1), nil, eventstore.Start{}, eventstore.ErrInvalidStart},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := eventstore.ParseStart(tc.afterID, tc.last, tc.since)
+			got, err := eventstore.ParseStart(tc.afterID, tc.last, tc.since, nil)
 			if tc.err != nil {
 				if !errors.Is(err, tc.err) {
 					t.Fatalf("err %v, want %v", err, tc.err)

@@ -51,6 +51,11 @@ type Config struct {
 	MaxAge   time.Duration
 	MaxMsgs  int64
 	MaxBytes int64
+	// MaxMsgsPerSubject keeps at most this many events per topic, the
+	// oldest of a topic going first (JetStream's max messages per subject);
+	// zero keeps every one. A cursor whose event was superseded this way is
+	// answered like any other removed by retention (see Resolve).
+	MaxMsgsPerSubject int64
 	// CacheSize is how many recent id -> sequence pairs are remembered to
 	// resolve cursors without a storage scan. Default 100,000 (~5 MiB).
 	CacheSize int
@@ -160,19 +165,20 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	scfg := jetstream.StreamConfig{
-		Name:        cfg.Stream,
-		Description: "Rewind events",
-		Subjects:    []string{cfg.SubjectPrefix + ".>"},
-		Storage:     cfg.Storage,
-		Replicas:    cfg.Replicas,
-		Retention:   jetstream.LimitsPolicy,
-		Discard:     jetstream.DiscardOld,
-		Duplicates:  cfg.Duplicates,
-		MaxAge:      cfg.MaxAge,
-		MaxMsgs:     orUnlimited(cfg.MaxMsgs),
-		MaxBytes:    orUnlimited(cfg.MaxBytes),
-		MaxMsgSize:  int32(cfg.MaxPayload + headerRoom),
-		AllowDirect: true,
+		Name:              cfg.Stream,
+		Description:       "Rewind events",
+		Subjects:          []string{cfg.SubjectPrefix + ".>"},
+		Storage:           cfg.Storage,
+		Replicas:          cfg.Replicas,
+		Retention:         jetstream.LimitsPolicy,
+		Discard:           jetstream.DiscardOld,
+		Duplicates:        cfg.Duplicates,
+		MaxAge:            cfg.MaxAge,
+		MaxMsgs:           orUnlimited(cfg.MaxMsgs),
+		MaxBytes:          orUnlimited(cfg.MaxBytes),
+		MaxMsgsPerSubject: orUnlimited(cfg.MaxMsgsPerSubject),
+		MaxMsgSize:        int32(cfg.MaxPayload + headerRoom),
+		AllowDirect:       true,
 
 		AllowAtomicPublish: !cfg.DisableGroupCommit,
 	}

@@ -49,7 +49,7 @@ const (
 // its selection. A list costs its page size times its selection; a
 // subscription costs its selection once (each event renders it once, as
 // the subscriber reads) plus the storage its start point reads: last, the
-// events AfterLast reads back over; afterId or since, replayWeight.
+// events AfterLast reads back over; afterId, since or latest, replayWeight.
 func costs() ComplexityRoot {
 	var c ComplexityRoot
 	c.Query.Events = func(child int, _ string, first *int, _ *string) int {
@@ -60,19 +60,23 @@ func costs() ComplexityRoot {
 		return mulSat(n, child)
 	}
 	c.Query.Topics = func(child int) int { return mulSat(topicsWeight, child) }
-	c.Subscription.Events = func(child int, _ []string, afterID *string, _ []string, last *int, since *time.Time) int {
-		return addSat(child, startWeight(afterID, last, since))
+	c.Subscription.Events = func(child int, _ []string, afterID *string, _ []string, last *int, since *time.Time, latest *bool) int {
+		return addSat(child, startWeight(afterID, last, since, latest))
 	}
-	c.Subscription.RealTimeMessages = func(child int, afterID *string, last *int, since *time.Time) int {
-		return addSat(child, startWeight(afterID, last, since))
+	c.Subscription.RealTimeMessages = func(child int, afterID *string, last *int, since *time.Time, latest *bool) int {
+		return addSat(child, startWeight(afterID, last, since, latest))
 	}
 	return c
 }
 
 // startWeight is what a subscription's start point reads from storage
 // before or while it replays.
-func startWeight(afterID *string, last *int, since *time.Time) int {
+func startWeight(afterID *string, last *int, since *time.Time, latest *bool) int {
 	switch {
+	case latest != nil && *latest:
+		// One read of the newest event of each topic: a bounded storage
+		// read like afterId's, whatever the number of topics it matches.
+		return replayWeight
 	case last != nil:
 		return min(max(*last, 1), eventstore.MaxLast) // out of range is refused by the resolver
 	case afterID != nil, since != nil:
@@ -88,7 +92,8 @@ func readsStorage(typeName, field string, args map[string]any) bool {
 	case "Query.event", "Query.events", "Query.topics":
 		return true
 	case "Subscription.events", "Subscription.realTimeMessages":
-		return args["afterId"] != nil || args["last"] != nil || args["since"] != nil
+		latest, _ := args["latest"].(bool)
+		return latest || args["afterId"] != nil || args["last"] != nil || args["since"] != nil
 	}
 	return false
 }

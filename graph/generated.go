@@ -86,8 +86,8 @@ type ComplexityRoot struct {
 
 	Subscription struct {
 		Count            func(childComplexity int, target int, intervalMs int) int
-		Events           func(childComplexity int, topics []string, afterID *string, types []string, last *int, since *time.Time) int
-		RealTimeMessages func(childComplexity int, afterID *string, last *int, since *time.Time) int
+		Events           func(childComplexity int, topics []string, afterID *string, types []string, last *int, since *time.Time, latest *bool) int
+		RealTimeMessages func(childComplexity int, afterID *string, last *int, since *time.Time, latest *bool) int
 	}
 
 	TopicInfo struct {
@@ -119,8 +119,8 @@ type QueryResolver interface {
 }
 type SubscriptionResolver interface {
 	Count(ctx context.Context, target int, intervalMs int) (<-chan int, error)
-	Events(ctx context.Context, topics []string, afterID *string, types []string, last *int, since *time.Time) (<-chan *eventstore.Event, error)
-	RealTimeMessages(ctx context.Context, afterID *string, last *int, since *time.Time) (<-chan *model.Message, error)
+	Events(ctx context.Context, topics []string, afterID *string, types []string, last *int, since *time.Time, latest *bool) (<-chan *eventstore.Event, error)
+	RealTimeMessages(ctx context.Context, afterID *string, last *int, since *time.Time, latest *bool) (<-chan *model.Message, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -316,7 +316,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Subscription.Events(childComplexity, args["topics"].([]string), args["afterId"].(*string), args["types"].([]string), args["last"].(*int), args["since"].(*time.Time)), true
+		return e.ComplexityRoot.Subscription.Events(childComplexity, args["topics"].([]string), args["afterId"].(*string), args["types"].([]string), args["last"].(*int), args["since"].(*time.Time), args["latest"].(*bool)), true
 	case "Subscription.realTimeMessages":
 		if e.ComplexityRoot.Subscription.RealTimeMessages == nil {
 			break
@@ -327,7 +327,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Subscription.RealTimeMessages(childComplexity, args["afterId"].(*string), args["last"].(*int), args["since"].(*time.Time)), true
+		return e.ComplexityRoot.Subscription.RealTimeMessages(childComplexity, args["afterId"].(*string), args["last"].(*int), args["since"].(*time.Time), args["latest"].(*bool)), true
 
 	case "TopicInfo.events":
 		if e.ComplexityRoot.TopicInfo.Events == nil {
@@ -536,11 +536,13 @@ type Subscription {
   Events on these topics (NATS wildcards * and > allowed), from one start point, then live ones:
   afterId, every stored event after that id (the zero ULID 00000000000000000000000000: from the
   start); last, the last N matching events (1 to 100000, counted after topic and type filters);
-  since, the first event stored at or after that time. At most one start point; none: live only.
+  since, the first event stored at or after that time; latest: true, the newest stored event of
+  each matching topic, in stream order (with types: a topic whose newest event is of another type
+  is left out). At most one start point; none: live only.
   """
-  events(topics: [String!]!, afterId: ID, types: [String!], last: Int, since: Time): Event!
+  events(topics: [String!]!, afterId: ID, types: [String!], last: Int, since: Time, latest: Boolean): Event!
   "The seed's realTimeMessages, durable and resumable the same way, with the same start points."
-  realTimeMessages(afterId: ID, last: Int, since: Time): Message!
+  realTimeMessages(afterId: ID, last: Int, since: Time, latest: Boolean): Message!
 }
 `, BuiltIn: false},
 }
@@ -915,6 +917,14 @@ func (ec *executionContext) field_Subscription_events_args(ctx context.Context, 
 		return nil, err
 	}
 	args["since"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "latest",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["latest"] = arg5
 	return args, nil
 }
 
@@ -945,6 +955,14 @@ func (ec *executionContext) field_Subscription_realTimeMessages_args(ctx context
 		return nil, err
 	}
 	args["since"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "latest",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["latest"] = arg3
 	return args, nil
 }
 
@@ -1755,7 +1773,7 @@ func (ec *executionContext) _Subscription_events(ctx context.Context, field grap
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Subscription().Events(ctx, fc.Args["topics"].([]string), fc.Args["afterId"].(*string), fc.Args["types"].([]string), fc.Args["last"].(*int), fc.Args["since"].(*time.Time))
+			return ec.Resolvers.Subscription().Events(ctx, fc.Args["topics"].([]string), fc.Args["afterId"].(*string), fc.Args["types"].([]string), fc.Args["last"].(*int), fc.Args["since"].(*time.Time), fc.Args["latest"].(*bool))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *eventstore.Event) graphql.Marshaler {
@@ -1799,7 +1817,7 @@ func (ec *executionContext) _Subscription_realTimeMessages(ctx context.Context, 
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Subscription().RealTimeMessages(ctx, fc.Args["afterId"].(*string), fc.Args["last"].(*int), fc.Args["since"].(*time.Time))
+			return ec.Resolvers.Subscription().RealTimeMessages(ctx, fc.Args["afterId"].(*string), fc.Args["last"].(*int), fc.Args["since"].(*time.Time), fc.Args["latest"].(*bool))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Message) graphql.Marshaler {

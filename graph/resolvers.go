@@ -194,7 +194,7 @@ func (r *subscriptionResolver) Count(ctx context.Context, target int, intervalMs
 }
 
 // Events is the resolver for the events field.
-func (r *subscriptionResolver) Events(ctx context.Context, topics []string, afterID *string, types []string, last *int, since *time.Time) (<-chan *eventstore.Event, error) {
+func (r *subscriptionResolver) Events(ctx context.Context, topics []string, afterID *string, types []string, last *int, since *time.Time, latest *bool) (<-chan *eventstore.Event, error) {
 	for _, t := range topics {
 		if err := eventstore.ValidatePattern(t); err != nil {
 			return nil, err
@@ -204,7 +204,7 @@ func (r *subscriptionResolver) Events(ctx context.Context, topics []string, afte
 		return nil, err
 	}
 	req := replay.Request{Topics: topics, Types: types}
-	if err := StartAt(ctx, r.store, &req, afterID, last, since); err != nil {
+	if err := StartAt(ctx, r.store, &req, afterID, last, since, latest); err != nil {
 		return nil, err
 	}
 	// Natively if the delivery offers it, else through gqlgen's channel
@@ -223,12 +223,12 @@ func (r *subscriptionResolver) Events(ctx context.Context, topics []string, afte
 }
 
 // RealTimeMessages is the resolver for the realTimeMessages field.
-func (r *subscriptionResolver) RealTimeMessages(ctx context.Context, afterID *string, last *int, since *time.Time) (<-chan *model.Message, error) {
+func (r *subscriptionResolver) RealTimeMessages(ctx context.Context, afterID *string, last *int, since *time.Time, latest *bool) (<-chan *model.Message, error) {
 	if err := mayRead(ctx, MessagesTopic); err != nil {
 		return nil, err
 	}
 	req := replay.Request{Topics: []string{MessagesTopic}, Types: []string{MessageType}}
-	if err := StartAt(ctx, r.store, &req, afterID, last, since); err != nil {
+	if err := StartAt(ctx, r.store, &req, afterID, last, since, latest); err != nil {
 		return nil, err
 	}
 	d, _ := transport.From(ctx)

@@ -15,20 +15,24 @@ import (
 )
 
 // StartAt sets req's start from a subscription's GraphQL arguments
-// afterId, last and since (see eventstore.Start): Rewind's own fields and
-// a library user's (package durable) read them the same way. A stream
-// resuming over SSE (Last-Event-ID) continues after that id whatever it
-// first asked for.
-func StartAt(ctx context.Context, store *eventstore.Store, req *replay.Request, afterID *string, last *int, since *time.Time) error {
-	st, err := eventstore.ParseStart(afterID, last, since)
+// afterId, last, since and latest (see eventstore.Start): Rewind's own
+// fields and a library user's (package durable) read them the same way. A
+// stream resuming over SSE (Last-Event-ID) continues after that id
+// whatever it first asked for.
+func StartAt(ctx context.Context, store *eventstore.Store, req *replay.Request, afterID *string, last *int, since *time.Time, latest *bool) error {
+	st, err := eventstore.ParseStart(afterID, last, since, latest)
 	if errors.Is(err, eventstore.ErrStartConflict) {
-		return fmt.Errorf("%w: use afterId, last or since, not two", err)
+		return fmt.Errorf("%w: use afterId, last, since or latest, not two", err)
 	}
 	if resumed := resumeFrom(ctx, afterID); resumed != afterID {
 		afterID = resumed
-		st, err = eventstore.ParseStart(resumed, nil, nil)
+		st, err = eventstore.ParseStart(resumed, nil, nil, nil)
 	}
-	if err == nil {
+	switch {
+	case err != nil:
+	case st.Latest:
+		req.Latest = true // no position: the hub reads the newest of each topic
+	default:
 		req.After, req.Live, err = store.StartAfter(ctx, eventstore.Query{Topics: req.Topics, Types: req.Types}, st)
 	}
 	if err != nil && afterID != nil {

@@ -21,6 +21,10 @@ type Request struct {
 	After uint64
 	// Live starts at the current end of the stream: no replay.
 	Live bool
+	// Latest starts with the newest stored event of each topic Topics
+	// match (see eventstore.ReadLatest, also for how Types apply), in
+	// stream order, then goes live. After and Live are then ignored.
+	Latest bool
 }
 
 // Subscription delivers a Request's events on C, in stream order, each
@@ -228,6 +232,7 @@ func (r *run) cancelled() {
 // missed stretch from storage, so memory stays bounded and nothing is
 // lost.
 func (r *run) loop(ctx context.Context, first bool) error {
+	var latestUntil uint64 // the stream's end before a latest subscription registers
 	if first {
 		select {
 		case <-r.hub.ready:
@@ -235,7 +240,15 @@ func (r *run) loop(ctx context.Context, first bool) error {
 			return nil
 		}
 		r.last = r.req.After
-		if r.req.Live {
+		if r.req.Latest {
+			// Latest means the newest of each topic as stored now, which
+			// the hub may not have seen yet: read up to the stream's end.
+			st, err := r.hub.store.State(ctx)
+			if err != nil {
+				return fmt.Errorf("latest subscription: %w", err)
+			}
+			r.last, latestUntil = 0, st.LastSeq
+		} else if r.req.Live {
 			// Live means after what is stored now, which the hub may not have
 			// seen yet: take the stream's end, before registering.
 			st, err := r.hub.store.State(ctx)
@@ -250,6 +263,27 @@ func (r *run) loop(ctx context.Context, first bool) error {
 	f, head, err := r.hub.register(r)
 	if err != nil {
 		return err
+	}
+	if until := max(head, latestUntil); first && r.req.Latest && until > 0 {
+		// The seam of latest, at until (the later of the hub's head and
+		// the stream's end before registering): the hub delivers every
+		// event above head live, and the drain skips those up to until, so
+		// the replay delivers, of the newest events of the topics, those at
+		// or below until. The store takes its set of newest events when the
+		// read begins, after until was fixed: a topic that got an event
+		// above until in between is represented by that newer event alone,
+		// which comes live; its older one is not replayed (it is no longer
+		// the newest). Each event is delivered once, in stream order, and
+		// nothing above until is missed.
+		r.hub.cfg.Observer.ReplayStarted(until)
+		began, delivered0 := time.Now(), r.delivered
+		err := r.retry(ctx, func() error { return r.readLatest(ctx, until) })
+		r.hub.cfg.Observer.ReplayDone(r.delivered-delivered0, 0, time.Since(began))
+		if err != nil {
+			r.hub.unregister(f)
+			return err
+		}
+		r.last = until
 	}
 	for {
 		if head > r.last {
@@ -295,9 +329,15 @@ const replayPatience = 30 * time.Second
 // way resumes after the last event delivered, so a storage hiccup costs a
 // pause, not an error, and never a gap or a repeat.
 func (r *run) replay(ctx context.Context, head uint64) error {
+	return r.retry(ctx, func() error { return r.read(ctx, head) })
+}
+
+// retry runs read until it succeeds, retrying while JetStream is
+// unavailable for up to replayPatience. read resumes after r.last.
+func (r *run) retry(ctx context.Context, read func() error) error {
 	giveUp := time.Now().Add(replayPatience)
 	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
-		err := r.read(ctx, head)
+		err := read()
 		if err == nil || ctx.Err() != nil {
 			return nil
 		}
@@ -348,6 +388,30 @@ func (r *run) read(ctx context.Context, head uint64) error {
 	for ev, err := range r.hub.store.Read(ctx, q) {
 		if err != nil {
 			return err
+		}
+		if err := r.deliver(ctx, &ev); err != nil {
+			return err
+		}
+		n++
+		r.delivered++
+		r.hub.recent.fromStorage.Add(1)
+	}
+	return nil
+}
+
+// readLatest delivers the newest stored event of each topic of the
+// request, those at or below head, in stream order. Read again after a
+// failure, it skips what it delivered already (at or below r.last).
+func (r *run) readLatest(ctx context.Context, head uint64) error {
+	n := 0
+	defer func() { r.hub.cfg.Observer.Replayed(n) }()
+	q := eventstore.Query{Topics: r.req.Topics, Types: r.req.Types, Until: head}
+	for ev, err := range r.hub.store.ReadLatest(ctx, q) {
+		if err != nil {
+			return err
+		}
+		if ev.Seq <= r.last {
+			continue
 		}
 		if err := r.deliver(ctx, &ev); err != nil {
 			return err

@@ -142,6 +142,7 @@ func runEvents(ctx context.Context, a *app, args []string) error {
 	var sel selection
 	var out outputFlags
 	sel.register(fs, "; default: every topic", true)
+	fs.BoolVar(&sel.latest, "latest", false, latestUsage)
 	out.register(fs)
 	if err := a.parse(fs, args); err != nil {
 		return err
@@ -161,8 +162,12 @@ func runEvents(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	p := newEventPrinter(a.stdout, table)
+	read := store.Read
+	if sel.start.Latest {
+		read = store.ReadLatest
+	}
 	n := 0
-	for ev, err := range store.Read(ctx, q) {
+	for ev, err := range read(ctx, q) {
 		if err != nil {
 			p.flush()
 			return err
@@ -171,6 +176,9 @@ func runEvents(ctx context.Context, a *app, args []string) error {
 			return err
 		}
 		n++
+		if n == q.Limit {
+			break // ReadLatest does not count: the limit is applied here
+		}
 	}
 	if table && n == 0 {
 		fmt.Fprintln(a.stderr, "no events")
@@ -204,6 +212,7 @@ func runTail(ctx context.Context, a *app, args []string) error {
 	after := fs.String("after", "", "replay stored events after this `id` first (00000000000000000000000000: all of them)")
 	since := fs.String("since", "", "replay stored events from this `time` first (RFC 3339, a date, or a duration ago such as 2h)")
 	lastN := fs.Int("last", 0, "replay the last `n` matching stored events first")
+	latest := fs.Bool("latest", false, latestUsage)
 	limit := fs.Int("limit", 0, "stop after this many `events` (0: until interrupted)")
 	server := fs.String("server", "", "follow through this Rewind server's GraphQL `URL` (e.g. http://localhost:8080/graphql) instead of JetStream, resuming across disconnects")
 	serverToken := fs.String("server-token", "", "bearer `token` for --server (default: $REWIND_TOKEN)")
@@ -226,13 +235,13 @@ func runTail(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	start, err := parseStart(*after, *since, *lastN, time.Now())
+	start, err := parseStart(*after, *since, *lastN, *latest, time.Now())
 	if err != nil {
 		return err
 	}
 	if *server != "" {
-		if *since != "" || *lastN != 0 {
-			return usagef("--since and --last read JetStream: use them without --server, or --after with it")
+		if *since != "" || *lastN != 0 || *latest {
+			return usagef("--since, --last and --latest read JetStream: use them without --server, or --after with it")
 		}
 		return tailServer(ctx, a, fs, *server, *serverToken, topics, types, *after, *limit, table)
 	}
@@ -240,10 +249,12 @@ func runTail(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	req := replay.Request{Topics: topics, Types: types}
+	req := replay.Request{Topics: topics, Types: types, Latest: start.Latest}
 	var live bool
-	if req.After, live, err = startAfter(ctx, a, store, eventstore.Query{Topics: topics, Types: types}, start); err != nil {
-		return err
+	if !start.Latest {
+		if req.After, live, err = startAfter(ctx, a, store, eventstore.Query{Topics: topics, Types: types}, start); err != nil {
+			return err
+		}
 	}
 	if live {
 		// Live from now: everything stored after this moment, including
@@ -279,7 +290,11 @@ func runTail(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stderr, "following %s after sequence %d; Ctrl-C stops\n", strings.Join(topics, ", "), req.After)
+	if req.Latest {
+		fmt.Fprintf(a.stderr, "following %s from the newest event of each topic; Ctrl-C stops\n", strings.Join(topics, ", "))
+	} else {
+		fmt.Fprintf(a.stderr, "following %s after sequence %d; Ctrl-C stops\n", strings.Join(topics, ", "), req.After)
+	}
 
 	p := newEventPrinter(a.stdout, table)
 	var last ulid.ULID

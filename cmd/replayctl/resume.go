@@ -14,7 +14,7 @@ var secretEnv = map[string]string{
 
 // startFlags say where a command starts; a resume hint replaces them with
 // --after.
-var startFlags = map[string]bool{"after": true, "since": true, "last": true}
+var startFlags = map[string]bool{"after": true, "since": true, "last": true, "latest": true}
 
 // resumeCommand is the command line that picks up at start (--after ID,
 // or --since TIME): this command with the connection flags and its own

@@ -23,6 +23,7 @@ type selection struct {
 	until         string
 	limit         int
 	last          int
+	latest        bool // --latest, which only commands that register it take
 
 	start   eventstore.Start
 	untilID ulid.ULID
@@ -49,7 +50,7 @@ func (s *selection) check(now time.Time) error {
 		}
 	}
 	var err error
-	if s.start, err = parseStart(s.after, s.since, s.last, now); err != nil {
+	if s.start, err = parseStart(s.after, s.since, s.last, s.latest, now); err != nil {
 		return err
 	}
 	if s.limit < 0 {
@@ -65,9 +66,12 @@ func (s *selection) check(now time.Time) error {
 	return nil
 }
 
-// parseStart reads --after, --since and --last (0: not given) into a
-// start point, its errors worded in the flags' names.
-func parseStart(after, since string, last int, now time.Time) (eventstore.Start, error) {
+// latestUsage describes --latest, the same for events and tail.
+const latestUsage = "start with the newest stored event of each matching topic (with --type: a topic whose newest event is of another type is left out)"
+
+// parseStart reads --after, --since, --last (0: not given) and --latest
+// into a start point, its errors worded in the flags' names.
+func parseStart(after, since string, last int, latest bool, now time.Time) (eventstore.Start, error) {
 	var afterID *string
 	var lastN *int
 	var sinceT *time.Time
@@ -84,10 +88,10 @@ func parseStart(after, since string, last int, now time.Time) (eventstore.Start,
 		}
 		sinceT = &t
 	}
-	st, err := eventstore.ParseStart(afterID, lastN, sinceT)
+	st, err := eventstore.ParseStart(afterID, lastN, sinceT, &latest)
 	switch {
 	case errors.Is(err, eventstore.ErrStartConflict):
-		return st, usagef("--after, --since and --last exclude each other")
+		return st, usagef("--after, --since, --last and --latest exclude each other")
 	case errors.Is(err, eventstore.ErrInvalidID):
 		return st, usagef("--after: %v", err)
 	case errors.Is(err, eventstore.ErrInvalidStart):
@@ -137,9 +141,12 @@ func (s *selection) query(ctx context.Context, a *app, store *eventstore.Store) 
 		return q, false, err
 	}
 	q = eventstore.Query{Topics: s.topics, Types: s.types, Limit: s.limit}
-	// No start point reads from the beginning: after 0.
-	if q.After, _, err = startAfter(ctx, a, store, q, s.start); err != nil {
-		return q, false, err
+	// No start point reads from the beginning: after 0. Latest is no
+	// position: the caller reads it with ReadLatest.
+	if !s.start.Latest {
+		if q.After, _, err = startAfter(ctx, a, store, q, s.start); err != nil {
+			return q, false, err
+		}
 	}
 	switch {
 	case s.untilID != (ulid.ULID{}):

@@ -72,12 +72,13 @@ type config struct {
 	perMessage bool
 
 	// The stream.
-	stream     string
-	replicas   int
-	maxAge     time.Duration
-	maxMsgs    int64
-	maxBytes   int64
-	duplicates time.Duration
+	stream       string
+	replicas     int
+	maxAge       time.Duration
+	maxMsgs      int64
+	maxBytes     int64
+	keepPerTopic int64
+	duplicates   time.Duration
 }
 
 // flagEnv maps each flag to the environment variable that sets it when
@@ -86,7 +87,7 @@ var flagEnv = natsflag.WithEnv(map[string]string{
 	"addr": "ADDR", "data-dir": "DATA_DIR", "nats-listen": "NATS_LISTEN",
 	"allowed-origins": "ALLOWED_ORIGINS", "max-payload": "MAX_PAYLOAD", "log-level": "LOG_LEVEL",
 	"stream": "STREAM", "replicas": "REPLICAS", "max-age": "MAX_AGE", "max-msgs": "MAX_MSGS",
-	"max-bytes": "MAX_BYTES", "duplicate-window": "DUPLICATE_WINDOW",
+	"max-bytes": "MAX_BYTES", "keep-per-topic": "KEEP_PER_TOPIC", "duplicate-window": "DUPLICATE_WINDOW",
 	"auth": "AUTH", "jwt-secret-file": "JWT_SECRET_FILE", "jwt-public-key-file": "JWT_PUBLIC_KEY_FILE",
 	"jwt-jwks-file": "JWT_JWKS_FILE", "jwt-issuer": "JWT_ISSUER", "jwt-audience": "JWT_AUDIENCE",
 	"publish-rate": "PUBLISH_RATE", "max-connections": "MAX_CONNECTIONS",
@@ -150,6 +151,7 @@ func parseFlags(args []string) (config, error) {
 	durationVar(&c.maxAge, "max-age", 0, "drop events older than this (e.g. 30d or 12h); 0 keeps them")
 	fs.Int64Var(&c.maxMsgs, "max-msgs", 0, "keep at most this many events; 0: no limit")
 	fs.Var(flagvalue.NewSize(&c.maxBytes), "max-bytes", "keep at most this many bytes of events (e.g. 10GiB, or 10GB for 10^10); 0: no limit")
+	fs.Int64Var(&c.keepPerTopic, "keep-per-topic", 0, "keep at most this many events of each topic, the newest; 0: no limit")
 	durationVar(&c.duplicates, "duplicate-window", eventstore.DefaultDuplicates, "window in which a retried append or idempotency key stores nothing new")
 	fs.Usage = func() {}
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
@@ -219,8 +221,8 @@ func (c config) validate() error {
 	if c.replicas < 1 || c.replicas > 5 {
 		errs = append(errs, errors.New("--replicas must be 1 to 5"))
 	}
-	if c.maxAge < 0 || c.maxMsgs < 0 || c.maxBytes < 0 || c.duplicates < 0 {
-		errs = append(errs, errors.New("--max-age, --max-msgs, --max-bytes and --duplicate-window cannot be negative"))
+	if c.maxAge < 0 || c.maxMsgs < 0 || c.maxBytes < 0 || c.keepPerTopic < 0 || c.duplicates < 0 {
+		errs = append(errs, errors.New("--max-age, --max-msgs, --max-bytes, --keep-per-topic and --duplicate-window cannot be negative"))
 	}
 	if c.maxAge > 0 && c.duplicates > c.maxAge {
 		errs = append(errs, errors.New("--duplicate-window cannot be longer than --max-age"))
@@ -288,6 +290,7 @@ func (c config) serverConfig() server.Config {
 			MaxMsgs:    c.maxMsgs,
 			MaxBytes:   c.maxBytes,
 
+			MaxMsgsPerSubject:  c.keepPerTopic,
 			DisableGroupCommit: c.perMessage,
 		},
 		Addr:                     c.addr,

@@ -243,12 +243,14 @@ func TestFlagsAndEnv(t *testing.T) {
 		"NATS_URL": "nats://n1:4222,nats://n2:4222,nats://n3:4222", "NATS_USER": "rewind", "NATS_PASSWORD": "s3cret",
 		"NATS_CA": "/etc/ca.pem", "NATS_CERT": "/etc/c.pem", "NATS_KEY": "/etc/k.pem", "STREAM": "EV",
 		"REPLICAS": "3", "MAX_AGE": "720h", "MAX_MSGS": "1000000", "MAX_BYTES": "1073741824", "DUPLICATE_WINDOW": "5m",
+		"KEEP_PER_TOPIC": "2",
 	}
 	clusterConfig := withLimitDefaults(config{
 		addr: ":8080", dataDir: "./data", logLevel: "info",
 		nats: natsconn.Config{URL: "nats://n1:4222,nats://n2:4222,nats://n3:4222", User: "rewind", Password: "s3cret",
 			CA: "/etc/ca.pem", Cert: "/etc/c.pem", Key: "/etc/k.pem"}, stream: "EV",
 		replicas: 3, maxAge: 720 * time.Hour, maxMsgs: 1000000, maxBytes: 1 << 30, duplicates: 5 * time.Minute,
+		keepPerTopic: 2,
 	})
 
 	tests := []struct {
@@ -298,6 +300,7 @@ func TestFlagsAndEnv(t *testing.T) {
 		{name: "extra argument after flags", args: []string{"--addr", ":1", "x", "y"}, wantErr: "unexpected arguments"},
 		{name: "negative max payload", args: []string{"--max-payload", "-5"}, wantErr: "cannot be negative"},
 		{name: "negative MAX_PAYLOAD", env: map[string]string{"MAX_PAYLOAD": "-1"}, wantErr: "cannot be negative"},
+		{name: "negative keep per topic", args: []string{"--keep-per-topic", "-1"}, wantErr: "cannot be negative"},
 		{name: "non-numeric max payload", args: []string{"--max-payload=lots"}, wantErr: "invalid value"},
 		{name: "non-numeric MAX_PAYLOAD", env: map[string]string{"MAX_PAYLOAD": "lots"}, wantErr: `MAX_PAYLOAD="lots": use a size in bytes such as 1048576, 512KiB, 2MiB (binary, 2^20) or 2MB (SI, 10^6)`},
 		{name: "MAX_PAYLOAD in SI megabytes", env: map[string]string{"MAX_PAYLOAD": "2MB"},
