@@ -46,27 +46,15 @@ func appendTopics(oc *graphql.OperationContext) []string {
 	for _, f := range graphql.CollectFields(oc, oc.Operation.SelectionSet, []string{"Mutation"}) {
 		switch f.Name {
 		case "publish":
-			// Only the topic is read here: a string needs no coercion that
-			// could fail, and the data is checked when it is appended.
-			topic, _ := argValue(f.Field, "topic", oc.Variables).(string)
+			// The limits extension has checked the arguments, so mapping
+			// them cannot panic; the data is checked when it is appended.
+			topic, _ := f.ArgumentMap(oc.Variables)["topic"].(string)
 			topics = append(topics, topic)
 		case "publishMessage":
 			topics = append(topics, MessagesTopic)
 		}
 	}
 	return topics
-}
-
-func argValue(f *ast.Field, name string, vars map[string]any) any {
-	arg := f.Arguments.ForName(name)
-	if arg == nil || arg.Value == nil {
-		return nil
-	}
-	v, err := arg.Value.Value(vars)
-	if err != nil {
-		return nil
-	}
-	return v
 }
 
 // mayPublishAll checks that the request's principal may append to every

@@ -23,45 +23,33 @@ import (
 	"github.com/rewind-dev/rewind/web/graphiql"
 )
 
-// graphQLConfig configures the /graphql endpoint. Zero values take the
-// defaults of the component each field is forwarded to.
-type graphQLConfig struct {
-	AllowedOrigins   []string
-	MaxMessageBytes  int64
-	KeepAlive        time.Duration
-	InitTimeout      time.Duration
-	MaxSubscriptions int
-	WriteTimeout     time.Duration
-	// MaxConnections and MaxConnectionsPerAddress bound WebSockets and SSE
-	// streams together, one count for both (see connlimit.Config).
-	MaxConnections           int
-	MaxConnectionsPerAddress int
-	// InitFunc authenticates WebSockets at connection_init (see
+// endpoint is what the /graphql endpoint needs beyond Config.
+type endpoint struct {
+	// maxMessageBytes bounds one WebSocket message (default gqlws's).
+	maxMessageBytes int64
+	// initFunc authenticates WebSockets at connection_init (see
 	// gqlws.Config).
-	InitFunc             func(ctx context.Context, payload map[string]any) (context.Context, time.Time, error)
-	MaxDepth             int
-	MaxComplexity        int
-	MaxStorageReads      int
-	DisableIntrospection bool
-	// Extensions are added to the executor after graph's (metrics, say).
-	Extensions []graphql.HandlerExtension
+	initFunc func(ctx context.Context, payload map[string]any) (context.Context, time.Time, error)
+	// extensions are added to the executor after graph's (metrics, say).
+	extensions []graphql.HandlerExtension
 }
 
 // graphQL serves GraphQL over POST, GET, WebSocket (graphql-transport-ws
 // and the legacy graphql-ws) and Server-Sent Events (graphql-sse, distinct
 // connections) on one endpoint, and GraphiQL to browsers (its assets are
 // served by graphiql.Assets, mounted beside the endpoint).
-func graphQL(res *graph.Resolver, cfg graphQLConfig, log *slog.Logger) http.Handler {
+// Zero values of cfg take the defaults of the component each setting goes to.
+func graphQL(res *graph.Resolver, cfg Config, ep endpoint, log *slog.Logger) http.Handler {
 	srv := handler.New(graph.NewSchema(res))
 	ws := gqlws.New(gqlws.Config{
 		AllowedOrigins:   cfg.AllowedOrigins,
 		InitTimeout:      cfg.InitTimeout,
 		KeepAlive:        cfg.KeepAlive,
 		MaxSubscriptions: cfg.MaxSubscriptions,
-		MaxMessageBytes:  cfg.MaxMessageBytes,
+		MaxMessageBytes:  ep.maxMessageBytes,
 		WriteTimeout:     cfg.WriteTimeout,
 		Logger:           log,
-		InitFunc:         cfg.InitFunc,
+		InitFunc:         ep.initFunc,
 		// SSE streams count against the same limiter (ws.Connections).
 		Connections: connlimit.New(connlimit.Config{Max: cfg.MaxConnections, PerAddress: cfg.MaxConnectionsPerAddress}),
 	})
@@ -79,7 +67,7 @@ func graphQL(res *graph.Resolver, cfg graphQLConfig, log *slog.Logger) http.Hand
 	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
 	srv.Use(graph.MutationGate(res))
-	for _, e := range cfg.Extensions {
+	for _, e := range ep.extensions {
 		srv.Use(e)
 	}
 	srv.SetErrorPresenter(res.Presenter())

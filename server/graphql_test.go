@@ -121,7 +121,7 @@ func TestPanicsAnswerInternalError(t *testing.T) {
 		t.Run(stage, func(t *testing.T) {
 			logs := &logBuffer{}
 			log := slog.New(slog.NewJSONHandler(logs, nil))
-			h := graphQL(graph.NewResolver(nil, nil, log), graphQLConfig{Extensions: []graphql.HandlerExtension{panicker{stage}}}, log)
+			h := graphQL(graph.NewResolver(nil, nil, log), Config{}, endpoint{extensions: []graphql.HandlerExtension{panicker{stage}}}, log)
 			srv := httptest.NewServer(h)
 			defer srv.Close()
 			for _, method := range []string{http.MethodPost, http.MethodGet} {
@@ -178,7 +178,7 @@ func TestRecoverHTTP(t *testing.T) {
 func TestHostileLiterals(t *testing.T) {
 	logs := &logBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
-	srv := httptest.NewServer(graphQL(graph.NewResolver(nil, nil, log), graphQLConfig{}, log))
+	srv := httptest.NewServer(graphQL(graph.NewResolver(nil, nil, log), Config{}, endpoint{}, log))
 	defer srv.Close()
 	for _, tc := range []struct{ name, query, code string }{
 		{"json float", `mutation boom { publish(topic: "x", data: 1e400) { id } }`, graph.CodeBadUserInput},

@@ -29,23 +29,7 @@ func newHandler(cfg Config, store *eventstore.Store, hub *replay.Hub, m *metrics
 	authn := authenticator{verifier: cfg.Auth}
 	// A request may carry a payload at the limit, escaped inside a query.
 	maxBody := 2*int64(store.Config().MaxPayload) + 64<<10
-	gql := graphQL(res, graphQLConfig{
-		AllowedOrigins:   cfg.AllowedOrigins,
-		MaxMessageBytes:  maxBody,
-		WriteTimeout:     cfg.WriteTimeout,
-		InitTimeout:      cfg.InitTimeout,
-		KeepAlive:        cfg.KeepAlive,
-		MaxSubscriptions: cfg.MaxSubscriptions,
-		InitFunc:         authn.initWebSocket,
-
-		MaxConnections:           cfg.MaxConnections,
-		MaxConnectionsPerAddress: cfg.MaxConnectionsPerAddress,
-		MaxDepth:                 cfg.MaxDepth,
-		MaxComplexity:            cfg.MaxComplexity,
-		MaxStorageReads:          cfg.MaxStorageReads,
-		DisableIntrospection:     cfg.DisableIntrospection,
-		Extensions:               extensions(m),
-	}, log)
+	gql := graphQL(res, cfg, endpoint{maxMessageBytes: maxBody, initFunc: authn.initWebSocket, extensions: extensions(m)}, log)
 
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", limitBody(maxBody, requireUTF8(limitReads(cfg.ClientReads, authn.middleware(true, gql)))))
