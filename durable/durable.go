@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -124,8 +123,7 @@ func Subscribe[T, Out any](ctx context.Context, src Source, req Request, wrap fu
 	if err != nil {
 		return nil, err
 	}
-	var caught atomic.Bool
-	var liveAfter atomic.Uint64
+	var live replay.LiveMark
 	sctx, cancel := context.WithCancel(ctx)
 	// The hub ends a subscription whose reader stalls, but this goroutine
 	// stands between them holding an event: slow lets it give up that
@@ -134,10 +132,7 @@ func Subscribe[T, Out any](ctx context.Context, src Source, req Request, wrap fu
 	slow := make(chan struct{})
 	var slowOnce sync.Once
 	sub, err := src.Hub.Subscribe(sctx, hreq,
-		replay.OnCaughtUp(func(seq uint64) {
-			liveAfter.Store(seq)
-			caught.Store(true)
-		}),
+		live.Option(),
 		replay.OnEnd(func(err error) {
 			if errors.Is(err, replay.ErrSlowConsumer) {
 				slowOnce.Do(func() { close(slow) })
@@ -172,7 +167,7 @@ func Subscribe[T, Out any](ctx context.Context, src Source, req Request, wrap fu
 			}
 			e := Event[T]{
 				ID: ev.ID.String(), Topic: ev.Topic, Type: ev.Type, Time: ev.Time(),
-				Live: caught.Load() && ev.Seq > liveAfter.Load(),
+				Live: live.Live(ev.Seq),
 				Data: v,
 			}
 			select {

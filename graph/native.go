@@ -30,10 +30,7 @@ func (r *Resolver) streamNatively(ctx context.Context, d transport.Delivery, req
 	st := &eventStream{render: render, delivered: metrics.Deliveries(ctx)}
 	feed, err := r.hub.Attach(ctx, req, sink.Wake,
 		replay.OnEnd(func(err error) { r.reportSubscriptionError(ctx, err) }),
-		replay.OnCaughtUp(func(seq uint64) {
-			st.live.seq.Store(seq)
-			st.live.caught.Store(true)
-		}))
+		st.live.Option())
 	if err != nil {
 		return true, err
 	}
@@ -47,7 +44,7 @@ func (r *Resolver) streamNatively(ctx context.Context, d transport.Delivery, req
 type eventStream struct {
 	feed      *replay.Feed
 	render    *renderer
-	live      liveFrom
+	live      replay.LiveMark
 	delivered prometheus.Counter // nil without metrics
 
 	evs []*eventstore.Event // reused between drains
@@ -57,8 +54,7 @@ type eventStream struct {
 func (s *eventStream) Drain(emit func(data []byte)) bool {
 	evs, done, _ := s.feed.Take(s.evs[:0])
 	for _, ev := range evs {
-		live := s.live.caught.Load() && ev.Seq > s.live.seq.Load()
-		s.buf = s.render.AppendData(s.buf[:0], ev, live)
+		s.buf = s.render.AppendData(s.buf[:0], ev, s.live.Live(ev.Seq))
 		emit(s.buf)
 	}
 	if s.delivered != nil && len(evs) > 0 {

@@ -159,7 +159,7 @@ func (e *renderEnv) subscribe(t testing.TB, ctx context.Context, query string, v
 // which the live field of each event is final.
 func (s *sub) caughtUp(res *Resolver) bool {
 	v, ok := res.live.m.Load(s.op)
-	return ok && v.(*liveFrom).caught.Load()
+	return ok && v.(*replay.LiveMark).CaughtUp()
 }
 
 const (

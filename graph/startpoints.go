@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -41,13 +40,6 @@ func StartAt(ctx context.Context, store *eventstore.Store, req *replay.Request, 
 	return err
 }
 
-// liveFrom is one subscription's caught-up point: events above it came
-// live. Zero with caught false: still replaying.
-type liveFrom struct {
-	caught atomic.Bool
-	seq    atomic.Uint64
-}
-
 // liveMarks maps each running subscription (its operation) to its
 // caught-up point, for the live field, which resolves in the operation's
 // context and not in the one the subscription resolver made.
@@ -57,13 +49,10 @@ type liveMarks struct{ m sync.Map }
 // and forgets it when the subscription ends.
 func (r *Resolver) trackLive(ctx context.Context) replay.Option {
 	op := graphql.GetOperationContext(ctx)
-	mark := &liveFrom{}
+	mark := &replay.LiveMark{}
 	r.live.m.Store(op, mark)
 	context.AfterFunc(ctx, func() { r.live.m.Delete(op) })
-	return replay.OnCaughtUp(func(seq uint64) {
-		mark.seq.Store(seq)
-		mark.caught.Store(true)
-	})
+	return mark.Option()
 }
 
 // isLive reports whether ev reached its subscription live.
@@ -75,6 +64,5 @@ func (r *Resolver) isLive(ctx context.Context, ev *eventstore.Event) bool {
 	if !ok {
 		return false // a query, or a mutation's result
 	}
-	mark := v.(*liveFrom)
-	return mark.caught.Load() && ev.Seq > mark.seq.Load()
+	return v.(*replay.LiveMark).Live(ev.Seq)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/rewind-dev/rewind/eventstore"
@@ -59,6 +60,30 @@ func OnEnd(fn func(error)) Option {
 func OnCaughtUp(fn func(seq uint64)) Option {
 	return func(r *run) { r.onCaughtUp = fn }
 }
+
+// LiveMark is a subscription's caught-up point, which tells the events it
+// replayed from those that came live: the caught-up signal that clients
+// see as an event's live field. Pass Option to the subscription; the zero
+// value means still replaying. Safe for concurrent use.
+type LiveMark struct {
+	caught atomic.Bool
+	seq    atomic.Uint64
+}
+
+// Option records the subscription's caught-up point in m (see OnCaughtUp).
+func (m *LiveMark) Option() Option {
+	return OnCaughtUp(func(seq uint64) {
+		m.seq.Store(seq)
+		m.caught.Store(true)
+	})
+}
+
+// CaughtUp reports whether the subscription has delivered every stored
+// event it replays.
+func (m *LiveMark) CaughtUp() bool { return m.caught.Load() }
+
+// Live reports whether the subscription's event at seq came live.
+func (m *LiveMark) Live(seq uint64) bool { return m.caught.Load() && seq > m.seq.Load() }
 
 // Subscribe starts a subscription owned by ctx, delivered on a channel:
 // cancelling ctx ends it and releases everything it holds. A reader that
