@@ -74,19 +74,7 @@ func TestLatestOverWebSocket(t *testing.T) {
 			if len(want) == 0 {
 				t.Fatal("the case expects nothing: it proves nothing")
 			}
-			var got []string
-			for range want {
-				m := c.Read(5 * time.Second)
-				var r struct{ Data struct{ Events liveEvent } }
-				if err := json.Unmarshal(m.Payload, &r); err != nil || m.Type != "next" {
-					t.Fatalf("%s %s", m.Type, m.Payload)
-				}
-				if r.Data.Events.Live {
-					t.Fatalf("a replayed event is marked live: %+v", r.Data.Events)
-				}
-				got = append(got, r.Data.Events.ID)
-			}
-			if !slices.Equal(got, want) {
+			if got := readReplayed(t, c, len(want)); !slices.Equal(got, want) {
 				t.Fatalf("got %v, want %v", got, want)
 			}
 			testenv.Eventually(t, 5*time.Second, "the subscription to follow", func() bool { return e.hub.Subscribers() == 1 })

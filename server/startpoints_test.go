@@ -80,19 +80,7 @@ func TestStartPoints(t *testing.T) {
 			c.Init()
 			c.Subscribe("s", startQuery, tc.vars)
 			want := tc.want()
-			var got []string
-			for range want {
-				m := c.Read(5 * time.Second)
-				var r struct{ Data struct{ Events liveEvent } }
-				if err := json.Unmarshal(m.Payload, &r); err != nil || m.Type != "next" {
-					t.Fatalf("%s %s", m.Type, m.Payload)
-				}
-				if r.Data.Events.Live {
-					t.Fatalf("a replayed event is marked live: %+v", r.Data.Events)
-				}
-				got = append(got, r.Data.Events.ID)
-			}
-			if !slices.Equal(got, want) {
+			if got := readReplayed(t, c, len(want)); !slices.Equal(got, want) {
 				t.Fatalf("got %v, want %v", got, want)
 			}
 			// Then live: once the subscription follows the hub, a new
@@ -220,4 +208,23 @@ func postRaw(url, body string) ([]byte, error) {
 	}
 	defer resp.Body.Close()
 	return io.ReadAll(resp.Body)
+}
+
+// readReplayed reads n events of subscription "s" and returns their ids,
+// failing on anything else and on an event marked live: they are replayed.
+func readReplayed(t *testing.T, c *wstest.Client, n int) []string {
+	t.Helper()
+	var got []string
+	for range n {
+		m := c.Read(5 * time.Second)
+		var r struct{ Data struct{ Events liveEvent } }
+		if err := json.Unmarshal(m.Payload, &r); err != nil || m.Type != "next" {
+			t.Fatalf("%s %s", m.Type, m.Payload)
+		}
+		if r.Data.Events.Live {
+			t.Fatalf("a replayed event is marked live: %+v", r.Data.Events)
+		}
+		got = append(got, r.Data.Events.ID)
+	}
+	return got
 }
