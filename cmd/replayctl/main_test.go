@@ -247,11 +247,11 @@ func TestStats(t *testing.T) {
 	tail.waitLines(t, 4)
 	// The tail's live consumer may still be being created when its
 	// replayed lines are out (they come from a direct get): wait for it.
-	table := f.cli(t, nil, "stats", "--table").ok(t).stdout
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(table, "CONSUMER") && time.Now().Before(deadline); {
-		time.Sleep(50 * time.Millisecond) // polling a condition, with a deadline
+	var table string
+	testenv.Eventually(t, 10*time.Second, "the tail's consumer in stats", func() bool {
 		table = f.cli(t, nil, "stats", "--table").ok(t).stdout
-	}
+		return strings.Contains(table, "CONSUMER")
+	})
 	for _, want := range []string{"REWIND", "5 in 2 topics", "limits, discard old", "unlimited", "Dedup window  2m0s", "CONSUMER", "events.>"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("stats table lacks %q:\n%s", want, table)
