@@ -435,7 +435,7 @@ func (s *Store) validate(ev Event, o appendOptions) error {
 	// json.Valid takes any bytes inside strings, and whoever decodes the
 	// data later turns them into U+FFFD: refuse them rather than store data
 	// that reads back different.
-	if i := invalidUTF8(ev.Data); i >= 0 {
+	if i := InvalidUTF8(ev.Data); i >= 0 {
 		return fmt.Errorf("%w: data is not valid UTF-8 at byte %d (JSON text is UTF-8, RFC 8259)", ErrInvalidEvent, i)
 	}
 	if !json.Valid(ev.Data) {
@@ -468,7 +468,7 @@ func checkText(s string, maxLen int) error {
 	case len(s) > maxLen:
 		return fmt.Errorf("is %d bytes, the limit is %d", len(s), maxLen)
 	case !utf8.ValidString(s):
-		return fmt.Errorf("is not valid UTF-8 at byte %d", invalidUTF8([]byte(s)))
+		return fmt.Errorf("is not valid UTF-8 at byte %d", InvalidUTF8([]byte(s)))
 	case strings.ContainsAny(s, "\r\n"):
 		return errors.New("holds a line break")
 	case strings.TrimFunc(s, spaceOrControl) != s:
@@ -479,9 +479,9 @@ func checkText(s string, maxLen int) error {
 
 func spaceOrControl(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
 
-// invalidUTF8 returns the offset of the first byte of b that is not part of
-// valid UTF-8, or -1.
-func invalidUTF8(b []byte) int {
+// InvalidUTF8 returns the offset of the first byte of b that is not part of
+// valid UTF-8, or -1: where a client's bad text is, for its error message.
+func InvalidUTF8(b []byte) int {
 	if utf8.Valid(b) {
 		return -1
 	}

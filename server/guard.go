@@ -55,22 +55,10 @@ func requireUTF8(next http.Handler) http.Handler {
 			return
 		case !utf8.Valid(body):
 			writeError(w, http.StatusBadRequest, graph.CodeBadUserInput,
-				fmt.Sprintf("the request body is not valid UTF-8 at byte %d", invalidUTF8At(body)))
+				fmt.Sprintf("the request body is not valid UTF-8 at byte %d", eventstore.InvalidUTF8(body)))
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		next.ServeHTTP(w, r)
 	})
-}
-
-// invalidUTF8At is the offset of b's first byte that is not UTF-8.
-func invalidUTF8At(b []byte) int {
-	for i := 0; i < len(b); {
-		r, size := utf8.DecodeRune(b[i:])
-		if r == utf8.RuneError && size == 1 {
-			return i
-		}
-		i += size
-	}
-	return len(b)
 }
