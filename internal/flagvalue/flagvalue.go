@@ -6,6 +6,7 @@ package flagvalue
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -34,8 +35,9 @@ func ParseDuration(s string) (time.Duration, error) {
 	var days time.Duration
 	if i := strings.IndexByte(body, 'd'); i >= 0 {
 		n, err := strconv.ParseFloat(body[:i], 64)
-		// ParseFloat takes forms a duration does not (1e3, Inf, 0x1p4).
-		if err != nil || n < 0 || n > 100*365 || strings.ContainsFunc(body[:i], func(r rune) bool { return (r < '0' || r > '9') && r != '.' }) {
+		// ParseFloat takes forms a duration does not (1e3, Inf, 0x1p4);
+		// the bound is what a time.Duration holds (about 106,751 days).
+		if err != nil || n < 0 || n*float64(24*time.Hour) >= math.MaxInt64 || strings.ContainsFunc(body[:i], func(r rune) bool { return (r < '0' || r > '9') && r != '.' }) {
 			return 0, ErrDuration
 		}
 		days = time.Duration(n * float64(24*time.Hour))
@@ -48,6 +50,9 @@ func ParseDuration(s string) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(body)
 	if err != nil {
+		return 0, ErrDuration
+	}
+	if d > math.MaxInt64-days {
 		return 0, ErrDuration
 	}
 	d += days

@@ -30,6 +30,10 @@ func TestParseDuration(t *testing.T) {
 		{in: "d", err: true},
 		{in: "1e3d", err: true},
 		{in: "1d-1h", err: true},
+		{in: "42088d", want: 42088 * 24 * time.Hour},
+		{in: "106752d", err: true},
+		{in: "106751d", want: 106751 * 24 * time.Hour},
+		{in: "106751d24h", err: true},
 		{in: "1d1d", err: true},
 		{in: "", err: true},
 	}
