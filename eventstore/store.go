@@ -66,6 +66,11 @@ type Config struct {
 	// on the stream, which needs nats-server 2.12 or later (without it,
 	// appends are published one by one, and Open logs that).
 	DisableGroupCommit bool
+	// Check, if set, is asked about every event before it is stored (by
+	// Append and, for all of a batch before any, AppendBatch); an error
+	// refuses the event, wrapped in ErrInvalidEvent. The server sets it to
+	// the declared event types' check (package eventschema).
+	Check func(Event) error
 	// Logger reports stream creation and setting changes. Default: discard.
 	Logger *slog.Logger
 }
@@ -440,6 +445,11 @@ func (s *Store) validate(ev Event, o appendOptions) error {
 	}
 	if !json.Valid(ev.Data) {
 		return fmt.Errorf("%w: data is not valid JSON", ErrInvalidEvent)
+	}
+	if s.cfg.Check != nil {
+		if err := s.cfg.Check(ev); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidEvent, err)
+		}
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/rewind-dev/rewind/auth"
+	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/internal/metrics"
 	"github.com/rewind-dev/rewind/natsconn"
@@ -49,6 +50,11 @@ type Config struct {
 	// connects to NATS nor opens or closes a store (tests, or an
 	// application that owns its connection). NATS and Store are ignored.
 	EventStore *eventstore.Store
+	// Events, if set, declares typed event types (package eventschema):
+	// the API gains their typed fields, and every append whose topic and
+	// type match a declaration is checked against it. With EventStore set,
+	// that store's own Check applies instead of the declarations' check.
+	Events *eventschema.Schema
 	// Hub configures the replay hub. Its Observer defaults to the metrics
 	// when Metrics is set.
 	Hub replay.Config
@@ -129,6 +135,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Store.Logger == nil {
 		c.Store.Logger = c.Logger
+	}
+	if c.Events != nil && c.Store.Check == nil {
+		c.Store.Check = c.Events.Check
 	}
 	return c
 }
