@@ -167,6 +167,15 @@ func (a *app) open(ctx context.Context, mode openMode) (*eventstore.Store, error
 // check returns the check of --schema's declared event types, nil without
 // a schema.
 func (a *app) check() (func(eventstore.Event) error, error) {
+	events, err := a.events()
+	if events == nil || err != nil {
+		return nil, err
+	}
+	return events.Check, nil
+}
+
+// events loads --schema's declared event types; nil without a schema.
+func (a *app) events() (*eventschema.Schema, error) {
 	if len(a.conn.schema) == 0 {
 		return nil, nil
 	}
@@ -174,7 +183,7 @@ func (a *app) check() (func(eventstore.Event) error, error) {
 	if err != nil {
 		return nil, usagef("--schema: %v", err)
 	}
-	return events.Check, nil
+	return events, nil
 }
 
 func (a *app) connect(mode openMode) (*nats.Conn, error) {
