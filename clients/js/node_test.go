@@ -1,0 +1,44 @@
+package rewindjs_test
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func netListen(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
+
+// TestNodeClient runs the package's Node tests (test/*.test.mjs, node
+// --test) against a real server: resuming across SIGKILL restarts over
+// WebSocket and SSE, cursor persistence, fatal close codes and expired or
+// unknown cursors. The server keeps 2 events per topic, so that a cursor
+// can expire.
+func TestNodeClient(t *testing.T) {
+	dir := prepare(t)
+	srv := startRestartable(t, "KEEP_PER_TOPIC=2")
+	ctl := control(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	files, err := filepath.Glob(filepath.Join(dir, "test", "*.test.mjs"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no test/*.test.mjs in %s (%v)", dir, err)
+	}
+	cmd := exec.CommandContext(ctx, "node", append([]string{"--test", "--test-concurrency=1", "--test-reporter=spec"}, files...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "REWIND_URL="+srv.URL(), "REWIND_CONTROL="+ctl.URL)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err = ctl.run(t, cmd)
+	t.Logf("node --test:\n%s", out.String())
+	if err != nil {
+		t.Fatalf("node --test: %v", err)
+	}
+	if !strings.Contains(out.String(), "ℹ pass ") || strings.Contains(out.String(), "ℹ pass 0\n") {
+		t.Fatalf("node --test ran no test")
+	}
+}
