@@ -320,7 +320,7 @@ function sseTransport(options: RewindClientOptions): Transport {
 
 function queryText(query: string | DocumentNode): string {
   if (typeof query === 'string') return query;
-  return query.loc?.source.body ?? print(query);
+  return print(query); // with what the app's client added (Apollo: __typename)
 }
 
 function operationName(query: string | DocumentNode): string | undefined {
