@@ -68,6 +68,7 @@ func (e *cmdError) Error() string { return e.cmd + ": " + e.err.Error() + "\n" +
 // every event stored before a SIGKILL.
 type restartable struct {
 	t    *testing.T
+	url  string // the same after every restart
 	env  []string
 	n    int
 	proc *proctest.Rewind
@@ -75,7 +76,8 @@ type restartable struct {
 
 func startRestartable(t *testing.T, env ...string) *restartable {
 	t.Helper()
-	r := &restartable{t: t, env: append([]string{"DATA_DIR=" + t.TempDir(), "ADDR=" + proctest.FreeAddr(t).String()}, env...)}
+	addr := proctest.FreeAddr(t).String()
+	r := &restartable{t: t, url: "http://" + addr + "/graphql", env: append([]string{"DATA_DIR=" + t.TempDir(), "ADDR=" + addr}, env...)}
 	r.start()
 	return r
 }
@@ -94,7 +96,8 @@ func (r *restartable) kill9AndRestart() {
 	r.start()
 }
 
-func (r *restartable) URL() string { return r.proc.URL() }
+// URL is the server's GraphQL endpoint; safe to call while it restarts.
+func (r *restartable) URL() string { return r.url }
 
 // controlled serves POST /kill9-restart for a test program (node --test)
 // that needs the server restarted under it. Restarts run on the test's
