@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +68,114 @@ func TestGraphiQLInBrowser(t *testing.T) {
 	}
 	if len(external) > 0 {
 		t.Errorf("the page loaded from elsewhere: %v", external)
+	}
+}
+
+// streamScreenshotPath is where TestGraphiQLStreamAcrossTabs leaves a
+// screenshot of the stream view, for docs/.
+var streamScreenshotPath = filepath.Join(os.TempDir(), "rewind-graphiql", "stream.png")
+
+// TestGraphiQLStreamAcrossTabs: the Follow subscription keeps running while
+// another tab is open. Run Follow (two stored events), switch to Publish
+// and publish there, switch back: the response pane shows the new event,
+// and the Stream plugin lists all three in order, the stored ones marked
+// replayed and the new one live. "Resume from here" on the first event
+// restarts the subscription after it.
+func TestGraphiQLStreamAcrossTabs(t *testing.T) {
+	srv := serve(t, api.Config{})
+	first := srv.publish(t, `{"id":1,"total":9.5}`)
+	second := srv.publish(t, `{"id":2,"total":12}`)
+	b := openBrowser(t)
+	defer b.saveScreenshot(t, "")
+	b.open(t, srv.url)
+	b.run(t)
+	b.waitFor(t, "the second stored event", second)
+
+	b.tab(t, "Publish")
+	b.run(t)
+	published := b.waitForPublished(t)
+	b.tab(t, "Follow")
+	b.waitFor(t, "the event published from the Publish tab", published)
+
+	if err := chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS(`.graphiql-sidebar button[aria-label="Show Stream"]`))); err != nil {
+		t.Fatalf("open the stream view: %v", err)
+	}
+	rows := b.streamRows(t, 3)
+	want := []streamRow{{N: 1, ID: first, Live: "false"}, {N: 2, ID: second, Live: "false"}, {N: 3, ID: published, Live: "true"}}
+	if !slices.Equal(rows, want) {
+		t.Fatalf("the stream view lists %+v, want %+v", rows, want)
+	}
+	var err error
+	if b.screenshot, err = chromedp.Run(b.ctx, chromedp.CaptureScreenshot()); err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(streamScreenshotPath), 0o755); err == nil && os.WriteFile(streamScreenshotPath, b.screenshot, 0o644) == nil {
+		t.Logf("stream view screenshot: %s", streamScreenshotPath)
+	}
+
+	// Resume after the first event: the list starts again with the two after it.
+	if err := chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS(`.rewind-event[data-id="`+first+`"] .rewind-resume`))); err != nil {
+		t.Fatalf("resume from here: %v", err)
+	}
+	rows = b.streamRows(t, 2)
+	if len(rows) != 2 || rows[0].ID != second || rows[1].ID != published {
+		t.Fatalf("after resuming from %s the stream view lists %+v, want %s then %s", first, rows, second, published)
+	}
+}
+
+// tab opens the tab titled title.
+func (b *browser) tab(t *testing.T, title string) {
+	t.Helper()
+	err := chromedp.Do(b.ctx,
+		chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll('.graphiql-tab-button')].find(e => e.innerText.trim() === '`+title+`').click()`),
+		chromedp.Poll[chromedp.Void](`document.querySelector('.graphiql-tab-active')?.innerText.includes('`+title+`') && document.querySelector('.graphiql-query-editor')?.innerText.includes('`+title+`')`, chromedp.WithPollingTimeout(10*time.Second)),
+	)
+	if err != nil {
+		t.Fatalf("open tab %s: %v", title, err)
+	}
+}
+
+// waitForPublished waits for the Publish tab's answer and returns the id.
+func (b *browser) waitForPublished(t *testing.T) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var r struct {
+			Data struct{ Publish struct{ ID string } }
+		}
+		// Monaco renders spaces as U+00A0.
+		if json.Unmarshal([]byte(strings.ReplaceAll(b.results(), "\u00a0", " ")), &r) == nil && r.Data.Publish.ID != "" {
+			return r.Data.Publish.ID
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no publish answer; the results pane shows:\n%s", b.results())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// streamRow is one event in the stream view.
+type streamRow struct {
+	N    int
+	ID   string
+	Live string // "true", "false", or "undefined" without a mark
+}
+
+// streamRows waits until the stream view lists n events and returns them
+// oldest first.
+func (b *browser) streamRows(t *testing.T, n int) []streamRow {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rows, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]streamRow](`[...document.querySelectorAll('.rewind-event')].reverse().map(e => ({N: Number(e.querySelector('.rewind-event-n').innerText), ID: e.dataset.id, Live: e.dataset.live}))`))
+		if err == nil && len(rows) == n {
+			return rows
+		}
+		if time.Now().After(deadline) {
+			text, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`(document.querySelector('.rewind-stream') || document.body).innerText`))
+			t.Fatalf("the stream view lists %d events (%v), want %d:\n%s", len(rows), err, n, text)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
