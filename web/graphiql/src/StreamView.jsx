@@ -64,18 +64,23 @@ export function StreamView({ streams }) {
       <ol className="rewind-stream-events" reversed start={s.total}>
         {events.map((ev) => (
           <li key={ev.n} className="rewind-event" data-id={ev.id} data-live={String(ev.live)}>
-            <span className="rewind-event-n">{ev.n}</span>
-            <span className={`rewind-mark rewind-mark-${ev.live === true ? 'live' : ev.live === false ? 'replayed' : 'unknown'}`}>
-              {ev.live === true ? 'live' : ev.live === false ? 'replayed' : '·'}
-            </span>
-            <code className="rewind-event-id" title="event id">{ev.id ?? '(no id)'}</code>
-            <time className="rewind-event-time" dateTime={ev.time ?? ev.at} title={ev.time ? 'event time' : 'received'}>{clock(ev.time ?? ev.at)}</time>
-            {ev.topic && <span className="rewind-event-topic">{ev.topic}</span>}
-            {ev.id && (
-              <button type="button" className="rewind-resume" title={`restart the subscription with afterId: "${ev.id}"`} onClick={() => s.resumeFrom(ev.id)}>
-                resume from here
-              </button>
-            )}
+            <div className="rewind-event-head">
+              <span className="rewind-event-n">{ev.n}</span>
+              <span className={`rewind-mark rewind-mark-${ev.live === true ? 'live' : ev.live === false ? 'replayed' : 'unknown'}`}>
+                {ev.live === true ? 'live' : ev.live === false ? 'replayed' : '·'}
+              </span>
+              <code className="rewind-event-id" title="event id">{ev.id ?? '(no id)'}</code>
+            </div>
+            <div className="rewind-event-foot">
+              <time className="rewind-event-time" dateTime={ev.time ?? ev.at} title={ev.time ? 'event time (UTC)' : 'received (UTC)'}>
+                {clock(ev.time ?? ev.at)}{ev.topic ? ` · ${ev.topic}` : ''}
+              </time>
+              {ev.id && (
+                <button type="button" className="rewind-resume" title={`restart the subscription with afterId: "${ev.id}"`} onClick={() => s.resumeFrom(ev.id)}>
+                  resume from here
+                </button>
+              )}
+            </div>
           </li>
         ))}
       </ol>
