@@ -33,15 +33,7 @@ type pageState struct {
 // order: the cursor survived the restarts (memory) and the reload
 // (localStorage).
 func TestBrowserClients(t *testing.T) {
-	dir := prepare(t)
-	pages := t.TempDir()
-	build := exec.Command("node", "test/browser/build.mjs", pages)
-	build.Dir = dir
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the test pages: %v\n%s", err, out)
-	}
-	site := httptest.NewServer(http.FileServer(http.Dir(pages)))
-	t.Cleanup(site.Close)
+	site := testPages(t)
 	for _, lib := range []string{"apollo", "urql"} {
 		t.Run(lib, func(t *testing.T) {
 			srv := startRestartable(t, "ALLOWED_ORIGINS="+site.URL)
@@ -107,6 +99,56 @@ func TestBrowserClients(t *testing.T) {
 			}
 			t.Logf("%s: %d events exactly once across 2 SIGKILL restarts and a reload (%d retries after the reload)", lib, len(got.Received), got.Retries)
 		})
+	}
+}
+
+// testPages builds the test pages (test/browser) and serves them on
+// loopback; the servers under test allow that origin.
+func testPages(t *testing.T) *httptest.Server {
+	t.Helper()
+	dir := prepare(t)
+	pages := t.TempDir()
+	build := exec.Command("node", "test/browser/build.mjs", pages)
+	build.Dir = dir
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the test pages: %v\n%s", err, out)
+	}
+	site := httptest.NewServer(http.FileServer(http.Dir(pages)))
+	t.Cleanup(site.Close)
+	return site
+}
+
+// TestBrowserIndexedDBCursor: a page keeping its cursor in IndexedDB
+// processes three events, is reloaded once the cursor is committed, and
+// then gets only the events published after: the cursor survived the
+// reload in IndexedDB.
+func TestBrowserIndexedDBCursor(t *testing.T) {
+	site := testPages(t)
+	srv := startRestartable(t, "ALLOWED_ORIGINS="+site.URL)
+	topic := fmt.Sprintf("idb%d", time.Now().UnixNano())
+	var want []string
+	for i := range 3 {
+		want = append(want, publish(t, srv.URL(), topic, i))
+	}
+	ctx := browsertest.Open(t, 2*time.Minute)
+	page := fmt.Sprintf("%s/idb.html?server=%s&topics=%s.>", site.URL, srv.URL(), topic)
+	if err := chromedp.Do(ctx, chromedp.Navigate(page)); err != nil {
+		t.Fatalf("open %s: %v", page, err)
+	}
+	waitReceived(t, ctx, 3)
+	err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](`window.storedCursor().then(c => c === '`+want[2]+`')`, chromedp.WithPollingTimeout(30*time.Second)))
+	if err != nil {
+		t.Fatalf("the cursor in IndexedDB never became %s: %v", want[2], err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	for i := range 2 {
+		want = append(want, publish(t, srv.URL(), topic, 3+i))
+	}
+	got := waitReceived(t, ctx, 5)
+	if !slices.Equal(got.Received, want) || got.Loads != 2 || len(got.Errors) > 0 {
+		t.Fatalf("the page processed %v (loads %d, errors %v), want %v over 2 loads", got.Received, got.Loads, got.Errors, want)
 	}
 }
 

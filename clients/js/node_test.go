@@ -42,3 +42,13 @@ func TestNodeClient(t *testing.T) {
 		t.Fatalf("node --test ran no test")
 	}
 }
+
+// TestTypes compiles test/types/usage.ts: the client's types follow a
+// graphql-codegen TypedDocumentNode (data and variables), and the Apollo
+// link and urql exchange accept the client.
+func TestTypes(t *testing.T) {
+	dir := prepare(t)
+	if err := npm(dir, "run", "typecheck"); err != nil {
+		t.Fatal(err)
+	}
+}

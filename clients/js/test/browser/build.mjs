@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const out = process.argv[2];
 if (!out) throw new Error('usage: node test/browser/build.mjs <outdir>');
-for (const name of ['apollo', 'urql']) {
+for (const name of ['apollo', 'urql', 'idb']) {
   await esbuild.build({
     entryPoints: [join(here, `${name}.js`)],
     outfile: join(out, `${name}.js`),
