@@ -59,7 +59,12 @@ export interface SubscribeRequest<TData = Record<string, unknown>, TVariables = 
   cursorOf?: (data: TData) => string | undefined;
 }
 
-/** Sink receives results; the cursor advances when next returns (or its promise resolves). */
+/**
+ * Sink receives results; the cursor advances when next returns, or when
+ * the promise it returns resolves (results that arrive meanwhile wait, in
+ * memory, in order). A next that throws or rejects ends the subscription
+ * with a RewindError coded SINK, its cursor still on the event before.
+ */
 export interface Sink<TData> {
   next(result: ExecutionResult<TData>): void | Promise<void>;
   error(error: RewindError | unknown): void;
@@ -147,19 +152,33 @@ export function createRewindClient(options: RewindClientOptions): RewindClient {
       sink.error(err);
     };
 
-    const record = (data: TData | null | undefined) => {
+    // record stores the cursor of a processed result; a store that fails
+    // ends the subscription, since its cursor would no longer be kept.
+    const record = (data: TData | null | undefined): void | Promise<void> => {
       const id = data ? cursorOf(data) : undefined;
       if (!id) return;
       last = id;
-      return store.set(key, id);
+      const storeError = (err: unknown) => new RewindError('CURSOR_STORE', key, `store cursor ${id}`, 'check the cursor store (full? blocked?)', { cause: err });
+      try {
+        const done = store.set(key, id);
+        if (isThenable(done)) return done.then(undefined, (err) => Promise.reject(storeError(err)));
+      } catch (err) {
+        throw storeError(err);
+      }
     };
 
+    // deliver hands a result to the app and, once its next has returned
+    // (or its promise resolved), records the cursor.
     const deliver = (result: ExecutionResult<TData>): void | Promise<void> => {
-      const done = sink.next(result);
-      if (done && typeof (done as Promise<void>).then === 'function') {
-        return (done as Promise<void>).then(() => record(result.data));
+      const sinkError = (err: unknown) => new RewindError('SINK', key, 'the subscription\'s next failed', 'handle errors inside next', { cause: err });
+      let done: void | Promise<void>;
+      try {
+        done = sink.next(result);
+      } catch (err) {
+        throw sinkError(err);
       }
-      return record(result.data) ?? undefined;
+      if (isThenable(done)) return done.then(() => record(result.data), (err) => Promise.reject(sinkError(err)));
+      return record(result.data);
     };
 
     (async () => {
@@ -194,23 +213,22 @@ export function createRewindClient(options: RewindClientOptions): RewindClient {
               if (settled || stopped) return;
               if (result.errors?.length && result.data == null) return settle({ error: result.errors });
               progressed = true;
-              const handle = () => {
-                if (stopped) return;
-                try {
-                  return deliver(result);
-                } catch (err) {
-                  settle({ error: new RewindError('SINK', key, 'the sink threw', 'catch errors in next', { cause: err }) });
-                }
-              };
-              // Synchronous sinks are handled at once, so a synchronous
-              // store (localStorage) holds the cursor before the next task.
-              const p = queue ? queue.then(handle) : handle();
+              const handle = () => (stopped ? undefined : deliver(result));
+              // A result is handled at once unless an asynchronous next is
+              // still running (then it waits its turn), so with a
+              // synchronous sink and store (localStorage) the cursor is
+              // stored before the next task runs: a reload cannot come
+              // between the app's processing and the cursor.
+              let p: void | Promise<void>;
+              try {
+                p = queue ? queue.then(handle) : handle();
+              } catch (err) {
+                return fail(err);
+              }
               if (p) {
-                const tracked: Promise<void> = p
-                  .catch((err) => fail(new RewindError('CURSOR_STORE', key, 'store the cursor', 'check the cursor store', { cause: err })))
-                  .then(() => {
-                    if (queue === tracked) queue = undefined;
-                  });
+                const tracked: Promise<void> = p.catch(fail).then(() => {
+                  if (queue === tracked) queue = undefined;
+                });
                 queue = tracked;
               }
             },
@@ -281,6 +299,10 @@ function classify(err: unknown, key: string, cursor: string | undefined): Rewind
     if (status >= 400 && status < 500 && status !== 408 && status !== 429) return new HTTPError(key, status, '');
   }
   return undefined; // network failures, abnormal closes, a server going away
+}
+
+function isThenable(v: unknown): v is Promise<void> {
+  return typeof (v as { then?: unknown } | null | undefined)?.then === 'function';
 }
 
 function isCloseEvent(e: unknown): e is { code: number; reason: string } {

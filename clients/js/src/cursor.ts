@@ -23,8 +23,8 @@ export function memoryCursorStore(): CursorStore {
   };
 }
 
-/** Storage is the part of the Web Storage API the localStorage store uses. */
-export interface Storage {
+/** StorageLike is the part of the Web Storage API the localStorage store uses. */
+export interface StorageLike {
   getItem(key: string): string | null;
   setItem(key: string, value: string): void;
   removeItem(key: string): void;
@@ -36,9 +36,9 @@ export interface Storage {
  * cursor is stored before the next task runs, so a reload right after the
  * app processed an event does not deliver it again.
  */
-export function localStorageCursorStore(options: { prefix?: string; storage?: Storage } = {}): CursorStore {
+export function localStorageCursorStore(options: { prefix?: string; storage?: StorageLike } = {}): CursorStore {
   const prefix = options.prefix ?? 'rewind:cursor:';
-  const storage = options.storage ?? (globalThis as { localStorage?: Storage }).localStorage;
+  const storage = options.storage ?? (globalThis as { localStorage?: StorageLike }).localStorage;
   if (!storage) throw new Error('localStorageCursorStore: no localStorage here (pass options.storage)');
   return {
     get: (key) => storage.getItem(prefix + key) ?? undefined,

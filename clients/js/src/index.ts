@@ -4,5 +4,5 @@
 export { createRewindClient } from './client.js';
 export type { RewindClient, RewindClientOptions, RetryOptions, SubscribeRequest, Sink } from './client.js';
 export { memoryCursorStore, localStorageCursorStore, indexedDBCursorStore } from './cursor.js';
-export type { CursorStore, Storage } from './cursor.js';
+export type { CursorStore, StorageLike } from './cursor.js';
 export { RewindError, CursorError, RequestError, CloseError, HTTPError, fatalCloseCodes, retryableCodes } from './errors.js';

@@ -162,3 +162,28 @@ test('an operation without $afterId is refused at once', () => {
   assert.throws(() => client.subscribe({ query: 'subscription { events(topics: ["a"]) { id } }' }, collector().sink), /\$afterId/);
   return client.dispose();
 });
+
+test('a next that throws ends the subscription with a SINK error; the cursor stays on the event before', async () => {
+  const topic = run();
+  const ids = [await publish(`${topic}.a`, 1), await publish(`${topic}.b`, 2), await publish(`${topic}.c`, 3)];
+  const client = createRewindClient({ url, webSocketImpl: WebSocket });
+  const request = { query: follow, variables: { topics: [`${topic}.*`], afterId: zero } };
+  const c = collector();
+  client.subscribe(request, {
+    ...c.sink,
+    next(result) {
+      if (result.data.events.id === ids[1]) throw new Error('cannot process');
+      c.sink.next(result);
+    },
+  });
+  try {
+    await c.until(() => c.error, 'the error');
+    assert.ok(c.error instanceof RewindError, `got ${c.error}`);
+    assert.equal(c.error.code, 'SINK');
+    assert.match(c.error.cause.message, /cannot process/);
+    assert.deepEqual(c.ids, [ids[0]]);
+    assert.equal(await client.cursor(client.cursorKey(request)), ids[0]);
+  } finally {
+    await client.dispose();
+  }
+});
