@@ -246,6 +246,24 @@ func (b *browser) streamRows(t *testing.T, n int) []streamRow {
 	}
 }
 
+// TestGraphiQLLoadsSchema: GraphiQL's introspection passes the server's
+// default depth limit (the page sends it with six levels of ofType rather
+// than graphql-js's nine), so the documentation explorer shows the schema.
+func TestGraphiQLLoadsSchema(t *testing.T) {
+	srv := serve(t, api.Config{})
+	b := openBrowser(t)
+	defer b.saveScreenshot(t, "")
+	b.open(t, srv.url)
+	err := chromedp.Do(b.ctx,
+		chromedp.Click(chromedp.CSS(`.graphiql-sidebar button[aria-label="Show Documentation Explorer"]`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector('.graphiql-doc-explorer')?.innerText.includes('Subscription')`, chromedp.WithPollingTimeout(20*time.Second)),
+	)
+	if err != nil {
+		text, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`(document.querySelector('.graphiql-doc-explorer') || document.body).innerText`))
+		t.Fatalf("the documentation explorer shows no schema: %v\n%s", err, text)
+	}
+}
+
 // TestGraphiQLWithToken: against a server run with --auth=jwt, the token
 // typed into GraphiQL's Headers tab authenticates its subscription's
 // WebSocket as well as its HTTP requests.

@@ -10,7 +10,7 @@ import { GraphiQL } from 'graphiql';
 import { createGraphiQLFetcher } from '@graphiql/toolkit';
 import { createRoot } from 'react-dom/client';
 import { tabs } from './tabs.js';
-import { createStreams, isSubscription, withOperationName } from './streams.js';
+import { createStreams, isSubscription, shallowIntrospection, withOperationName } from './streams.js';
 import { StreamIcon, StreamStatus, StreamView } from './StreamView.jsx';
 
 // Monaco runs its language services in workers, built beside this file.
@@ -36,8 +36,9 @@ const streams = createStreams(wsEndpoint.href);
 // Right after a tab switch GraphiQL may pass the previous tab's operation
 // name and documentAST: the operation is read from the query itself, and
 // the toolkit's fetcher, without documentAST, sends everything over HTTP.
+// GraphiQL's introspection is made shallow enough for the depth limit.
 const fetcher = (request, opts) => {
-  const params = withOperationName(request);
+  const params = shallowIntrospection(withOperationName(request));
   return isSubscription(params.query, params.operationName)
     ? streams.fetch(params, opts?.headers, streams.activeTab())
     : httpFetcher(params, { ...opts, documentAST: undefined });

@@ -122,6 +122,35 @@ export function withOperationName(params) {
   return { ...params, operationName: ops[0].name?.value };
 }
 
+/**
+ * shallowIntrospection cuts the ofType chain of GraphiQL's introspection
+ * query (nine levels, 15 deep) to six, which is 12 deep: within Rewind's
+ * default --max-depth, and still enough for any type a schema writes
+ * ([[T!]!]! needs five). Other operations pass unchanged.
+ */
+export function shallowIntrospection(params, levels = 6) {
+  if (params.operationName !== 'IntrospectionQuery' || !params.query.includes('__schema')) return params;
+  let doc;
+  try {
+    doc = parse(params.query);
+  } catch {
+    return params;
+  }
+  const cut = (selectionSet, depth) => ({
+    ...selectionSet,
+    selections: selectionSet.selections.flatMap((sel) => {
+      if (sel.kind !== Kind.FIELD || sel.name.value !== 'ofType' || !sel.selectionSet) return [sel];
+      return depth >= levels ? [] : [{ ...sel, selectionSet: cut(sel.selectionSet, depth + 1) }];
+    }),
+  });
+  const shallow = visit(doc, {
+    FragmentDefinition(node) {
+      return node.name.value === 'TypeRef' ? { ...node, selectionSet: cut(node.selectionSet, 0) } : undefined;
+    },
+  });
+  return { ...params, query: print(shallow) };
+}
+
 function pickOperation(doc, operationName) {
   const ops = doc.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION);
   return operationName ? ops.find((o) => o.name?.value === operationName) : ops[0];
