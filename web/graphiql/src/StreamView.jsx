@@ -109,12 +109,15 @@ export function StreamStatus({ streams }) {
   const introspectionFailed = useGraphiQL((st) => Boolean(st.fetchError));
   const isFetching = useGraphiQL((st) => st.isFetching);
   const subscription = useGraphiQL((st) => st.subscription);
+  const queryEditor = useGraphiQL((st) => st.queryEditor);
   const { run } = useGraphiQLActions();
   const activeId = tabs[activeTabIndex]?.id;
   useEffect(() => streams.setSchema(schema ?? undefined, Boolean(schema) || introspectionFailed), [streams, schema, introspectionFailed]);
   useEffect(() => streams.tabsChanged(tabs.map((t) => t.id), activeId), [streams, tabs, activeId]);
   const s = streams.get(activeId);
-  const detached = s?.running() && s.views.size === 0 && !subscription && !isFetching;
+  // Only the very operation the stream runs is run again: an edited one
+  // waits for the user to press run.
+  const detached = s?.running() && s.views.size === 0 && !subscription && !isFetching && queryEditor?.getValue() === s.request.query;
   useEffect(() => {
     if (detached) run();
   }, [detached, activeId, run]);
