@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/internal/apitest"
 	"github.com/rewind-dev/rewind/internal/authtest"
+	"github.com/rewind-dev/rewind/internal/browsertest"
 	"github.com/rewind-dev/rewind/internal/proctest"
 	"github.com/rewind-dev/rewind/internal/testenv"
 	"github.com/rewind-dev/rewind/replay"
@@ -28,22 +28,6 @@ import (
 // ScreenshotPath is where TestGraphiQLInBrowser leaves its screenshot, kept
 // after the test for people (and CI logs) to look at.
 var screenshotPath = filepath.Join(os.TempDir(), "rewind-graphiql", "graphiql.png")
-
-// chromium finds Debian's Chromium (or another Chrome). In CI a missing
-// browser fails the test: it must be installed there.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("no Chromium found: install Debian's chromium package (apt-get install -y chromium)")
-	}
-	t.Skip("no Chromium found (apt-get install chromium); CI runs this test")
-	return ""
-}
 
 // TestGraphiQLInBrowser loads GraphiQL in headless Chromium from a server
 // on loopback (nothing else is reachable), runs the Follow subscription it
@@ -334,28 +318,7 @@ type browser struct {
 
 func openBrowser(t *testing.T) *browser {
 	t.Helper()
-	bin := chromium(t)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin),
-		chromedp.NoSandbox, // Chromium refuses to run as root with its sandbox
-		chromedp.Headless,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1400, 900),
-	)
-	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(acancel)
-	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithLogf(func(f string, a ...any) {}),
-		chromedp.WithErrorf(func(f string, a ...any) {}))
-	t.Cleanup(bcancel)
-	bctx, tcancel := context.WithTimeout(bctx, 90*time.Second)
-	t.Cleanup(tcancel)
-	return &browser{ctx: bctx}
+	return &browser{ctx: browsertest.Open(t, 90*time.Second)}
 }
 
 // open loads GraphiQL and waits until its editor shows the Follow tab.
