@@ -5,6 +5,7 @@ package rewindjs_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -85,7 +86,7 @@ func startRestartable(t *testing.T, env ...string) *restartable {
 func (r *restartable) start() {
 	r.t.Helper()
 	r.n++
-	r.proc = proctest.StartRewind(r.t, "rewind-"+string(rune('0'+r.n)), r.env...)
+	r.proc = proctest.StartRewind(r.t, fmt.Sprintf("rewind-%d", r.n), r.env...)
 }
 
 // kill9AndRestart kills the server with SIGKILL and starts it again on
