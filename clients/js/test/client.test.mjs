@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  createRewindClient, memoryCursorStore, localStorageCursorStore, CursorError, CloseError, RewindError,
+  createRewindClient, memoryCursorStore, localStorageCursorStore, CursorError, CloseError, RequestError, RewindError,
 } from '../dist/index.js';
-import { url, zero, run, publish, kill9AndRestart, collector, follow, WebSocket } from './helpers.mjs';
+import { url, authURL, token, zero, run, publish, kill9AndRestart, collector, follow, WebSocket } from './helpers.mjs';
 
 const fast = { minDelayMs: 50, maxDelayMs: 500 };
 
@@ -183,6 +183,37 @@ test('a next that throws ends the subscription with a SINK error; the cursor sta
     assert.match(c.error.cause.message, /cannot process/);
     assert.deepEqual(c.ids, [ids[0]]);
     assert.equal(await client.cursor(client.cursorKey(request)), ids[0]);
+  } finally {
+    await client.dispose();
+  }
+});
+
+test('refused credentials (4403) end the subscription with a CloseError that says to re-authenticate', async () => {
+  const retries = [];
+  const client = createRewindClient({ url: authURL, webSocketImpl: WebSocket, retry: fast, onRetry: (r) => retries.push(r) });
+  const c = collector();
+  client.subscribe({ query: follow, variables: { topics: ['secure.*'], afterId: zero } }, c.sink);
+  try {
+    await c.until(() => c.error, 'the error');
+    assert.ok(c.error instanceof CloseError, `got ${c.error}`);
+    assert.equal(c.error.closeCode, 4403);
+    assert.match(c.error.advice, /re-authenticate/);
+    assert.equal(retries.length, 0);
+  } finally {
+    await client.dispose();
+  }
+});
+
+test('a token without the grant for the topics gets a RequestError (FORBIDDEN)', async () => {
+  const client = createRewindClient({
+    url: authURL, webSocketImpl: WebSocket, connectionParams: () => ({ authorization: `Bearer ${token}` }),
+  });
+  const denied = collector();
+  client.subscribe({ query: follow, variables: { topics: ['other.*'], afterId: zero } }, denied.sink);
+  try {
+    await denied.until(() => denied.error, 'the error');
+    assert.ok(denied.error instanceof RequestError, `got ${denied.error}`);
+    assert.equal(denied.error.code, 'FORBIDDEN');
   } finally {
     await client.dispose();
   }

@@ -4,6 +4,9 @@
 import WebSocket from 'ws';
 
 export const url = process.env.REWIND_URL;
+/** A server run with --auth=jwt, and a token that may subscribe to secure.> there. */
+export const authURL = process.env.REWIND_AUTH_URL;
+export const token = process.env.REWIND_TOKEN;
 const controlURL = process.env.REWIND_CONTROL;
 if (!url || !controlURL) {
   throw new Error('run these tests through the Go test: go test ./clients/js -run TestNodeClient');
