@@ -379,4 +379,3 @@ func numberText(n json.Number) string {
 	}
 	return strconv.FormatFloat(x.f, 'g', -1, 64)
 }
-
