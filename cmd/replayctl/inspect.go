@@ -11,6 +11,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/rewind-dev/rewind/client"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/replay"
 )
@@ -143,6 +144,8 @@ func runEvents(ctx context.Context, a *app, args []string) error {
 	var out outputFlags
 	sel.register(fs, "; default: every topic", true)
 	fs.BoolVar(&sel.latest, "latest", false, latestUsage)
+	var where whereFlag
+	fs.Var(&where, "where", whereUsage)
 	out.register(fs)
 	if err := a.parse(fs, args); err != nil {
 		return err
@@ -166,17 +169,24 @@ func runEvents(ctx context.Context, a *app, args []string) error {
 	if sel.start.Latest {
 		read = store.ReadLatest
 	}
+	limit := q.Limit
+	if where.filter != nil {
+		q.Limit = 0 // the limit counts events printed, which the filter chooses
+	}
 	n := 0
 	for ev, err := range read(ctx, q) {
 		if err != nil {
 			p.flush()
 			return err
 		}
+		if !where.filter.MatchData(ev.Data) {
+			continue // with --latest: the topic's newest fails the filter, so the topic is left out
+		}
 		if err := p.print(&ev); err != nil {
 			return err
 		}
 		n++
-		if n == q.Limit {
+		if n == limit {
 			break // ReadLatest does not count: the limit is applied here
 		}
 	}
@@ -213,6 +223,8 @@ func runTail(ctx context.Context, a *app, args []string) error {
 	since := fs.String("since", "", "replay stored events from this `time` first (RFC 3339, a date, or a duration ago such as 2h)")
 	lastN := fs.Int("last", 0, "replay the last `n` matching stored events first")
 	latest := fs.Bool("latest", false, latestUsage)
+	var where whereFlag
+	fs.Var(&where, "where", whereUsage)
 	limit := fs.Int("limit", 0, "stop after this many `events` (0: until interrupted)")
 	server := fs.String("server", "", "follow through this Rewind server's GraphQL `URL` (e.g. http://localhost:8080/graphql) instead of JetStream, resuming across disconnects")
 	serverToken := fs.String("server-token", "", "bearer `token` for --server (default: $REWIND_TOKEN)")
@@ -243,13 +255,13 @@ func runTail(ctx context.Context, a *app, args []string) error {
 		if *since != "" || *lastN != 0 || *latest {
 			return usagef("--since, --last and --latest read JetStream: use them without --server, or --after with it")
 		}
-		return tailServer(ctx, a, fs, *server, *serverToken, topics, types, *after, *limit, table)
+		return tailServer(ctx, a, fs, *server, *serverToken, client.Request{Topics: topics, Types: types, After: *after, Where: where.raw()}, *limit, table)
 	}
 	store, err := a.open(ctx, mustExist)
 	if err != nil {
 		return err
 	}
-	req := replay.Request{Topics: topics, Types: types, Latest: start.Latest}
+	req := replay.Request{Topics: topics, Types: types, Latest: start.Latest, Filter: where.filter}
 	var live bool
 	if !start.Latest {
 		if req.After, live, err = startAfter(ctx, a, store, eventstore.Query{Topics: topics, Types: types}, start); err != nil {
