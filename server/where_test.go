@@ -142,6 +142,32 @@ func TestBadWhere(t *testing.T) {
 	if len(r.Errors) == 0 || !slices.Contains([]string{"BAD_USER_INPUT", "GRAPHQL_VALIDATION_FAILED"}, codes(r)[0]) {
 		t.Errorf("a string bound: %+v", r.Errors)
 	}
+	// Hostile sizes: nesting thousands deep, in a literal and in variables,
+	// and an in of 20,000 values, are refused with a code, and the
+	// server carries on.
+	hostile := map[string]any{"path": "a", "eq": 1}
+	literal := `{path: "a", eq: 1}`
+	for range 3000 {
+		hostile = map[string]any{"not": hostile}
+		literal = "{not: " + literal + "}"
+	}
+	huge := make([]any, 20_000)
+	for i := range huge {
+		huge[i] = i
+	}
+	for name, r := range map[string]gqlResponse{
+		"deep variables": e.query(t, `query($w: Filter) { events(topic: "t", where: $w) { edges { cursor } } }`, map[string]any{"w": hostile}),
+		"deep literal":   e.query(t, `{ events(topic: "t", where: `+literal+`) { edges { cursor } } }`, nil),
+		"huge in":        e.query(t, `query($w: Filter) { events(topic: "t", where: $w) { edges { cursor } } }`, map[string]any{"w": map[string]any{"path": "a", "in": huge}}),
+	} {
+		if len(r.Errors) == 0 || codes(r)[0] == "" || codes(r)[0] == "INTERNAL_SERVER_ERROR" {
+			t.Errorf("%s: %+v", name, r.Errors)
+		}
+		t.Logf("%s: %v %.100s", name, codes(r), r.Errors[0].Message)
+	}
+	if r := e.query(t, `{ hello }`, nil); len(r.Errors) > 0 {
+		t.Fatalf("after hostile filters: %+v", r.Errors)
+	}
 	if got := e.hub.Subscribers(); got != 0 {
 		t.Fatalf("%d subscriptions run after bad filters", got)
 	}
