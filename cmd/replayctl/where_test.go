@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -84,5 +85,28 @@ func TestWhere(t *testing.T) {
 	}
 	if s := r.stderr.String(); !strings.Contains(s, "--where") {
 		t.Errorf("the resume hint does not keep --where:\n%s", s)
+	}
+}
+
+// TestStatsKeepPerTopic: stats shows the per-topic limit (--keep-per-topic)
+// in JSON and in the table, and unlimited without one.
+func TestStatsKeepPerTopic(t *testing.T) {
+	n := testenv.StartNATS(t)
+	f := &fixture{nats: n, store: n.Store(eventstore.Config{MaxMsgsPerSubject: 3}), url: n.URL()}
+	f.append(t, "prices.a", "tick", numbered(1, 5)...)
+	var s statsJSON
+	if err := json.Unmarshal([]byte(f.cli(t, nil, "stats", "--json").ok(t).stdout), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.MaxPerTopic != 3 || s.Events != 3 {
+		t.Errorf("stats: max per topic %d with %d events, want 3 and 3", s.MaxPerTopic, s.Events)
+	}
+	if table := f.cli(t, nil, "stats", "--table").ok(t).stdout; !strings.Contains(table, "max per topic 3") {
+		t.Errorf("stats table lacks the per-topic limit:\n%s", table)
+	}
+	plain := newFixture(t)
+	plain.append(t, "x", "n", numbered(1, 1)...)
+	if table := plain.cli(t, nil, "stats", "--table").ok(t).stdout; !strings.Contains(table, "max per topic unlimited") {
+		t.Errorf("stats table without a per-topic limit:\n%s", table)
 	}
 }
