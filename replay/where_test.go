@@ -255,3 +255,40 @@ func TestWhereEvaluatedOncePerFilter(t *testing.T) {
 		t.Fatalf("%d filter evaluations for %d events, %d subscribers and 3 distinct filters, want %d", got, events, n, 3*events)
 	}
 }
+
+// TestLatestSurvivesJetStreamRestart: a latest read whose storage read
+// dies with JetStream resumes after the last event it delivered: every
+// topic's newest event once, in stream order, then live.
+func TestLatestSurvivesJetStreamRestart(t *testing.T) {
+	e := start(t, replay.Config{})
+	const topics = 2000
+	batch := make([]eventstore.Event, 0, 2*topics)
+	for round := range 2 {
+		for i := range topics {
+			batch = append(batch, eventstore.Event{Topic: fmt.Sprintf("d.%d", i), Type: "n", Data: json.RawMessage(fmt.Sprint(round))})
+		}
+	}
+	stored, err := e.store.AppendBatch(context.Background(), batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the hub to reach the end", func() bool { return e.hub.Head() == uint64(len(stored)) })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sub, err := e.hub.Subscribe(ctx, replay.Request{Topics: []string{"d.*"}, Latest: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := seqs(receive(t, sub, 300, 10*time.Second)) // mid-read: the rest waits in storage
+	e.nats.Stop()
+	e.nats.Start()
+	got = append(got, seqs(receive(t, sub, topics-300, 60*time.Second))...)
+	if want := seqs(stored[topics:]); !slices.Equal(got, want) {
+		t.Fatalf("got %d events, want %d; first difference at %d", len(got), len(want), firstDiff(got, want))
+	}
+	testenv.Eventually(t, 30*time.Second, "the subscription to follow", func() bool { return e.hub.Subscribers() == 1 })
+	live := e.publish(t, "d.7", 2)
+	if got := receive(t, sub, 1, 30*time.Second); got[0].Seq != live.Seq {
+		t.Fatalf("live after latest: seq %d, want %d", got[0].Seq, live.Seq)
+	}
+}
