@@ -501,7 +501,7 @@ type EventEdge {
 
 type PageInfo {
   hasNextPage: Boolean!
-  "The last edge's cursor, or null on an empty page."
+  "The last edge's cursor, or null on an empty page; with where, the last event scanned when a page's scan ran out (see Query.events)."
   endCursor: ID
 }
 

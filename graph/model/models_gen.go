@@ -59,7 +59,7 @@ type Mutation struct {
 
 type PageInfo struct {
 	HasNextPage bool `json:"hasNextPage"`
-	// The last edge's cursor, or null on an empty page.
+	// The last edge's cursor, or null on an empty page; with where, the last event scanned when a page's scan ran out (see Query.events).
 	EndCursor *string `json:"endCursor,omitempty"`
 }
 
