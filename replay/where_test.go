@@ -143,6 +143,13 @@ func TestWhereSeam(t *testing.T) {
 			t.Errorf("subscriber %d expects nothing: it proves nothing", i)
 		}
 	}
+	// Overflows and catch-ups took and released filter references: none
+	// is left once every subscriber has gone.
+	cancel()
+	testenv.Eventually(t, 10*time.Second, "the live set to empty", func() bool { return e.hub.Subscribers() == 0 })
+	if got := e.hub.DistinctFilters(); got != 0 {
+		t.Fatalf("%d distinct filters kept after every subscriber left", got)
+	}
 }
 
 // TestWhereLatest: with a filter, latest gives each topic's newest event
@@ -230,6 +237,9 @@ func TestWhereEvaluatedOncePerFilter(t *testing.T) {
 		subs = append(subs, follower{sub, keep})
 	}
 	testenv.Eventually(t, 10*time.Second, "all to register", func() bool { return e.hub.Subscribers() == n })
+	if got := e.hub.DistinctFilters(); got != 3 {
+		t.Fatalf("the live set holds %d distinct filters, want 3", got)
+	}
 	const events = 200
 	batch := make([]eventstore.Event, events)
 	for i := range batch {
@@ -253,6 +263,11 @@ func TestWhereEvaluatedOncePerFilter(t *testing.T) {
 	testenv.Eventually(t, 5*time.Second, "the tail to fan out every event", func() bool { return obs.tail.Load() == events })
 	if got := obs.evaluations.Load(); got != 3*events {
 		t.Fatalf("%d filter evaluations for %d events, %d subscribers and 3 distinct filters, want %d", got, events, n, 3*events)
+	}
+	cancel()
+	testenv.Eventually(t, 10*time.Second, "the live set to empty", func() bool { return e.hub.Subscribers() == 0 })
+	if got := e.hub.DistinctFilters(); got != 0 {
+		t.Fatalf("%d distinct filters kept after every subscriber left", got)
 	}
 }
 
