@@ -11,6 +11,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/rewind-dev/rewind/auth"
+	"github.com/rewind-dev/rewind/eventfilter"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/replay"
 	"github.com/rewind-dev/rewind/transport"
@@ -63,7 +64,7 @@ func Code(err error) string {
 	switch {
 	case errors.Is(err, eventstore.ErrKeyReused):
 		return CodeKeyReused
-	case errIs(err, errBadInput, eventstore.ErrInvalidTopic, eventstore.ErrInvalidEvent, eventstore.ErrInvalidID, eventstore.ErrInvalidStart):
+	case errIs(err, errBadInput, eventstore.ErrInvalidTopic, eventstore.ErrInvalidEvent, eventstore.ErrInvalidID, eventstore.ErrInvalidStart, eventfilter.ErrInvalid):
 		return CodeBadUserInput
 	case errors.Is(err, eventstore.ErrPayloadTooLarge):
 		return CodePayloadTooLarge

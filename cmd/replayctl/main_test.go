@@ -252,7 +252,7 @@ func TestStats(t *testing.T) {
 		table = f.cli(t, nil, "stats", "--table").ok(t).stdout
 		return strings.Contains(table, "CONSUMER")
 	})
-	for _, want := range []string{"REWIND", "5 in 2 topics", "limits, discard old", "unlimited", "per topic unlimited", "Dedup window  2m0s", "CONSUMER", "events.>"} {
+	for _, want := range []string{"REWIND", "5 in 2 topics", "limits, discard old", "unlimited", "max per topic unlimited", "Dedup window  2m0s", "CONSUMER", "events.>"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("stats table lacks %q:\n%s", want, table)
 		}
@@ -272,10 +272,10 @@ func TestStatsKeepPerTopic(t *testing.T) {
 	if err := json.Unmarshal([]byte(f.cli(t, nil, "stats", "--json").ok(t).stdout), &s); err != nil {
 		t.Fatal(err)
 	}
-	if s.KeepPerTopic != 2 || s.Events != 3 {
-		t.Errorf("keepPerTopic %d, events %d; want 2 and 3", s.KeepPerTopic, s.Events)
+	if s.MaxPerTopic != 2 || s.Events != 3 {
+		t.Errorf("maxPerTopic %d, events %d; want 2 and 3", s.MaxPerTopic, s.Events)
 	}
-	if table := f.cli(t, nil, "stats", "--table").ok(t).stdout; !strings.Contains(table, "per topic the newest 2") {
+	if table := f.cli(t, nil, "stats", "--table").ok(t).stdout; !strings.Contains(table, "max per topic 2") {
 		t.Errorf("stats table lacks the per-topic limit:\n%s", table)
 	}
 }
