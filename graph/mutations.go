@@ -32,7 +32,7 @@ func (g mutationGate) InterceptOperation(ctx context.Context, next graphql.Opera
 	if oc == nil || oc.Operation == nil || oc.Operation.Operation != ast.Mutation {
 		return next(ctx)
 	}
-	topics := appendTopics(oc)
+	topics := appendTopics(oc, g.r.typed)
 	if err := g.r.mayPublishAll(ctx, topics); err != nil {
 		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{g.r.present(ctx, err)}})
 	}
@@ -40,10 +40,16 @@ func (g mutationGate) InterceptOperation(ctx context.Context, next graphql.Opera
 }
 
 // appendTopics lists the topic of every append in the operation, in
-// document order: publish's topic argument and publishMessage's topic.
-func appendTopics(oc *graphql.OperationContext) []string {
+// document order: publish's and typed publishes' topic argument and
+// publishMessage's topic.
+func appendTopics(oc *graphql.OperationContext, typed *typedAPI) []string {
 	var topics []string
 	for _, f := range graphql.CollectFields(oc, oc.Operation.SelectionSet, []string{"Mutation"}) {
+		if typed.field("Mutation", f.Name) != nil {
+			topic, _ := f.ArgumentMap(oc.Variables)["topic"].(string)
+			topics = append(topics, topic)
+			continue
+		}
 		switch f.Name {
 		case "publish":
 			// The limits extension has checked the arguments, so mapping
