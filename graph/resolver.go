@@ -97,15 +97,21 @@ func (r *Resolver) AppendMessage(ctx context.Context, content string) (*model.Me
 	if err := r.mayPublish(ctx, MessagesTopic); err != nil {
 		return nil, err
 	}
-	data, err := json.Marshal(map[string]string{"content": content})
+	ev, err := messageEvent(content)
 	if err != nil {
 		return nil, err
 	}
-	ev, err := r.store.Append(ctx, eventstore.Event{Topic: MessagesTopic, Type: MessageType, Data: data})
+	ev, err = r.store.Append(ctx, ev)
 	if err != nil {
 		return nil, err
 	}
 	return toMessage(&ev), nil
+}
+
+// messageEvent is the event a message is stored as.
+func messageEvent(content string) (eventstore.Event, error) {
+	data, err := json.Marshal(map[string]string{"content": content})
+	return eventstore.Event{Topic: MessagesTopic, Type: MessageType, Data: data}, err
 }
 
 // toMessage reads a message event: {"content": "..."} or a bare string;

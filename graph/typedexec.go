@@ -317,26 +317,33 @@ func (r *Resolver) typedHistory(ctx context.Context, tf *typedField, prog *typed
 // input type, is stored as the JSON object, as publish stores it (grants,
 // rate, idempotency and the mutation gate alike).
 func (r *Resolver) publishTyped(ctx context.Context, tf *typedField, prog *typedProgram, args map[string]any) ([]byte, gqlerror.List, error) {
-	topic, _ := args["topic"].(string)
-	if err := tf.within(topic); err != nil {
-		return nil, nil, err
-	}
-	schema := r.typed.schema
-	input := schema.Types[tf.event.Name+"Input"]
-	data, err := appendInput(nil, schema, &ast.Type{NamedType: input.Name, NonNull: true}, args["data"])
+	ev, err := r.typed.publishEvent(tf, args)
 	if err != nil {
-		return nil, nil, badInput("data: %v", err)
+		return nil, nil, err
 	}
 	var key *string
 	if k, ok := args["idempotencyKey"].(string); ok {
 		key = &k
 	}
-	ev, err := (&mutationResolver{r}).Publish(ctx, topic, &tf.event.Type, data, key)
+	stored, err := (&mutationResolver{r}).Publish(ctx, ev.Topic, &ev.Type, ev.Data, key)
 	if err != nil {
 		return nil, nil, err
 	}
-	out, errs := prog.renderEvent(nil, ev, false)
+	out, errs := prog.renderEvent(nil, stored, false)
 	return out, errs, nil
+}
+
+// publishEvent is the event a typed publish with these arguments appends.
+func (a *typedAPI) publishEvent(tf *typedField, args map[string]any) (eventstore.Event, error) {
+	topic, _ := args["topic"].(string)
+	if err := tf.within(topic); err != nil {
+		return eventstore.Event{}, err
+	}
+	data, err := appendInput(nil, a.schema, &ast.Type{NamedType: tf.event.Name + "Input", NonNull: true}, args["data"])
+	if err != nil {
+		return eventstore.Event{}, badInput("data: %v", err)
+	}
+	return eventstore.Event{Topic: topic, Type: tf.event.Type, Data: data}, nil
 }
 
 // appendInput writes an input value, coerced by validation, as JSON in

@@ -13,7 +13,9 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/nats-io/nats.go"
 
+	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/internal/flagvalue"
 	"github.com/rewind-dev/rewind/internal/natsflag"
 	"github.com/rewind-dev/rewind/natsconn"
 	"github.com/rewind-dev/rewind/natsembed"
@@ -58,10 +60,11 @@ func (a *app) interactive() bool {
 type connFlags struct {
 	nats            natsconn.Config // an external NATS
 	dataDir, stream string
+	schema          []string // typed event declarations that appends are checked against
 	set             map[string]bool
 }
 
-var connEnv = natsflag.WithEnv(map[string]string{"data-dir": "DATA_DIR", "stream": "STREAM"})
+var connEnv = natsflag.WithEnv(map[string]string{"data-dir": "DATA_DIR", "stream": "STREAM", "schema": "SCHEMA"})
 
 func defaultConnFlags() connFlags {
 	return connFlags{dataDir: "./data", stream: eventstore.DefaultStream, set: map[string]bool{}}
@@ -76,6 +79,7 @@ func (c *connFlags) register(fs *flag.FlagSet) {
 	natsflag.Bind(fs, &c.nats, "open the embedded JetStream in --data-dir")
 	fs.StringVar(&c.dataDir, "data-dir", c.dataDir, "the embedded JetStream's `folder`, when no server uses it")
 	fs.StringVar(&c.stream, "stream", c.stream, "JetStream stream `name`")
+	fs.Var(flagvalue.NewStrings(&c.schema), "schema", "the server's typed event declarations (`file or folder`, repeatable): import and replay --to topic: check events against them")
 }
 
 func (c *connFlags) noteSet(fs *flag.FlagSet) {
@@ -146,6 +150,13 @@ func (a *app) open(ctx context.Context, mode openMode) (*eventstore.Store, error
 			return nil, ctx.Err()
 		}
 		return nil, fmt.Errorf("%s: %w", a.conn.where(), err)
+	}
+	if len(a.conn.schema) > 0 {
+		events, err := eventschema.Load(a.conn.schema...)
+		if err != nil {
+			return nil, usagef("--schema: %v", err)
+		}
+		cfg.Check = events.Check
 	}
 	store, err := eventstore.Open(octx, nc, cfg)
 	if err != nil {

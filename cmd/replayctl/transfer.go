@@ -278,7 +278,13 @@ func (im *importer) parse(text []byte) (eventstore.Event, error) {
 	if len(l.Data) > im.maxPayload {
 		return eventstore.Event{}, fmt.Errorf("data is %d bytes, the stream's limit is %d", len(l.Data), im.maxPayload)
 	}
-	return eventstore.Event{ID: id, Topic: l.Topic, Type: l.Type, Data: l.Data}, nil
+	ev := eventstore.Event{ID: id, Topic: l.Topic, Type: l.Type, Data: l.Data}
+	// What the store checks besides (declared event types, with --schema),
+	// line by line, so that a dry run finds it too.
+	if err := im.store.Validate(ev); err != nil {
+		return eventstore.Event{}, err
+	}
+	return ev, nil
 }
 
 func (im *importer) flush(ctx context.Context) error {

@@ -166,3 +166,35 @@ func TestImportErrors(t *testing.T) {
 		t.Errorf("oversized line: exit %d, %s", r.code, r.stderr)
 	}
 }
+
+// exampleSchema declares OrderPlaced (orders.*, placed) and OrderShipped.
+const exampleSchema = "../../examples/schema/orders.graphqls"
+
+// TestImportChecksSchema: with --schema (or SCHEMA), an event whose topic
+// and type match a declaration is checked against it, in a dry run too;
+// the first bad one stops the import with its line and the path of the bad
+// field, and is not stored. Events no declaration matches are imported as
+// they are.
+func TestImportChecksSchema(t *testing.T) {
+	f := newFixture(t)
+	good := `{"id":"01M8AB89FYVCMXQY5JACWVPNP7","topic":"orders.eu","type":"placed","data":{"orderId":"1","total":2,"lines":[{"sku":"a","qty":1}]}}`
+	other := `{"id":"01M8AB89FYVCMXQY5JACWVPNP8","topic":"orders.eu","type":"refunded","data":{"anything":true}}`
+	bad := `{"id":"01M8AB89FYVCMXQY5JACWVPNP9","topic":"orders.us","type":"placed","data":{"orderId":"2","total":2,"lines":[{"sku":"a","qty":"1"}]}}`
+	input := good + "\n" + other + "\n" + bad + "\n"
+	const want = `line 3: invalid event: OrderPlaced data: lines[0].qty: expected Int, got string "1"`
+	r := f.cli(t, strings.NewReader(input), "import", "--dry-run", "--schema", exampleSchema)
+	if r.code != 1 || !strings.Contains(r.stderr, want) {
+		t.Errorf("dry run: exit %d, stderr:\n%s\nwant %q", r.code, r.stderr, want)
+	}
+	t.Setenv("SCHEMA", exampleSchema)
+	r = f.cli(t, strings.NewReader(input), "import")
+	if r.code != 1 || !strings.Contains(r.stderr, want) {
+		t.Errorf("import: exit %d, stderr:\n%s\nwant %q", r.code, r.stderr, want)
+	}
+	got := lines[eventLine](t, f.cli(t, nil, "events").ok(t).stdout)
+	if len(got) != 2 || got[0].ID != "01M8AB89FYVCMXQY5JACWVPNP7" || got[1].ID != "01M8AB89FYVCMXQY5JACWVPNP8" {
+		t.Errorf("stored %+v; want the two lines before the bad one", got)
+	}
+	t.Setenv("SCHEMA", "")
+	f.cli(t, strings.NewReader(bad+"\n"), "import").ok(t) // unchecked without a schema
+}
