@@ -2,6 +2,7 @@ package graph
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,7 +13,6 @@ import (
 	"github.com/vektah/gqlparser/v2/formatter"
 
 	"github.com/rewind-dev/rewind/eventschema"
-	"github.com/rewind-dev/rewind/eventstore"
 )
 
 // The typed API: for each declared event type T (and @events union U),
@@ -59,17 +59,7 @@ func (f *typedField) member(topic, typ string) *eventschema.Event {
 	if f.event != nil {
 		return f.event
 	}
-	for _, m := range f.union.Members {
-		if m.Type != typ {
-			continue
-		}
-		for _, p := range m.Topics {
-			if eventstore.Match(p, topic) {
-				return m
-			}
-		}
-	}
-	return nil
+	return f.union.Member(topic, typ)
 }
 
 // buildTypedAPI builds the typed API of s, or says which of s's names
@@ -176,7 +166,7 @@ func buildTypedAPI(s *eventschema.Schema) (*typedAPI, error) {
 		if err := addField(pub, ev.Def); err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(&ext, "\nextend type Mutation {\n  \"Append a %[1]s event (type %[2]q) to a topic within %[3]s. The same idempotencyKey within the dedup window returns the original event.\"\n", ev.Name, ev.Type, strings.Join(ev.Topics, ", "))
+		fmt.Fprintf(&ext, "\nextend type Mutation {\n  \"Append a %[1]s event (type %[2]s) to a topic within %[3]s. The same idempotencyKey within the dedup window returns the original event.\"\n", ev.Name, ev.Type, strings.Join(ev.Topics, ", "))
 		fmt.Fprintf(&ext, "  publish%[1]s(topic: String!, data: %[1]sInput!, idempotencyKey: String): %[1]sEvent!\n}\n", ev.Name)
 		if err := needInputs(s.Types, ev.Def, inputs); err != nil {
 			return nil, clash(ev.Def.Position, "%v", err)
@@ -215,7 +205,9 @@ func buildTypedAPI(s *eventschema.Schema) (*typedAPI, error) {
 	}
 
 	a.sdl = sdl.String() + ext.String()
-	sources := append(slices.Clone(sources), &ast.Source{Name: "rewind:typed-events.graphqls", Input: a.sdl})
+	sources := append(slices.Clone(sources),
+		&ast.Source{Name: "rewind:event-types.graphqls", Input: sdl.String()},
+		&ast.Source{Name: typedSource, Input: ext.String()})
 	merged, err := gqlparser.LoadSchema(sources...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: the typed API does not build: %v", eventschema.ErrInvalidSchema, err)
@@ -253,12 +245,12 @@ func needInputs(types *ast.Schema, def *ast.Definition, seen map[string]bool) er
 func writeInput(w *strings.Builder, types *ast.Schema, def *ast.Definition) {
 	w.WriteString("\n")
 	if def.Description != "" {
-		fmt.Fprintf(w, "%q\n", def.Description)
+		fmt.Fprintf(w, "%s\n", sdlString(def.Description))
 	}
 	fmt.Fprintf(w, "input %sInput {\n", def.Name)
 	for _, f := range def.Fields {
 		if f.Description != "" {
-			fmt.Fprintf(w, "  %q\n", f.Description)
+			fmt.Fprintf(w, "  %s\n", sdlString(f.Description))
 		}
 		fmt.Fprintf(w, "  %s: %s\n", f.Name, inputType(types, f.Type))
 	}
@@ -326,4 +318,10 @@ func comparePos(x, y *ast.Position, xn, yn string) int {
 		}
 	}
 	return cmp.Compare(xn, yn)
+}
+
+// sdlString quotes s as a GraphQL string, whose escapes are JSON's.
+func sdlString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }

@@ -1,0 +1,296 @@
+package server_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rewind-dev/rewind/eventschema"
+	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/internal/wstest"
+	"github.com/rewind-dev/rewind/replay"
+	api "github.com/rewind-dev/rewind/server"
+)
+
+// The typed API end to end, with the example schema (examples/schema).
+
+func startTyped(t *testing.T, cfg api.Config) *env {
+	t.Helper()
+	s, err := eventschema.Load("../examples/schema/orders.graphqls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Events = s
+	// The store is opened here, so it takes the check itself.
+	return startWith(t, eventstore.Config{MaxPayload: 64 << 10, Check: s.Check}, cfg, replay.Config{})
+}
+
+const placeOrder = `mutation($t: String!, $d: OrderPlacedInput!, $k: String) {
+  publishOrderPlaced(topic: $t, data: $d, idempotencyKey: $k) { id topic time live data { orderId total lines { sku qty } } }
+}`
+
+// typedEvent is the envelope of a typed event as tests select it.
+type typedEvent struct {
+	ID    string          `json:"id"`
+	Topic string          `json:"topic"`
+	Time  string          `json:"time"`
+	Live  bool            `json:"live"`
+	Data  json.RawMessage `json:"data"`
+}
+
+func (e *env) placeOrder(t *testing.T, topic, orderID string, qty int) typedEvent {
+	t.Helper()
+	r := e.query(t, placeOrder, map[string]any{"t": topic, "d": map[string]any{
+		"orderId": orderID, "total": 12.5, "lines": []any{map[string]any{"sku": "A-1", "qty": qty}},
+	}})
+	if len(r.Errors) > 0 {
+		t.Fatalf("publishOrderPlaced: %+v", r.Errors)
+	}
+	var ev typedEvent
+	if err := json.Unmarshal(r.Data["publishOrderPlaced"], &ev); err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+func typedIDs(evs []typedEvent) []string {
+	out := make([]string, len(evs))
+	for i, ev := range evs {
+		out[i] = ev.ID
+	}
+	return out
+}
+
+// collectTyped reads n results of operation id, field field.
+func collectTyped(t *testing.T, c *wstest.Client, id, field string, n int) []typedEvent {
+	t.Helper()
+	var out []typedEvent
+	deadline := time.Now().Add(10 * time.Second)
+	for len(out) < n {
+		m := c.Read(time.Until(deadline))
+		if m.ID != id {
+			continue
+		}
+		if !wstest.IsData(m) {
+			t.Fatalf("after %d of %d: %s %s", len(out), n, m.Type, m.Payload)
+		}
+		r := wstest.Decode(t, m)
+		if len(r.Errors) > 0 {
+			t.Fatalf("errors: %s", m.Payload)
+		}
+		var ev typedEvent
+		if err := json.Unmarshal(r.Data[field], &ev); err != nil {
+			t.Fatalf("%s: %v", m.Payload, err)
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// TestTypedPublishAndHistory: publishT stores the data as its JSON
+// object, in the input type's field order, and Query.t pages it.
+func TestTypedPublishAndHistory(t *testing.T) {
+	e := startTyped(t, api.Config{})
+	a := e.placeOrder(t, "orders.eu", "o-1", 2)
+	if a.Topic != "orders.eu" || a.Live || a.Time == "" || string(a.Data) != `{"orderId":"o-1","total":12.5,"lines":[{"sku":"A-1","qty":2}]}` {
+		t.Fatalf("publishOrderPlaced returned %+v (data %s)", a, a.Data)
+	}
+	// The generic API sees the same event, as stored.
+	r := e.query(t, `{ events(topic: "orders.eu") { edges { node { id type data } } } }`, nil)
+	if got := string(r.Data["events"]); !strings.Contains(got, `"type":"placed","data":{"orderId":"o-1","total":12.5,"lines":[{"sku":"A-1","qty":2}]}`) {
+		t.Fatalf("events: %s %+v", got, r.Errors)
+	}
+	b := e.placeOrder(t, "orders.us", "o-2", 3)
+	e.publish(t, "orders.eu", map[string]any{"other": true}) // type message: not an OrderPlaced
+	r = e.query(t, `{ orderPlaced(first: 1) { edges { cursor node { id data { orderId } } } pageInfo { hasNextPage endCursor } } }`, nil)
+	want := `{"edges":[{"cursor":"` + a.ID + `","node":{"id":"` + a.ID + `","data":{"orderId":"o-1"}}}],"pageInfo":{"hasNextPage":true,"endCursor":"` + a.ID + `"}}`
+	if got := string(r.Data["orderPlaced"]); got != want || len(r.Errors) > 0 {
+		t.Fatalf("orderPlaced page 1: %s %+v\nwant %s", got, r.Errors, want)
+	}
+	r = e.query(t, `query($after: ID) { orderPlaced(after: $after) { edges { node { id } } pageInfo { hasNextPage } } }`, map[string]any{"after": a.ID})
+	if got := string(r.Data["orderPlaced"]); got != `{"edges":[{"node":{"id":"`+b.ID+`"}}],"pageInfo":{"hasNextPage":false}}` {
+		t.Fatalf("orderPlaced page 2: %s %+v", got, r.Errors)
+	}
+	// A topic narrows the declared pattern.
+	r = e.query(t, `{ orderPlaced(topic: "orders.us") { edges { node { topic } } } }`, nil)
+	if got := string(r.Data["orderPlaced"]); got != `{"edges":[{"node":{"topic":"orders.us"}}]}` {
+		t.Fatalf("orderPlaced on orders.us: %s %+v", got, r.Errors)
+	}
+	// The union holds both members, with __typename and fragments.
+	r = e.query(t, `{ orderEvent { edges { node { data { __typename ... on OrderPlaced { orderId } } } } } }`, nil)
+	if got := string(r.Data["orderEvent"]); got != `{"edges":[{"node":{"data":{"__typename":"OrderPlaced","orderId":"o-1"}}},{"node":{"data":{"__typename":"OrderPlaced","orderId":"o-2"}}}]}` {
+		t.Fatalf("orderEvent: %s %+v", got, r.Errors)
+	}
+}
+
+// TestTypedMixedDocument: a document may hold typed and generic root
+// fields; each is answered in document order.
+func TestTypedMixedDocument(t *testing.T) {
+	e := startTyped(t, api.Config{})
+	a := e.placeOrder(t, "orders.eu", "o-1", 2)
+	r := e.query(t, `query { hello first: orderPlaced { edges { node { id } } } event(id: "`+a.ID+`") { type } __typename }`, nil)
+	var keys []string
+	for k := range r.Data {
+		keys = append(keys, k)
+	}
+	if len(r.Errors) > 0 || string(r.Data["hello"]) != `"Hello from Rewind"` || string(r.Data["event"]) != `{"type":"placed"}` ||
+		string(r.Data["first"]) != `{"edges":[{"node":{"id":"`+a.ID+`"}}]}` || string(r.Data["__typename"]) != `"Query"` {
+		t.Fatalf("mixed query: %v %+v", r.Data, r.Errors)
+	}
+	// A mutation document appends in document order, typed or not.
+	r = e.query(t, `mutation {
+	  a: publish(topic: "orders.eu", data: 1) { id }
+	  b: publishOrderShipped(topic: "orders.eu", data: {orderId: "o-1", carrier: "DHL"}) { id data { carrier } }
+	  c: publishMessage(content: "hi") { id }
+	}`, nil)
+	if len(r.Errors) > 0 {
+		t.Fatalf("mixed mutation: %+v", r.Errors)
+	}
+	var ids []string
+	for _, k := range []string{"a", "b", "c"} {
+		var v struct{ ID string }
+		if err := json.Unmarshal(r.Data[k], &v); err != nil || v.ID == "" {
+			t.Fatalf("%s: %s", k, r.Data[k])
+		}
+		ids = append(ids, v.ID)
+	}
+	if !slices.IsSorted(ids) {
+		t.Fatalf("appended out of document order: %v", ids)
+	}
+}
+
+// TestTypedBadInput: what the typed fields refuse, with the code, and
+// that a refused publish stores nothing.
+func TestTypedBadInput(t *testing.T) {
+	e := startTyped(t, api.Config{})
+	cases := []struct {
+		name, query string
+		vars        map[string]any
+		code        string
+	}{
+		{"publish outside the declared topics", `mutation { publishOrderPlaced(topic: "payments.eu", data: {orderId: "1", total: 1, lines: []}) { id } }`, nil, "BAD_USER_INPUT"},
+		{"data of the wrong type", placeOrder, map[string]any{"t": "orders.eu", "d": map[string]any{"orderId": "1", "total": 1, "lines": []any{map[string]any{"sku": "A", "qty": "two"}}}}, "GRAPHQL_VALIDATION_FAILED"},
+		{"a missing non-null field", `mutation { publishOrderPlaced(topic: "orders.eu", data: {orderId: "1", lines: []}) { id } }`, nil, "GRAPHQL_VALIDATION_FAILED"},
+		{"a history topic wider than declared", `{ orderPlaced(topic: "orders.>") { edges { cursor } } }`, nil, "BAD_USER_INPUT"},
+		{"a history topic disjoint from the declaration", `{ orderPlaced(topic: "payments.eu") { edges { cursor } } }`, nil, "BAD_USER_INPUT"},
+		{"a page too large", `{ orderPlaced(first: 5000) { edges { cursor } } }`, nil, "BAD_USER_INPUT"},
+		{"an unknown cursor", `{ orderPlaced(after: "01ARZ3NDEKTSV4RRFFQ69G5FAV") { edges { cursor } } }`, nil, "CURSOR_NOT_FOUND"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := e.query(t, c.query, c.vars)
+			if got := codes(r); !slices.Contains(got, c.code) {
+				t.Fatalf("codes %v (%+v), want %s", got, r.Errors, c.code)
+			}
+		})
+	}
+	r := e.query(t, `{ events(topic: ">") { edges { cursor } } }`, nil)
+	if got := string(r.Data["events"]); got != `{"edges":[]}` {
+		t.Fatalf("a refused publish stored something: %s", got)
+	}
+	// The generic publish is checked against the declaration too.
+	r = e.query(t, `mutation { publish(topic: "orders.eu", type: "placed", data: {orderId: "1", total: 1, lines: [{sku: "A", qty: "two"}]}) { id } }`, nil)
+	if got := codes(r); !slices.Equal(got, []string{"BAD_USER_INPUT"}) || !strings.Contains(r.Errors[0].Message, "lines[0].qty") {
+		t.Fatalf("generic publish of bad data: %+v", r.Errors)
+	}
+}
+
+// TestTypedSubscription over both WebSocket subprotocols and SSE: stored
+// events after the cursor, then live ones, each exactly once, typed, with
+// the caught-up live flag; the union with fragments.
+func TestTypedSubscription(t *testing.T) {
+	e := startTyped(t, api.Config{})
+	var placed []typedEvent
+	for i := range 3 {
+		placed = append(placed, e.placeOrder(t, "orders.eu", "o-"+string(rune('0'+i)), i+1))
+	}
+	const sub = `subscription($after: ID, $topics: [String!]) {
+	  orderPlaced(afterId: $after, topics: $topics) { id live data { orderId lines { qty } } }
+	}`
+	for _, proto := range []string{wstest.TransportWS, wstest.LegacyWS} {
+		t.Run(proto, func(t *testing.T) {
+			c := wstest.Dial(t, e.url, proto, nil)
+			c.Init()
+			c.Subscribe("1", sub, map[string]any{"after": placed[0].ID})
+			got := collectTyped(t, c, "1", "orderPlaced", len(placed)-1)
+			live := e.placeOrder(t, "orders.us", "o-live", 9)
+			e.publish(t, "orders.us", "untyped") // not an OrderPlaced: not delivered
+			got = append(got, collectTyped(t, c, "1", "orderPlaced", 1)...)
+			want := append(typedIDs(placed[1:]), live.ID)
+			if !slices.Equal(typedIDs(got), want) {
+				t.Fatalf("got %v, want %v", typedIDs(got), want)
+			}
+			if got[0].Live || !got[len(got)-1].Live || string(got[len(got)-1].Data) != `{"orderId":"o-live","lines":[{"qty":9}]}` {
+				t.Fatalf("live flags or data: %+v", got)
+			}
+			placed = append(placed, live)
+		})
+	}
+	t.Run("sse", func(t *testing.T) {
+		s := openSSE(t, t.Context(), http.MethodPost, e.url, nil, sub, map[string]any{"after": placed[len(placed)-2].ID, "topics": []string{"orders.us"}})
+		m, _ := s.next(10 * time.Second)
+		if m.Event != "next" || m.ID != placed[len(placed)-1].ID || !strings.Contains(m.Data, `"orderId":"o-live"`) {
+			t.Fatalf("got %+v, want the last event with its id", m)
+		}
+	})
+	t.Run("union", func(t *testing.T) {
+		c := wstest.Dial(t, e.url, wstest.TransportWS, nil)
+		c.Init()
+		c.Subscribe("u", `subscription($after: ID) { orderEvent(afterId: $after) { id data { __typename ...Placed ... on OrderShipped { carrier } } } }
+		fragment Placed on OrderPlaced { orderId }`, map[string]any{"after": placed[len(placed)-1].ID})
+		r := e.query(t, `mutation { publishOrderShipped(topic: "orders.eu", data: {orderId: "o-1", carrier: "DHL"}) { id } }`, nil)
+		if len(r.Errors) > 0 {
+			t.Fatal(r.Errors)
+		}
+		e.placeOrder(t, "orders.eu", "o-9", 1)
+		got := collectTyped(t, c, "u", "orderEvent", 2)
+		if string(got[0].Data) != `{"__typename":"OrderShipped","carrier":"DHL"}` || string(got[1].Data) != `{"__typename":"OrderPlaced","orderId":"o-9"}` {
+			t.Fatalf("union data: %s, %s", got[0].Data, got[1].Data)
+		}
+	})
+}
+
+// TestTypedSubscriptionRefusals: topics wider than or disjoint from the
+// declaration, and two start points, are BAD_USER_INPUT.
+func TestTypedSubscriptionRefusals(t *testing.T) {
+	e := startTyped(t, api.Config{})
+	for _, q := range []string{
+		`subscription { orderPlaced(topics: ["orders.>"]) { id } }`,
+		`subscription { orderPlaced(topics: [">"]) { id } }`,
+		`subscription { orderPlaced(topics: ["payments.*"]) { id } }`,
+		`subscription { orderPlaced(topics: []) { id } }`,
+		`subscription { orderPlaced(last: 1, afterId: "00000000000000000000000000") { id } }`,
+	} {
+		c := wstest.Dial(t, e.url, wstest.TransportWS, nil)
+		c.Init()
+		c.Subscribe("1", q, nil)
+		m := c.Read(10 * time.Second)
+		if got := wstest.ErrorCodes(t, m); !slices.Equal(got, []string{"BAD_USER_INPUT"}) {
+			t.Errorf("%s: got %s %s, want BAD_USER_INPUT", q, m.Type, m.Payload)
+		}
+	}
+}
+
+// TestTypedIntrospection: the typed types and fields are in the schema a
+// client introspects, and the base API is unchanged beside them.
+func TestTypedIntrospection(t *testing.T) {
+	e := startTyped(t, api.Config{})
+	r := e.query(t, `{ __type(name: "OrderPlacedEvent") { fields { name type { kind ofType { name } } } }
+	  input: __type(name: "OrderPlacedInput") { inputFields { name } }
+	  sub: __type(name: "Subscription") { fields { name } } }`, nil)
+	for k, want := range map[string]string{
+		"__type": `{"name":"data","type":{"kind":"NON_NULL","ofType":{"name":"OrderPlaced"}}}`,
+		"input":  `{"name":"lines"}`,
+		"sub":    `{"name":"orderEvent"}`,
+	} {
+		if !strings.Contains(string(r.Data[k]), want) {
+			t.Errorf("%s: %s lacks %s", k, r.Data[k], want)
+		}
+	}
+	if !strings.Contains(string(r.Data["sub"]), `{"name":"events"}`) {
+		t.Errorf("Subscription lost events: %s", r.Data["sub"])
+	}
+}
