@@ -10,6 +10,8 @@ import (
 
 	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/internal/authtest"
+	"github.com/rewind-dev/rewind/internal/testenv"
 	"github.com/rewind-dev/rewind/internal/wstest"
 	"github.com/rewind-dev/rewind/replay"
 	api "github.com/rewind-dev/rewind/server"
@@ -292,5 +294,126 @@ func TestTypedIntrospection(t *testing.T) {
 	}
 	if !strings.Contains(string(r.Data["sub"]), `{"name":"events"}`) {
 		t.Errorf("Subscription lost events: %s", r.Data["sub"])
+	}
+}
+
+// TestTypedShapeMismatch: events stored before the schema declared their
+// type (here: stored unchecked) that lack a non-null field, or hold a
+// value of another type, are field errors with EVENT_SHAPE_MISMATCH, the
+// path and the event's id, nulled as the spec propagates, and delivery
+// goes on with the next event.
+func TestTypedShapeMismatch(t *testing.T) {
+	s, err := eventschema.Load("../examples/schema/orders.graphqls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A store that checks nothing, as one holding events older than the
+	// schema; the server still serves the typed API.
+	e := startWith(t, eventstore.Config{MaxPayload: 64 << 10}, api.Config{Events: s}, replay.Config{})
+	old := e.query(t, `mutation { publish(topic: "orders.eu", type: "shipped", data: {orderId: "o-1"}) { id } }`, nil)
+	wrong := e.query(t, `mutation { publish(topic: "orders.eu", type: "shipped", data: {orderId: "o-2", carrier: "DHL", at: 7}) { id } }`, nil)
+	if len(old.Errors)+len(wrong.Errors) > 0 {
+		t.Fatalf("publish: %+v %+v", old.Errors, wrong.Errors)
+	}
+	var oldEv, wrongEv struct{ ID string }
+	_ = json.Unmarshal(old.Data["publish"], &oldEv)
+	_ = json.Unmarshal(wrong.Data["publish"], &wrongEv)
+	c := wstest.Dial(t, e.url, wstest.TransportWS, nil)
+	c.Init()
+	c.Subscribe("1", `subscription { shipped: orderShipped(afterId: "00000000000000000000000000") { id data { orderId carrier at } } }`, nil)
+
+	m := c.Read(10 * time.Second)
+	r := wstest.Decode(t, m)
+	if m.Type != "next" || string(r.Data["shipped"]) != "null" && r.Data != nil || len(r.Errors) != 1 {
+		t.Fatalf("the old event: %s %s", m.Type, m.Payload)
+	}
+	if x := r.Errors[0].Extensions; x["code"] != "EVENT_SHAPE_MISMATCH" || x["eventId"] != oldEv.ID || !strings.Contains(r.Errors[0].Message, "data.carrier") {
+		t.Fatalf("the old event's error: %s", m.Payload)
+	}
+	if !strings.Contains(string(m.Payload), `"path":["shipped","data","carrier"]`) {
+		t.Fatalf("the old event's error has no path: %s", m.Payload)
+	}
+	// A nullable field of another type is null, with its error; the
+	// rest of the event is delivered.
+	m = c.Read(10 * time.Second)
+	r = wstest.Decode(t, m)
+	if want := `{"id":"` + wrongEv.ID + `","data":{"orderId":"o-2","carrier":"DHL","at":null}}`; string(r.Data["shipped"]) != want || len(r.Errors) != 1 ||
+		r.Errors[0].Extensions["code"] != "EVENT_SHAPE_MISMATCH" {
+		t.Fatalf("the wrong event: %s, want data %s", m.Payload, want)
+	}
+	// And delivery continues with a good event, live.
+	good := e.query(t, `mutation { publishOrderShipped(topic: "orders.eu", data: {orderId: "o-3", carrier: "UPS"}) { id } }`, nil)
+	if len(good.Errors) > 0 {
+		t.Fatal(good.Errors)
+	}
+	got := collectTyped(t, c, "1", "shipped", 1)
+	if string(got[0].Data) != `{"orderId":"o-3","carrier":"UPS","at":null}` {
+		t.Fatalf("the good event: %s", got[0].Data)
+	}
+	// History propagates the same way: the page is null, with the error.
+	h := e.query(t, `{ orderShipped(first: 1) { edges { node { data { carrier } } } } }`, nil)
+	if h.Data != nil || !slices.Equal(codes(h), []string{"EVENT_SHAPE_MISMATCH"}) {
+		t.Fatalf("history of the old event: %v %+v", h.Data, h.Errors)
+	}
+}
+
+// TestTypedGrants: typed fields obey read and publish grants as their
+// generic twins, over the declared patterns when no topic is given.
+func TestTypedGrants(t *testing.T) {
+	s, err := eventschema.Load("../examples/schema/orders.graphqls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, key := startAuth(t, api.Config{Events: s})
+	eu := key.Token(t, "eu", authtest.Grants{Subscribe: []string{"orders.eu"}, Publish: []string{"orders.eu"}}, time.Hour)
+	all := key.Token(t, "all", authtest.Grants{Subscribe: []string{"orders.*"}}, time.Hour)
+	pub := `mutation($t: String!) { publishOrderShipped(topic: $t, data: {orderId: "1", carrier: "DHL"}) { id } }`
+	cases := []struct {
+		name, token, query string
+		vars               map[string]any
+		want               string
+	}{
+		{"publish within the grant", eu, pub, map[string]any{"t": "orders.eu"}, "ok"},
+		{"publish outside the grant", eu, pub, map[string]any{"t": "orders.us"}, "FORBIDDEN"},
+		{"publish without publish grants", all, pub, map[string]any{"t": "orders.eu"}, "FORBIDDEN"},
+		{"publish without a token", "", pub, map[string]any{"t": "orders.eu"}, "401 UNAUTHENTICATED"},
+		{"history of the declared patterns, granted one topic", eu, `{ orderShipped { edges { cursor } } }`, nil, "FORBIDDEN"},
+		{"history narrowed to the grant", eu, `{ orderShipped(topic: "orders.eu") { edges { cursor } } }`, nil, "ok"},
+		{"history of the declared patterns", all, `{ orderEvent { edges { cursor } } }`, nil, "ok"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := outcome(e.post(t, c.token, c.query, c.vars)); got != c.want {
+				t.Fatalf("got %s, want %s", got, c.want)
+			}
+		})
+	}
+	for _, c := range []struct {
+		token, query, want string
+	}{
+		{eu, `subscription { orderShipped { id } }`, "FORBIDDEN"},
+		{eu, `subscription { orderShipped(topics: ["orders.eu"]) { id } }`, ""},
+	} {
+		ws := wstest.Dial(t, e.url, wstest.TransportWS, nil)
+		ws.Send(wstest.Message{Type: "connection_init", Payload: json.RawMessage(`{"Authorization":"Bearer ` + c.token + `"}`)})
+		if m := ws.Read(10 * time.Second); m.Type != "connection_ack" {
+			t.Fatalf("init: %s %s", m.Type, m.Payload)
+		}
+		ws.Subscribe("1", c.query, nil)
+		if c.want == "" {
+			// Running: it delivers what is published next.
+			testenv.Eventually(t, 5*time.Second, "the subscription to start", func() bool { return e.hub.Subscribers() == 1 })
+			if got := outcome(e.post(t, eu, pub, map[string]any{"t": "orders.eu"})); got != "ok" {
+				t.Fatal(got)
+			}
+			if m := ws.Read(10 * time.Second); m.Type != "next" {
+				t.Errorf("%s: got %s %s, want the event", c.query, m.Type, m.Payload)
+			}
+			continue
+		}
+		m := ws.Read(10 * time.Second)
+		if got := wstest.ErrorCodes(t, m); !slices.Equal(got, []string{c.want}) {
+			t.Errorf("%s: got %s %s, want %s", c.query, m.Type, m.Payload, c.want)
+		}
 	}
 }
