@@ -11,11 +11,13 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/internal/metrics"
 	"github.com/rewind-dev/rewind/replay"
 	"github.com/rewind-dev/rewind/transport"
 )
@@ -475,10 +477,21 @@ func (s *typedSchema) subscribe(ctx context.Context, oc *graphql.OperationContex
 	}
 	render := s.r.renderers.newTypedRenderer(ctx, prog)
 	d, _ := transport.From(ctx)
+	onEnd := replay.OnEnd(func(err error) { s.r.reportSubscriptionError(fctx, err) })
+	if sink, ok := d.(transport.ResultSink); ok {
+		// Natively, as streamNatively serves events: no goroutine and no
+		// execution per event; errors go with the data they nulled.
+		st := &typedStream{field: tf, render: render, delivered: metrics.Deliveries(ctx)}
+		feed, err := s.r.hub.Attach(ctx, req, sink.Wake, onEnd, st.live.Option())
+		if err != nil {
+			return fail(err)
+		}
+		st.feed = feed
+		sink.AttachResults(st)
+		return end // never called: the transport drains st
+	}
 	mark := &replay.LiveMark{}
-	sub, err := s.r.hub.Subscribe(ctx, req,
-		replay.OnEnd(func(err error) { s.r.reportSubscriptionError(fctx, err) }),
-		mark.Option())
+	sub, err := s.r.hub.Subscribe(ctx, req, onEnd, mark.Option())
 	if err != nil {
 		return fail(err)
 	}
@@ -502,6 +515,49 @@ func (s *typedSchema) subscribe(ctx context.Context, oc *graphql.OperationContex
 			return &graphql.Response{Data: data, Errors: errs}
 		}
 	}
+}
+
+// typedStream is a natively served typed subscription (a
+// transport.ResultStream): its feed and shared renderer.
+type typedStream struct {
+	field     *typedField
+	feed      *replay.Feed
+	render    *renderer
+	live      replay.LiveMark
+	delivered prometheus.Counter // nil without metrics
+
+	evs []*eventstore.Event // reused between drains
+	buf []byte
+}
+
+var _ transport.ResultStream = (*typedStream)(nil)
+
+func (s *typedStream) Drain(emit func(data []byte)) bool {
+	return s.DrainResults(func(data, _ []byte) { emit(data) })
+}
+
+func (s *typedStream) DrainResults(emit func(data, errors []byte)) bool {
+	evs, done, _ := s.feed.Take(s.evs[:0])
+	n := 0
+	for _, ev := range evs {
+		if s.field.member(ev.Topic, ev.Type) == nil {
+			continue // another member's type on a pattern of this one
+		}
+		var errs gqlerror.List
+		s.buf, errs = s.render.AppendResult(s.buf[:0], ev, s.live.Live(ev.Seq))
+		var errJSON []byte
+		if len(errs) > 0 {
+			errJSON, _ = json.Marshal(errs) // rare: events older than their type
+		}
+		emit(s.buf, errJSON)
+		n++
+	}
+	if s.delivered != nil && n > 0 {
+		s.delivered.Add(float64(n))
+	}
+	clear(evs)
+	s.evs = evs[:0]
+	return done
 }
 
 // start is a subscription's start point arguments, read from raw
