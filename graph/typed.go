@@ -32,6 +32,7 @@ type typedAPI struct {
 	schema *ast.Schema            // Rewind's schema merged with the typed additions
 	fields map[string]*typedField // by root type and field: "Subscription.orderPlaced"
 	sdl    string                 // the added SDL, for tests and GraphiQL
+	source *eventschema.Schema    // what it was built from
 }
 
 // typedField is one typed root field.
@@ -66,7 +67,7 @@ func (f *typedField) member(topic, typ string) *eventschema.Event {
 // clash with Rewind's own (file and line of the definition).
 func buildTypedAPI(s *eventschema.Schema) (*typedAPI, error) {
 	base := parsedSchema
-	a := &typedAPI{fields: map[string]*typedField{}}
+	a := &typedAPI{fields: map[string]*typedField{}, source: s}
 	taken := map[string]string{} // type name -> who defines it
 	for name, def := range base.Types {
 		if !def.BuiltIn {

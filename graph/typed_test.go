@@ -334,3 +334,31 @@ type OrderPlaced @event(topics: "orders.*", type: "placed") { orderId: ID!  tota
 		})
 	})
 }
+
+// TestExampleOperations: GraphiQL's typed tabs are valid operations of
+// the typed schema, a subscription with a fragment on each member and a
+// publish; none without events.
+func TestExampleOperations(t *testing.T) {
+	r := NewResolver(nil, nil, quietLog())
+	if ops := r.ExampleOperations(); ops != nil {
+		t.Fatalf("examples without events: %v", ops)
+	}
+	for _, sdl := range []string{testTypes, "type Solo @event(topics: \"a.>\", type: \"s\") { n: Int!  at: Time  items: [Item!]! }\ntype Item { k: String! }"} {
+		s, err := eventschema.Parse(&ast.Source{Name: "t.graphqls", Input: sdl})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.ServeEvents(s); err != nil {
+			t.Fatal(err)
+		}
+		ops := r.ExampleOperations()
+		if len(ops) != 2 || !strings.Contains(ops[0], "subscription Follow") || !strings.Contains(ops[1], "mutation Publish") {
+			t.Fatalf("examples: %q", ops)
+		}
+		for _, op := range ops {
+			if _, errs := gqlparser.LoadQuery(r.typed.schema, op); errs != nil {
+				t.Errorf("%s\n%v", op, errs)
+			}
+		}
+	}
+}
