@@ -128,16 +128,25 @@ func TestGraphiQLTypedTab(t *testing.T) {
 	if err != nil {
 		t.Fatalf("open the typed tab: %v", err)
 	}
-	// GraphiQL keeps the operation name of the tab it opened on until the
-	// query is edited: an edit (a space at the end) makes it read this one.
-	err = chromedp.Do(b.ctx,
-		chromedp.Focus(chromedp.CSS(`.graphiql-query-editor textarea`)),
-		chromedp.KeyEvent("\n"),
-	)
-	if err != nil {
-		t.Fatalf("edit the typed tab: %v", err)
+	// GraphiQL reads the new tab's operation name from its query a moment
+	// after the switch (a debounced parse); run before, it asks for the
+	// first tab's operation by name. Run until it asks for this one.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b.run(t)
+		err := chromedp.Do(b.ctx, chromedp.Poll[chromedp.Void](
+			`(r => r.includes('`+stored.ID.String()+`') || r.includes('operation Follow not found'))((document.querySelector('.graphiql-response') || {}).innerText || '')`,
+			chromedp.WithPollingTimeout(10*time.Second)))
+		if err != nil {
+			t.Fatalf("no result: %v (results: %q)", err, b.results())
+		}
+		if !strings.Contains(b.results(), "operation Follow not found") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GraphiQL kept running the first tab's operation: %s", b.results())
+		}
 	}
-	b.run(t)
 	b.waitFor(t, "the typed event", stored.ID.String())
 	if r := b.results(); !strings.Contains(r, "typed-carrier") || !strings.Contains(r, "OrderShipped") {
 		t.Fatalf("the results pane lacks the typed data:\n%s", r)
