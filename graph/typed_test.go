@@ -151,7 +151,7 @@ func TestTypedLeavesAsGqlgen(t *testing.T) {
 		leaf leafKind
 		raw  string
 	}{
-		{leafInt, `1.5`}, {leafInt, `"1"`}, {leafInt, `1e300`}, {leafFloat, `"1"`}, {leafBoolean, `1`},
+		{leafInt, `1.5`}, {leafInt, `"1"`}, {leafInt, `1e300`}, {leafInt, `2147483648`}, {leafFloat, `"1"`}, {leafBoolean, `1`},
 		{leafString, `1`}, {leafTime, `"yesterday"`}, {leafID, `true`}, {leafEnum, `"XL"`},
 	} {
 		if _, reason := appendLeaf(nil, &vtype{leaf: c.leaf, name: "T", enum: map[string]bool{"S": true}}, []byte(c.raw)); reason == "" {
@@ -359,6 +359,44 @@ func TestExampleOperations(t *testing.T) {
 			if _, errs := gqlparser.LoadQuery(r.typed.schema, op); errs != nil {
 				t.Errorf("%s\n%v", op, errs)
 			}
+		}
+	}
+}
+
+// TestTypedRenderAgreesWithCheckStored: what replayctl check reports as
+// unservable (eventschema's CheckStored) is exactly what the API serves
+// with EVENT_SHAPE_MISMATCH when every field is selected.
+func TestTypedRenderAgreesWithCheckStored(t *testing.T) {
+	a := typedAPIFor(t, testTypes)
+	p := programFor(t, a, `subscription { placed { data { id total ok at extra items { sku qty size } tags note } } }`, nil)
+	decl := a.source.Events[0]
+	for _, data := range []string{
+		`{"id":"p","total":1,"items":[]}`,
+		`{"id":7,"total":1,"items":[]}`,
+		`{"id":"p","total":"1","items":[]}`,
+		`{"id":"p","total":1,"items":{"sku":"A","qty":1}}`,
+		`{"id":"p","total":1,"items":[{"sku":"A","qty":1.0}]}`,
+		`{"id":"p","total":1,"items":[{"sku":"A","qty":1.5}]}`,
+		`{"id":"p","total":1,"items":[{"sku":"A","qty":1e3}]}`,
+		`{"id":"p","total":1,"items":[{"sku":"A","qty":3000000000}]}`,
+		`{"id":"p","total":1,"items":[{"sku":"A","qty":1,"size":"XL"}]}`,
+		`{"id":"p","total":1,"items":[{"sku":"A","qty":1,"size":"S"}]}`,
+		`{"id":"p","total":1,"items":[null]}`,
+		`{"id":"p","total":1,"items":[],"tags":[null,"a"]}`,
+		`{"id":"p","total":1,"items":[],"tags":"a"}`,
+		`{"id":"p","total":1,"items":[],"at":"2026-01-01T00:00:00Z"}`,
+		`{"id":"p","total":1,"items":[],"at":"2026-01-01"}`,
+		`{"id":"p","total":1,"items":[],"ok":"true"}`,
+		`{"id":"p","total":1,"items":[],"extra":[1,{"a":null}]}`,
+		`{"id":"p","total":1,"items":[],"removed":"a field the type no longer has"}`,
+		`{"total":1,"items":[]}`,
+		`{"id":null,"total":1,"items":[]}`,
+		`"not an object"`,
+	} {
+		_, errs := p.renderEvent(nil, placedEvent(data), false)
+		checkErr := decl.CheckStored(json.RawMessage(data))
+		if (len(errs) == 0) != (checkErr == nil) {
+			t.Errorf("%s: the API's errors %v, CheckStored %v", data, errs, checkErr)
 		}
 	}
 }

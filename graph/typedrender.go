@@ -562,8 +562,10 @@ func appendLeaf(buf []byte, vt *vtype, raw []byte) ([]byte, string) {
 		}
 		return buf, expected()
 	case leafInt:
+		// GraphQL's Int is 32 bits, as input coercion (and eventschema's
+		// check) has it.
 		n, ok := jsonInt(raw)
-		if !ok {
+		if !ok || n < math.MinInt32 || n > math.MaxInt32 {
 			return buf, expected()
 		}
 		return strconv.AppendInt(buf, n, 10), ""
