@@ -400,3 +400,25 @@ func TestTypedRenderAgreesWithCheckStored(t *testing.T) {
 		}
 	}
 }
+
+// FuzzTypedRender: whatever bytes an event holds, rendering a typed
+// selection of them ends, never panics, and writes valid JSON.
+func FuzzTypedRender(f *testing.F) {
+	for _, seed := range []string{
+		`{"id":"p","total":1,"items":[{"sku":"A","qty":1,"size":"S"}],"tags":["a",null],"at":"2026-01-01T00:00:00Z","extra":{"x":[1]}}`,
+		`{"id":"\u0070","total":1e400,"items":{"sku":"A"}}`, `[`, `{"items":[[[[]]]]}`, `{"\u0069d":"x"}`, `null`, ``,
+	} {
+		f.Add([]byte(seed))
+	}
+	a := typedAPIFor(f, testTypes)
+	p := programFor(f, a, `subscription { placed { id data { id total ok at extra items { sku qty size } tags note } } }`, nil)
+	u := programFor(f, a, `subscription { orderEvent { data { __typename ... on Placed { items { qty } } } } }`, nil)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, prog := range []*typedProgram{p, u} {
+			out, _ := prog.renderEvent(nil, placedEvent(string(data)), false)
+			if !json.Valid(out) {
+				t.Fatalf("%q rendered invalid JSON %q", data, out)
+			}
+		}
+	})
+}
