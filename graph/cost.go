@@ -218,7 +218,11 @@ func (w *walker) field(f *ast.Field) (measure, *gqlerror.Error) {
 	if c, ok := w.es.Complexity(w.ctx, f.ObjectDefinition.Name, f.Name, child.cost, args); ok && c >= 1 {
 		m.cost = c
 	}
-	if readsStorage(f.ObjectDefinition.Name, f.Name, args) {
+	reads := readsStorage
+	if t, ok := w.es.(*typedSchema); ok {
+		reads = t.readsStorage
+	}
+	if reads(f.ObjectDefinition.Name, f.Name, args) {
 		m.reads = addSat(m.reads, 1)
 	}
 	return m, nil

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -33,7 +34,7 @@ func (g mutationGate) InterceptOperation(ctx context.Context, next graphql.Opera
 	if oc == nil || oc.Operation == nil || oc.Operation.Operation != ast.Mutation {
 		return next(ctx)
 	}
-	evs, err := appendsOf(oc)
+	evs, err := appendsOf(oc, g.r.typed)
 	if err == nil {
 		err = g.r.mayAppendAll(ctx, evs)
 	}
@@ -45,13 +46,22 @@ func (g mutationGate) InterceptOperation(ctx context.Context, next graphql.Opera
 
 // appendsOf lists the event of every append in the operation, in
 // document order, as its resolver will append it: publish's arguments,
-// publishMessage's message.
-func appendsOf(oc *graphql.OperationContext) ([]eventstore.Event, error) {
+// publishMessage's message, a typed publish's data.
+func appendsOf(oc *graphql.OperationContext, typed *typedAPI) ([]eventstore.Event, error) {
 	var evs []eventstore.Event
 	for _, f := range graphql.CollectFields(oc, oc.Operation.SelectionSet, []string{"Mutation"}) {
 		// The limits extension has checked the arguments, so mapping them
 		// cannot panic.
-		switch args := f.ArgumentMap(oc.Variables); f.Name {
+		args := f.ArgumentMap(oc.Variables)
+		if tf := typed.field("Mutation", f.Name); tf != nil {
+			ev, err := typed.publishEvent(tf, args)
+			if err != nil {
+				return nil, fmt.Errorf("%s %s: %w", f.Name, f.Alias, err)
+			}
+			evs = append(evs, ev)
+			continue
+		}
+		switch f.Name {
 		case "publish":
 			ev := eventstore.Event{Type: MessageType}
 			ev.Topic, _ = args["topic"].(string)

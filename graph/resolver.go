@@ -34,6 +34,7 @@ type Resolver struct {
 	burst     int
 	live      liveMarks // caught-up points of running subscriptions
 	renderers renderers // compiled selections of natively served subscriptions
+	typed     *typedAPI // the typed API (ServeEvents); nil: none
 }
 
 // NewResolver returns the root resolver.

@@ -21,6 +21,7 @@ import (
 	"github.com/rewind-dev/rewind/auth"
 	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/graph"
 	"github.com/rewind-dev/rewind/internal/metrics"
 	"github.com/rewind-dev/rewind/natsconn"
 	"github.com/rewind-dev/rewind/natsembed"
@@ -163,6 +164,9 @@ func (c Config) Validate() error {
 	if c.ShutdownDelay < 0 {
 		errs = append(errs, errors.New("--shutdown-delay cannot be negative"))
 	}
+	if err := graph.CheckEvents(c.Events); err != nil {
+		errs = append(errs, err) // a declared name clashes with Rewind's own
+	}
 	if c.PublishRate < 0 {
 		errs = append(errs, errors.New("--publish-rate cannot be negative"))
 	}
@@ -272,7 +276,11 @@ func (s *Server) Open(ctx context.Context) error {
 	s.mu.Lock()
 	s.store, s.hub = store, hub
 	s.mu.Unlock()
-	s.gate.open(newHandler(s.cfg, store, hub, m, s.log))
+	h, err := newHandler(s.cfg, store, hub, m, s.log)
+	if err != nil {
+		return err
+	}
+	s.gate.open(h)
 	close(s.ready)
 	return nil
 }

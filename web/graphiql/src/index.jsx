@@ -50,10 +50,14 @@ const streamPlugin = {
   content: () => <StreamView streams={streams} />,
 };
 
+// The server's own example tabs (its typed events, when it declares any)
+// come after Rewind's.
+const extra = JSON.parse(page.dataset.tabs || '[]');
+
 createRoot(page).render(
   <GraphiQL
     fetcher={fetcher}
-    defaultTabs={tabs}
+    defaultTabs={[...tabs, ...extra]}
     defaultEditorToolsVisibility={false}
     plugins={[streamPlugin]}
     // Called synchronously right after GraphiQL stopped the tab's
