@@ -154,9 +154,9 @@ func buildTypedAPI(s *eventschema.Schema) (*typedAPI, error) {
 		fmt.Fprintf(&ext, "\n\"One page of %[1]s events.\"\ntype %[2]sConnection {\n  edges: [%[2]sEdge!]!\n  pageInfo: PageInfo!\n}\n", name, env)
 		fmt.Fprintf(&ext, "\ntype %[1]sEdge {\n  \"The event's id: pass it as after to read the page that follows.\"\n  cursor: ID!\n  node: %[1]s!\n}\n", env)
 		fmt.Fprintf(&ext, "\nextend type Subscription {\n  \"%[1]s events (as events: topics narrow the declared patterns, none: all of them; at most one start point), then live ones.\"\n", name)
-		fmt.Fprintf(&ext, "  %s(topics: [String!], afterId: ID, last: Int, since: Time, latest: Boolean): %s!\n}\n", field, env)
+		fmt.Fprintf(&ext, "  %s(topics: [String!], afterId: ID, last: Int, since: Time, latest: Boolean, where: Filter): %s!\n}\n", field, env)
 		fmt.Fprintf(&ext, "\nextend type Query {\n  \"History of %[1]s events, oldest first, as events (topic narrows the declared patterns; first is 1 to 1000).\"\n", name)
-		fmt.Fprintf(&ext, "  %s(topic: String, first: Int = 50, after: ID): %sConnection!\n}\n", field, env)
+		fmt.Fprintf(&ext, "  %s(topic: String, first: Int = 50, after: ID, where: Filter): %sConnection!\n}\n", field, env)
 		return nil
 	}
 	for _, ev := range s.Events {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/oklog/ulid/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/rewind-dev/rewind/eventfilter"
 	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/internal/metrics"
@@ -81,11 +83,14 @@ func (s *typedSchema) Complexity(ctx context.Context, typeName, field string, ch
 	switch f.root {
 	case "Subscription":
 		a := startArgs(args)
-		return addSat(child, startWeight(a.afterID, a.last, a.since, a.latest)), true
+		return addSat(child, addSat(startWeight(a.afterID, a.last, a.since, a.latest), whereArgCost(args["where"]))), true
 	case "Query":
 		n := defaultPage
 		if v, ok := intArg(args["first"]); ok {
 			n = min(max(v, 1), maxPage)
+		}
+		if args["where"] != nil {
+			return addSat(mulSat(n, child), addSat(filteredScanWeight, whereArgCost(args["where"]))), true
 		}
 		return mulSat(n, child), true
 	}
@@ -288,7 +293,14 @@ func (r *Resolver) typedHistory(ctx context.Context, tf *typedField, prog *typed
 	if err := mayRead(ctx, topics...); err != nil {
 		return nil, nil, err
 	}
+	filter, err := whereArg(args)
+	if err != nil {
+		return nil, nil, err
+	}
 	q := eventstore.Query{Topics: topics, Types: tf.types, Limit: n + 1}
+	if filter != nil {
+		q.Limit = maxScanPerPage // as filteredPage: a bounded scan per page
+	}
 	if after, ok := args["after"].(string); ok {
 		seq, err := r.cursor(ctx, "after", after)
 		if err != nil {
@@ -297,21 +309,31 @@ func (r *Resolver) typedHistory(ctx context.Context, tf *typedField, prog *typed
 		q.After = seq
 	}
 	var evs []*eventstore.Event
-	hasNext := false
+	var end ulid.ULID // the last event scanned, when the scan runs out
+	hasNext, scanned := false, 0
 	for ev, err := range r.store.Read(ctx, q) {
 		if err != nil {
 			return nil, nil, err
+		}
+		scanned++
+		if tf.member(ev.Topic, ev.Type) == nil || !filter.MatchData(ev.Data) {
+			end = ev.ID // a pattern of another member with this type, or filtered out
+			continue
 		}
 		if len(evs) == n {
 			hasNext = true
 			break
 		}
-		if tf.member(ev.Topic, ev.Type) == nil {
-			continue // a pattern of another member with this type
-		}
 		evs = append(evs, &ev)
+		end = ev.ID
 	}
-	out, errs := prog.renderPage(nil, evs, hasNext)
+	switch {
+	case hasNext || filter == nil || scanned < maxScanPerPage:
+		end = ulid.ULID{} // the last edge's
+	default:
+		hasNext = true // the budget ran out: there may be more after what was scanned
+	}
+	out, errs := prog.renderPage(nil, evs, hasNext, end)
 	return out, errs, nil
 }
 
@@ -471,7 +493,11 @@ func (s *typedSchema) subscribe(ctx context.Context, oc *graphql.OperationContex
 	if a.err != nil {
 		return fail(a.err)
 	}
-	req := replay.Request{Topics: topics, Types: tf.types}
+	filter, err := whereArg(args)
+	if err != nil {
+		return fail(err)
+	}
+	req := replay.Request{Topics: topics, Types: tf.types, Filter: filter}
 	if err := StartAt(ctx, s.r.store, &req, a.afterID, a.last, a.since, a.latest); err != nil {
 		return fail(err)
 	}
@@ -558,6 +584,58 @@ func (s *typedStream) DrainResults(emit func(data, errors []byte)) bool {
 	clear(evs)
 	s.evs = evs[:0]
 	return done
+}
+
+// whereArg compiles a typed field's where argument, as CompileWhere does
+// Rewind's own (nil for none); the limits extension has checked its
+// literals, and eventfilter bounds it.
+func whereArg(args map[string]any) (*eventfilter.Filter, error) {
+	v := args["where"]
+	if v == nil {
+		return nil, nil
+	}
+	text, err := json.Marshal(v)
+	if err == nil {
+		var f *eventfilter.Filter
+		if f, err = eventfilter.Parse(text); err == nil {
+			return f, nil
+		}
+	}
+	return nil, fmt.Errorf("where: %w", err)
+}
+
+// whereArgCost is whereCost for a raw where argument.
+func whereArgCost(v any) int {
+	nodes, values := 0, 0
+	var walk func(any)
+	walk = func(v any) {
+		m, ok := v.(map[string]any)
+		if !ok || nodes > eventfilter.MaxNodes {
+			return
+		}
+		nodes++
+		if in, ok := m["in"].([]any); ok {
+			values += len(in)
+		}
+		for _, op := range []string{"eq", "ne"} {
+			if _, ok := m[op]; ok {
+				values++
+			}
+		}
+		for _, list := range []string{"and", "or"} {
+			if ks, ok := m[list].([]any); ok {
+				for _, k := range ks {
+					walk(k)
+				}
+			}
+		}
+		walk(m["not"])
+	}
+	walk(v)
+	if nodes == 0 {
+		return 0
+	}
+	return addSat(mulSat(nodes, filterNodeWeight), mulSat(values, filterValueWeight))
 }
 
 // start is a subscription's start point arguments, read from raw

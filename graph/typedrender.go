@@ -641,7 +641,10 @@ func appendID(buf []byte, id ulid.ULID) []byte {
 }
 
 // renderPage appends Query.t's data for one page of events.
-func (p *typedProgram) renderPage(buf []byte, evs []*eventstore.Event, hasNext bool) ([]byte, gqlerror.List) {
+// renderPage renders a page of evs. end is the page's endCursor when it is
+// not the last edge's (a filtered page whose scan ran out); zero: the last
+// edge's, or null on an empty page.
+func (p *typedProgram) renderPage(buf []byte, evs []*eventstore.Event, hasNext bool, end ulid.ULID) ([]byte, gqlerror.List) {
 	st := &renderState{path: []step{{name: p.alias}}, member: p.memberOf, present: p.present}
 	n0 := len(buf)
 	buf = append(buf, p.root...)
@@ -657,7 +660,7 @@ func (p *typedProgram) renderPage(buf []byte, evs []*eventstore.Event, hasNext b
 		case kTypename:
 			buf = appendQuoted(buf, conn.typename)
 		case kPageInfo:
-			buf = appendPageInfo(buf, f.vt.obj, evs, hasNext)
+			buf = appendPageInfo(buf, f.vt.obj, evs, hasNext, end)
 		case kEdges:
 			st.path = append(st.path, step{name: f.alias})
 			var ok bool
@@ -709,7 +712,7 @@ func (st *renderState) edges(buf []byte, edge *sel, evs []*eventstore.Event) ([]
 	return append(buf, ']'), true
 }
 
-func appendPageInfo(buf []byte, s *sel, evs []*eventstore.Event, hasNext bool) []byte {
+func appendPageInfo(buf []byte, s *sel, evs []*eventstore.Event, hasNext bool, end ulid.ULID) []byte {
 	buf = append(buf, '{')
 	for i, f := range s.fields {
 		if i > 0 {
@@ -722,6 +725,8 @@ func appendPageInfo(buf []byte, s *sel, evs []*eventstore.Event, hasNext bool) [
 			buf = appendQuoted(buf, s.typename)
 		case f.kind == kHasNext:
 			buf = strconv.AppendBool(buf, hasNext)
+		case end != ulid.ULID{}:
+			buf = appendID(buf, end)
 		case len(evs) == 0:
 			buf = append(buf, "null"...)
 		default:
