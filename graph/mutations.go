@@ -56,7 +56,7 @@ func appendsOf(oc *graphql.OperationContext, typed *typedAPI) ([]eventstore.Even
 		if tf := typed.field("Mutation", f.Name); tf != nil {
 			ev, err := typed.publishEvent(tf, args)
 			if err != nil {
-				return nil, fmt.Errorf("%s %s: %w", f.Name, f.Alias, err)
+				return nil, fmt.Errorf("%s: %w", fieldAt(f), err)
 			}
 			evs = append(evs, ev)
 			continue
@@ -70,7 +70,7 @@ func appendsOf(oc *graphql.OperationContext, typed *typedAPI) ([]eventstore.Even
 			}
 			data, err := scalar.UnmarshalJSON(args["data"])
 			if err != nil {
-				return nil, badInput("publish %s: data: %v", f.Alias, err)
+				return nil, badInput("%s: data: %v", fieldAt(f), err)
 			}
 			ev.Data = data
 			evs = append(evs, ev)
@@ -84,6 +84,15 @@ func appendsOf(oc *graphql.OperationContext, typed *typedAPI) ([]eventstore.Even
 		}
 	}
 	return evs, nil
+}
+
+// fieldAt names a field of the document in errors: its alias, and the
+// field when the alias differs.
+func fieldAt(f graphql.CollectedField) string {
+	if f.Alias == f.Name {
+		return f.Name
+	}
+	return f.Alias + " (" + f.Name + ")"
 }
 
 // mayAppendAll checks every event as the store will before storing it
