@@ -10,6 +10,7 @@ import (
 
 	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/internal/testenv"
 	"github.com/rewind-dev/rewind/replay"
 	api "github.com/rewind-dev/rewind/server"
 )
@@ -75,5 +76,15 @@ func TestGenericPublishChecksDeclarations(t *testing.T) {
 	}
 	if ids := e.historyIDs(t, "", "orders.eu"); len(ids) != 2 {
 		t.Errorf("orders.eu holds %d events, want 2", len(ids))
+	}
+}
+
+// TestEventsNeedAStoreThatChecks: a store opened without the
+// declarations' check would store typed events unchecked: refused.
+func TestEventsNeedAStoreThatChecks(t *testing.T) {
+	n := testenv.StartNATS(t)
+	err := api.Config{Events: declared(t), EventStore: n.Store(eventstore.Config{})}.Validate()
+	if err == nil || !strings.Contains(err.Error(), "open it with eventstore.Config{Check: events.Check}") {
+		t.Errorf("Validate = %v", err)
 	}
 }

@@ -54,7 +54,7 @@ type Config struct {
 	// Events, if set, declares typed event types (package eventschema):
 	// the API gains their typed fields, and every append whose topic and
 	// type match a declaration is checked against it. With EventStore set,
-	// that store's own Check applies instead of the declarations' check.
+	// that store's own Check applies instead, and must be set.
 	Events *eventschema.Schema
 	// Hub configures the replay hub. Its Observer defaults to the metrics
 	// when Metrics is set.
@@ -166,6 +166,11 @@ func (c Config) Validate() error {
 	}
 	if err := graph.CheckEvents(c.Events); err != nil {
 		errs = append(errs, err) // a declared name clashes with Rewind's own
+	}
+	if c.Events != nil && c.EventStore != nil && c.EventStore.Config().Check == nil {
+		// The store was opened without the declarations' check: appends
+		// would go unchecked.
+		errs = append(errs, errors.New("Events is set but EventStore checks nothing: open it with eventstore.Config{Check: events.Check}"))
 	}
 	if c.PublishRate < 0 {
 		errs = append(errs, errors.New("--publish-rate cannot be negative"))

@@ -312,7 +312,7 @@ func TestTypedShapeMismatch(t *testing.T) {
 	}
 	// A store that checks nothing, as one holding events older than the
 	// schema; the server still serves the typed API.
-	e := startWith(t, eventstore.Config{MaxPayload: 64 << 10}, api.Config{Events: s}, replay.Config{})
+	e := startWith(t, eventstore.Config{MaxPayload: 64 << 10, Check: func(eventstore.Event) error { return nil }}, api.Config{Events: s}, replay.Config{})
 	old := e.query(t, `mutation { publish(topic: "orders.eu", type: "shipped", data: {orderId: "o-1"}) { id } }`, nil)
 	wrong := e.query(t, `mutation { publish(topic: "orders.eu", type: "shipped", data: {orderId: "o-2", carrier: "DHL", at: 7}) { id } }`, nil)
 	if len(old.Errors)+len(wrong.Errors) > 0 {
@@ -367,7 +367,7 @@ func TestTypedGrants(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, key := startAuth(t, api.Config{Events: s})
+	e, key := startAuthWith(t, eventstore.Config{MaxPayload: 64 << 10, Check: s.Check}, api.Config{Events: s})
 	eu := key.Token(t, "eu", authtest.Grants{Subscribe: []string{"orders.eu"}, Publish: []string{"orders.eu"}}, time.Hour)
 	all := key.Token(t, "all", authtest.Grants{Subscribe: []string{"orders.*"}}, time.Hour)
 	pub := `mutation($t: String!) { publishOrderShipped(topic: $t, data: {orderId: "1", carrier: "DHL"}) { id } }`
