@@ -1,0 +1,76 @@
+// A client of the gateway that never loses an event: graphql-ws with
+// retries, resuming after the last event it processed on every reconnect
+// (a gateway restart or reload, a Rewind instance gone), so each event
+// arrives once, with its order's status and customer joined in by the
+// gateway from the orders subgraph.
+//
+//   node subscribe.mjs <gateway-graphql-url> <count> [afterId]
+//
+// TOKEN, if set, is sent as Authorization in connection_init. Prints one
+// JSON line per event ({"id", "live", "type", "order"}) and exits 0 after
+// count events; {"connecting": n} for each connection attempt; {"errors"}
+// for a result with errors; {"fatal"} and exit 2 when retrying cannot help.
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
+
+const [url, countArg, after = '00000000000000000000000000'] = process.argv.slice(2);
+const count = Number(countArg);
+if (!url || !(count > 0)) {
+  console.error('usage: node subscribe.mjs <gateway-graphql-url> <count> [afterId]');
+  process.exit(64);
+}
+
+let attempts = 0;
+const client = createClient({
+  url: url.replace(/^http/, 'ws'),
+  webSocketImpl: WebSocket,
+  retryAttempts: 1000,
+  shouldRetry: () => true, // refused connections while the gateway restarts too
+  retryWait: async () => new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 100)),
+  connectionParams: () => (process.env.TOKEN ? { Authorization: `Bearer ${process.env.TOKEN}` } : {}),
+  on: { connecting: () => console.log(JSON.stringify({ connecting: ++attempts })) },
+});
+
+// The client sends this same payload object on every retry: the cursor in
+// its variables makes each retry resume after the last event processed.
+const payload = {
+  query: `subscription ($after: ID) {
+    orderEvent(afterId: $after) {
+      id
+      live
+      data {
+        __typename
+        ... on OrderPlaced { order { id status customer } total }
+        ... on OrderShipped { order { id status customer } carrier }
+      }
+    }
+  }`,
+  variables: { after },
+};
+
+let received = 0;
+const sink = {
+  next: ({ data, errors }) => {
+    if (errors) console.log(JSON.stringify({ errors }));
+    const ev = data?.orderEvent;
+    if (!ev) return;
+    payload.variables.after = ev.id; // processed: resume after it
+    console.log(JSON.stringify({ id: ev.id, live: ev.live, type: ev.data.__typename, order: ev.data.order }));
+    if (++received === count) {
+      client.dispose();
+      process.exit(0);
+    }
+  },
+  error: (err) => {
+    console.log(JSON.stringify({ fatal: err?.code ?? err?.message ?? String(err) }));
+    client.dispose();
+    process.exit(2);
+  },
+  // A gateway may complete subscriptions when it reloads its supergraph:
+  // subscribe again, after the last event processed.
+  complete: () => {
+    console.log(JSON.stringify({ completed: true }));
+    client.subscribe(payload, sink);
+  },
+};
+client.subscribe(payload, sink);

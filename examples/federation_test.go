@@ -1,0 +1,469 @@
+package examples
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rewind-dev/rewind/internal/proctest"
+	"github.com/rewind-dev/rewind/internal/testenv"
+)
+
+// The federation example (examples/federation) with real processes: Rewind
+// (--federation, the example's schema with the Order stub), the orders
+// subgraph and Hive Gateway from npm, the supergraph composed by The
+// Guild's composition library, and subscribe.mjs, a graphql-ws client
+// keeping its cursor, subscribing through the gateway.
+
+// fedStack is one running federation example.
+type fedStack struct {
+	dir        string // examples/federation, absolute
+	rewindURL  string // what the supergraph points at (a Rewind or the failover proxy)
+	rewinds    []*proctest.Rewind
+	ordersURL  string
+	supergraph string
+	gwAddr     string
+	gw         *proctest.Proc
+}
+
+func startFedStack(t *testing.T, rewinds int, proxy bool) *fedStack {
+	t.Helper()
+	npmInstall(t, "federation")
+	dir, err := filepath.Abs("federation")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &fedStack{dir: dir, supergraph: filepath.Join(t.TempDir(), "supergraph.graphql")}
+	env := []string{"FEDERATION=true", "SCHEMA=" + filepath.Join(dir, "schema")}
+	if rewinds == 1 {
+		env = append(env, "DATA_DIR="+t.TempDir())
+	} else {
+		n := testenv.StartNATS(t) // both instances on one JetStream
+		env = append(env, "NATS_URL="+n.URL())
+	}
+	for i := range rewinds {
+		s.rewinds = append(s.rewinds, proctest.StartRewind(t, fmt.Sprintf("rewind-%d", i), env...))
+	}
+	s.rewindURL = s.rewinds[0].URL()
+	if proxy {
+		s.rewindURL = "http://" + failoverProxy(t, s.rewinds) + "/graphql"
+	}
+	s.ordersURL = s.startOrders(t, "orders", "1")
+	s.compose(t, s.ordersURL)
+	s.gwAddr = proctest.FreeAddr(t).String()
+	s.startGateway(t)
+	return s
+}
+
+var ordersReady = regexp.MustCompile(`orders subgraph listening on (\S+)`)
+
+// startOrders starts the orders subgraph at a version (2 adds a field,
+// for a changed supergraph) and returns its URL.
+func (s *fedStack) startOrders(t *testing.T, name, version string) string {
+	t.Helper()
+	_, url := proctest.Start(t, name, "node", []string{filepath.Join(s.dir, "orders.mjs")}, []string{"PORT=0", "ORDERS_VERSION=" + version}, ordersReady)
+	return url
+}
+
+// compose writes the supergraph of Rewind and the orders subgraph at
+// ordersURL with compose.mjs.
+func (s *fedStack) compose(t *testing.T, ordersURL string) {
+	t.Helper()
+	out, err := exec.Command("node", filepath.Join(s.dir, "compose.mjs"), s.rewindURL, ordersURL, s.supergraph).CombinedOutput()
+	if err != nil {
+		t.Fatalf("compose: %v\n%s", err, out)
+	}
+}
+
+var gatewayReady = regexp.MustCompile(`Listening on`)
+
+func (s *fedStack) startGateway(t *testing.T) {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(s.gwAddr)
+	bin := filepath.Join(s.dir, "node_modules", "@graphql-hive", "gateway", "dist", "bin.js")
+	s.gw, _ = proctest.Start(t, "gateway", "node", []string{bin, "supergraph", s.supergraph,
+		"--config-path", filepath.Join(s.dir, "gateway.config.mjs"), "--host", host, "--port", port}, nil, gatewayReady)
+}
+
+func (s *fedStack) gatewayURL() string { return "http://" + s.gwAddr + "/graphql" }
+
+// publish appends an order event through Rewind (not the gateway: the
+// publisher is a backend) and returns its id once acknowledged.
+func publishOrder(t *testing.T, url string, n int) string {
+	t.Helper()
+	id, err := tryPublishOrder(url, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func tryPublishOrder(url string, n int) (string, error) {
+	q := `mutation($t: String!, $id: ID!) { publishOrderPlaced(topic: $t, data: {order: {id: $id}, total: 1}) { id } }`
+	field := "publishOrderPlaced"
+	if n%3 == 2 {
+		q = `mutation($t: String!, $id: ID!) { publishOrderShipped(topic: $t, data: {order: {id: $id}, carrier: "dhl"}) { id } }`
+		field = "publishOrderShipped"
+	}
+	var r struct {
+		Data   map[string]struct{ ID string }
+		Errors []json.RawMessage
+	}
+	if err := postJSON(url, "", q, map[string]any{"t": "orders.eu", "id": strconv.Itoa(n)}, &r); err != nil {
+		return "", fmt.Errorf("publish %d: %w", n, err)
+	}
+	if len(r.Errors) > 0 || r.Data[field].ID == "" {
+		return "", fmt.Errorf("publish %d: %s", n, r.Errors)
+	}
+	return r.Data[field].ID, nil
+}
+
+func postJSON(url, token, q string, vars map[string]any, out any) error {
+	body, _ := json.Marshal(map[string]any{"query": q, "variables": vars})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("status %d: %s", resp.StatusCode, b)
+	}
+	return nil
+}
+
+// fedEvent is one line subscribe.mjs prints for an event.
+type fedEvent struct {
+	ID    string
+	Live  bool
+	Type  string
+	Order struct{ ID, Status, Customer string }
+	at    time.Time
+}
+
+// fedClient runs subscribe.mjs and collects its events.
+type fedClient struct {
+	mu   sync.Mutex
+	evs  []fedEvent
+	out  bytes.Buffer
+	news chan struct{}
+}
+
+func runFedClient(t *testing.T, s *fedStack, count int, env ...string) *fedClient {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	t.Cleanup(cancel)
+	c := &fedClient{news: make(chan struct{}, 1)}
+	cmd := exec.CommandContext(ctx, "node", filepath.Join(s.dir, "subscribe.mjs"), s.gatewayURL(), strconv.Itoa(count))
+	cmd.Env = append(os.Environ(), env...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = &syncWriter2{c: c}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("node: %v", err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+	})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var ev fedEvent
+			_ = json.Unmarshal(sc.Bytes(), &ev)
+			ev.at = time.Now()
+			c.mu.Lock()
+			c.out.WriteString(sc.Text() + "\n")
+			if ev.ID != "" {
+				c.evs = append(c.evs, ev)
+			}
+			c.mu.Unlock()
+			select {
+			case c.news <- struct{}{}:
+			default:
+			}
+		}
+		_ = cmd.Wait()
+	}()
+	return c
+}
+
+type syncWriter2 struct{ c *fedClient }
+
+func (w *syncWriter2) Write(p []byte) (int, error) {
+	w.c.mu.Lock()
+	defer w.c.mu.Unlock()
+	return w.c.out.Write(p)
+}
+
+func (c *fedClient) events() []fedEvent {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.evs)
+}
+
+// waitFor waits until the client has n events.
+func (c *fedClient) waitFor(t *testing.T, n int, d time.Duration) []fedEvent {
+	t.Helper()
+	timeout := time.After(d)
+	for {
+		if evs := c.events(); len(evs) >= n {
+			return evs
+		}
+		select {
+		case <-c.news:
+		case <-timeout:
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			t.Fatalf("the client printed %d of %d events:\n%s", len(c.evs), n, c.out.String())
+		}
+	}
+}
+
+// checkExactlyOnce asserts the client has exactly the published events,
+// in order, each with its order joined in by the orders subgraph.
+func checkExactlyOnce(t *testing.T, got []fedEvent, published []string) {
+	t.Helper()
+	ids := make([]string, len(got))
+	for i, ev := range got {
+		ids[i] = ev.ID
+	}
+	if !slices.Equal(ids, published) {
+		t.Fatalf("the client has %d events, published %d; first difference at %d:\n got %v\nwant %v", len(ids), len(published), firstDiff(ids, published), ids, published)
+	}
+	for i, ev := range got {
+		wantType, status := "OrderPlaced", "open"
+		if i%3 == 2 {
+			wantType = "OrderShipped"
+		}
+		if i%2 == 0 {
+			status = "paid"
+		}
+		if ev.Type != wantType || ev.Order.ID != strconv.Itoa(i) || ev.Order.Status != status || ev.Order.Customer != "customer-"+strconv.Itoa(i) {
+			t.Errorf("event %d: %+v, want a %s of order %d, %s, from the orders subgraph", i, ev, wantType, i, status)
+		}
+	}
+}
+
+// TestFederationThroughGateway: through Hive Gateway a graphql-ws client
+// subscribes from the start, receives the replayed events and then live
+// ones, in order, each once, their orders' status and customer resolved by
+// the orders subgraph.
+func TestFederationThroughGateway(t *testing.T) {
+	s := startFedStack(t, 1, false)
+	var published []string
+	for i := range 3 {
+		published = append(published, publishOrder(t, s.rewinds[0].URL(), i))
+	}
+	c := runFedClient(t, s, 6)
+	evs := c.waitFor(t, 3, 60*time.Second)
+	for i := 3; i < 6; i++ {
+		published = append(published, publishOrder(t, s.rewinds[0].URL(), i))
+	}
+	evs = c.waitFor(t, 6, 60*time.Second)
+	checkExactlyOnce(t, evs, published)
+	for i, ev := range evs {
+		if ev.Live != (i >= 3) {
+			t.Errorf("event %d: live %v", i, ev.Live)
+		}
+	}
+}
+
+// publisher appends order events through Rewind every few milliseconds
+// until stopped, keeping the ids acknowledged.
+type publisher struct {
+	mu   sync.Mutex
+	ids  []string
+	stop chan struct{}
+	done chan struct{}
+}
+
+func startPublisher(t *testing.T, url func() string) *publisher {
+	p := &publisher{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		for i := 0; ; i++ {
+			select {
+			case <-p.stop:
+				return
+			case <-time.After(15 * time.Millisecond):
+			}
+			id, err := tryPublishOrder(url(), i)
+			if err != nil {
+				t.Errorf("%v", err)
+				return
+			}
+			p.mu.Lock()
+			p.ids = append(p.ids, id)
+			p.mu.Unlock()
+		}
+	}()
+	t.Cleanup(p.halt)
+	return p
+}
+
+func (p *publisher) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.ids)
+}
+
+func (p *publisher) halt() {
+	select {
+	case <-p.stop:
+	default:
+		close(p.stop)
+	}
+	<-p.done
+}
+
+func (p *publisher) published() []string {
+	p.halt()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.ids)
+}
+
+// TestFederationGatewayRestartAndReload: while events are published, the
+// gateway is SIGKILLed and restarted, then reloaded with a changed
+// supergraph (the orders subgraph moved and grew a field): the client
+// resumes through the new gateway with every acknowledged event exactly
+// once. The pause at restart (SIGKILL to the first event through the new
+// gateway) is logged.
+func TestFederationGatewayRestartAndReload(t *testing.T) {
+	s := startFedStack(t, 1, false)
+	c := runFedClient(t, s, 1<<30)
+	pub := startPublisher(t, s.rewinds[0].URL)
+	c.waitFor(t, 20, 60*time.Second)
+
+	n := len(c.events())
+	killed := time.Now()
+	s.gw.Kill9(t)
+	s.startGateway(t)
+	evs := c.waitFor(t, n+1, 60*time.Second)
+	var first time.Time
+	for _, ev := range evs[n:] {
+		if ev.at.After(killed) {
+			first = ev.at
+			break
+		}
+	}
+	t.Logf("gateway restart: %v from SIGKILL to the first event through the new gateway (gateway started in %v)", first.Sub(killed).Round(time.Millisecond), time.Since(killed).Round(time.Millisecond))
+
+	// A changed supergraph: the orders subgraph at a new address, with a
+	// new field. The gateway watches the file and reloads.
+	c.waitFor(t, len(c.events())+20, 60*time.Second)
+	v2 := s.startOrders(t, "orders-v2", "2")
+	s.compose(t, v2)
+	reloaded := regexp.MustCompile(`(?i)supergraph.*(changed|reload)|(reload|chang).*supergraph`)
+	testenv.Eventually(t, 30*time.Second, "the gateway reloads the supergraph", func() bool {
+		return reloaded.MatchString(s.gw.Log.String())
+	})
+	c.waitFor(t, len(c.events())+20, 60*time.Second)
+
+	published := pub.published()
+	checkExactlyOnce(t, c.waitFor(t, len(published), 60*time.Second), published)
+	if t.Failed() {
+		t.Logf("gateway log:\n%s", s.gw.Log)
+	}
+}
+
+// TestFederationRewindFailover: two Rewind instances on one JetStream
+// behind a failover proxy (the subgraph URL the gateway knows); the one
+// serving is SIGKILLed while events are published: the client resumes
+// through the other with every acknowledged event exactly once.
+func TestFederationRewindFailover(t *testing.T) {
+	s := startFedStack(t, 2, true)
+	c := runFedClient(t, s, 1<<30)
+	// Publishes go to the instance that survives, so that every append
+	// is acknowledged or refused, none cut off by the kill.
+	pub := startPublisher(t, s.rewinds[1].URL)
+	c.waitFor(t, 20, 60*time.Second)
+	s.rewinds[0].Kill9(t)
+	c.waitFor(t, len(c.events())+20, 60*time.Second)
+	published := pub.published()
+	checkExactlyOnce(t, c.waitFor(t, len(published), 60*time.Second), published)
+}
+
+// failoverProxy forwards each TCP connection to the first of rewinds that
+// accepts it: what a load balancer's health-checked pool does.
+func failoverProxy(t *testing.T, rewinds []*proctest.Rewind) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			var out net.Conn
+			for _, r := range rewinds {
+				if out, err = net.DialTimeout("tcp", r.Addr, time.Second); err == nil {
+					break
+				}
+			}
+			if out == nil {
+				in.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, in, out)
+			mu.Unlock()
+			wg.Add(2)
+			go func() { defer wg.Done(); _, _ = io.Copy(out, in); out.Close() }()
+			go func() { defer wg.Done(); _, _ = io.Copy(in, out); in.Close() }()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func firstDiff(a, b []string) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
