@@ -5,7 +5,7 @@
 //   node compose.mjs REWIND_URL ORDERS_URL [OUT]   (OUT default supergraph.graphql)
 //
 // Set REWIND_TOKEN when Rewind runs with --auth=jwt.
-import { writeFileSync, renameSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { composeServices } from '@theguild/federation-composition';
 import { parse } from 'graphql';
 
@@ -33,7 +33,7 @@ if (result.errors?.length) {
   for (const e of result.errors) console.error(e.message);
   process.exit(1);
 }
-// Written whole, then renamed: a gateway polling the file never reads half of it.
-writeFileSync(out + '.tmp', result.supergraphSdl);
-renameSync(out + '.tmp', out);
+// Written in place (one write): Hive Gateway watches the file itself, and
+// stops watching a file renamed over.
+writeFileSync(out, result.supergraphSdl);
 console.log(`composed ${out}`);

@@ -22,5 +22,5 @@ export const gatewayConfig = defineConfig({
   propagateHeaders: {
     fromClientToSubgraphs: ({ request }) => ({ authorization: request.headers.get('authorization') ?? undefined }),
   },
-  logging: process.env.GATEWAY_LOG ?? 'info',
+  logging: process.env.GATEWAY_LOG || 'info',
 });

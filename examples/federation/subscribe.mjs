@@ -9,7 +9,9 @@
 // TOKEN, if set, is sent as Authorization in connection_init. Prints one
 // JSON line per event ({"id", "live", "type", "order"}) and exits 0 after
 // count events; {"connecting": n} for each connection attempt; {"errors"}
-// for a result with errors; {"fatal"} and exit 2 when retrying cannot help.
+// for a result with errors; {"completed"} when the gateway ends the
+// subscription (it is started again); {"fatal"} and exit 2 when retrying
+// cannot help.
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 
@@ -21,18 +23,10 @@ if (!url || !(count > 0)) {
 }
 
 let attempts = 0;
-const client = createClient({
-  url: url.replace(/^http/, 'ws'),
-  webSocketImpl: WebSocket,
-  retryAttempts: 1000,
-  shouldRetry: () => true, // refused connections while the gateway restarts too
-  retryWait: async () => new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 100)),
-  connectionParams: () => (process.env.TOKEN ? { Authorization: `Bearer ${process.env.TOKEN}` } : {}),
-  on: { connecting: () => console.log(JSON.stringify({ connecting: ++attempts })) },
-});
+let client;
 
-// The client sends this same payload object on every retry: the cursor in
-// its variables makes each retry resume after the last event processed.
+// The same payload object is sent on every retry: the cursor in its
+// variables makes each retry resume after the last event processed.
 const payload = {
   query: `subscription ($after: ID) {
     orderEvent(afterId: $after) {
@@ -49,28 +43,62 @@ const payload = {
 };
 
 let received = 0;
-const sink = {
-  next: ({ data, errors }) => {
-    if (errors) console.log(JSON.stringify({ errors }));
-    const ev = data?.orderEvent;
-    if (!ev) return;
-    payload.variables.after = ev.id; // processed: resume after it
-    console.log(JSON.stringify({ id: ev.id, live: ev.live, type: ev.data.__typename, order: ev.data.order }));
-    if (++received === count) {
+let generation = 0;
+
+// restart starts over on a new connection, after the last event processed.
+function restart() {
+  generation++;
+  client.dispose();
+  setTimeout(connect, 100);
+}
+
+function sinkFor(gen) {
+  const current = () => gen === generation; // a restarted subscription's messages are ignored
+  return {
+    next: ({ data, errors }) => {
+      if (!current()) return;
+      if (errors) console.log(JSON.stringify({ errors }));
+      const ev = data?.orderEvent;
+      if (!ev) {
+        // An event the gateway could not complete (SCHEMA_RELOAD while it
+        // fetched the order): not processed, and the gateway goes on with
+        // the next one. Resume after the last one processed, so that this
+        // one comes again.
+        restart();
+        return;
+      }
+      payload.variables.after = ev.id; // processed: resume after it
+      console.log(JSON.stringify({ id: ev.id, live: ev.live, type: ev.data.__typename, order: ev.data.order }));
+      if (++received === count) {
+        client.dispose();
+        process.exit(0);
+      }
+    },
+    error: (err) => {
+      if (!current()) return;
+      console.log(JSON.stringify({ fatal: err?.code ?? err?.message ?? String(err) }));
       client.dispose();
-      process.exit(0);
-    }
-  },
-  error: (err) => {
-    console.log(JSON.stringify({ fatal: err?.code ?? err?.message ?? String(err) }));
-    client.dispose();
-    process.exit(2);
-  },
-  // A gateway may complete subscriptions when it reloads its supergraph:
-  // subscribe again, after the last event processed.
-  complete: () => {
-    console.log(JSON.stringify({ completed: true }));
-    client.subscribe(payload, sink);
-  },
-};
-client.subscribe(payload, sink);
+      process.exit(2);
+    },
+    // A gateway completes subscriptions when it reloads its supergraph.
+    complete: () => {
+      if (!current()) return;
+      console.log(JSON.stringify({ completed: true }));
+      restart();
+    },
+  };
+}
+
+function connect() {
+  client = createClient({
+    url: url.replace(/^http/, 'ws'),
+    webSocketImpl: WebSocket,
+    retryAttempts: 1000,
+    shouldRetry: () => true, // refused connections while the gateway restarts too
+    retryWait: async () => new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 100)),
+    connectionParams: () => (process.env.TOKEN ? { Authorization: `Bearer ${process.env.TOKEN}` } : {}),
+    on: { connecting: () => console.log(JSON.stringify({ connecting: ++attempts })) },
+  });
+  client.subscribe(payload, sinkFor(generation));
+}
+connect();
