@@ -260,7 +260,11 @@ func checkExactlyOnce(t *testing.T, got []fedEvent, published []string) {
 		ids[i] = ev.ID
 	}
 	if !slices.Equal(ids, published) {
-		t.Fatalf("the client has %d events, published %d; first difference at %d:\n got %v\nwant %v", len(ids), len(published), firstDiff(ids, published), ids, published)
+		var orders []string // the publisher's numbering, easier to read
+		for _, ev := range got {
+			orders = append(orders, ev.Order.ID)
+		}
+		t.Fatalf("the client has %d events, published %d; first difference at %d; orders received: %v", len(ids), len(published), firstDiff(ids, published), orders)
 	}
 	for i, ev := range got {
 		wantType, status := "OrderPlaced", "open"

@@ -4,17 +4,20 @@
 import { defineConfig } from '@graphql-hive/gateway';
 
 export const gatewayConfig = defineConfig({
-  // Subscriptions reach Rewind over graphql-ws (graphql-transport-ws) on
-  // its /graphql; queries and mutations over HTTP. The client's
-  // Authorization goes in connection_init, where Rewind reads a token.
+  // Subscriptions reach Rewind over SSE (graphql-sse, distinct
+  // connections) by default, or graphql-ws with REWIND_SUBSCRIPTIONS=ws.
+  // SSE is the safe one: when Rewind's connection breaks, the gateway ends
+  // the subscription with an error and the client resumes from its cursor,
+  // whereas the gateway's own graphql-ws client (5 retries, not
+  // configurable) subscribes again with the *original* variables, so a
+  // client that started with an old afterId gets those events again.
   transportEntries: {
     rewind: {
       options: {
-        subscriptions: {
-          kind: 'ws',
-          location: '/graphql',
-          options: { connectionParams: { Authorization: '{context.headers.authorization}' } },
-        },
+        subscriptions:
+          process.env.REWIND_SUBSCRIPTIONS === 'ws'
+            ? { kind: 'ws', location: '/graphql', options: { connectionParams: { Authorization: '{context.headers.authorization}' } } }
+            : { kind: 'http', location: '/graphql' },
       },
     },
   },

@@ -76,6 +76,13 @@ function sinkFor(gen) {
     },
     error: (err) => {
       if (!current()) return;
+      if (Array.isArray(err)) {
+        // GraphQL errors ending the subscription: the gateway lost its
+        // subgraph's stream (a Rewind instance gone). Resume elsewhere.
+        console.log(JSON.stringify({ errors: err }));
+        restart();
+        return;
+      }
       console.log(JSON.stringify({ fatal: err?.code ?? err?.message ?? String(err) }));
       client.dispose();
       process.exit(2);
