@@ -15,10 +15,12 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/rewind-dev/rewind/internal/authtest"
 	"github.com/rewind-dev/rewind/internal/proctest"
 	"github.com/rewind-dev/rewind/internal/testenv"
 )
@@ -38,17 +40,28 @@ type fedStack struct {
 	supergraph string
 	gwAddr     string
 	gw         *proctest.Proc
+	token      string // compose.mjs's REWIND_TOKEN
 }
 
-func startFedStack(t *testing.T, rewinds int, proxy bool) *fedStack {
+// fedOpts says what stack to start.
+type fedOpts struct {
+	rewinds int      // Rewind instances (1, or more on one JetStream)
+	proxy   bool     // the gateway reaches Rewind through failoverProxy
+	env     []string // added to Rewind's environment
+	token   string   // for compose.mjs, when Rewind authenticates
+}
+
+func startFedStack(t *testing.T, o fedOpts) *fedStack {
 	t.Helper()
+	rewinds, proxy := max(o.rewinds, 1), o.proxy
 	npmInstall(t, "federation")
 	dir, err := filepath.Abs("federation")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &fedStack{dir: dir, supergraph: filepath.Join(t.TempDir(), "supergraph.graphql")}
-	env := []string{"FEDERATION=true", "SCHEMA=" + filepath.Join(dir, "schema")}
+	s.token = o.token
+	env := append([]string{"FEDERATION=true", "SCHEMA=" + filepath.Join(dir, "schema")}, o.env...)
 	if rewinds == 1 {
 		env = append(env, "DATA_DIR="+t.TempDir())
 	} else {
@@ -83,7 +96,9 @@ func (s *fedStack) startOrders(t *testing.T, name, version string) string {
 // ordersURL with compose.mjs.
 func (s *fedStack) compose(t *testing.T, ordersURL string) {
 	t.Helper()
-	out, err := exec.Command("node", filepath.Join(s.dir, "compose.mjs"), s.rewindURL, ordersURL, s.supergraph).CombinedOutput()
+	cmd := exec.Command("node", filepath.Join(s.dir, "compose.mjs"), s.rewindURL, ordersURL, s.supergraph)
+	cmd.Env = append(os.Environ(), "REWIND_TOKEN="+s.token)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("compose: %v\n%s", err, out)
 	}
@@ -111,14 +126,14 @@ func (s *fedStack) gatewayURL() string { return "http://" + s.gwAddr + "/graphql
 // publisher is a backend) and returns its id once acknowledged.
 func publishOrder(t *testing.T, url string, n int) string {
 	t.Helper()
-	id, err := tryPublishOrder(url, n)
+	id, err := tryPublishOrder(url, "", "orders.eu", n)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return id
 }
 
-func tryPublishOrder(url string, n int) (string, error) {
+func tryPublishOrder(url, token, topic string, n int) (string, error) {
 	q := `mutation($t: String!, $id: ID!) { publishOrderPlaced(topic: $t, data: {order: {id: $id}, total: 1}) { id } }`
 	field := "publishOrderPlaced"
 	if n%3 == 2 {
@@ -129,7 +144,7 @@ func tryPublishOrder(url string, n int) (string, error) {
 		Data   map[string]struct{ ID string }
 		Errors []json.RawMessage
 	}
-	if err := postJSON(url, "", q, map[string]any{"t": "orders.eu", "id": strconv.Itoa(n)}, &r); err != nil {
+	if err := postJSON(url, token, q, map[string]any{"t": topic, "id": strconv.Itoa(n)}, &r); err != nil {
 		return "", fmt.Errorf("publish %d: %w", n, err)
 	}
 	if len(r.Errors) > 0 || r.Data[field].ID == "" {
@@ -285,7 +300,7 @@ func checkExactlyOnce(t *testing.T, got []fedEvent, published []string) {
 // ones, in order, each once, their orders' status and customer resolved by
 // the orders subgraph.
 func TestFederationThroughGateway(t *testing.T) {
-	s := startFedStack(t, 1, false)
+	s := startFedStack(t, fedOpts{})
 	var published []string
 	for i := range 3 {
 		published = append(published, publishOrder(t, s.rewinds[0].URL(), i))
@@ -323,7 +338,7 @@ func startPublisher(t *testing.T, url func() string) *publisher {
 				return
 			case <-time.After(15 * time.Millisecond):
 			}
-			id, err := tryPublishOrder(url(), i)
+			id, err := tryPublishOrder(url(), "", "orders.eu", i)
 			if err != nil {
 				t.Errorf("%v", err)
 				return
@@ -366,7 +381,7 @@ func (p *publisher) published() []string {
 // once. The pause at restart (SIGKILL to the first event through the new
 // gateway) is logged.
 func TestFederationGatewayRestartAndReload(t *testing.T) {
-	s := startFedStack(t, 1, false)
+	s := startFedStack(t, fedOpts{})
 	c := runFedClient(t, s, 1<<30)
 	pub := startPublisher(t, s.rewinds[0].URL)
 	c.waitFor(t, 20, 60*time.Second)
@@ -400,7 +415,7 @@ func TestFederationGatewayRestartAndReload(t *testing.T) {
 // serving is SIGKILLed while events are published: the client resumes
 // through the other with every acknowledged event exactly once.
 func TestFederationRewindFailover(t *testing.T) {
-	s := startFedStack(t, 2, true)
+	s := startFedStack(t, fedOpts{rewinds: 2, proxy: true})
 	c := runFedClient(t, s, 1<<30)
 	// Publishes go to the instance that survives, so that every append
 	// is acknowledged or refused, none cut off by the kill.
@@ -468,4 +483,80 @@ func firstDiff(a, b []string) int {
 		}
 	}
 	return min(len(a), len(b))
+}
+
+// TestFederationGrantsThroughGateway: with --auth=jwt and the gateway
+// forwarding the client's Authorization, events another subgraph
+// references are fetched from Rewind (_entities) with the client's
+// grants: those it may not read are null with FORBIDDEN, never data; and
+// the same token subscribes through the gateway to what it may read only.
+func TestFederationGrantsThroughGateway(t *testing.T) {
+	key := authtest.NewHS256(t)
+	admin := key.Token(t, "admin", authtest.Grants{Subscribe: []string{">"}, Publish: []string{">"}}, time.Hour)
+	s := startFedStack(t, fedOpts{env: []string{"AUTH=jwt", "JWT_SECRET_FILE=" + key.File}, token: admin})
+	eu, err := tryPublishOrder(s.rewinds[0].URL(), admin, "orders.eu", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	us, err := tryPublishOrder(s.rewinds[0].URL(), admin, "orders.us", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := key.Token(t, "eu-reader", authtest.Grants{Subscribe: []string{"orders.eu"}}, time.Hour)
+
+	var r struct {
+		Data struct {
+			Audit []*struct{ ID, Topic string }
+		}
+		Errors []struct {
+			Message    string
+			Path       []any
+			Extensions map[string]any
+		}
+	}
+	q := `query($ids: [ID!]!) { audit(ids: $ids) { id topic } }`
+	if err := postJSON(s.gatewayURL(), reader, q, map[string]any{"ids": []string{us, eu}}, &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Data.Audit) != 2 || r.Data.Audit[0] != nil || r.Data.Audit[1] == nil || r.Data.Audit[1].Topic != "orders.eu" {
+		b, _ := json.Marshal(r)
+		t.Fatalf("audit through the gateway: %s", b)
+	}
+	forbidden := false
+	for _, e := range r.Errors {
+		forbidden = forbidden || e.Extensions["code"] == "FORBIDDEN"
+		if strings.Contains(e.Message, "orders.us\"") && !strings.Contains(e.Message, "may not read") {
+			t.Errorf("an error shows data: %s", e.Message)
+		}
+	}
+	if !forbidden {
+		t.Errorf("no FORBIDDEN error: %+v", r.Errors)
+	}
+	t.Logf("errors through the gateway: %+v", r.Errors)
+
+	// Without a token, the gateway's request carries none: nothing.
+	r.Data.Audit, r.Errors = nil, nil
+	if err := postJSON(s.gatewayURL(), "", q, map[string]any{"ids": []string{eu}}, &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Data.Audit) == 1 && r.Data.Audit[0] != nil {
+		t.Errorf("audit without a token: %+v", r.Data.Audit[0])
+	}
+
+	// The token reaches Rewind on subscriptions too: the reader gets the
+	// event it may read, and nothing of orders.us.
+	c := runFedClient(t, s, 1, "TOKEN="+reader, "TOPICS=orders.eu")
+	if evs := c.waitFor(t, 1, 60*time.Second); evs[0].ID != eu {
+		t.Errorf("the reader's subscription got %+v, want %s", evs[0], eu)
+	}
+	// All of orders.* is refused, and the client does not retry that.
+	all := runFedClient(t, s, 1, "TOKEN="+reader)
+	testenv.Eventually(t, 60*time.Second, "the client gives up with FORBIDDEN", func() bool {
+		all.mu.Lock()
+		defer all.mu.Unlock()
+		return strings.Contains(all.out.String(), `{"fatal":"FORBIDDEN"`)
+	})
+	if evs := all.events(); len(evs) > 0 {
+		t.Errorf("a refused subscription delivered %+v", evs)
+	}
 }

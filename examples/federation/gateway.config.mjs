@@ -21,9 +21,16 @@ export const gatewayConfig = defineConfig({
       },
     },
   },
-  // Queries, mutations and entity fetches carry the client's token.
+  // Every request to a subgraph (queries, mutations, entity fetches, SSE
+  // subscriptions) carries the client's token: from its Authorization
+  // header, or, for a client on graphql-ws, from its connection_init
+  // payload (which the gateway merges into context.headers).
   propagateHeaders: {
-    fromClientToSubgraphs: ({ request }) => ({ authorization: request.headers.get('authorization') ?? undefined }),
+    fromClientToSubgraphs: ({ request, context }) => {
+      const h = context?.headers ?? {};
+      const authorization = request?.headers?.get('authorization') ?? h.authorization ?? h.Authorization;
+      return authorization ? { authorization } : {};
+    },
   },
   logging: process.env.GATEWAY_LOG || 'info',
 });

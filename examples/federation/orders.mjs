@@ -21,8 +21,15 @@ export const typeDefs = parse(/* GraphQL */ `
     ${v2 ? 'priority: Int!' : ''}
   }
 
+  "A Rewind event, referenced by id: the gateway fetches it from Rewind (_entities), with the client's token."
+  type Event @key(fields: "id", resolvable: false) {
+    id: ID!
+  }
+
   type Query {
     order(id: ID!): Order
+    "The events an audit trail kept the ids of, as Rewind serves them to the caller (null: unknown, or not readable)."
+    audit(ids: [ID!]!): [Event]!
   }
 `);
 
@@ -33,7 +40,7 @@ export function order(id) {
 }
 
 const resolvers = {
-  Query: { order: (_, { id }) => order(id) },
+  Query: { order: (_, { id }) => order(id), audit: (_, { ids }) => ids.map((id) => ({ id })) },
   Order: { __resolveReference: ({ id }) => order(id) },
 };
 

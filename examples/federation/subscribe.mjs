@@ -6,7 +6,8 @@
 //
 //   node subscribe.mjs <gateway-graphql-url> <count> [afterId]
 //
-// TOKEN, if set, is sent as Authorization in connection_init. Prints one
+// TOKEN, if set, is sent as Authorization in connection_init; TOPICS
+// (comma-separated) narrows the subscription to those topics. Prints one
 // JSON line per event ({"id", "live", "type", "order"}) and exits 0 after
 // count events; {"connecting": n} for each connection attempt; {"errors"}
 // for a result with errors; {"completed"} when the gateway ends the
@@ -28,8 +29,8 @@ let client;
 // The same payload object is sent on every retry: the cursor in its
 // variables makes each retry resume after the last event processed.
 const payload = {
-  query: `subscription ($after: ID) {
-    orderEvent(afterId: $after) {
+  query: `subscription ($after: ID, $topics: [String!]) {
+    orderEvent(afterId: $after, topics: $topics) {
       id
       live
       data {
@@ -39,7 +40,7 @@ const payload = {
       }
     }
   }`,
-  variables: { after },
+  variables: { after, topics: process.env.TOPICS ? process.env.TOPICS.split(',') : null },
 };
 
 let received = 0;
@@ -52,6 +53,17 @@ function restart() {
   setTimeout(connect, 100);
 }
 
+// Errors that retrying cannot fix: the subscription itself is refused.
+const fatalCodes = ['BAD_USER_INPUT', 'FORBIDDEN', 'UNAUTHENTICATED', 'GRAPHQL_VALIDATION_FAILED', 'CURSOR_NOT_FOUND', 'CURSOR_EXPIRED'];
+
+function fatal(errors) {
+  const e = errors?.find((e) => fatalCodes.includes(e?.extensions?.code));
+  if (!e) return false;
+  console.log(JSON.stringify({ fatal: e.extensions.code, message: e.message }));
+  client.dispose();
+  process.exit(2);
+}
+
 function sinkFor(gen) {
   const current = () => gen === generation; // a restarted subscription's messages are ignored
   return {
@@ -59,6 +71,7 @@ function sinkFor(gen) {
       if (!current()) return;
       if (errors) console.log(JSON.stringify({ errors }));
       const ev = data?.orderEvent;
+      if (!ev && fatal(errors)) return;
       if (!ev) {
         // An event the gateway could not complete (SCHEMA_RELOAD while it
         // fetched the order): not processed, and the gateway goes on with
@@ -80,6 +93,7 @@ function sinkFor(gen) {
         // GraphQL errors ending the subscription: the gateway lost its
         // subgraph's stream (a Rewind instance gone). Resume elsewhere.
         console.log(JSON.stringify({ errors: err }));
+        if (fatal(err)) return;
         restart();
         return;
       }
