@@ -22,13 +22,25 @@ import (
 // where a list is declared is a list of one. It returns the first
 // mismatch, in the order of the type's fields, as a *DataError.
 func (e *Event) CheckData(data json.RawMessage) error {
+	return e.check(data, false)
+}
+
+// CheckStored checks that stored data can be served as e's type: as
+// CheckData, but fields the type lacks (removed since, say) are ignored,
+// as the API does not select them. A stored event that fails it is served
+// with an EVENT_SHAPE_MISMATCH error (see README, Typed events).
+func (e *Event) CheckStored(data json.RawMessage) error {
+	return e.check(data, true)
+}
+
+func (e *Event) check(data json.RawMessage, stored bool) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
 		return &DataError{Event: e.Name, Reason: "not JSON: " + err.Error()}
 	}
-	c := checker{types: e.types}
+	c := checker{types: e.types, extraFields: stored}
 	if reason := c.object(e.Def, v); reason != "" {
 		return &DataError{Event: e.Name, Path: c.path(), Reason: reason}
 	}
@@ -37,8 +49,9 @@ func (e *Event) CheckData(data json.RawMessage) error {
 
 // checker walks one value, keeping the path to where it is.
 type checker struct {
-	types *ast.Schema
-	steps []step // from the data down to the value being checked
+	types       *ast.Schema
+	extraFields bool   // fields the type lacks are let through
+	steps       []step // from the data down to the value being checked
 }
 
 type step struct {
@@ -118,6 +131,9 @@ func (c *checker) object(def *ast.Definition, v any) string {
 			return reason
 		}
 		c.steps = c.steps[:len(c.steps)-1]
+	}
+	if c.extraFields {
+		return ""
 	}
 	var unknown []string
 	for k := range m {

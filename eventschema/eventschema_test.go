@@ -279,3 +279,15 @@ type OrderPaid @event(topics: "payments.*", type: "paid") {
 		})
 	}
 }
+
+// TestCheckStored: what the API can serve of stored data. Fields the type
+// lacks are ignored (a field removed since); the rest is as CheckData.
+func TestCheckStored(t *testing.T) {
+	placed := load(t).Match("orders.eu", "placed")
+	if err := placed.CheckStored(json.RawMessage(`{"orderId":"1","total":1,"lines":[{"sku":"a","qty":1,"old":1}],"removed":true}`)); err != nil {
+		t.Errorf("extra fields: %v", err)
+	}
+	if err := placed.CheckStored(json.RawMessage(`{"orderId":"1","lines":[]}`)); err == nil || !strings.Contains(err.Error(), "total: required (Float!), missing") {
+		t.Errorf("a missing non-null field: %v", err)
+	}
+}

@@ -181,7 +181,7 @@ func (s *typedSchema) entities(ctx context.Context, oc *graphql.OperationContext
 			}
 			sels[typename] = sl
 		}
-		st := &renderState{ev: ev, path: graphql.GetFieldContext(ictx).Path(), present: s.r.present}
+		st := &renderState{ev: ev, path: []step{{name: f.Alias}, {index: i, isIndex: true}}, present: s.r.present}
 		if tf != nil {
 			st.member = func(ev *eventstore.Event) string {
 				if m := tf.member(ev.Topic, ev.Type); m != nil {

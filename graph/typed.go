@@ -32,6 +32,7 @@ type typedAPI struct {
 	schema *ast.Schema            // Rewind's schema merged with the typed additions
 	fields map[string]*typedField // by root type and field: "Subscription.orderPlaced"
 	sdl    string                 // the added SDL, for tests and GraphiQL
+	source *eventschema.Schema    // what it was built from
 	// entities are the entity types by name (Event and the envelopes,
 	// see federation.go), with the field whose events they hold (nil for
 	// Event); nil when federation is off.
@@ -78,7 +79,7 @@ func buildTypedAPI(s *eventschema.Schema, federated bool) (*typedAPI, error) {
 		s = &eventschema.Schema{Types: &ast.Schema{}}
 	}
 	base := parsedSchema
-	a := &typedAPI{fields: map[string]*typedField{}}
+	a := &typedAPI{fields: map[string]*typedField{}, source: s}
 	taken := map[string]string{} // type name -> who defines it
 	for name, def := range base.Types {
 		if !def.BuiltIn {

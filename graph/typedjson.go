@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"math"
@@ -111,88 +112,121 @@ func skipString(b []byte, i int) (int, error) {
 	return 0, errBadJSON
 }
 
-// eachMember calls fn with each member of the object raw, keys decoded.
-func eachMember(raw []byte, fn func(key string, val []byte)) error {
-	i := skipSpace(raw, 1)
+// members iterates over an object's members without allocating: keys
+// come raw (quotes included), to compare with keyIs.
+type members struct {
+	raw []byte
+	i   int
+	err error
+}
+
+func newMembers(raw []byte) members { return members{raw: raw, i: skipSpace(raw, 1)} }
+
+// next returns the next member, or false at the end or on an error (err).
+func (m *members) next() (key, val []byte, ok bool) {
+	raw, i := m.raw, m.i
 	if i < len(raw) && raw[i] == '}' {
-		return nil
+		return nil, nil, false
 	}
-	for {
-		end, err := skipString(raw, i)
-		if err != nil {
-			return err
-		}
-		key, plain := plainString(raw[i:end])
-		if !plain {
-			if err := json.Unmarshal(raw[i:end], &key); err != nil {
-				return errBadJSON
-			}
-		}
-		i = skipSpace(raw, end)
-		if i >= len(raw) || raw[i] != ':' {
-			return errBadJSON
-		}
-		i = skipSpace(raw, i+1)
-		end, err = skipValue(raw, i, 1)
-		if err != nil {
-			return err
-		}
-		fn(key, raw[i:end])
-		i = skipSpace(raw, end)
-		if i >= len(raw) {
-			return errBadJSON
-		}
-		if raw[i] == '}' {
-			return nil
-		}
-		if raw[i] != ',' {
-			return errBadJSON
-		}
-		i = skipSpace(raw, i+1)
+	fail := func() ([]byte, []byte, bool) {
+		m.err = errBadJSON
+		return nil, nil, false
 	}
+	end, err := skipString(raw, i)
+	if err != nil {
+		return fail()
+	}
+	key = raw[i:end]
+	i = skipSpace(raw, end)
+	if i >= len(raw) || raw[i] != ':' {
+		return fail()
+	}
+	i = skipSpace(raw, i+1)
+	if end, err = skipValue(raw, i, 1); err != nil {
+		m.err = err
+		return nil, nil, false
+	}
+	val = raw[i:end]
+	i = skipSpace(raw, end)
+	switch {
+	case i >= len(raw):
+		return fail()
+	case raw[i] == ',':
+		i = skipSpace(raw, i+1)
+		if i < len(raw) && raw[i] == '}' {
+			return fail() // a trailing comma
+		}
+	case raw[i] != '}':
+		return fail()
+	}
+	m.i = i
+	return key, val, true
 }
 
-// eachElement calls fn with each element of the array raw until fn
-// returns false.
-func eachElement(raw []byte, fn func(val []byte) bool) error {
-	i := skipSpace(raw, 1)
+// keyIs reports whether the raw JSON string key is name.
+func keyIs(key []byte, name string) bool {
+	if len(key) == len(name)+2 && string(key[1:len(key)-1]) == name {
+		return true
+	}
+	if !bytes.ContainsRune(key, '\\') {
+		return false
+	}
+	var s string // an escaped key: rare
+	return json.Unmarshal(key, &s) == nil && s == name
+}
+
+// elements iterates over an array's elements without allocating.
+type elements struct {
+	raw []byte
+	i   int
+	err error
+}
+
+func newElements(raw []byte) elements { return elements{raw: raw, i: skipSpace(raw, 1)} }
+
+// next returns the next element, or false at the end or on an error (err).
+func (e *elements) next() ([]byte, bool) {
+	raw, i := e.raw, e.i
 	if i < len(raw) && raw[i] == ']' {
-		return nil
+		return nil, false
 	}
-	for {
-		end, err := skipValue(raw, i, 1)
-		if err != nil {
-			return err
-		}
-		if !fn(raw[i:end]) {
-			return nil
-		}
-		i = skipSpace(raw, end)
-		if i >= len(raw) {
-			return errBadJSON
-		}
-		if raw[i] == ']' {
-			return nil
-		}
-		if raw[i] != ',' {
-			return errBadJSON
-		}
+	end, err := skipValue(raw, i, 1)
+	if err != nil {
+		e.err = err
+		return nil, false
+	}
+	val := raw[i:end]
+	i = skipSpace(raw, end)
+	switch {
+	case i >= len(raw):
+		e.err = errBadJSON
+		return nil, false
+	case raw[i] == ',':
 		i = skipSpace(raw, i+1)
+		if i < len(raw) && raw[i] == ']' {
+			e.err = errBadJSON // a trailing comma
+			return nil, false
+		}
+	case raw[i] != ']':
+		e.err = errBadJSON
+		return nil, false
 	}
+	e.i = i
+	return val, true
 }
 
-// plainString returns the content of the JSON string raw (quotes
-// included) when it holds no escape.
-func plainString(raw []byte) (string, bool) {
-	if len(raw) < 2 {
-		return "", false
+// isPlain reports whether the JSON string raw (quotes included) holds no
+// escape, so its content is raw[1:len(raw)-1].
+func isPlain(raw []byte) bool {
+	if len(raw) < 2 || raw[len(raw)-1] != '"' {
+		return false
 	}
 	for _, c := range raw[1 : len(raw)-1] {
 		if c == '\\' || c < 0x20 {
-			return "", false
+			return false
 		}
 	}
-	return string(raw[1 : len(raw)-1]), true
+	return true
 }
 
 func isNumber(raw []byte) bool {
@@ -205,7 +239,7 @@ func jsonInt(raw []byte) (int64, bool) {
 	if !isNumber(raw) {
 		return 0, false
 	}
-	if n, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
+	if n, ok := smallInt(raw); ok {
 		return n, true
 	}
 	f, err := strconv.ParseFloat(string(raw), 64)
@@ -232,4 +266,28 @@ func jsonKind(raw []byte) string {
 		return "the number " + abbreviate(string(raw))
 	}
 	return "something else"
+}
+
+// smallInt reads digits with an optional minus, up to 18 of them (which
+// cannot overflow), without the allocation strconv would cost here.
+func smallInt(raw []byte) (int64, bool) {
+	neg := raw[0] == '-'
+	digits := raw
+	if neg {
+		digits = raw[1:]
+	}
+	if len(digits) == 0 || len(digits) > 18 || (digits[0] == '0' && len(digits) > 1) {
+		return 0, false
+	}
+	var n int64
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
 }

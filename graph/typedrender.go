@@ -312,15 +312,29 @@ func selectsLive(vt *vtype) bool {
 type renderState struct {
 	ev   *eventstore.Event
 	live bool
-	path ast.Path
+	path []step // where the render is, as an ast.Path only for errors
 	errs gqlerror.List
 	// member is the union's member for ev, found by its type and topic.
 	member  func(ev *eventstore.Event) string
 	present graphql.ErrorPresenterFunc
 }
 
+// step is one element of a path: a field's alias or a list's index.
+type step struct {
+	name    string
+	index   int
+	isIndex bool
+}
+
 func (st *renderState) mismatch(reason string) {
-	path := append(ast.Path(nil), st.path...)
+	path := make(ast.Path, len(st.path))
+	for i, s := range st.path {
+		if s.isIndex {
+			path[i] = ast.PathIndex(s.index)
+		} else {
+			path[i] = ast.PathName(s.name)
+		}
+	}
 	e := &ShapeError{EventID: st.ev.ID.String(), Path: dataPath(path), Reason: reason}
 	st.errs = append(st.errs, st.present(context.Background(), &gqlerror.Error{Err: e, Message: e.Error(), Path: path}))
 }
@@ -349,7 +363,7 @@ func dataPath(p ast.Path) string {
 // renderEvent appends the root field's data for ev, and the errors of
 // fields whose stored values do not fit (EVENT_SHAPE_MISMATCH), presented.
 func (p *typedProgram) renderEvent(buf []byte, ev *eventstore.Event, live bool) ([]byte, gqlerror.List) {
-	st := &renderState{ev: ev, live: live && p.live, path: ast.Path{ast.PathName(p.alias)}, member: p.memberOf, present: p.present}
+	st := &renderState{ev: ev, live: live && p.live, path: append(make([]step, 0, 16), step{name: p.alias}), member: p.memberOf, present: p.present}
 	n0 := len(buf)
 	buf = append(buf, p.root...)
 	buf, ok := st.envelope(buf, p.vt, ev)
@@ -393,7 +407,7 @@ func (st *renderState) envelope(buf []byte, vt *vtype, ev *eventstore.Event) ([]
 		case kLive:
 			buf = strconv.AppendBool(buf, st.live)
 		case kData:
-			st.path = append(st.path, ast.PathName(f.alias))
+			st.path = append(st.path, step{name: f.alias})
 			var ok bool
 			buf, ok = st.data(buf, f.vt, ev)
 			st.path = st.path[:len(st.path)-1]
@@ -465,27 +479,32 @@ func (st *renderState) inner(buf []byte, vt *vtype, raw []byte) ([]byte, bool) {
 // coercion accepts it.
 func (st *renderState) list(buf []byte, vt *vtype, raw []byte) ([]byte, bool) {
 	buf = append(buf, '[')
-	ok := true
-	i := 0
-	each := func(el []byte) bool {
+	item := func(i int, el []byte) bool {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		st.path = append(st.path, ast.PathIndex(i))
+		st.path = append(st.path, step{index: i, isIndex: true})
+		var ok bool
 		buf, ok = st.value(buf, vt.elem, el)
 		st.path = st.path[:len(st.path)-1]
-		i++
 		return ok
 	}
-	if raw[0] == '[' {
-		if err := eachElement(raw, each); err != nil {
-			st.mismatch("unreadable list: " + err.Error())
+	if raw[0] != '[' {
+		if !item(0, raw) {
 			return buf, false
 		}
-	} else {
-		each(raw)
+		return append(buf, ']'), true
 	}
-	if !ok {
+	els := newElements(raw)
+	i := 0
+	for el, more := els.next(); more; el, more = els.next() {
+		if !item(i, el) {
+			return buf, false
+		}
+		i++
+	}
+	if els.err != nil {
+		st.mismatch("unreadable list: " + els.err.Error())
 		return buf, false
 	}
 	return append(buf, ']'), true
@@ -497,16 +516,23 @@ func (st *renderState) object(buf []byte, s *sel, raw []byte) ([]byte, bool) {
 		st.mismatch("expected an object of type " + s.typename + ", found " + jsonKind(raw))
 		return buf, false
 	}
-	vals := make([][]byte, len(s.fields))
-	err := eachMember(raw, func(key string, val []byte) {
+	var stack [16][]byte
+	vals := stack[:0]
+	if len(s.fields) > len(stack) {
+		vals = make([][]byte, len(s.fields))
+	} else {
+		vals = stack[:len(s.fields)]
+	}
+	m := newMembers(raw)
+	for key, val, ok := m.next(); ok; key, val, ok = m.next() {
 		for i := range s.fields {
-			if s.fields[i].kind == kStored && s.fields[i].name == key {
-				vals[i] = val
+			if s.fields[i].kind == kStored && keyIs(key, s.fields[i].name) {
+				vals[i] = val // the last of duplicate keys, as encoding/json
 			}
 		}
-	})
-	if err != nil {
-		st.mismatch("unreadable object: " + err.Error())
+	}
+	if m.err != nil {
+		st.mismatch("unreadable object: " + m.err.Error())
 		return buf, false
 	}
 	buf = append(buf, '{')
@@ -520,7 +546,7 @@ func (st *renderState) object(buf []byte, s *sel, raw []byte) ([]byte, bool) {
 			buf = appendQuoted(buf, s.typename)
 			continue
 		}
-		st.path = append(st.path, ast.PathName(f.alias))
+		st.path = append(st.path, step{name: f.alias})
 		var ok bool
 		buf, ok = st.value(buf, f.vt, vals[i])
 		st.path = st.path[:len(st.path)-1]
@@ -544,8 +570,10 @@ func appendLeaf(buf []byte, vt *vtype, raw []byte) ([]byte, string) {
 		}
 		return buf, expected()
 	case leafInt:
+		// GraphQL's Int is 32 bits, as input coercion (and eventschema's
+		// check) has it.
 		n, ok := jsonInt(raw)
-		if !ok {
+		if !ok || n < math.MinInt32 || n > math.MaxInt32 {
 			return buf, expected()
 		}
 		return strconv.AppendInt(buf, n, 10), ""
@@ -567,11 +595,16 @@ func appendLeaf(buf []byte, vt *vtype, raw []byte) ([]byte, string) {
 		if raw[0] != '"' {
 			return buf, expected()
 		}
-		s, plain := plainString(raw)
-		if !plain {
-			if err := json.Unmarshal(raw, &s); err != nil {
-				return buf, expected()
+		plain := isPlain(raw)
+		if plain && vt.leaf != leafTime {
+			if vt.leaf == leafEnum && !vt.enum[string(raw[1:len(raw)-1])] {
+				return buf, fmt.Sprintf("%s is no value of %s", raw, vt.name)
 			}
+			return append(buf, raw...), "" // nothing to escape: as appendQuoted would write it
+		}
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return buf, expected()
 		}
 		switch vt.leaf {
 		case leafEnum:
@@ -584,9 +617,6 @@ func appendLeaf(buf []byte, vt *vtype, raw []byte) ([]byte, string) {
 				return buf, "expected Time (RFC 3339), found " + strconv.Quote(s)
 			}
 			return strconv.AppendQuote(buf, t.Format(time.RFC3339Nano)), "" // as graphql.MarshalTime
-		}
-		if plain {
-			return append(buf, raw...), "" // nothing to escape: as appendQuoted would write it
 		}
 		return appendQuoted(buf, s), ""
 	}
@@ -614,7 +644,7 @@ func appendID(buf []byte, id ulid.ULID) []byte {
 
 // renderPage appends Query.t's data for one page of events.
 func (p *typedProgram) renderPage(buf []byte, evs []*eventstore.Event, hasNext bool) ([]byte, gqlerror.List) {
-	st := &renderState{path: ast.Path{ast.PathName(p.alias)}, member: p.memberOf, present: p.present}
+	st := &renderState{path: []step{{name: p.alias}}, member: p.memberOf, present: p.present}
 	n0 := len(buf)
 	buf = append(buf, p.root...)
 	conn := p.vt.obj
@@ -631,7 +661,7 @@ func (p *typedProgram) renderPage(buf []byte, evs []*eventstore.Event, hasNext b
 		case kPageInfo:
 			buf = appendPageInfo(buf, f.vt.obj, evs, hasNext)
 		case kEdges:
-			st.path = append(st.path, ast.PathName(f.alias))
+			st.path = append(st.path, step{name: f.alias})
 			var ok bool
 			buf, ok = st.edges(buf, f.vt.elem.obj, evs)
 			st.path = st.path[:len(st.path)-1]
@@ -652,7 +682,7 @@ func (st *renderState) edges(buf []byte, edge *sel, evs []*eventstore.Event) ([]
 			buf = append(buf, ',')
 		}
 		st.ev = ev
-		st.path = append(st.path, ast.PathIndex(i))
+		st.path = append(st.path, step{index: i, isIndex: true})
 		buf = append(buf, '{')
 		for j, f := range edge.fields {
 			if j > 0 {
@@ -666,7 +696,7 @@ func (st *renderState) edges(buf []byte, edge *sel, evs []*eventstore.Event) ([]
 			case kCursor:
 				buf = appendID(buf, ev.ID)
 			case kNode:
-				st.path = append(st.path, ast.PathName(f.alias))
+				st.path = append(st.path, step{name: f.alias})
 				var ok bool
 				buf, ok = st.envelope(buf, f.vt, ev)
 				st.path = st.path[:len(st.path)-1]

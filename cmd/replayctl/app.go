@@ -151,12 +151,8 @@ func (a *app) open(ctx context.Context, mode openMode) (*eventstore.Store, error
 		}
 		return nil, fmt.Errorf("%s: %w", a.conn.where(), err)
 	}
-	if len(a.conn.schema) > 0 {
-		events, err := eventschema.Load(a.conn.schema...)
-		if err != nil {
-			return nil, usagef("--schema: %v", err)
-		}
-		cfg.Check = events.Check
+	if cfg.Check, err = a.check(); err != nil {
+		return nil, err
 	}
 	store, err := eventstore.Open(octx, nc, cfg)
 	if err != nil {
@@ -166,6 +162,28 @@ func (a *app) open(ctx context.Context, mode openMode) (*eventstore.Store, error
 		return nil, fmt.Errorf("open %s: %w", a.conn.where(), err)
 	}
 	return store, nil
+}
+
+// check returns the check of --schema's declared event types, nil without
+// a schema.
+func (a *app) check() (func(eventstore.Event) error, error) {
+	events, err := a.events()
+	if events == nil || err != nil {
+		return nil, err
+	}
+	return events.Check, nil
+}
+
+// events loads --schema's declared event types; nil without a schema.
+func (a *app) events() (*eventschema.Schema, error) {
+	if len(a.conn.schema) == 0 {
+		return nil, nil
+	}
+	events, err := eventschema.Load(a.conn.schema...)
+	if err != nil {
+		return nil, usagef("--schema: %v", err)
+	}
+	return events, nil
 }
 
 func (a *app) connect(mode openMode) (*nats.Conn, error) {

@@ -350,28 +350,29 @@ func statsCommand() *command {
 
 // statsJSON is stats --json.
 type statsJSON struct {
-	Stream     string         `json:"stream"`
-	Subjects   []string       `json:"subjects"`
-	Storage    string         `json:"storage"`
-	Replicas   int            `json:"replicas"`
-	Retention  string         `json:"retention"`
-	Discard    string         `json:"discard"`
-	MaxAge     string         `json:"maxAge"`
-	MaxEvents  int64          `json:"maxEvents"`
-	MaxBytes   int64          `json:"maxBytes"`
-	MaxMsgSize int32          `json:"maxMessageSize"`
-	Duplicates string         `json:"duplicateWindow"`
-	Created    string         `json:"created"`
-	Events     uint64         `json:"events"`
-	Bytes      uint64         `json:"bytes"`
-	Topics     int            `json:"topics"`
-	FirstSeq   uint64         `json:"firstSeq"`
-	FirstTime  string         `json:"firstTime"`
-	LastSeq    uint64         `json:"lastSeq"`
-	LastTime   string         `json:"lastTime"`
-	Deleted    int            `json:"deleted"`
-	Leader     string         `json:"leader,omitempty"`
-	Consumers  []consumerJSON `json:"consumers"`
+	Stream       string         `json:"stream"`
+	Subjects     []string       `json:"subjects"`
+	Storage      string         `json:"storage"`
+	Replicas     int            `json:"replicas"`
+	Retention    string         `json:"retention"`
+	Discard      string         `json:"discard"`
+	MaxAge       string         `json:"maxAge"`
+	MaxEvents    int64          `json:"maxEvents"`
+	MaxBytes     int64          `json:"maxBytes"`
+	KeepPerTopic int64          `json:"keepPerTopic"`
+	MaxMsgSize   int32          `json:"maxMessageSize"`
+	Duplicates   string         `json:"duplicateWindow"`
+	Created      string         `json:"created"`
+	Events       uint64         `json:"events"`
+	Bytes        uint64         `json:"bytes"`
+	Topics       int            `json:"topics"`
+	FirstSeq     uint64         `json:"firstSeq"`
+	FirstTime    string         `json:"firstTime"`
+	LastSeq      uint64         `json:"lastSeq"`
+	LastTime     string         `json:"lastTime"`
+	Deleted      int            `json:"deleted"`
+	Leader       string         `json:"leader,omitempty"`
+	Consumers    []consumerJSON `json:"consumers"`
 }
 
 type consumerJSON struct {
@@ -410,7 +411,7 @@ func runStats(ctx context.Context, a *app, args []string) error {
 	j := statsJSON{
 		Stream: s.Stream, Subjects: s.Subjects, Storage: s.Storage, Replicas: s.Replicas,
 		Retention: s.Retention, Discard: s.Discard, MaxAge: s.MaxAge.String(), MaxEvents: s.MaxMsgs,
-		MaxBytes: s.MaxBytes, MaxMsgSize: s.MaxMsgSize, Duplicates: s.Duplicates.String(),
+		MaxBytes: s.MaxBytes, KeepPerTopic: s.MaxMsgsPerSubject, MaxMsgSize: s.MaxMsgSize, Duplicates: s.Duplicates.String(),
 		Created: formatTime(s.Created), Events: s.Events, Bytes: s.Bytes, Topics: s.Topics,
 		FirstSeq: s.FirstSeq, FirstTime: formatTime(s.FirstTime), LastSeq: s.LastSeq,
 		LastTime: formatTime(s.LastTime), Deleted: s.Deleted, Leader: s.Leader,
@@ -452,11 +453,12 @@ func printStats(w io.Writer, s eventstore.Stats) error {
 	if s.Deleted > 0 {
 		row("Deleted", formatCount(s.Deleted))
 	}
-	row("Retention", fmt.Sprintf("%s, discard %s; max age %s, max events %s, max bytes %s",
+	row("Retention", fmt.Sprintf("%s, discard %s; max age %s, max events %s, max bytes %s, per topic %s",
 		s.Retention, s.Discard,
 		unlimited(s.MaxAge.String(), s.MaxAge == 0),
 		unlimited(formatCount(s.MaxMsgs), s.MaxMsgs == 0),
-		unlimited(formatBytes(s.MaxBytes), s.MaxBytes == 0)))
+		unlimited(formatBytes(s.MaxBytes), s.MaxBytes == 0),
+		unlimited("the newest "+formatCount(s.MaxMsgsPerSubject), s.MaxMsgsPerSubject == 0)))
 	row("Max event", unlimited(formatBytes(s.MaxMsgSize)+" (data and headers)", s.MaxMsgSize == 0))
 	row("Dedup window", s.Duplicates.String())
 	row("Consumers", fmt.Sprint(len(s.Consumers)))

@@ -29,6 +29,10 @@ const fetcher = createGraphiQLFetcher({
   subscriptionUrl: wsEndpoint.href,
 });
 
+// The server's own example tabs (its typed events, when it declares any)
+// come after Rewind's.
+const extra = JSON.parse(page.dataset.tabs || '[]');
+
 createRoot(page).render(
-  <GraphiQL fetcher={fetcher} defaultTabs={tabs} defaultEditorToolsVisibility={false} />,
+  <GraphiQL fetcher={fetcher} defaultTabs={[...tabs, ...extra]} defaultEditorToolsVisibility={false} />,
 );
