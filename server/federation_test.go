@@ -158,12 +158,13 @@ func TestFederationEntities(t *testing.T) {
 		rep("Event", "01ARZ3NDEKTSV4RRFFQ69G5FAV"),       // unknown
 		map[string]any{"__typename": "Nope", "id": "x"},  // no entity type
 		map[string]any{"__typename": "Event", "id": "1"}, // no ULID
+		1, []any{"Event"}, map[string]any{"__typename": "Event", "id": 7}, // not representations
 	}})
 	want := `[{"__typename":"OrderPlacedEvent","id":"` + placed + `","topic":"orders.eu","data":{"order":{"__typename":"Order","id":"42"},"total":9.5}},` +
 		`{"__typename":"Event","id":"` + generic.ID + `","topic":"misc","type":"message","raw":{"n":1}},` +
 		`{"__typename":"OrderEventEvent","id":"` + shipped.ID + `","data":{"__typename":"OrderShipped","carrier":"dhl","order":{"id":"42"}}},` +
 		`{"__typename":"Event","id":"` + placed + `","topic":"orders.eu","type":"placed","raw":{"order":{"id":"42"},"total":9.5}},` +
-		`null,null,null,null]`
+		`null,null,null,null,null,null,null]`
 	if got := string(r.Data["_entities"]); got != want {
 		t.Errorf("_entities\n got %s\nwant %s", got, want)
 	}
@@ -172,7 +173,7 @@ func TestFederationEntities(t *testing.T) {
 		b, _ := json.Marshal(err.Path)
 		paths = append(paths, string(b)+" "+err.Extensions["code"].(string))
 	}
-	if got := strings.Join(paths, "; "); got != `["_entities",6] BAD_USER_INPUT; ["_entities",7] BAD_USER_INPUT` {
+	if got := strings.Join(paths, "; "); got != `["_entities",6] BAD_USER_INPUT; ["_entities",7] BAD_USER_INPUT; ["_entities",8] BAD_USER_INPUT; ["_entities",9] BAD_USER_INPUT; ["_entities",10] BAD_USER_INPUT` {
 		t.Errorf("errors %s (%+v)", got, r.Errors)
 	}
 
