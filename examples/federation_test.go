@@ -41,6 +41,7 @@ type fedStack struct {
 	gwAddr     string
 	gw         *proctest.Proc
 	token      string // compose.mjs's REWIND_TOKEN
+	upstream   string // REWIND_SUBSCRIPTIONS of gateway.config.mjs
 }
 
 // fedOpts says what stack to start.
@@ -49,6 +50,8 @@ type fedOpts struct {
 	proxy   bool     // the gateway reaches Rewind through failoverProxy
 	env     []string // added to Rewind's environment
 	token   string   // for compose.mjs, when Rewind authenticates
+	// upstream is how the gateway subscribes to Rewind: "" (SSE) or "ws".
+	upstream string
 }
 
 func startFedStack(t *testing.T, o fedOpts) *fedStack {
@@ -60,7 +63,7 @@ func startFedStack(t *testing.T, o fedOpts) *fedStack {
 		t.Fatal(err)
 	}
 	s := &fedStack{dir: dir, supergraph: filepath.Join(t.TempDir(), "supergraph.graphql")}
-	s.token = o.token
+	s.token, s.upstream = o.token, o.upstream
 	env := append([]string{"FEDERATION=true", "SCHEMA=" + filepath.Join(dir, "schema")}, o.env...)
 	if rewinds == 1 {
 		env = append(env, "DATA_DIR="+t.TempDir())
@@ -111,7 +114,7 @@ func (s *fedStack) startGateway(t *testing.T) {
 	host, port, _ := net.SplitHostPort(s.gwAddr)
 	bin := filepath.Join(s.dir, "node_modules", "@graphql-hive", "gateway", "dist", "bin.js")
 	gw, _ := proctest.Start(t, "gateway", "node", []string{bin, "supergraph", s.supergraph,
-		"--config-path", filepath.Join(s.dir, "gateway.config.mjs"), "--host", host, "--port", port}, []string{"GATEWAY_LOG=" + os.Getenv("GATEWAY_LOG")}, gatewayReady)
+		"--config-path", filepath.Join(s.dir, "gateway.config.mjs"), "--host", host, "--port", port}, []string{"GATEWAY_LOG=" + os.Getenv("GATEWAY_LOG"), "REWIND_SUBSCRIPTIONS=" + s.upstream}, gatewayReady)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("gateway log:\n%s", gw.Log)
@@ -298,24 +301,29 @@ func checkExactlyOnce(t *testing.T, got []fedEvent, published []string) {
 // TestFederationThroughGateway: through Hive Gateway a graphql-ws client
 // subscribes from the start, receives the replayed events and then live
 // ones, in order, each once, their orders' status and customer resolved by
-// the orders subgraph.
+// the orders subgraph; with the gateway subscribing to Rewind over SSE and
+// over graphql-ws.
 func TestFederationThroughGateway(t *testing.T) {
-	s := startFedStack(t, fedOpts{})
-	var published []string
-	for i := range 3 {
-		published = append(published, publishOrder(t, s.rewinds[0].URL(), i))
-	}
-	c := runFedClient(t, s, 6)
-	evs := c.waitFor(t, 3, 60*time.Second)
-	for i := 3; i < 6; i++ {
-		published = append(published, publishOrder(t, s.rewinds[0].URL(), i))
-	}
-	evs = c.waitFor(t, 6, 60*time.Second)
-	checkExactlyOnce(t, evs, published)
-	for i, ev := range evs {
-		if ev.Live != (i >= 3) {
-			t.Errorf("event %d: live %v", i, ev.Live)
-		}
+	for _, upstream := range []string{"sse", "ws"} {
+		t.Run(upstream, func(t *testing.T) {
+			s := startFedStack(t, fedOpts{upstream: upstream})
+			var published []string
+			for i := range 3 {
+				published = append(published, publishOrder(t, s.rewinds[0].URL(), i))
+			}
+			c := runFedClient(t, s, 6)
+			evs := c.waitFor(t, 3, 60*time.Second)
+			for i := 3; i < 6; i++ {
+				published = append(published, publishOrder(t, s.rewinds[0].URL(), i))
+			}
+			evs = c.waitFor(t, 6, 60*time.Second)
+			checkExactlyOnce(t, evs, published)
+			for i, ev := range evs {
+				if ev.Live != (i >= 3) {
+					t.Errorf("event %d: live %v", i, ev.Live)
+				}
+			}
+		})
 	}
 }
 
