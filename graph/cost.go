@@ -195,6 +195,13 @@ func (w *walker) field(f *ast.Field) (measure, *gqlerror.Error) {
 	if f.ObjectDefinition == nil {
 		return m, nil
 	}
+	if f.ObjectDefinition.Name == "__Type" && f.Name == "ofType" {
+		// A chain of ofType is one object each, never a list: it costs
+		// what it selects and cannot multiply work, so it adds no depth.
+		// Introspection queries nest it 7 to 9 times (graphql-js,
+		// GraphiQL), which the depth limit refused.
+		m.depth = child.depth
+	}
 	if c, ok := w.es.Complexity(w.ctx, f.ObjectDefinition.Name, f.Name, child.cost, args); ok && c >= 1 {
 		m.cost = c
 	}

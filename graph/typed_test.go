@@ -422,3 +422,28 @@ func FuzzTypedRender(f *testing.F) {
 		}
 	})
 }
+
+// TestAppendRequoted: an escaped stored string is written as decoding it
+// (encoding/json) and quoting it (gqlgen's writeQuotedString) would.
+func TestAppendRequoted(t *testing.T) {
+	for _, raw := range []string{
+		`"a \"q\" \\ \/ \u00e9 \t \n \r \b \f \u001f \u007f"`, `"\ud83d\ude00 and é"`, `"lone \ud83d surrogate"`,
+		`"\udc00 low first"`, `"\u0000"`, `"end \\"`, `"mixed \uD83D\uDE00"`,
+	} {
+		var s string
+		if err := json.Unmarshal([]byte(raw), &s); err != nil {
+			t.Fatal(err)
+		}
+		var want bytes.Buffer
+		graphql.MarshalString(s).MarshalGQL(&want)
+		got, ok := appendRequoted(nil, []byte(raw))
+		if !ok || string(got) != want.String() {
+			t.Errorf("%s: got %s (%v), want %s", raw, got, ok, want.String())
+		}
+	}
+	for _, bad := range []string{`"\x"`, `"\u12"`, `"abc`, `"\"`} {
+		if _, ok := appendRequoted(nil, []byte(bad)); ok {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}

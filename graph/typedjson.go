@@ -6,6 +6,8 @@ import (
 	"errors"
 	"math"
 	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // A small scanner over stored JSON, enough to project it: the store holds
@@ -290,4 +292,110 @@ func smallInt(raw []byte) (int64, bool) {
 		n = -n
 	}
 	return n, true
+}
+
+// appendRequoted appends the JSON string raw (quotes included, escapes in
+// it) as appendQuoted writes its content: decoded as encoding/json
+// decodes it (a lone surrogate is U+FFFD), without the allocations of
+// decoding it into a string first. It reports false for a malformed one.
+func appendRequoted(buf, raw []byte) ([]byte, bool) {
+	const hex = "0123456789ABCDEF"
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return buf, false
+	}
+	s := raw[1 : len(raw)-1]
+	buf = append(buf, '"')
+	writeRune := func(r rune) {
+		switch {
+		case r == '"':
+			buf = append(buf, `\"`...)
+		case r == '\\':
+			buf = append(buf, `\\`...)
+		case r == '\t':
+			buf = append(buf, `\t`...)
+		case r == '\r':
+			buf = append(buf, `\r`...)
+		case r == '\n':
+			buf = append(buf, `\n`...)
+		case r < 0x20:
+			buf = append(buf, '\\', 'u', '0', '0', hex[r>>4], hex[r&0xf])
+		default:
+			buf = utf8.AppendRune(buf, r)
+		}
+	}
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c != '\\' {
+			if c < 0x20 {
+				return buf, false // JSON escapes every control character
+			}
+			buf = append(buf, c) // not a quote (the string would have ended) nor a backslash
+			i++
+			continue
+		}
+		if i+1 >= len(s) {
+			return buf, false
+		}
+		switch e := s[i+1]; e {
+		case '"', '\\', '/':
+			writeRune(rune(e))
+			i += 2
+		case 'b':
+			writeRune('\b')
+			i += 2
+		case 'f':
+			writeRune('\f')
+			i += 2
+		case 'n':
+			writeRune('\n')
+			i += 2
+		case 'r':
+			writeRune('\r')
+			i += 2
+		case 't':
+			writeRune('\t')
+			i += 2
+		case 'u':
+			r, ok := hex4(s, i+2)
+			if !ok {
+				return buf, false
+			}
+			i += 6
+			if utf16.IsSurrogate(r) {
+				if r2, ok := hex4(s, i+2); ok && i+1 < len(s) && s[i] == '\\' && s[i+1] == 'u' {
+					if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+						writeRune(d)
+						i += 6
+						continue
+					}
+				}
+				r = utf8.RuneError
+			}
+			writeRune(r)
+		default:
+			return buf, false
+		}
+	}
+	return append(buf, '"'), true
+}
+
+func hex4(s []byte, i int) (rune, bool) {
+	if i+4 > len(s) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range s[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
 }

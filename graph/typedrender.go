@@ -602,6 +602,12 @@ func appendLeaf(buf []byte, vt *vtype, raw []byte) ([]byte, string) {
 			}
 			return append(buf, raw...), "" // nothing to escape: as appendQuoted would write it
 		}
+		if vt.leaf == leafString || vt.leaf == leafID {
+			if out, ok := appendRequoted(buf, raw); ok {
+				return out, ""
+			}
+			return buf, expected()
+		}
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return buf, expected()

@@ -554,3 +554,51 @@ func readResult(t *testing.T, c *wstest.Client, id string) wstest.Result {
 		}
 	}
 }
+
+// TestTypedSeam: typed subscriptions starting from random cursors while
+// events are published concurrently each receive exactly the events of
+// their type after their cursor, in order, across the replay/live seam.
+func TestTypedSeam(t *testing.T) {
+	e := startTyped(t, api.Config{})
+	const total = 120
+	var ids []string // OrderPlaced ids in stream order
+	for i := range 20 {
+		ids = append(ids, e.placeOrder(t, "orders.eu", "seed", i).ID)
+	}
+	done := make(chan []string)
+	go func() {
+		// Not t.Fatal here: only the test's goroutine may call it.
+		var more []string
+		for i := range total - 20 {
+			r := e.query(t, placeOrder, map[string]any{"t": "orders.us", "d": map[string]any{"orderId": "live", "total": 1, "lines": []any{}}})
+			var ev typedEvent
+			if err := json.Unmarshal(r.Data["publishOrderPlaced"], &ev); err != nil || len(r.Errors) > 0 {
+				t.Errorf("publish %d: %v %+v", i, err, r.Errors)
+				break
+			}
+			more = append(more, ev.ID)
+			if i%3 == 0 {
+				e.query(t, `mutation { publish(topic: "orders.us", data: "untyped, interleaved") { id } }`, nil)
+			}
+		}
+		done <- more
+	}()
+	type sub struct {
+		c     *wstest.Client
+		after int
+	}
+	var subs []sub
+	for i, after := range []int{0, 5, 13, 19} {
+		c := wstest.Dial(t, e.url, []string{wstest.TransportWS, wstest.LegacyWS}[i%2], nil)
+		c.Init()
+		c.Subscribe("s", `subscription($a: ID) { orderPlaced(afterId: $a) { id } }`, map[string]any{"a": ids[after]})
+		subs = append(subs, sub{c, after})
+	}
+	ids = append(ids, <-done...)
+	for _, s := range subs {
+		got := typedIDs(collectTyped(t, s.c, "s", "orderPlaced", total-1-s.after))
+		if want := ids[s.after+1:]; !slices.Equal(got, want) {
+			t.Fatalf("after %d: got %d events, first diff at %d", s.after, len(got), firstDiff(got, want))
+		}
+	}
+}
