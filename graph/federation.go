@@ -47,6 +47,12 @@ const federationSource = "rewind:federation.graphqls"
 // cost a storage read. A gateway batches the events of one response.
 const maxRepresentations = maxPage
 
+// maxMisses bounds the unknown ids one _entities call looks up: an id
+// that is not stored costs a scan of the stream (eventstore.Resolve), so
+// a call may cost as many scans as an operation's default storage reads
+// (DefaultMaxStorageReads) and no more. Known ids cost a request or a few.
+const maxMisses = DefaultMaxStorageReads
+
 // federate registers the contract's root fields and entity types and
 // builds the subgraph SDL: Rewind's schema and userSDL (the user's types,
 // entity stubs with their @key) and ext (the typed API) with @key on
@@ -157,12 +163,22 @@ func (s *typedSchema) entities(ctx context.Context, oc *graphql.OperationContext
 	sels := map[string]*sel{}
 	c := &compiler{op: oc, schema: s.api.schema}
 	buf := []byte{'['}
+	misses := 0
 	for i, rep := range reps {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
 		ictx := graphql.WithFieldContext(ctx, &graphql.FieldContext{Index: &i})
+		if misses == maxMisses {
+			graphql.AddError(ictx, badInput("representations: more than %d unknown ids in one call", maxMisses))
+			buf = append(buf, "null"...)
+			continue
+		}
 		ev, tf, err := s.entity(ctx, p, rep)
+		if errIs(err, eventstore.ErrCursorNotFound, eventstore.ErrCursorExpired) {
+			misses++
+			err = nil // no event: null, without error
+		}
 		if err != nil {
 			graphql.AddError(ictx, err)
 		}
@@ -203,7 +219,8 @@ func (s *typedSchema) entities(ctx context.Context, oc *graphql.OperationContext
 }
 
 // entity finds the event a representation names and the typed field of
-// its envelope (nil for Event): nil for none, with an error for a
+// its envelope (nil for Event): nil for none (with ErrCursorNotFound or
+// ErrCursorExpired when the id is not stored), with an error for a
 // representation that is not one or an event p may not read.
 func (s *typedSchema) entity(ctx context.Context, p *auth.Principal, rep any) (*eventstore.Event, *typedField, error) {
 	m, _ := rep.(map[string]any)
@@ -222,7 +239,7 @@ func (s *typedSchema) entity(ctx context.Context, p *auth.Principal, rep any) (*
 	}
 	ev, err := s.r.store.Get(ctx, u)
 	if errIs(err, eventstore.ErrCursorNotFound, eventstore.ErrCursorExpired) {
-		return nil, nil, nil
+		return nil, nil, err
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("resolve entity %s: %w", id, err)

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -175,6 +176,25 @@ func TestFederationEntities(t *testing.T) {
 	}
 	if got := strings.Join(paths, "; "); got != `["_entities",6] BAD_USER_INPUT; ["_entities",7] BAD_USER_INPUT; ["_entities",8] BAD_USER_INPUT; ["_entities",9] BAD_USER_INPUT; ["_entities",10] BAD_USER_INPUT` {
 		t.Errorf("errors %s (%+v)", got, r.Errors)
+	}
+
+	// Hostile: unknown ids cost a scan each, so one call looks up at most
+	// ten; the others are refused, known ones before them still served.
+	unknown := []any{rep("Event", placed)}
+	for i := range 12 {
+		unknown = append(unknown, rep("Event", fmt.Sprintf("01ARZ3NDEKTSV4RRFFQ69G5F%02d", i)))
+	}
+	r = e.fedPost(t, "", `query($r: [_Any!]!) { _entities(representations: $r) { ... on Event { id } } }`, map[string]any{"r": unknown})
+	if got, want := string(r.Data["_entities"]), `[{"id":"`+placed+`"},null,null,null,null,null,null,null,null,null,null,null,null]`; got != want {
+		t.Errorf("unknown ids: %s, want %s", got, want)
+	}
+	var refused []string
+	for _, err := range r.Errors {
+		b, _ := json.Marshal(err.Path)
+		refused = append(refused, string(b)+" "+err.Extensions["code"].(string))
+	}
+	if got := strings.Join(refused, "; "); got != `["_entities",11] BAD_USER_INPUT; ["_entities",12] BAD_USER_INPUT` {
+		t.Errorf("unknown ids: errors %s", got)
 	}
 
 	// Hostile: too many representations is refused, nothing is read.
