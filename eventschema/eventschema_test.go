@@ -226,6 +226,60 @@ func FuzzCheckData(f *testing.F) {
 	})
 }
 
+// TestEntityStubs: a stub of an entity another subgraph owns is event
+// data like any object (its key is checked, nothing else is allowed), and
+// @key in any other form is refused with the file and line.
+func TestEntityStubs(t *testing.T) {
+	const sdl = `type Order @key(fields: "id", resolvable: false) { id: ID! }
+type Customer @key(fields: "region number", resolvable: false) { region: String!  number: Int! }
+type OrderPaid @event(topics: "payments.*", type: "paid") {
+  order: Order!
+  customer: Customer
+  amount: Float!
+}
+`
+	s, err := eventschema.Parse(&ast.Source{Name: "s.graphqls", Input: sdl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	paid := s.Match("payments.eu", "paid")
+	for data, want := range map[string]string{
+		`{"order":{"id":"42"},"amount":1}`:                                     "",
+		`{"order":{"id":42},"customer":{"region":"eu","number":7},"amount":1}`: "",
+		`{"order":{"id":"42","status":"paid"},"amount":1}`:                     "order.status: not a field of Order",
+		`{"order":{},"amount":1}`:                                              "order.id: required (ID!), missing",
+		`{"order":"42","amount":1}`:                                            "order: expected an object (Order)",
+	} {
+		err := paid.CheckData(json.RawMessage(data))
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("CheckData(%s) = %v, want %q", data, err, want)
+		}
+	}
+	if d := s.Types.Types["Order"].Directives.ForName("key"); d == nil {
+		t.Error("@key is lost")
+	}
+
+	const ok = "type Ok @event(topics: \"ok\", type: \"ok\") { n: Int }\n"
+	for _, tt := range []struct{ name, sdl, want string }{
+		{"resolvable", ok + "type Order @key(fields: \"id\") { id: ID! }", "s.graphqls:2: Order @key: only stubs of entities another subgraph owns"},
+		{"resolvable true", ok + "type Order @key(fields: \"id\", resolvable: true) { id: ID! }", "s.graphqls:2: Order @key: only stubs"},
+		{"more than the key", ok + "type Order @key(fields: \"id\", resolvable: false) {\n  id: ID!\n  status: String\n}", "s.graphqls:4: Order.status is not part of the key"},
+		{"unknown key field", ok + "type Order @key(fields: \"sku\", resolvable: false) { id: ID! }", "s.graphqls:2: Order @key: sku is not a field of Order"},
+		{"nested key", ok + "type Order @key(fields: \"id shop { id }\", resolvable: false) { id: ID! }", "s.graphqls:2: Order @key(fields: \"id shop { id }\"): give the key's field names"},
+		{"object key", ok + "type Shop { id: ID! }\ntype Order @key(fields: \"shop\", resolvable: false) {\n  shop: Shop!\n}", "s.graphqls:4: Order.shop is part of the key: it must be a scalar"},
+		{"event with key", "type Ok @event(topics: \"ok\", type: \"ok\") @key(fields: \"n\", resolvable: false) { n: Int }", "s.graphqls:1: Ok is an @event type and an entity stub"},
+		{"on a field", ok + "type X { n: Int @key(fields: \"n\") }", "s.graphqls:2: Directive key is not applicable on FIELD_DEFINITION"},
+		{"federation name", ok + "type _Entity { n: Int }", "s.graphqls:2: _Entity: names starting with _ are federation's"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := eventschema.Parse(&ast.Source{Name: "s.graphqls", Input: tt.sdl})
+			if !errors.Is(err, eventschema.ErrInvalidSchema) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v\nwant ErrInvalidSchema with %q", err, tt.want)
+			}
+		})
+	}
+}
+
 // TestCheckStored: what the API can serve of stored data. Fields the type
 // lacks are ignored (a field removed since); the rest is as CheckData.
 func TestCheckStored(t *testing.T) {

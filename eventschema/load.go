@@ -18,7 +18,8 @@ import (
 )
 
 // Prelude declares what a schema file may use beyond GraphQL's built-in
-// types: the two directives and Rewind's scalars.
+// types: the two directives, Rewind's scalars, and federation's @key for
+// stubs of entities that other subgraphs own (see checkStub).
 const Prelude = `
 "Events on a topic matching one of topics, with this type, carry data of this object type."
 directive @event(topics: [String!]!, type: String!) on OBJECT
@@ -28,6 +29,11 @@ directive @events on UNION
 scalar Time
 "Any JSON value: object, array, string, number, boolean or null."
 scalar JSON
+"""
+Federation: this type is an entity owned by another subgraph, referenced by its key. Allowed
+only on stubs: @key(fields: "id", resolvable: false) on a type whose fields are the key's.
+"""
+directive @key(fields: String!, resolvable: Boolean = true) repeatable on OBJECT
 `
 
 // preludeName names the prelude in errors, which should never be its own.
@@ -151,7 +157,7 @@ func checkDocument(doc *ast.SchemaDocument) error {
 		return errorAt(doc.SchemaExtension[0].Position, "a schema extension is Rewind's own: declare only types")
 	}
 	if len(doc.Directives) > 0 {
-		return errorAt(doc.Directives[0].Position, "directive @%s: a schema file may use @event, @events and @deprecated, and declare no directive", doc.Directives[0].Name)
+		return errorAt(doc.Directives[0].Position, "directive @%s: a schema file may use @event, @events, @key (entity stubs) and @deprecated, and declare no directive", doc.Directives[0].Name)
 	}
 	if len(doc.Extensions) > 0 {
 		ext := doc.Extensions[0]
@@ -160,6 +166,9 @@ func checkDocument(doc *ast.SchemaDocument) error {
 	for _, def := range doc.Definitions {
 		if slices.Contains(reserved, def.Name) {
 			return errorAt(def.Position, "%s is a type of Rewind's own API: give yours another name", def.Name)
+		}
+		if strings.HasPrefix(def.Name, "_") {
+			return errorAt(def.Position, "%s: names starting with _ are federation's (_Entity, _Service, _Any)", def.Name)
 		}
 	}
 	return nil
@@ -180,6 +189,9 @@ func (s *Schema) checkDefinition(def *ast.Definition) error {
 				return err
 			}
 		}
+		if err := s.checkStub(def); err != nil {
+			return err
+		}
 		return s.checkCycle(def)
 	case ast.Enum:
 		return nil
@@ -196,6 +208,55 @@ func (s *Schema) checkDefinition(def *ast.Definition) error {
 		return errorAt(def.Position, "input %s: Rewind generates the input types (%sInput from type %s): declare object types only", def.Name, strings.TrimSuffix(def.Name, "Input"), strings.TrimSuffix(def.Name, "Input"))
 	}
 	return errorAt(def.Position, "%s: unsupported kind of type", def.Name)
+}
+
+// checkStub allows @key only on a stub of an entity another subgraph
+// owns: resolvable: false (Rewind cannot resolve it) and every field part
+// of the key, so that stored data holds the key and nothing more and the
+// gateway fetches the rest from the owner. Rewind's own entities are
+// Event and the typed envelopes (see the graph package).
+func (s *Schema) checkStub(def *ast.Definition) error {
+	keys := def.Directives.ForNames("key")
+	if len(keys) == 0 {
+		return nil
+	}
+	if def.Directives.ForName("event") != nil {
+		return errorAt(def.Position, "%s is an @event type and an entity stub (@key): its events are entities already (%sEvent @key(fields: \"id\")); declare the stub as its own type", def.Name, def.Name)
+	}
+	inKey := map[string]bool{}
+	for _, k := range keys {
+		resolvable := true
+		if a := k.Arguments.ForName("resolvable"); a != nil {
+			v, _ := a.Value.Value(nil)
+			resolvable, _ = v.(bool)
+		}
+		if resolvable {
+			return errorAt(k.Position, "%s @key: only stubs of entities another subgraph owns are supported: add resolvable: false (Rewind resolves no entity of yours)", def.Name)
+		}
+		fields := ""
+		if a := k.Arguments.ForName("fields"); a != nil {
+			fields = a.Value.Raw
+		}
+		if strings.ContainsAny(fields, "{}()") || strings.TrimSpace(fields) == "" {
+			return errorAt(k.Position, "%s @key(fields: %q): give the key's field names, e.g. \"id\" (nested keys are not supported)", def.Name, fields)
+		}
+		for _, name := range strings.Fields(fields) {
+			f := def.Fields.ForName(name)
+			if f == nil {
+				return errorAt(k.Position, "%s @key: %s is not a field of %s", def.Name, name, def.Name)
+			}
+			if t := s.Types.Types[f.Type.Name()]; f.Type.Elem != nil || t == nil || t.Kind != ast.Scalar {
+				return errorAt(f.Position, "%s.%s is part of the key: it must be a scalar (ID, String, Int)", def.Name, name)
+			}
+			inKey[name] = true
+		}
+	}
+	for _, f := range def.Fields {
+		if !inKey[f.Name] {
+			return errorAt(f.Position, "%s.%s is not part of the key: a stub holds only its key, the owning subgraph serves the rest", def.Name, f.Name)
+		}
+	}
+	return nil
 }
 
 func (s *Schema) checkField(def *ast.Definition, f *ast.FieldDefinition) error {

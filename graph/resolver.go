@@ -18,6 +18,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/rewind-dev/rewind/auth"
+	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/graph/model"
 	"github.com/rewind-dev/rewind/replay"
@@ -34,7 +35,9 @@ type Resolver struct {
 	burst     int
 	live      liveMarks // caught-up points of running subscriptions
 	renderers renderers // compiled selections of natively served subscriptions
-	typed     *typedAPI // the typed API (ServeEvents); nil: none
+	typed     *typedAPI // the typed API (ServeEvents, ServeFederation); nil: none
+	events    *eventschema.Schema
+	federated bool
 }
 
 // NewResolver returns the root resolver.

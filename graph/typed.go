@@ -33,12 +33,20 @@ type typedAPI struct {
 	fields map[string]*typedField // by root type and field: "Subscription.orderPlaced"
 	sdl    string                 // the added SDL, for tests and GraphiQL
 	source *eventschema.Schema    // what it was built from
+	// entities are the entity types by name (Event and the envelopes,
+	// see federation.go), with the field whose events they hold (nil for
+	// Event); nil when federation is off.
+	entities map[string]*typedField
+	// subgraph is the federation subgraph SDL _service serves, "" when
+	// federation is off.
+	subgraph string
 }
 
 // typedField is one typed root field.
 type typedField struct {
 	root     string // Query, Mutation or Subscription
 	name     string
+	fed      fedField           // _service or _entities; 0 for typed event fields
 	envelope string             // OrderPlacedEvent
 	event    *eventschema.Event // nil for a union's fields
 	union    *eventschema.Union // nil for an event's fields
@@ -63,9 +71,13 @@ func (f *typedField) member(topic, typ string) *eventschema.Event {
 	return f.union.Member(topic, typ)
 }
 
-// buildTypedAPI builds the typed API of s, or says which of s's names
+// buildTypedAPI builds the typed API of s (nil: no event types), with the
+// federation subgraph contract when federated, or says which of s's names
 // clash with Rewind's own (file and line of the definition).
-func buildTypedAPI(s *eventschema.Schema) (*typedAPI, error) {
+func buildTypedAPI(s *eventschema.Schema, federated bool) (*typedAPI, error) {
+	if s == nil {
+		s = &eventschema.Schema{Types: &ast.Schema{}}
+	}
 	base := parsedSchema
 	a := &typedAPI{fields: map[string]*typedField{}, source: s}
 	taken := map[string]string{} // type name -> who defines it
@@ -94,14 +106,20 @@ func buildTypedAPI(s *eventschema.Schema) (*typedAPI, error) {
 		defs = append(defs, def)
 	}
 	slices.SortFunc(defs, func(x, y *ast.Definition) int { return comparePos(x.Position, y.Position, x.Name, y.Name) })
-	doc := &ast.SchemaDocument{}
+	// The subgraph SDL keeps @key on entity stubs; the executable schema
+	// needs no federation directive.
+	doc, fedDoc := &ast.SchemaDocument{}, &ast.SchemaDocument{}
 	for _, def := range defs {
-		d := *def
-		d.Directives = withoutRewindDirectives(def.Directives)
+		d, fd := *def, *def
+		d.Directives = withoutRewindDirectives(def.Directives, false)
+		fd.Directives = withoutRewindDirectives(def.Directives, true)
 		doc.Definitions = append(doc.Definitions, &d)
+		fedDoc.Definitions = append(fedDoc.Definitions, &fd)
 	}
-	var sdl strings.Builder
+	var sdl, userFedSDL strings.Builder
 	formatter.NewFormatter(&sdl).FormatSchemaDocument(doc)
+	formatter.NewFormatter(&userFedSDL).FormatSchemaDocument(fedDoc)
+	var envelopes []*typedField // the Subscription field of each envelope
 
 	// Rewind's root fields, which typed ones may not shadow.
 	rootTaken := map[string]string{}
@@ -140,9 +158,11 @@ func buildTypedAPI(s *eventschema.Schema) (*typedAPI, error) {
 		mk := func(root, fname string) *typedField {
 			return &typedField{root: root, name: fname, envelope: env, event: ev, union: u, patterns: patterns, types: types}
 		}
-		if err := addField(mk("Subscription", field), def); err != nil {
+		sub := mk("Subscription", field)
+		if err := addField(sub, def); err != nil {
 			return err
 		}
+		envelopes = append(envelopes, sub)
 		if err := addField(mk("Query", field), def); err != nil {
 			return err
 		}
@@ -209,6 +229,13 @@ func buildTypedAPI(s *eventschema.Schema) (*typedAPI, error) {
 	sources := append(slices.Clone(sources),
 		&ast.Source{Name: "rewind:event-types.graphqls", Input: sdl.String()},
 		&ast.Source{Name: typedSource, Input: ext.String()})
+	if federated {
+		fed, err := a.federate(envelopes, userFedSDL.String(), ext.String(), taken, rootTaken)
+		if err != nil {
+			return nil, err
+		}
+		sources = append(sources, &ast.Source{Name: federationSource, Input: fed})
+	}
 	merged, err := gqlparser.LoadSchema(sources...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: the typed API does not build: %v", eventschema.ErrInvalidSchema, err)
@@ -274,10 +301,12 @@ func inputType(types *ast.Schema, t *ast.Type) string {
 	return s
 }
 
-func withoutRewindDirectives(dirs ast.DirectiveList) ast.DirectiveList {
+// withoutRewindDirectives drops @event and @events, and @key unless
+// keepKey (the subgraph SDL's entity stubs).
+func withoutRewindDirectives(dirs ast.DirectiveList, keepKey bool) ast.DirectiveList {
 	var out ast.DirectiveList
 	for _, d := range dirs {
-		if d.Name != "event" && d.Name != "events" {
+		if d.Name != "event" && d.Name != "events" && (keepKey || d.Name != "key") {
 			out = append(out, d)
 		}
 	}

@@ -41,7 +41,7 @@ func typedAPIFor(t testing.TB, sdl string) *typedAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := buildTypedAPI(s)
+	a, err := buildTypedAPI(s, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func TestTypedSchemaClashes(t *testing.T) {
 			continue
 		}
 		checked++
-		_, err = buildTypedAPI(s)
+		_, err = buildTypedAPI(s, false)
 		if !errors.Is(err, eventschema.ErrInvalidSchema) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: %v, want an invalid schema naming %s", c.sdl, err, c.want)
 		}

@@ -29,11 +29,25 @@ import (
 // one of s's names clashes with Rewind's own, naming the file and line.
 // Call it before NewSchema and MutationGate.
 func (r *Resolver) ServeEvents(s *eventschema.Schema) error {
-	if s == nil {
+	r.events = s
+	return r.buildAPI()
+}
+
+// ServeFederation makes the schema NewSchema returns an Apollo Federation
+// v2 subgraph (see federation.go), or, with false, not. Off, the API is
+// exactly as without it. Call it before NewSchema; with ServeEvents, in
+// either order.
+func (r *Resolver) ServeFederation(on bool) error {
+	r.federated = on
+	return r.buildAPI()
+}
+
+func (r *Resolver) buildAPI() error {
+	if r.events == nil && !r.federated {
 		r.typed = nil
 		return nil
 	}
-	a, err := buildTypedAPI(s)
+	a, err := buildTypedAPI(r.events, r.federated)
 	if err != nil {
 		return err
 	}
@@ -47,7 +61,7 @@ func CheckEvents(s *eventschema.Schema) error {
 	if s == nil {
 		return nil
 	}
-	_, err := buildTypedAPI(s)
+	_, err := buildTypedAPI(s, true) // federated: the most names taken
 	return err
 }
 
@@ -80,6 +94,13 @@ func (s *typedSchema) Complexity(ctx context.Context, typeName, field string, ch
 	if f == nil {
 		return s.base.Complexity(ctx, typeName, field, child, args)
 	}
+	switch f.fed {
+	case fedService:
+		return 1, true
+	case fedEntities:
+		reps, _ := args["representations"].([]any)
+		return mulSat(max(len(reps), 1), child), true
+	}
 	switch f.root {
 	case "Subscription":
 		a := startArgs(args)
@@ -102,6 +123,9 @@ func (s *typedSchema) readsStorage(typeName, field string, args map[string]any) 
 	f := s.api.field(typeName, field)
 	if f == nil {
 		return readsStorage(typeName, field, args)
+	}
+	if f.fed != 0 {
+		return f.fed == fedEntities
 	}
 	switch f.root {
 	case "Query":
@@ -250,6 +274,9 @@ func (s *typedSchema) resolve(ctx context.Context, tf *typedField, f graphql.Col
 	oc := graphql.GetOperationContext(ctx)
 	args := f.ArgumentMap(oc.Variables)
 	ctx = fieldContext(ctx, tf.root, f, args)
+	if tf.fed != 0 {
+		return s.resolveFederation(ctx, oc, tf, f, args)
+	}
 	prog, err := compileTyped(oc, s.api.schema, tf, f, s.r.present)
 	var out []byte
 	var errs gqlerror.List

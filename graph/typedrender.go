@@ -73,6 +73,7 @@ const (
 	kHasNext  // pageInfo
 	kEnd      // pageInfo
 	kStored   // a field of the data, by name
+	kType     // Event.type (Event as a federation entity)
 )
 
 // vtype is an output type: a list, a leaf, an object or a union.
@@ -163,6 +164,11 @@ func envelopeKind(def *ast.Definition, name string) fieldKind {
 			return kHasNext
 		}
 		return kEnd
+	case def.Name == "Event" && !generated:
+		// Rewind's generic envelope, rendered here as an _entities member.
+		if name == "type" {
+			return kType
+		}
 	case !generated:
 		return kStored
 	case strings.HasSuffix(def.Name, "EventConnection"):
@@ -392,6 +398,8 @@ func (st *renderState) envelope(buf []byte, vt *vtype, ev *eventstore.Event) ([]
 			buf = appendID(buf, ev.ID)
 		case kTopic:
 			buf = appendQuoted(buf, ev.Topic)
+		case kType:
+			buf = appendQuoted(buf, ev.Type)
 		case kTime:
 			buf = append(buf, '"')
 			buf = ev.Time().AppendFormat(buf, time.RFC3339Nano)

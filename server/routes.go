@@ -26,6 +26,9 @@ func newHandler(cfg Config, store *eventstore.Store, hub *replay.Hub, m *metrics
 	if err := res.ServeEvents(cfg.Events); err != nil {
 		return nil, err
 	}
+	if err := res.ServeFederation(cfg.Federation); err != nil {
+		return nil, err
+	}
 	if cfg.PublishRate > 0 {
 		res.LimitPublishes(cfg.PublishRate, cfg.PublishBurst)
 	}

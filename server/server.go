@@ -56,6 +56,11 @@ type Config struct {
 	// type match a declaration is checked against it. With EventStore set,
 	// that store's own Check applies instead, and must be set.
 	Events *eventschema.Schema
+	// Federation serves the Apollo Federation v2 subgraph contract
+	// (Query._service and _entities, Event and the typed envelopes as
+	// entities keyed by id) for a gateway. Off (the default), the API is
+	// exactly as without it.
+	Federation bool
 	// Hub configures the replay hub. Its Observer defaults to the metrics
 	// when Metrics is set.
 	Hub replay.Config

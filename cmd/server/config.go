@@ -66,6 +66,7 @@ type config struct {
 	maxStorageReads  int
 	clientReads      int
 	introspection    bool
+	federation       bool
 
 	// Durability of the embedded JetStream: "always" or an interval.
 	natsSync string
@@ -99,6 +100,7 @@ var flagEnv = natsflag.WithEnv(map[string]string{
 	"introspection": "INTROSPECTION", "nats-sync": "NATS_SYNC", "group-commit": "GROUP_COMMIT",
 	"log-format": "LOG_FORMAT", "shutdown-delay": "SHUTDOWN_DELAY",
 	"read-timeout": "READ_TIMEOUT", "idle-timeout": "IDLE_TIMEOUT", "schema": "SCHEMA",
+	"federation": "FEDERATION",
 })
 
 // usageHint follows an error in a command line the flag package reads.
@@ -142,6 +144,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.clientReads, "client-reads", server.DefaultClientReads, "storage reads one client runs at once: an HTTP request, or a WebSocket or SSE stream with all its subscriptions")
 	c.introspection = true
 	fs.Var(flagvalue.NewBool(&c.introspection), "introspection", "answer __schema and __type queries (GraphiQL needs them)")
+	fs.Var(flagvalue.NewBool(&c.federation), "federation", "serve the Apollo Federation v2 subgraph contract (_service, _entities; Event and typed envelopes as entities) for a gateway (see README, Behind a gateway)")
 	fs.StringVar(&c.natsSync, "nats-sync", natsflag.DefaultSync, "embedded JetStream: fsync every write (always, safe against power loss) or at an interval such as 2m (faster, loses the last writes on power loss)")
 	fs.BoolFunc("group-commit", "store appends made while another is being stored together, as one JetStream atomic batch with one fsync (default true); false: one publish per event", func(v string) error {
 		on, err := flagvalue.ParseBool(v)
@@ -310,6 +313,7 @@ func (c config) serverConfig() server.Config {
 		MaxStorageReads:          c.maxStorageReads,
 		ClientReads:              c.clientReads,
 		DisableIntrospection:     !c.introspection,
+		Federation:               c.federation,
 		PublishRate:              c.publishRate,
 		PublishBurst:             int(2 * c.publishRate),
 	}

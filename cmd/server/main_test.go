@@ -295,6 +295,9 @@ func TestFlagsAndEnv(t *testing.T) {
 				c.authMode, c.jwtJWKSFile, c.publishRate, c.natsSync, c.introspection = "jwt", "/k.json", 50, "2m", false
 				return c
 			}()},
+		{name: "federation from env", env: map[string]string{"FEDERATION": "true"},
+			want: func() config { c := defaults; c.federation = true; return c }()},
+		{name: "federation flag over env", env: map[string]string{"FEDERATION": "true"}, args: []string{"--federation=false"}, want: defaults},
 		{name: "unknown flag", args: []string{"--bogus"}, wantErr: "flag provided but not defined"},
 		{name: "extra argument", args: []string{"serve"}, wantErr: "unexpected arguments"},
 		{name: "extra argument after flags", args: []string{"--addr", ":1", "x", "y"}, wantErr: "unexpected arguments"},
