@@ -112,7 +112,7 @@ func TestFederationService(t *testing.T) {
 		`type OrderShippedEvent @key(fields: "id") {`,
 		`type OrderEventEvent @key(fields: "id") {`,
 		`type Order @key(fields: "id", resolvable: false) {`,
-		`orderPlaced(topics: [String!], afterId: ID, last: Int, since: Time, latest: Boolean): OrderPlacedEvent!`,
+		`orderPlaced(topics: [String!], afterId: ID, last: Int, since: Time, latest: Boolean, where: Filter): OrderPlacedEvent!`,
 		`events(topics: [String!]!`,
 	} {
 		if !strings.Contains(svc.SDL, want) {
