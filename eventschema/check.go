@@ -224,3 +224,57 @@ func enumNames(def *ast.Definition) string {
 	}
 	return strings.Join(out, ", ")
 }
+
+// CheckValue checks one JSON value against a type of the schema (a
+// field's, from FieldAt) with CheckData's rules: nil, or why it does not
+// coerce ("expected Int, got string \"3\"").
+func (s *Schema) CheckValue(t *ast.Type, value json.RawMessage) error {
+	dec := json.NewDecoder(bytes.NewReader(value))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return fmt.Errorf("%w: not JSON: %v", ErrInvalidData, err)
+	}
+	c := checker{types: s.Types}
+	if reason := c.value(t, v); reason != "" {
+		if p := c.path(); p != "" {
+			reason = p + ": " + reason
+		}
+		return fmt.Errorf("%w: %s", ErrInvalidData, reason)
+	}
+	return nil
+}
+
+// FieldAt returns the declared type of the field a dot path names in e's
+// data ("lines.0.qty": a segment of digits indexes a list), or why the
+// path names none.
+func (e *Event) FieldAt(path string) (*ast.Type, error) {
+	t := &ast.Type{NamedType: e.Name, NonNull: true}
+	for i, seg := range strings.Split(path, ".") {
+		at := strings.Join(strings.Split(path, ".")[:i], ".")
+		if t.Elem != nil {
+			if _, err := strconv.Atoi(seg); err != nil {
+				return nil, fmt.Errorf("%s is a list (%s): index it with a number, not %q", orData(at), t, seg)
+			}
+			t = t.Elem
+			continue
+		}
+		def := e.types.Types[t.NamedType]
+		if def == nil || def.Kind != ast.Object {
+			return nil, fmt.Errorf("%s is of type %s: it has no field %s", orData(at), t.NamedType, seg)
+		}
+		f := def.Fields.ForName(seg)
+		if f == nil {
+			return nil, fmt.Errorf("%s has no field %s", def.Name, seg)
+		}
+		t = f.Type
+	}
+	return t, nil
+}
+
+func orData(path string) string {
+	if path == "" {
+		return "the data"
+	}
+	return path
+}

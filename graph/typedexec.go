@@ -320,7 +320,7 @@ func (r *Resolver) typedHistory(ctx context.Context, tf *typedField, prog *typed
 	if err := mayRead(ctx, topics...); err != nil {
 		return nil, nil, err
 	}
-	filter, err := whereArg(args)
+	filter, err := tf.whereArg(r.typed.source, args)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -520,7 +520,7 @@ func (s *typedSchema) subscribe(ctx context.Context, oc *graphql.OperationContex
 	if a.err != nil {
 		return fail(a.err)
 	}
-	filter, err := whereArg(args)
+	filter, err := tf.whereArg(s.api.source, args)
 	if err != nil {
 		return fail(err)
 	}
@@ -614,18 +614,22 @@ func (s *typedStream) DrainResults(emit func(data, errors []byte)) bool {
 }
 
 // whereArg compiles a typed field's where argument, as CompileWhere does
-// Rewind's own (nil for none); the limits extension has checked its
-// literals, and eventfilter bounds it.
-func whereArg(args map[string]any) (*eventfilter.Filter, error) {
+// Rewind's own (nil for none), checked against the declared type (see
+// checkWhere); the limits extension has checked its literals, and
+// eventfilter bounds it.
+func (f *typedField) whereArg(s *eventschema.Schema, args map[string]any) (*eventfilter.Filter, error) {
 	v := args["where"]
 	if v == nil {
 		return nil, nil
 	}
 	text, err := json.Marshal(v)
 	if err == nil {
-		var f *eventfilter.Filter
-		if f, err = eventfilter.Parse(text); err == nil {
-			return f, nil
+		var filter *eventfilter.Filter
+		if filter, err = eventfilter.Parse(text); err == nil {
+			if err := f.checkWhere(s, v); err != nil {
+				return nil, err
+			}
+			return filter, nil
 		}
 	}
 	return nil, fmt.Errorf("where: %w", err)

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rewind-dev/rewind/internal/wstest"
 	api "github.com/rewind-dev/rewind/server"
@@ -61,5 +62,43 @@ func TestTypedWhere(t *testing.T) {
 	}
 	if r := small.query(t, `subscription { orderPlaced(where: {or: [`+strings.Repeat(`{path: "orderId", in: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]},`, 60)+`]}) { id } }`, nil); !slices.Equal(codes(r), []string{"BAD_USER_INPUT"}) {
 		t.Errorf("a subscription with a filter of 600 values, over the bound of 256: %+v", r.Errors)
+	}
+}
+
+// TestTypedWhereChecked: on typed fields a filter is checked against the
+// declared type at request time: paths name fields (a list is indexed by
+// number), comparisons suit the field, compared values fit its type.
+func TestTypedWhereChecked(t *testing.T) {
+	e := startTyped(t, api.Config{})
+	for _, tc := range []struct{ field, where, want string }{
+		{"orderPlaced", `{path: "totl", gte: 1}`, `where: invalid filter: path totl: OrderPlaced has no field totl`},
+		{"orderPlaced", `{and: [{path: "total", gte: 1}, {path: "lines.sku", eq: "A"}]}`, `where and[1]: invalid filter: path lines.sku: lines is a list ([OrderLine!]!): index it with a number, not "sku"`},
+		{"orderPlaced", `{path: "note", gt: 3}`, `gt on note: the field is String; gt compares Int, Float and Time fields`},
+		{"orderPlaced", `{not: {path: "lines.0.qty", eq: "two"}}`, `where not: invalid filter: eq on lines.0.qty (Int!): expected Int, got string "two"`},
+		{"orderPlaced", `{path: "currency", in: ["EUR", "YEN"]}`, `in on currency (Currency): expected Currency (EUR, USD, GBP), got string "YEN"`},
+		{"orderPlaced", `{path: "orderId.x", exists: true}`, `orderId is of type ID: it has no field x`},
+		{"orderEvent", `{path: "colour", eq: "red"}`, `path colour: OrderPlaced has no field colour; OrderShipped has no field colour`},
+	} {
+		r := e.query(t, `{ `+tc.field+`(where: `+tc.where+`) { edges { cursor } } }`, nil)
+		if c := codes(r); len(c) != 1 || c[0] != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, tc.want) {
+			t.Errorf("%s(where: %s): %+v\nwant BAD_USER_INPUT with %q", tc.field, tc.where, r.Errors, tc.want)
+		}
+	}
+	for _, ok := range []struct{ field, where string }{
+		{"orderPlaced", `{and: [{path: "total", gte: 1.5}, {path: "lines.0.qty", in: [1, 2]}, {path: "currency", eq: "EUR"}, {path: "note", eq: null}, {path: "orderId", eq: 42}]}`},
+		{"orderEvent", `{or: [{path: "carrier", eq: "DHL"}, {path: "lines.0.sku", exists: true}]}`}, // a path of one member
+		{"orderShipped", `{path: "at", lt: 1800000000}`}, // Time compares with seconds
+	} {
+		if r := e.query(t, `{ `+ok.field+`(where: `+ok.where+`) { edges { cursor } } }`, nil); len(r.Errors) > 0 {
+			t.Errorf("%s(where: %s): %+v", ok.field, ok.where, r.Errors)
+		}
+	}
+	// Subscriptions are checked the same way.
+	c := wstest.Dial(t, e.url, wstest.TransportWS, nil)
+	c.Init()
+	c.Subscribe("bad", `subscription { orderPlaced(where: {path: "total", eq: "x"}) { id } }`, nil)
+	m := c.Read(10 * time.Second)
+	if !strings.Contains(string(m.Payload), "BAD_USER_INPUT") || !strings.Contains(string(m.Payload), `expected Float, got string`) {
+		t.Errorf("subscription with a bad filter: %s %s", m.Type, m.Payload)
 	}
 }
