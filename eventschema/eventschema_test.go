@@ -291,3 +291,25 @@ func TestCheckStored(t *testing.T) {
 		t.Errorf("a missing non-null field: %v", err)
 	}
 }
+
+func TestFieldAtAndCheckValue(t *testing.T) {
+	s := load(t)
+	placed := s.Match("orders.eu", "placed")
+	for path, want := range map[string]string{"total": "Float!", "lines": "[OrderLine!]!", "lines.3": "OrderLine!", "lines.0.qty": "Int!", "currency": "Currency"} {
+		if got, err := placed.FieldAt(path); err != nil || got.String() != want {
+			t.Errorf("FieldAt(%s) = %v, %v; want %s", path, got, err, want)
+		}
+	}
+	for path, want := range map[string]string{"nope": "OrderPlaced has no field nope", "lines.x": "index it with a number", "total.x": "total is of type Float: it has no field x"} {
+		if _, err := placed.FieldAt(path); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("FieldAt(%s) = %v, want %q", path, err, want)
+		}
+	}
+	qty, _ := placed.FieldAt("lines.0.qty")
+	if err := s.CheckValue(qty, json.RawMessage(`3`)); err != nil {
+		t.Errorf("3 as Int!: %v", err)
+	}
+	if err := s.CheckValue(qty, json.RawMessage(`"3"`)); !errors.Is(err, eventschema.ErrInvalidData) || !strings.Contains(err.Error(), `expected Int, got string "3"`) {
+		t.Errorf(`"3" as Int!: %v`, err)
+	}
+}
