@@ -328,7 +328,11 @@ type server struct {
 
 func serve(t *testing.T, cfg api.Config) server {
 	t.Helper()
-	store := testenv.StartNATS(t).Store(eventstore.Config{})
+	var scfg eventstore.Config
+	if cfg.Events != nil {
+		scfg.Check = cfg.Events.Check
+	}
+	store := testenv.StartNATS(t).Store(scfg)
 	return server{url: apitest.Start(t, store, cfg, replay.Config{}).URL, store: store}
 }
 
