@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 	"github.com/oklog/ulid/v2"
@@ -300,6 +301,10 @@ func (s *Store) each(ctx context.Context, spec scanSpec, fn func(jetstream.Msg, 
 	}
 }
 
+// createAttempts is how many times openRead asks for a consumer whose
+// creation timed out.
+const createAttempts = 3
+
 // readConsumer is one ephemeral consumer of a read and its iterator.
 type readConsumer struct {
 	s       *Store
@@ -339,7 +344,18 @@ func (s *Store) openRead(ctx context.Context, spec scanSpec) (*readConsumer, err
 	} else {
 		ccfg.FilterSubjects = spec.filters
 	}
-	cons, err := s.stream.CreateConsumer(ctx, ccfg)
+	// Creating the consumer again after a timeout is safe: the name and
+	// the config are the same, which JetStream answers with the consumer
+	// it may have made. A reconnect storm creates hundreds at once, and on
+	// a busy server some wait past the API's timeout.
+	var cons jetstream.Consumer
+	var err error
+	for attempt := 1; ; attempt++ {
+		cons, err = s.stream.CreateConsumer(ctx, ccfg)
+		if err == nil || ctx.Err() != nil || attempt == createAttempts || !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
+			break
+		}
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return rc, ctx.Err()
