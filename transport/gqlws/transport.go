@@ -36,7 +36,10 @@ type Config struct {
 	// graphql-transport-ws). Default 3s.
 	InitTimeout time.Duration
 	// KeepAlive is the interval of the server's ping (graphql-transport-ws)
-	// or ka (graphql-ws) messages. Default 15s.
+	// or ka (graphql-ws) messages, each sent with a WebSocket ping, which
+	// clients answer by themselves. A connection from which nothing has
+	// come for KeepAlive + WriteTimeout (no message, no pong) is closed:
+	// it is half-open, its client gone without a FIN. Default 15s.
 	KeepAlive time.Duration
 	// MaxSubscriptions bounds the operations running on one connection; a
 	// subscribe over it gets an error message. Default 200.
@@ -338,6 +341,17 @@ func (c *conn) read(opsCtx context.Context) {
 			_ = c.ws.Close()
 		}
 	}()
+	// Without a read deadline a half-open connection (the client's
+	// machine gone, a proxy or NAT that forgot it) would stay open until
+	// the kernel gives up retransmitting the keep-alives, a quarter of an
+	// hour later: small writes succeed into the socket's buffer, so the
+	// write timeout never fires. Every message and every pong (the
+	// keep-alive sends a ping) extends it.
+	c.heard()
+	c.ws.SetPongHandler(func(string) error {
+		c.heard()
+		return nil
+	})
 	for {
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
@@ -347,6 +361,7 @@ func (c *conn) read(opsCtx context.Context) {
 			}
 			return
 		}
+		c.heard()
 		// A message that is not UTF-8 is invalid like any other that is
 		// not JSON: decoding it would turn the bad bytes into U+FFFD,
 		// inside event data too, and store what the client did not send.
@@ -380,8 +395,19 @@ func (k *keepAlive) start() {
 func (k *keepAlive) tick() {
 	if k.c.isAcked() {
 		k.c.proto.keepAlive(k.c)
+		// The legacy subprotocol's ka has no answer, and a client may
+		// ignore a ping message: a WebSocket ping gets a pong from every
+		// client that still reads, which keeps its read deadline ahead.
+		_ = k.c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(k.c.t.cfg.WriteTimeout))
 	}
 	k.start()
+}
+
+// heard pushes the read deadline to KeepAlive + WriteTimeout from now:
+// one keep-alive interval for the next ping to go out, and the write
+// timeout for its pong to come back.
+func (c *conn) heard() {
+	_ = c.ws.SetReadDeadline(time.Now().Add(c.t.cfg.KeepAlive + c.t.cfg.WriteTimeout))
 }
 
 func (k *keepAlive) stop() {
