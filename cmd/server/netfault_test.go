@@ -66,7 +66,7 @@ func TestNetworkFaults(t *testing.T) {
 	t.Run("stream leader partitioned from the other nodes, then healed", func(t *testing.T) {
 		under(t, "leader", func(t *testing.T, s *scenario.Scenario) {
 			i := nats.StreamLeader("REWIND")
-			n.Partition(natsHosts[i], others(natsHosts, i)...).HealAfter(t.Context(), partitionFor)
+			n.Partition(t, natsHosts[i], others(natsHosts, i)...).HealAfter(t.Context(), partitionFor)
 		})
 	})
 
@@ -74,30 +74,35 @@ func TestNetworkFaults(t *testing.T) {
 		under(t, "split", func(t *testing.T, s *scenario.Scenario) {
 			i := connectedNode(t, nats, ra)
 			majority := append(others(natsHosts, i), rb)
-			node := n.Partition(natsHosts[i], majority...)
-			inst := n.Partition(ra, majority...)
+			node := n.Partition(t, natsHosts[i], majority...)
+			inst := n.Partition(t, ra, majority...)
+			start := time.Now()
 			waitReadyz(t, a, http.StatusServiceUnavailable, partitionFor)
-			node.HealAfter(t.Context(), partitionFor)
+			t.Logf("netfault split: /readyz on A (minority) answered 503 %v after the split", time.Since(start).Round(time.Millisecond))
+			node.HealAfter(t.Context(), partitionFor-time.Since(start))
 			inst.Heal()
+			start = time.Now()
+			waitReadyz(t, a, http.StatusOK, 60*time.Second)
+			t.Logf("netfault split: /readyz on A answered 200 %v after the heal", time.Since(start).Round(time.Millisecond))
 		})
 	})
 
 	t.Run("one-way partition: the stream leader's packets to the others are lost", func(t *testing.T) {
 		under(t, "oneway", func(t *testing.T, s *scenario.Scenario) {
 			i := nats.StreamLeader("REWIND")
-			n.Block(natsHosts[i], others(natsHosts, i)...).HealAfter(t.Context(), partitionFor)
+			n.Block(t, natsHosts[i], others(natsHosts, i)...).HealAfter(t.Context(), partitionFor)
 		})
 	})
 
 	t.Run("20% packet loss everywhere", func(t *testing.T) {
 		under(t, "loss", func(t *testing.T, s *scenario.Scenario) {
-			n.Loss(20, append(natsHosts, ra, rb)...).HealAfter(t.Context(), degradedFor)
+			n.Loss(t, 20, append(natsHosts, ra, rb)...).HealAfter(t.Context(), degradedFor)
 		})
 	})
 
 	t.Run("instance A cut from NATS but not from its clients", func(t *testing.T) {
 		under(t, "cut", func(t *testing.T, s *scenario.Scenario) {
-			f := n.Partition(ra, natsHosts...)
+			f := n.Partition(t, ra, natsHosts...)
 			start := time.Now()
 			waitReadyz(t, a, http.StatusServiceUnavailable, 10*time.Second)
 			t.Logf("netfault cut: /readyz on A answered 503 %v after the cut", time.Since(start).Round(time.Millisecond))
@@ -120,7 +125,7 @@ func TestNetworkFaults(t *testing.T) {
 		if !ra.Established(serverPort, clientPort) {
 			t.Fatalf("A has no connection from client port %d", clientPort)
 		}
-		f := n.HalfOpen(ra, serverPort, clientPort)
+		f := n.HalfOpen(t, ra, serverPort, clientPort)
 		defer f.Heal()
 		start := time.Now()
 		bound := gqlws.DefaultKeepAlive + gqlws.DefaultWriteTimeout

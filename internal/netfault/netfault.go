@@ -158,9 +158,10 @@ func (h *Host) Established(localPort, remotePort int) bool {
 	return strings.TrimSpace(out) != ""
 }
 
-// Fault is a set of nftables rules in one or more namespaces.
+// Fault is a set of nftables rules in one or more namespaces, healed at
+// the latest when the test that injected it ends.
 type Fault struct {
-	n      *Net
+	t      testing.TB
 	what   string
 	table  string
 	hosts  []*Host
@@ -178,7 +179,7 @@ func (f *Fault) Heal() {
 	f.healed = true
 	for _, h := range f.hosts {
 		if out, err := inNS(h.NS, "delete table inet "+f.table); err != nil {
-			f.n.t.Errorf("heal %s on %s: %v: %s", f.what, h.Name, err, out)
+			f.t.Errorf("heal %s on %s: %v: %s", f.what, h.Name, err, out)
 		}
 	}
 }
@@ -200,20 +201,20 @@ type rules struct {
 	output, input []string
 }
 
-func (n *Net) inject(what string, rs ...rules) *Fault {
-	n.t.Helper()
+func (n *Net) inject(t testing.TB, what string, rs ...rules) *Fault {
+	t.Helper()
 	n.mu.Lock()
 	n.faults++
-	f := &Fault{n: n, what: what, table: fmt.Sprintf("fault%d", n.faults)}
+	f := &Fault{t: t, what: what, table: fmt.Sprintf("fault%d", n.faults)}
 	n.mu.Unlock()
-	n.t.Cleanup(f.Heal)
+	t.Cleanup(f.Heal)
 	for _, r := range rs {
 		var b strings.Builder
 		fmt.Fprintf(&b, "table inet %s {\n", f.table)
 		fmt.Fprintf(&b, " chain output {\n  type filter hook output priority 0;\n  %s\n }\n", strings.Join(r.output, "\n  "))
 		fmt.Fprintf(&b, " chain input {\n  type filter hook input priority 0;\n  %s\n }\n}\n", strings.Join(r.input, "\n  "))
 		if out, err := inNS(r.host.NS, b.String()); err != nil {
-			n.t.Fatalf("inject %s on %s: %v: %s\n%s", what, r.host.Name, err, out, b.String())
+			t.Fatalf("inject %s on %s: %v: %s\n%s", what, r.host.Name, err, out, b.String())
 		}
 		f.hosts = append(f.hosts, r.host)
 	}
@@ -222,10 +223,10 @@ func (n *Net) inject(what string, rs ...rules) *Fault {
 
 // Partition cuts a off from every peer, both ways: every packet between
 // them is dropped, silently, as by a failed switch.
-func (n *Net) Partition(a *Host, peers ...*Host) *Fault {
-	n.t.Helper()
+func (n *Net) Partition(t testing.TB, a *Host, peers ...*Host) *Fault {
+	t.Helper()
 	set := addrSet(peers)
-	return n.inject(fmt.Sprintf("partition of %s from %s", a.Name, names(peers)), rules{
+	return n.inject(t, fmt.Sprintf("partition of %s from %s", a.Name, names(peers)), rules{
 		host:   a,
 		output: []string{"ip daddr " + set + " drop"},
 		input:  []string{"ip saddr " + set + " drop"},
@@ -234,9 +235,9 @@ func (n *Net) Partition(a *Host, peers ...*Host) *Fault {
 
 // Block drops every packet from from to each of to, and none the other
 // way: an asymmetric partition.
-func (n *Net) Block(from *Host, to ...*Host) *Fault {
-	n.t.Helper()
-	return n.inject(fmt.Sprintf("one-way partition %s -> %s", from.Name, names(to)), rules{
+func (n *Net) Block(t testing.TB, from *Host, to ...*Host) *Fault {
+	t.Helper()
+	return n.inject(t, fmt.Sprintf("one-way partition %s -> %s", from.Name, names(to)), rules{
 		host:   from,
 		output: []string{"ip daddr " + addrSet(to) + " drop"},
 	})
@@ -244,8 +245,8 @@ func (n *Net) Block(from *Host, to ...*Host) *Fault {
 
 // Loss drops the given percentage of the packets each host sends, at
 // random.
-func (n *Net) Loss(percent int, hosts ...*Host) *Fault {
-	n.t.Helper()
+func (n *Net) Loss(t testing.TB, percent int, hosts ...*Host) *Fault {
+	t.Helper()
 	rule := fmt.Sprintf("numgen random mod 100 < %d drop", percent)
 	if percent >= 100 {
 		rule = "drop" // numgen's values stop at 99
@@ -254,15 +255,15 @@ func (n *Net) Loss(percent int, hosts ...*Host) *Fault {
 	for _, h := range hosts {
 		rs = append(rs, rules{host: h, output: []string{rule}})
 	}
-	return n.inject(fmt.Sprintf("%d%% loss on %s", percent, names(hosts)), rs...)
+	return n.inject(t, fmt.Sprintf("%d%% loss on %s", percent, names(hosts)), rs...)
 }
 
 // HalfOpen drops every packet of one TCP connection at h, both ways,
 // without a FIN or RST: to each end the other has gone silent, as behind
 // a proxy or NAT that lost the connection.
-func (n *Net) HalfOpen(h *Host, localPort, remotePort int) *Fault {
-	n.t.Helper()
-	return n.inject(fmt.Sprintf("half-open connection %s:%d <-> :%d", h.Name, localPort, remotePort), rules{
+func (n *Net) HalfOpen(t testing.TB, h *Host, localPort, remotePort int) *Fault {
+	t.Helper()
+	return n.inject(t, fmt.Sprintf("half-open connection %s:%d <-> :%d", h.Name, localPort, remotePort), rules{
 		host:   h,
 		output: []string{fmt.Sprintf("tcp sport %d tcp dport %d drop", localPort, remotePort)},
 		input:  []string{fmt.Sprintf("tcp dport %d tcp sport %d drop", localPort, remotePort)},

@@ -106,7 +106,7 @@ func TestFaults(t *testing.T) {
 	}
 	all(true, [2]*netfault.Host{a, b}, [2]*netfault.Host{b, c}, [2]*netfault.Host{c, a})
 
-	f := n.Partition(a, b)
+	f := n.Partition(t, a, b)
 	all(false, [2]*netfault.Host{a, b}, [2]*netfault.Host{b, a})
 	all(true, [2]*netfault.Host{a, c}, [2]*netfault.Host{c, b})
 	f.Heal()
@@ -114,13 +114,13 @@ func TestFaults(t *testing.T) {
 
 	// One way: a's packets to b vanish, so no TCP handshake completes in
 	// either direction; a's packets to c and b's to anyone still go.
-	f = n.Block(a, b)
+	f = n.Block(t, a, b)
 	all(false, [2]*netfault.Host{a, b}, [2]*netfault.Host{b, a})
 	all(true, [2]*netfault.Host{b, c}, [2]*netfault.Host{a, c})
 	f.Heal()
 	all(true, [2]*netfault.Host{a, b}, [2]*netfault.Host{b, a})
 
-	f = n.Loss(100, c)
+	f = n.Loss(t, 100, c)
 	all(false, [2]*netfault.Host{c, a}, [2]*netfault.Host{a, c})
 	all(true, [2]*netfault.Host{a, b})
 	f.Heal()
@@ -135,7 +135,7 @@ func TestFaults(t *testing.T) {
 	defer conn.Close()
 	local := conn.LocalAddr().(*net.TCPAddr).Port
 	testenv.Eventually(t, 5*time.Second, "a to see the connection", func() bool { return a.Established(echoPort, local) })
-	f = n.HalfOpen(a, echoPort, local)
+	f = n.HalfOpen(t, a, echoPort, local)
 	_ = conn.SetDeadline(time.Now().Add(time.Second))
 	if _, err := conn.Write([]byte("x")); err != nil {
 		t.Fatal(err)
