@@ -77,7 +77,7 @@ func TestNetworkFaults(t *testing.T) {
 			node := n.Partition(t, natsHosts[i], majority...)
 			inst := n.Partition(t, ra, majority...)
 			start := time.Now()
-			waitReadyz(t, a, http.StatusServiceUnavailable, partitionFor)
+			waitReadyz(t, a, http.StatusServiceUnavailable, 30*time.Second)
 			t.Logf("netfault split: /readyz on A (minority) answered 503 %v after the split", time.Since(start).Round(time.Millisecond))
 			node.HealAfter(t.Context(), partitionFor-time.Since(start))
 			inst.Heal()
@@ -113,12 +113,39 @@ func TestNetworkFaults(t *testing.T) {
 		})
 	})
 
+	t.Run("instance A cut from its own NATS node only", func(t *testing.T) {
+		under(t, "cutnode", func(t *testing.T, s *scenario.Scenario) {
+			i := connectedNode(t, nats, ra)
+			f := n.Partition(t, ra, natsHosts[i])
+			defer f.Heal()
+			start := time.Now()
+			waitReadyz(t, a, http.StatusServiceUnavailable, 10*time.Second)
+			t.Logf("netfault cutnode: /readyz on A answered 503 %v after the cut", time.Since(start).Round(time.Millisecond))
+			// The other two nodes are reachable: A must find that its
+			// connection is dead and move to one of them while the cut
+			// lasts.
+			waitReadyz(t, a, http.StatusOK, 30*time.Second)
+			t.Logf("netfault cutnode: /readyz on A answered 200 again %v after the cut, connected to another node", time.Since(start).Round(time.Millisecond))
+			if j := connectedNode(t, nats, ra); j == i {
+				t.Fatalf("A is ready but still on node %s, which it cannot reach", nats.Nodes[i].Name)
+			}
+		})
+	})
+
 	t.Run("a half-open client is cut off by the server's keep-alive", func(t *testing.T) {
 		// A client on a quiet topic: nothing but the server's pings goes
 		// its way, so only they can find that it is gone.
 		c := wstest.Dial(t, a.URL(), wstest.TransportWS, nil)
 		c.Init()
 		c.Subscribe("1", wstest.EventsQuery, map[string]any{"topics": []string{"quiet"}})
+		// The client reads, so it answers pings, until its packets stop.
+		go func() {
+			for {
+				if _, err := c.TryRead(time.Hour); err != nil {
+					return
+				}
+			}
+		}()
 		_, port, _ := net.SplitHostPort(a.Addr)
 		serverPort, _ := strconv.Atoi(port)
 		clientPort := c.Conn.LocalAddr().(*net.TCPAddr).Port
@@ -199,7 +226,7 @@ func waitReadyz(t *testing.T, r *proctest.Rewind, code int, d time.Duration) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: /readyz answered %d, not %d, %v on (%v)", r.Name, last, code, d, err)
+			t.Fatalf("%s: /readyz answered %d, not %d, %v on (%v); its log:\n%s", r.Name, last, code, d, err, r.Log)
 		}
 		time.Sleep(100 * time.Millisecond) // polling an HTTP endpoint
 	}
