@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,9 +47,9 @@ func TestNetworkFaults(t *testing.T) {
 	b := proctest.StartRewindAt(t, rb.Place(), "rewind-b", env...)
 	instances := scenario.NewFleet(a, b)
 
-	// under runs a fault, which returns once healed, under load, and
-	// checks the promise afterwards.
-	under := func(t *testing.T, topic string, fault func(t *testing.T, s *scenario.Scenario)) {
+	// underOn runs a fault, which returns once healed, under load on
+	// instances, and checks the promise afterwards.
+	underOn := func(t *testing.T, instances *scenario.Fleet, topic string, fault func(t *testing.T, s *scenario.Scenario)) {
 		s := scenario.New(t, topic, instances)
 		for i := range 10 {
 			s.Follow(i)
@@ -61,6 +62,9 @@ func TestNetworkFaults(t *testing.T) {
 		cancel()
 		<-done
 		t.Logf("netfault %s: %s", topic, s.Verify())
+	}
+	under := func(t *testing.T, topic string, fault func(t *testing.T, s *scenario.Scenario)) {
+		underOn(t, instances, topic, fault)
 	}
 
 	t.Run("stream leader partitioned from the other nodes, then healed", func(t *testing.T) {
@@ -132,6 +136,29 @@ func TestNetworkFaults(t *testing.T) {
 		})
 	})
 
+	t.Run("200 ms added each way between instance C and every NATS node", func(t *testing.T) {
+		// This kernel has no netem: C reaches NATS through relays in the
+		// test process that delay every byte.
+		rc := n.Host("rc")
+		var relays []*netfault.Relay
+		var urls []string
+		for _, node := range nats.Nodes {
+			r := n.Relay(t, fmt.Sprintf("%s:%d", node.Place.Host, node.Port))
+			relays = append(relays, r)
+			urls = append(urls, "nats://"+r.Addr())
+		}
+		c := proctest.StartRewindAt(t, rc.Place(), "rewind-c", "NATS_URL="+strings.Join(urls, ","), "REPLICAS=3")
+		underOn(t, scenario.NewFleet(c, b), "latency", func(t *testing.T, s *scenario.Scenario) {
+			for _, r := range relays {
+				r.SetDelay(200 * time.Millisecond)
+			}
+			hold(t, degradedFor)
+			for _, r := range relays {
+				r.SetDelay(0)
+			}
+		})
+	})
+
 	t.Run("a half-open client is cut off by the server's keep-alive", func(t *testing.T) {
 		// A client on a quiet topic: nothing but the server's pings goes
 		// its way, so only they can find that it is gone.
@@ -166,6 +193,14 @@ func TestNetworkFaults(t *testing.T) {
 		}
 		t.Logf("netfault halfopen: A closed the half-open connection %v after its packets stopped (bound %v)", time.Since(start).Round(time.Millisecond), bound)
 	})
+}
+
+// hold lets a fault last d (or until the test ends).
+func hold(t *testing.T, d time.Duration) {
+	select {
+	case <-t.Context().Done():
+	case <-time.After(d):
+	}
 }
 
 func others(hosts []*netfault.Host, i int) []*netfault.Host {

@@ -154,3 +154,40 @@ func TestFaults(t *testing.T) {
 	}
 	f.Heal()
 }
+
+// TestRelay: a relay forwards at once, then with its delay each way, then
+// at once again.
+func TestRelay(t *testing.T) {
+	n := netfault.New(t, "rwnfr")
+	a := n.Host("a")
+	startEcho(t, a)
+	r := n.Relay(t, a.IP+":"+strconv.Itoa(echoPort))
+	conn, err := net.Dial("tcp", r.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	roundTrip := func() time.Duration {
+		t.Helper()
+		start := time.Now()
+		_ = conn.SetDeadline(start.Add(5 * time.Second))
+		if _, err := conn.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(conn, make([]byte, 1)); err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	if d := roundTrip(); d > 100*time.Millisecond {
+		t.Errorf("round trip without delay: %v", d)
+	}
+	r.SetDelay(150 * time.Millisecond)
+	if d := roundTrip(); d < 300*time.Millisecond {
+		t.Errorf("round trip with 150ms each way: %v, want at least 300ms", d)
+	}
+	r.SetDelay(0)
+	if d := roundTrip(); d > 100*time.Millisecond {
+		t.Errorf("round trip after the delay is lifted: %v", d)
+	}
+}

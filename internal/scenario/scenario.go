@@ -74,6 +74,10 @@ type Scenario struct {
 	lastErr  error
 	lastAck  time.Time
 	ackPause time.Duration // longest time without an acknowledgement while publishing
+	// The same for the publishes each instance got first, by index in
+	// Load's on: what a client that always starts there sees.
+	lastAckOn  map[int]time.Time
+	ackPauseOn map[int]time.Duration
 
 	clients []*resumer
 	wg      sync.WaitGroup
@@ -117,6 +121,10 @@ const inFlight = 32
 func (s *Scenario) Load(ctx context.Context, on []int, rate int) {
 	s.mu.Lock()
 	s.lastAck = time.Now()
+	s.lastAckOn, s.ackPauseOn = map[int]time.Time{}, map[int]time.Duration{}
+	for i := range on {
+		s.lastAckOn[i] = s.lastAck
+	}
 	s.mu.Unlock()
 	var next atomic.Int64 // the n of the next publish, unique across instances
 	var wg sync.WaitGroup
@@ -130,6 +138,9 @@ func (s *Scenario) Load(ctx context.Context, on []int, rate int) {
 	wg.Wait()
 	s.mu.Lock()
 	s.ackPause = max(s.ackPause, time.Since(s.lastAck)) // a pause still going on at the end counts
+	for i, at := range s.lastAckOn {
+		s.ackPauseOn[i] = max(s.ackPauseOn[i], time.Since(at))
+	}
 	s.mu.Unlock()
 }
 
@@ -185,6 +196,8 @@ func (s *Scenario) publish(ctx context.Context, on []int, first, n int) {
 			s.acked = append(s.acked, id)
 			s.ackPause = max(s.ackPause, now.Sub(s.lastAck))
 			s.lastAck = now
+			s.ackPauseOn[first] = max(s.ackPauseOn[first], now.Sub(s.lastAckOn[first]))
+			s.lastAckOn[first] = now
 			s.mu.Unlock()
 			return
 		}
@@ -246,14 +259,20 @@ type Report struct {
 	Acked, NotAcked, Stored, Retries int
 	Clients, Resumes                 int
 	// PublishPause is the longest time without an acknowledged publish
-	// while the load ran; DeliveryPause the longest time a client went
-	// without an event.
+	// while the load ran; PublishPauseOn the same for the publishes each
+	// instance got first (retries go to the next); DeliveryPause the
+	// longest time a client went without an event.
 	PublishPause, DeliveryPause time.Duration
+	PublishPauseOn              []time.Duration
 }
 
 func (r Report) String() string {
-	return fmt.Sprintf("%d publishes acknowledged (%d retries), %d not, %d stored; %d clients got every stored event exactly once in order (%d resumes); longest publish pause %v, longest delivery pause %v",
-		r.Acked, r.Retries, r.NotAcked, r.Stored, r.Clients, r.Resumes, r.PublishPause.Round(time.Millisecond), r.DeliveryPause.Round(time.Millisecond))
+	var on []string
+	for _, d := range r.PublishPauseOn {
+		on = append(on, d.Round(time.Millisecond).String())
+	}
+	return fmt.Sprintf("%d publishes acknowledged (%d retries), %d not, %d stored; %d clients got every stored event exactly once in order (%d resumes); longest publish pause %v (by first instance: %s), longest delivery pause %v",
+		r.Acked, r.Retries, r.NotAcked, r.Stored, r.Clients, r.Resumes, r.PublishPause.Round(time.Millisecond), strings.Join(on, " "), r.DeliveryPause.Round(time.Millisecond))
 }
 
 // Verify waits for each client to receive everything stored on the topic
@@ -274,6 +293,9 @@ func (s *Scenario) Verify() Report {
 	s.mu.Lock()
 	acked := slices.Clone(s.acked)
 	rep := Report{Acked: len(acked), NotAcked: s.fails, Retries: s.retries, Stored: len(stored), PublishPause: s.ackPause}
+	for i := range len(s.ackPauseOn) {
+		rep.PublishPauseOn = append(rep.PublishPauseOn, s.ackPauseOn[i])
+	}
 	lastErr := s.lastErr
 	s.mu.Unlock()
 	storedIDs := make([]string, len(stored))
