@@ -42,6 +42,11 @@ func TestNetworkFaults(t *testing.T) {
 	natsHosts := []*netfault.Host{n.Host("n1"), n.Host("n2"), n.Host("n3")}
 	ra, rb := n.Host("ra"), n.Host("rb")
 	nats := proctest.StartNATSClusterAt(t, natsHosts[0].Place(), natsHosts[1].Place(), natsHosts[2].Place())
+	for i := range nats.Nodes {
+		// Ready is not clustered: a stream created before every node
+		// has joined finds no peers to place its replicas on.
+		nats.WaitCurrent(i, 60*time.Second)
+	}
 	env := []string{"NATS_URL=" + nats.URLs(), "REPLICAS=3"}
 	a := proctest.StartRewindAt(t, ra.Place(), "rewind-a", env...)
 	b := proctest.StartRewindAt(t, rb.Place(), "rewind-b", env...)
