@@ -187,11 +187,11 @@ func TestNetworkFaults(t *testing.T) {
 		f := n.HalfOpen(t, ra, serverPort, clientPort)
 		defer f.Heal()
 		start := time.Now()
-		bound := gqlws.DefaultKeepAlive + gqlws.DefaultWriteTimeout
+		bound := 2*gqlws.DefaultKeepAlive + gqlws.DefaultWriteTimeout
 		deadline := start.Add(bound + 5*time.Second)
 		for ra.Established(serverPort, clientPort) {
 			if time.Now().After(deadline) {
-				t.Fatalf("A still holds the half-open connection %v after its packets stopped (documented bound: keep-alive %v + write timeout %v)",
+				t.Fatalf("A still holds the half-open connection %v after its packets stopped (documented bound: two keep-alives of %v and the write timeout %v)",
 					time.Since(start).Round(time.Second), gqlws.DefaultKeepAlive, gqlws.DefaultWriteTimeout)
 			}
 			time.Sleep(100 * time.Millisecond) // polling the kernel's socket table

@@ -38,8 +38,9 @@ type Config struct {
 	// KeepAlive is the interval of the server's ping (graphql-transport-ws)
 	// or ka (graphql-ws) messages, each sent with a WebSocket ping, which
 	// clients answer by themselves. A connection from which nothing has
-	// come for KeepAlive + WriteTimeout (no message, no pong) is closed:
-	// it is half-open, its client gone without a FIN. Default 15s.
+	// come for two intervals and WriteTimeout (no message, no pong; 40s
+	// by default) is closed: it is half-open, its client gone without a
+	// FIN. Default 15s.
 	KeepAlive time.Duration
 	// MaxSubscriptions bounds the operations running on one connection; a
 	// subscribe over it gets an error message. Default 200.
@@ -346,7 +347,7 @@ func (c *conn) read(opsCtx context.Context) {
 	// the kernel gives up retransmitting the keep-alives, a quarter of an
 	// hour later: small writes succeed into the socket's buffer, so the
 	// write timeout never fires. Every message and every pong (the
-	// keep-alive sends a ping) extends it.
+	// keep-alive sends a ping) extends it (see heard).
 	c.heard()
 	c.ws.SetPongHandler(func(string) error {
 		c.heard()
@@ -403,12 +404,16 @@ func (k *keepAlive) tick() {
 	k.start()
 }
 
-// heard pushes the read deadline to KeepAlive + WriteTimeout from now:
-// one keep-alive interval for the next ping to go out, and the write
-// timeout for its pong to come back.
+// heard pushes the read deadline to two keep-alive intervals and the
+// write timeout from now: two pings gone unanswered, as the Go client
+// judges a server, and the write timeout for the last pong to come back.
+// A live client that is slow to be scheduled is not taken for a dead one.
 func (c *conn) heard() {
-	_ = c.ws.SetReadDeadline(time.Now().Add(c.t.cfg.KeepAlive + c.t.cfg.WriteTimeout))
+	_ = c.ws.SetReadDeadline(time.Now().Add(silenceLimit(c.t.cfg)))
 }
+
+// silenceLimit is how long a connection may send nothing.
+func silenceLimit(c Config) time.Duration { return 2*c.KeepAlive + c.WriteTimeout }
 
 func (k *keepAlive) stop() {
 	k.mu.Lock()
