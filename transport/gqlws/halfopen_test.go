@@ -49,16 +49,15 @@ func TestHalfOpenClientClosed(t *testing.T) {
 }
 
 // TestQuietClientKept: a client that reads but sends nothing of its own
-// answers the server's WebSocket pings (gorilla, like browsers, does so
-// by itself) and stays connected over many read-deadline windows.
+// beyond what its protocol asks (pong to ping on graphql-transport-ws;
+// on graphql-ws nothing but the WebSocket pongs that gorilla, like
+// browsers, sends by itself) stays connected over many windows.
 func TestQuietClientKept(t *testing.T) {
 	const keepAlive, writeTimeout = 50 * time.Millisecond, 50 * time.Millisecond
 	s := startFault(t, gqlws.Config{KeepAlive: keepAlive, WriteTimeout: writeTimeout})
 	for _, proto := range protos {
 		t.Run(proto, func(t *testing.T) {
 			c := dialInit(t, s.url, proto, nil)
-			// Read without answering the ping messages: only gorilla's
-			// automatic pongs go back.
 			keepAlives := 0
 			for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
 				_ = c.Conn.SetReadDeadline(time.Now().Add(time.Second))
@@ -66,7 +65,13 @@ func TestQuietClientKept(t *testing.T) {
 				if err := c.Conn.ReadJSON(&m); err != nil {
 					t.Fatalf("after %d keep-alives: %v", keepAlives, err)
 				}
-				if m.Type == "ping" || m.Type == "ka" {
+				switch m.Type {
+				case "ping":
+					keepAlives++
+					if err := c.Conn.WriteJSON(wstest.Message{Type: "pong"}); err != nil {
+						t.Fatal(err)
+					}
+				case "ka":
 					keepAlives++
 				}
 			}

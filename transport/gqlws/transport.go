@@ -35,12 +35,12 @@ type Config struct {
 	// InitTimeout closes a socket that sends no connection_init (4408 on
 	// graphql-transport-ws). Default 3s.
 	InitTimeout time.Duration
-	// KeepAlive is the interval of the server's ping (graphql-transport-ws)
-	// or ka (graphql-ws) messages, each sent with a WebSocket ping, which
-	// clients answer by themselves. A connection from which nothing has
-	// come for two intervals and WriteTimeout (no message, no pong; 40s
-	// by default) is closed: it is half-open, its client gone without a
-	// FIN. Default 15s.
+	// KeepAlive is the interval of the server's ping (graphql-transport-ws,
+	// which clients must answer with pong) or ka (graphql-ws, which has no
+	// answer, so a WebSocket ping goes with it: clients answer those by
+	// themselves). A connection from which nothing has come for two
+	// intervals and WriteTimeout (no message, no pong; 40s by default) is
+	// closed: it is half-open, its client gone without a FIN. Default 15s.
 	KeepAlive time.Duration
 	// MaxSubscriptions bounds the operations running on one connection; a
 	// subscribe over it gets an error message. Default 200.
@@ -346,8 +346,8 @@ func (c *conn) read(opsCtx context.Context) {
 	// machine gone, a proxy or NAT that forgot it) would stay open until
 	// the kernel gives up retransmitting the keep-alives, a quarter of an
 	// hour later: small writes succeed into the socket's buffer, so the
-	// write timeout never fires. Every message and every pong (the
-	// keep-alive sends a ping) extends it (see heard).
+	// write timeout never fires. Every message and every WebSocket pong
+	// extends it (see heard): a live client answers each keep-alive.
 	c.heard()
 	c.ws.SetPongHandler(func(string) error {
 		c.heard()
@@ -396,10 +396,6 @@ func (k *keepAlive) start() {
 func (k *keepAlive) tick() {
 	if k.c.isAcked() {
 		k.c.proto.keepAlive(k.c)
-		// The legacy subprotocol's ka has no answer, and a client may
-		// ignore a ping message: a WebSocket ping gets a pong from every
-		// client that still reads, which keeps its read deadline ahead.
-		_ = k.c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(k.c.t.cfg.WriteTimeout))
 	}
 	k.start()
 }
