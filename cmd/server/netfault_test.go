@@ -11,9 +11,12 @@ import (
 	"testing"
 	"time"
 
+	natsgo "github.com/nats-io/nats.go"
+
 	"github.com/rewind-dev/rewind/internal/netfault"
 	"github.com/rewind-dev/rewind/internal/proctest"
 	"github.com/rewind-dev/rewind/internal/scenario"
+	"github.com/rewind-dev/rewind/internal/testenv"
 	"github.com/rewind-dev/rewind/internal/wstest"
 	"github.com/rewind-dev/rewind/transport/gqlws"
 )
@@ -40,7 +43,7 @@ func TestNetworkFaults(t *testing.T) {
 	}
 	n := netfault.New(t, "rwnf")
 	natsHosts := []*netfault.Host{n.Host("n1"), n.Host("n2"), n.Host("n3")}
-	ra, rb := n.Host("ra"), n.Host("rb")
+	ra, rb, rc := n.Host("ra"), n.Host("rb"), n.Host("rc")
 	nats := proctest.StartNATSClusterAt(t, natsHosts[0].Place(), natsHosts[1].Place(), natsHosts[2].Place())
 	for i := range nats.Nodes {
 		// Ready is not clustered: a stream created before every node
@@ -81,7 +84,10 @@ func TestNetworkFaults(t *testing.T) {
 
 	t.Run("minority and majority: instance A and its NATS node split from the rest", func(t *testing.T) {
 		under(t, "split", func(t *testing.T, s *scenario.Scenario) {
+			// The worst case: the stream's leader is on the minority side,
+			// where it still answers but can store nothing.
 			i := connectedNode(t, nats, ra)
+			moveStreamLeader(t, nats, i)
 			majority := append(others(natsHosts, i), rb)
 			node := n.Partition(t, natsHosts[i], majority...)
 			inst := n.Partition(t, ra, majority...)
@@ -144,7 +150,6 @@ func TestNetworkFaults(t *testing.T) {
 	t.Run("200 ms added each way between instance C and every NATS node", func(t *testing.T) {
 		// This kernel has no netem: C reaches NATS through relays in the
 		// test process that delay every byte.
-		rc := n.Host("rc")
 		var relays []*netfault.Relay
 		var urls []string
 		for _, node := range nats.Nodes {
@@ -181,7 +186,7 @@ func TestNetworkFaults(t *testing.T) {
 		_, port, _ := net.SplitHostPort(a.Addr)
 		serverPort, _ := strconv.Atoi(port)
 		clientPort := c.Conn.LocalAddr().(*net.TCPAddr).Port
-		if !ra.Established(serverPort, clientPort) {
+		if !ra.Established(t, serverPort, clientPort) {
 			t.Fatalf("A has no connection from client port %d", clientPort)
 		}
 		f := n.HalfOpen(t, ra, serverPort, clientPort)
@@ -189,7 +194,7 @@ func TestNetworkFaults(t *testing.T) {
 		start := time.Now()
 		bound := 2*gqlws.DefaultKeepAlive + gqlws.DefaultWriteTimeout
 		deadline := start.Add(bound + 5*time.Second)
-		for ra.Established(serverPort, clientPort) {
+		for ra.Established(t, serverPort, clientPort) {
 			if time.Now().After(deadline) {
 				t.Fatalf("A still holds the half-open connection %v after its packets stopped (documented bound: two keep-alives of %v and the write timeout %v)",
 					time.Since(start).Round(time.Second), gqlws.DefaultKeepAlive, gqlws.DefaultWriteTimeout)
@@ -246,6 +251,26 @@ func connectedNode(t *testing.T, c *proctest.NATSCluster, h *netfault.Host) int 
 	}
 	t.Fatalf("no NATS node has a connection from %s (%s)", h.Name, h.IP)
 	return -1
+}
+
+// moveStreamLeader makes node i lead the REWIND stream.
+func moveStreamLeader(t *testing.T, c *proctest.NATSCluster, i int) {
+	t.Helper()
+	if c.StreamLeader("REWIND") == i {
+		return
+	}
+	nc, err := natsgo.Connect(c.Nodes[i].URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	req := fmt.Sprintf(`{"placement":{"preferred":%q}}`, c.Nodes[i].Name)
+	if resp, err := nc.Request("$JS.API.STREAM.LEADER.STEPDOWN.REWIND", []byte(req), 10*time.Second); err != nil {
+		t.Fatalf("stream leader step-down to %s: %v", c.Nodes[i].Name, err)
+	} else if strings.Contains(string(resp.Data), `"error"`) {
+		t.Fatalf("stream leader step-down to %s: %s", c.Nodes[i].Name, resp.Data)
+	}
+	testenv.Eventually(t, 30*time.Second, "the stream's new leader", func() bool { return c.StreamLeader("REWIND") == i })
 }
 
 // waitReadyz waits until the instance's /readyz answers code.

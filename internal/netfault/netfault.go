@@ -126,7 +126,7 @@ func (n *Net) removeLeftovers() {
 }
 
 // Host adds a namespace named prefix-name on the bridge, with the next
-// address of the subnet.
+// address of the subnet. Call it from the test that made the Net.
 func (n *Net) Host(name string) *Host {
 	n.t.Helper()
 	n.mu.Lock()
@@ -151,11 +151,14 @@ func (h *Host) Place() proctest.Place {
 
 // Established reports whether the host has an established TCP connection
 // from its localPort to remotePort: whether its side still believes in it.
-func (h *Host) Established(localPort, remotePort int) bool {
-	h.net.t.Helper()
+func (h *Host) Established(t testing.TB, localPort, remotePort int) bool {
+	t.Helper()
 	filter := fmt.Sprintf("( sport = :%d and dport = :%d )", localPort, remotePort)
-	out := h.net.run("ip", "netns", "exec", h.NS, "ss", "-tnH", "state", "established", filter)
-	return strings.TrimSpace(out) != ""
+	out, err := exec.Command("ip", "netns", "exec", h.NS, "ss", "-tnH", "state", "established", filter).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ss in %s: %v: %s", h.Name, err, bytes.TrimSpace(out))
+	}
+	return strings.TrimSpace(string(out)) != ""
 }
 
 // Fault is a set of nftables rules in one or more namespaces, healed at

@@ -134,7 +134,7 @@ func TestFaults(t *testing.T) {
 	}
 	defer conn.Close()
 	local := conn.LocalAddr().(*net.TCPAddr).Port
-	testenv.Eventually(t, 5*time.Second, "a to see the connection", func() bool { return a.Established(echoPort, local) })
+	testenv.Eventually(t, 5*time.Second, "a to see the connection", func() bool { return a.Established(t, echoPort, local) })
 	f = n.HalfOpen(t, a, echoPort, local)
 	_ = conn.SetDeadline(time.Now().Add(time.Second))
 	if _, err := conn.Write([]byte("x")); err != nil {
@@ -143,7 +143,7 @@ func TestFaults(t *testing.T) {
 	if _, err := io.ReadFull(conn, make([]byte, 1)); err == nil {
 		t.Error("an echo came back over the half-open connection")
 	}
-	if !a.Established(echoPort, local) {
+	if !a.Established(t, echoPort, local) {
 		t.Error("a gave up the half-open connection at once; it should see only silence")
 	}
 	other, err := net.DialTimeout("tcp", a.IP+":"+strconv.Itoa(echoPort), time.Second)

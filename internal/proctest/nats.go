@@ -127,7 +127,8 @@ func (c *NATSCluster) URLs() string {
 // URL is the node's client URL.
 func (n *NATSNode) URL() string { return fmt.Sprintf("nats://%s:%d", n.Place.host(), n.Port) }
 
-// StreamLeader returns the index of the node leading stream.
+// StreamLeader returns the index of the node leading stream, waiting up
+// to 30 s for one to be elected.
 func (c *NATSCluster) StreamLeader(stream string) int {
 	c.t.Helper()
 	nc, err := nats.Connect(c.URLs())
@@ -136,21 +137,29 @@ func (c *NATSCluster) StreamLeader(stream string) int {
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := js.Stream(ctx, stream)
-	if err != nil {
-		c.t.Fatalf("stream %s: %v", stream, err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil || info.Cluster == nil {
-		c.t.Fatalf("stream %s info: %v", stream, err)
-	}
-	for i, n := range c.Nodes {
-		if n.Name == info.Cluster.Leader {
-			return i
+	for {
+		s, err := js.Stream(ctx, stream)
+		if err != nil {
+			c.t.Fatalf("stream %s: %v", stream, err)
+		}
+		info, err := s.Info(ctx)
+		if err != nil || info.Cluster == nil {
+			c.t.Fatalf("stream %s info: %v", stream, err)
+		}
+		for i, n := range c.Nodes {
+			if n.Name == info.Cluster.Leader {
+				return i
+			}
+		}
+		if info.Cluster.Leader != "" {
+			c.t.Fatalf("stream %s leader %q is not a node", stream, info.Cluster.Leader)
+		}
+		select {
+		case <-ctx.Done():
+			c.t.Fatalf("stream %s has no leader after 30s", stream)
+		case <-time.After(100 * time.Millisecond): // polling an election
 		}
 	}
-	c.t.Fatalf("stream %s leader %q is not a node", stream, info.Cluster.Leader)
-	return -1
 }
