@@ -23,10 +23,21 @@ type Request struct {
 	// subscription starts with the next one. Zero starts at the beginning
 	// of the stream; empty starts with events published from now on.
 	After string
+	// Where keeps only events whose data passes this filter: JSON of the
+	// server's Filter input, e.g. {"path":"status","eq":"paid"}. Nil keeps
+	// all. A resume after a reconnection uses the same filter, so the
+	// events delivered are still each matching event once.
+	Where json.RawMessage
 }
 
 const subscription = `subscription Follow($topics: [String!]!, $after: ID, $types: [String!]) {
   events(topics: $topics, afterId: $after, types: $types) { id topic type data time }
+}`
+
+// filteredSubscription is subscription with where, sent only when a
+// filter is given, so that servers without where still take the other.
+const filteredSubscription = `subscription Follow($topics: [String!]!, $after: ID, $types: [String!], $where: Filter) {
+  events(topics: $topics, afterId: $after, types: $types, where: $where) { id topic type data time }
 }`
 
 // Subscribe returns the request's events in stream order, each once. After
@@ -186,7 +197,11 @@ func (c *Client) follow(ctx context.Context, req Request, last *string, yield fu
 	if *last != "" {
 		vars["after"] = *last
 	}
-	payload, _ := json.Marshal(map[string]any{"query": subscription, "variables": vars})
+	query := subscription
+	if req.Where != nil {
+		query, vars["where"] = filteredSubscription, req.Where
+	}
+	payload, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
 	if err := cn.write(message{Type: "subscribe", ID: "1", Payload: payload}); err != nil {
 		return false, false, fmt.Errorf("subscribe: %w", err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/rewind-dev/rewind/eventfilter"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/graph"
 	"github.com/rewind-dev/rewind/replay"
@@ -58,6 +59,10 @@ type Request struct {
 	// Latest, when true, starts with the newest stored event of each topic
 	// Topics match (of those, the ones of Types), in stream order.
 	Latest *bool
+	// Where keeps only events whose data passes the filter (nil: all),
+	// replayed and live alike: compile a where argument with
+	// eventfilter.Compile (its errors are BAD_USER_INPUT).
+	Where *eventfilter.Filter
 }
 
 // Event is one stored event as a subscription delivers it, with its data
@@ -188,7 +193,7 @@ func Subscribe[T, Out any](ctx context.Context, src Source, req Request, wrap fu
 
 // start turns req's start point into the hub's, as Rewind's own fields do.
 func start(ctx context.Context, store *eventstore.Store, req Request) (replay.Request, error) {
-	out := replay.Request{Topics: req.Topics, Types: req.Types}
+	out := replay.Request{Topics: req.Topics, Types: req.Types, Filter: req.Where}
 	err := graph.StartAt(ctx, store, &out, req.AfterID, req.Last, req.Since, req.Latest)
 	return out, err
 }

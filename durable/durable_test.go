@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/rewind-dev/rewind/durable"
+	"github.com/rewind-dev/rewind/eventfilter"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/internal/testenv"
 	"github.com/rewind-dev/rewind/replay"
@@ -99,3 +101,52 @@ func TestSlowConsumer(t *testing.T) {
 	for range events { // closed once reported
 	}
 }
+
+// TestWhere: a typed subscription with a filter gets the events whose data
+// passes, replayed then live.
+func TestWhere(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store := testenv.StartNATS(t).Store(eventstore.Config{})
+	for i := range 6 {
+		if _, err := durable.Publish(ctx, store, "orders", "OrderPlaced", map[string]int{"n": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hub := replay.NewHub(store, replay.Config{}, slog.New(slog.DiscardHandler))
+	go hub.Run(ctx)
+	where, err := eventfilter.Compile(&eventfilter.Spec{Or: []*eventfilter.Spec{{Path: "n", Lt: ptr(2.0)}, {Path: "n", Gte: ptr(5.0)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	zero := "00000000000000000000000000"
+	events, err := durable.Subscribe(ctx, durable.Source{Store: store, Hub: hub}, durable.Request{Topics: []string{"orders"}, AfterID: &zero, Where: where},
+		func(e durable.Event[map[string]int]) int { return e.Data["n"] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := func() int {
+		select {
+		case n := <-events:
+			return n
+		case <-time.After(10 * time.Second):
+			t.Fatal("no event within 10s")
+			return 0
+		}
+	}
+	var got []int
+	for len(got) < 3 {
+		got = append(got, next())
+	}
+	for _, n := range []int{2, 9, 3} {
+		if _, err := durable.Publish(ctx, store, "orders", "OrderPlaced", map[string]int{"n": n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got = append(got, next())
+	if want := []int{0, 1, 5, 9}; !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

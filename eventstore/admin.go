@@ -51,6 +51,8 @@ func LoadConfig(ctx context.Context, nc *nats.Conn, stream string) (Config, erro
 		MaxAge:        sc.MaxAge,
 		MaxMsgs:       max(sc.MaxMsgs, 0),
 		MaxBytes:      max(sc.MaxBytes, 0),
+		// Without it, opening a stream kept per topic would lift the limit.
+		MaxMsgsPerSubject: max(sc.MaxMsgsPerSubject, 0),
 	}
 	// Settings Open fixes rather than takes from Config: a stream that
 	// differs in them was not made by Open, and opening it would change it.
@@ -77,18 +79,19 @@ func LoadConfig(ctx context.Context, nc *nats.Conn, stream string) (Config, erro
 
 // Stats describes the stream: its settings, its extent and its consumers.
 type Stats struct {
-	Stream     string
-	Subjects   []string
-	Storage    string // "file" or "memory"
-	Replicas   int
-	Retention  string        // "limits", "interest" or "workqueue"
-	Discard    string        // "old" or "new"
-	MaxAge     time.Duration // 0: unlimited
-	MaxMsgs    int64         // 0: unlimited
-	MaxBytes   int64         // 0: unlimited
-	MaxMsgSize int32         // 0: unlimited
-	Duplicates time.Duration
-	Created    time.Time
+	Stream      string
+	Subjects    []string
+	Storage     string // "file" or "memory"
+	Replicas    int
+	Retention   string        // "limits", "interest" or "workqueue"
+	Discard     string        // "old" or "new"
+	MaxAge      time.Duration // 0: unlimited
+	MaxMsgs     int64         // 0: unlimited
+	MaxPerTopic int64         // events kept per topic (Config.MaxMsgsPerSubject); 0: unlimited
+	MaxBytes    int64         // 0: unlimited
+	MaxMsgSize  int32         // 0: unlimited
+	Duplicates  time.Duration
+	Created     time.Time
 
 	Events    uint64
 	Bytes     uint64
@@ -124,26 +127,27 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	}
 	c, st := info.Config, info.State
 	out := Stats{
-		Stream:     c.Name,
-		Subjects:   c.Subjects,
-		Storage:    strings.ToLower(c.Storage.String()),
-		Replicas:   c.Replicas,
-		Retention:  strings.ToLower(c.Retention.String()),
-		Discard:    strings.TrimPrefix(strings.ToLower(c.Discard.String()), "discard"),
-		MaxAge:     c.MaxAge,
-		MaxMsgs:    max(c.MaxMsgs, 0),
-		MaxBytes:   max(c.MaxBytes, 0),
-		MaxMsgSize: max(c.MaxMsgSize, 0),
-		Duplicates: c.Duplicates,
-		Created:    info.Created,
-		Events:     st.Msgs,
-		Bytes:      st.Bytes,
-		FirstSeq:   st.FirstSeq,
-		FirstTime:  st.FirstTime,
-		LastSeq:    st.LastSeq,
-		LastTime:   st.LastTime,
-		Deleted:    st.NumDeleted,
-		Topics:     int(st.NumSubjects),
+		Stream:      c.Name,
+		Subjects:    c.Subjects,
+		Storage:     strings.ToLower(c.Storage.String()),
+		Replicas:    c.Replicas,
+		Retention:   strings.ToLower(c.Retention.String()),
+		Discard:     strings.TrimPrefix(strings.ToLower(c.Discard.String()), "discard"),
+		MaxAge:      c.MaxAge,
+		MaxMsgs:     max(c.MaxMsgs, 0),
+		MaxPerTopic: max(c.MaxMsgsPerSubject, 0),
+		MaxBytes:    max(c.MaxBytes, 0),
+		MaxMsgSize:  max(c.MaxMsgSize, 0),
+		Duplicates:  c.Duplicates,
+		Created:     info.Created,
+		Events:      st.Msgs,
+		Bytes:       st.Bytes,
+		FirstSeq:    st.FirstSeq,
+		FirstTime:   st.FirstTime,
+		LastSeq:     st.LastSeq,
+		LastTime:    st.LastTime,
+		Deleted:     st.NumDeleted,
+		Topics:      int(st.NumSubjects),
 	}
 	if info.Cluster != nil && info.Cluster.Name != "" {
 		out.Leader = info.Cluster.Leader

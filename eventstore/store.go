@@ -418,6 +418,17 @@ func transient(err error) bool {
 	return false
 }
 
+// Validate checks ev (and its append options) as Append does before it
+// stores anything, so that a caller appending several events can refuse
+// them all before storing any.
+func (s *Store) Validate(ev Event, opts ...AppendOption) error {
+	var o appendOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return s.validate(ev, o)
+}
+
 func (s *Store) validate(ev Event, o appendOptions) error {
 	if err := ValidateTopic(ev.Topic); err != nil {
 		return err

@@ -65,6 +65,9 @@ func Match(pattern, topic string) bool {
 	}
 }
 
+// Overlap reports whether some topic matches both patterns.
+func Overlap(a, b string) bool { return overlap(a, b) }
+
 // overlap reports whether some topic matches both patterns.
 func overlap(a, b string) bool {
 	at, bt := strings.Split(a, "."), strings.Split(b, ".")

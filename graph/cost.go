@@ -12,6 +12,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/graph/model"
 )
 
 // Defaults of the operation limits in Limits, declared once.
@@ -42,6 +43,15 @@ const (
 	// it is charged one page (maxPage events) read ahead, not the whole
 	// history after the start, which only time bounds.
 	replayWeight = maxPage
+	// filterNodeWeight and filterValueWeight are what each filter of a
+	// where argument and each value it compares with add: work done on
+	// every event the field reads (a path looked up, values compared), not
+	// per result rendered.
+	filterNodeWeight  = 10
+	filterValueWeight = 1
+	// filteredScanWeight is what a filtered page of history adds: one per
+	// event it may read (maxScanPerPage) to find its page.
+	filteredScanWeight = maxScanPerPage
 )
 
 // costs is the cost model of the schema's list and storage fields, through
@@ -52,19 +62,22 @@ const (
 // events AfterLast reads back over; afterId, since or latest, replayWeight.
 func costs() ComplexityRoot {
 	var c ComplexityRoot
-	c.Query.Events = func(child int, _ string, first *int, _ *string) int {
+	c.Query.Events = func(child int, _ string, first *int, _ *string, where *model.Filter) int {
 		n := defaultPage
 		if first != nil {
 			n = min(max(*first, 1), maxPage) // out of range is refused by the resolver
 		}
+		if where != nil {
+			return addSat(mulSat(n, child), addSat(filteredScanWeight, whereCost(where)))
+		}
 		return mulSat(n, child)
 	}
 	c.Query.Topics = func(child int) int { return mulSat(topicsWeight, child) }
-	c.Subscription.Events = func(child int, _ []string, afterID *string, _ []string, last *int, since *time.Time, latest *bool) int {
-		return addSat(child, startWeight(afterID, last, since, latest))
+	c.Subscription.Events = func(child int, _ []string, afterID *string, _ []string, last *int, since *time.Time, latest *bool, where *model.Filter) int {
+		return addSat(child, addSat(startWeight(afterID, last, since, latest), whereCost(where)))
 	}
-	c.Subscription.RealTimeMessages = func(child int, afterID *string, last *int, since *time.Time, latest *bool) int {
-		return addSat(child, startWeight(afterID, last, since, latest))
+	c.Subscription.RealTimeMessages = func(child int, afterID *string, last *int, since *time.Time, latest *bool, where *model.Filter) int {
+		return addSat(child, addSat(startWeight(afterID, last, since, latest), whereCost(where)))
 	}
 	return c
 }
@@ -195,10 +208,21 @@ func (w *walker) field(f *ast.Field) (measure, *gqlerror.Error) {
 	if f.ObjectDefinition == nil {
 		return m, nil
 	}
+	if f.ObjectDefinition.Name == "__Type" && f.Name == "ofType" {
+		// A chain of ofType is one object each, never a list: it costs
+		// what it selects and cannot multiply work, so it adds no depth.
+		// Introspection queries nest it 7 to 9 times (graphql-js,
+		// GraphiQL), which the depth limit refused.
+		m.depth = child.depth
+	}
 	if c, ok := w.es.Complexity(w.ctx, f.ObjectDefinition.Name, f.Name, child.cost, args); ok && c >= 1 {
 		m.cost = c
 	}
-	if readsStorage(f.ObjectDefinition.Name, f.Name, args) {
+	reads := readsStorage
+	if t, ok := w.es.(*typedSchema); ok {
+		reads = t.readsStorage
+	}
+	if reads(f.ObjectDefinition.Name, f.Name, args) {
 		m.reads = addSat(m.reads, 1)
 	}
 	return m, nil

@@ -11,6 +11,8 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/rewind-dev/rewind/auth"
+	"github.com/rewind-dev/rewind/eventfilter"
+	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/replay"
 	"github.com/rewind-dev/rewind/transport"
@@ -33,6 +35,9 @@ const (
 	CodeRateLimited     = "RATE_LIMITED"
 	CodeInternal        = "INTERNAL_SERVER_ERROR"
 	CodeKeyReused       = "IDEMPOTENCY_KEY_REUSED"
+	// A stored event whose data does not fit its declared type now: a
+	// field error; extensions.eventId names the event.
+	CodeEventShapeMismatch = "EVENT_SHAPE_MISMATCH"
 	// Refusals of an operation before it runs (see limits).
 	CodeDepthLimit      = "DEPTH_LIMIT_EXCEEDED"
 	CodeComplexityLimit = "COMPLEXITY_LIMIT_EXCEEDED"
@@ -63,7 +68,9 @@ func Code(err error) string {
 	switch {
 	case errors.Is(err, eventstore.ErrKeyReused):
 		return CodeKeyReused
-	case errIs(err, errBadInput, eventstore.ErrInvalidTopic, eventstore.ErrInvalidEvent, eventstore.ErrInvalidID, eventstore.ErrInvalidStart):
+	case errors.Is(err, ErrShapeMismatch):
+		return CodeEventShapeMismatch
+	case errIs(err, errBadInput, eventschema.ErrInvalidData, eventstore.ErrInvalidTopic, eventstore.ErrInvalidEvent, eventstore.ErrInvalidID, eventstore.ErrInvalidStart, eventfilter.ErrInvalid):
 		return CodeBadUserInput
 	case errors.Is(err, eventstore.ErrPayloadTooLarge):
 		return CodePayloadTooLarge
@@ -112,6 +119,9 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			gqlErr.Extensions = map[string]any{}
 		}
 		gqlErr.Extensions["code"] = code
+		if se, ok := errors.AsType[*ShapeError](err); ok {
+			gqlErr.Extensions["eventId"] = se.EventID // the client may resume after it
+		}
 		if stored := appendsFrom(ctx).storedSoFar(); stored != nil {
 			// A mutation failed after earlier fields of its document were
 			// stored: say which, so the client knows what to retry.

@@ -79,15 +79,15 @@ type ComplexityRoot struct {
 
 	Query struct {
 		Event  func(childComplexity int, id string) int
-		Events func(childComplexity int, topic string, first *int, after *string) int
+		Events func(childComplexity int, topic string, first *int, after *string, where *model.Filter) int
 		Hello  func(childComplexity int) int
 		Topics func(childComplexity int) int
 	}
 
 	Subscription struct {
 		Count            func(childComplexity int, target int, intervalMs int) int
-		Events           func(childComplexity int, topics []string, afterID *string, types []string, last *int, since *time.Time, latest *bool) int
-		RealTimeMessages func(childComplexity int, afterID *string, last *int, since *time.Time, latest *bool) int
+		Events           func(childComplexity int, topics []string, afterID *string, types []string, last *int, since *time.Time, latest *bool, where *model.Filter) int
+		RealTimeMessages func(childComplexity int, afterID *string, last *int, since *time.Time, latest *bool, where *model.Filter) int
 	}
 
 	TopicInfo struct {
@@ -114,13 +114,13 @@ type MutationResolver interface {
 type QueryResolver interface {
 	Hello(ctx context.Context) (string, error)
 	Event(ctx context.Context, id string) (*eventstore.Event, error)
-	Events(ctx context.Context, topic string, first *int, after *string) (*model.EventConnection, error)
+	Events(ctx context.Context, topic string, first *int, after *string, where *model.Filter) (*model.EventConnection, error)
 	Topics(ctx context.Context) ([]*model.TopicInfo, error)
 }
 type SubscriptionResolver interface {
 	Count(ctx context.Context, target int, intervalMs int) (<-chan int, error)
-	Events(ctx context.Context, topics []string, afterID *string, types []string, last *int, since *time.Time, latest *bool) (<-chan *eventstore.Event, error)
-	RealTimeMessages(ctx context.Context, afterID *string, last *int, since *time.Time, latest *bool) (<-chan *model.Message, error)
+	Events(ctx context.Context, topics []string, afterID *string, types []string, last *int, since *time.Time, latest *bool, where *model.Filter) (<-chan *eventstore.Event, error)
+	RealTimeMessages(ctx context.Context, afterID *string, last *int, since *time.Time, latest *bool, where *model.Filter) (<-chan *model.Message, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -280,7 +280,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Events(childComplexity, args["topic"].(string), args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.Query.Events(childComplexity, args["topic"].(string), args["first"].(*int), args["after"].(*string), args["where"].(*model.Filter)), true
 	case "Query.hello":
 		if e.ComplexityRoot.Query.Hello == nil {
 			break
@@ -316,7 +316,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Subscription.Events(childComplexity, args["topics"].([]string), args["afterId"].(*string), args["types"].([]string), args["last"].(*int), args["since"].(*time.Time), args["latest"].(*bool)), true
+		return e.ComplexityRoot.Subscription.Events(childComplexity, args["topics"].([]string), args["afterId"].(*string), args["types"].([]string), args["last"].(*int), args["since"].(*time.Time), args["latest"].(*bool), args["where"].(*model.Filter)), true
 	case "Subscription.realTimeMessages":
 		if e.ComplexityRoot.Subscription.RealTimeMessages == nil {
 			break
@@ -327,7 +327,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Subscription.RealTimeMessages(childComplexity, args["afterId"].(*string), args["last"].(*int), args["since"].(*time.Time), args["latest"].(*bool)), true
+		return e.ComplexityRoot.Subscription.RealTimeMessages(childComplexity, args["afterId"].(*string), args["last"].(*int), args["since"].(*time.Time), args["latest"].(*bool), args["where"].(*model.Filter)), true
 
 	case "TopicInfo.events":
 		if e.ComplexityRoot.TopicInfo.Events == nil {
@@ -362,7 +362,9 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	opCtx := graphql.GetOperationContext(ctx)
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
-		return graphql.NewInputUnmarshalerIndex()
+		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("Filter", ec.unmarshalInputFilter),
+		)
 	}
 	first := true
 
@@ -499,7 +501,7 @@ type EventEdge {
 
 type PageInfo {
   hasNextPage: Boolean!
-  "The last edge's cursor, or null on an empty page."
+  "The last edge's cursor, or null on an empty page; with where, the last event scanned when a page's scan ran out (see Query.events)."
   endCursor: ID
 }
 
@@ -512,12 +514,44 @@ type TopicInfo {
   lastId: ID
 }
 
+"""
+A filter on an event's data, for where. A leaf has a path and exactly one operator; and, or and
+not combine filters and take nothing beside them. A path that is absent from the data matches
+only exists: false and ne. Bounds: 8 levels of nesting, 64 filters, 100 values in one in, 256
+values and 16 KiB of JSON values in all, paths of 256 bytes; beyond them BAD_USER_INPUT.
+"""
+input Filter {
+  "A dot path into data, e.g. customer.country; a segment of digits indexes an array (items.0.sku)."
+  path: String
+  "Equal JSON values: numbers as numbers (1 equals 1.0), objects whatever their keys' order. eq: null matches a null value."
+  eq: JSON
+  "Not equal, or absent."
+  ne: JSON
+  "Equal to one of these."
+  in: [JSON!]
+  "Greater than: a number, or an RFC 3339 string as an instant, the bound in seconds since the Unix epoch."
+  gt: Float
+  gte: Float
+  lt: Float
+  lte: Float
+  "true: the path is present (even with a null value); false: it is absent."
+  exists: Boolean
+  and: [Filter!]
+  or: [Filter!]
+  not: Filter
+}
+
 type Query {
   hello: String!
   "The event with this id, or null if there is none."
   event(id: ID!): Event
-  "History of one topic, oldest first, Relay-style; cursors are event ids. first is 1 to 1000."
-  events(topic: String!, first: Int = 50, after: ID): EventConnection!
+  """
+  History of one topic, oldest first, Relay-style; cursors are event ids. first is 1 to 1000.
+  With where, first counts events that pass the filter, and one page scans at most 10,000 events:
+  a page may then hold fewer than first (even none) with hasNextPage true, and endCursor is the
+  last event scanned, to pass as after.
+  """
+  events(topic: String!, first: Int = 50, after: ID, where: Filter): EventConnection!
   "Every topic with stored events, by name."
   topics: [TopicInfo!]!
 }
@@ -538,11 +572,13 @@ type Subscription {
   start); last, the last N matching events (1 to 100000, counted after topic and type filters);
   since, the first event stored at or after that time; latest: true, the newest stored event of
   each matching topic, in stream order (with types: a topic whose newest event is of another type
-  is left out). At most one start point; none: live only.
+  is left out). At most one start point; none: live only. where keeps the events whose data passes
+  it, replayed and live alike (resuming with the same where continues exactly); last counts events
+  before where applies, and with latest a topic whose newest event fails where is left out.
   """
-  events(topics: [String!]!, afterId: ID, types: [String!], last: Int, since: Time, latest: Boolean): Event!
-  "The seed's realTimeMessages, durable and resumable the same way, with the same start points."
-  realTimeMessages(afterId: ID, last: Int, since: Time, latest: Boolean): Message!
+  events(topics: [String!]!, afterId: ID, types: [String!], last: Int, since: Time, latest: Boolean, where: Filter): Event!
+  "The seed's realTimeMessages, durable and resumable the same way, with the same start points and where."
+  realTimeMessages(afterId: ID, last: Int, since: Time, latest: Boolean, where: Filter): Message!
 }
 `, BuiltIn: false},
 }
@@ -849,6 +885,14 @@ func (ec *executionContext) field_Query_events_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["after"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*model.Filter, error) {
+			return ec.unmarshalOFilter2ᚖgithubᚗcomᚋrewindᚑdevᚋrewindᚋgraphᚋmodelᚐFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg3
 	return args, nil
 }
 
@@ -925,6 +969,14 @@ func (ec *executionContext) field_Subscription_events_args(ctx context.Context, 
 		return nil, err
 	}
 	args["latest"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*model.Filter, error) {
+			return ec.unmarshalOFilter2ᚖgithubᚗcomᚋrewindᚑdevᚋrewindᚋgraphᚋmodelᚐFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg6
 	return args, nil
 }
 
@@ -963,6 +1015,14 @@ func (ec *executionContext) field_Subscription_realTimeMessages_args(ctx context
 		return nil, err
 	}
 	args["latest"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*model.Filter, error) {
+			return ec.unmarshalOFilter2ᚖgithubᚗcomᚋrewindᚑdevᚋrewindᚋgraphᚋmodelᚐFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg4
 	return args, nil
 }
 
@@ -1577,7 +1637,7 @@ func (ec *executionContext) _Query_events(ctx context.Context, field graphql.Col
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Events(ctx, fc.Args["topic"].(string), fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.Query().Events(ctx, fc.Args["topic"].(string), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["where"].(*model.Filter))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.EventConnection) graphql.Marshaler {
@@ -1773,7 +1833,7 @@ func (ec *executionContext) _Subscription_events(ctx context.Context, field grap
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Subscription().Events(ctx, fc.Args["topics"].([]string), fc.Args["afterId"].(*string), fc.Args["types"].([]string), fc.Args["last"].(*int), fc.Args["since"].(*time.Time), fc.Args["latest"].(*bool))
+			return ec.Resolvers.Subscription().Events(ctx, fc.Args["topics"].([]string), fc.Args["afterId"].(*string), fc.Args["types"].([]string), fc.Args["last"].(*int), fc.Args["since"].(*time.Time), fc.Args["latest"].(*bool), fc.Args["where"].(*model.Filter))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *eventstore.Event) graphql.Marshaler {
@@ -1817,7 +1877,7 @@ func (ec *executionContext) _Subscription_realTimeMessages(ctx context.Context, 
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Subscription().RealTimeMessages(ctx, fc.Args["afterId"].(*string), fc.Args["last"].(*int), fc.Args["since"].(*time.Time), fc.Args["latest"].(*bool))
+			return ec.Resolvers.Subscription().RealTimeMessages(ctx, fc.Args["afterId"].(*string), fc.Args["last"].(*int), fc.Args["since"].(*time.Time), fc.Args["latest"].(*bool), fc.Args["where"].(*model.Filter))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Message) graphql.Marshaler {
@@ -3016,6 +3076,125 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputFilter(ctx context.Context, obj any) (model.Filter, error) {
+	var it model.Filter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"path", "eq", "ne", "in", "gt", "gte", "lt", "lte", "exists", "and", "or", "not"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "path":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("path"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Path = data
+		case "eq":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("eq"))
+			data, err := ec.unmarshalOJSON2encodingᚋjsonᚐRawMessage(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Eq = graphql.OmittableOf(data)
+		case "ne":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ne"))
+			data, err := ec.unmarshalOJSON2encodingᚋjsonᚐRawMessage(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Ne = graphql.OmittableOf(data)
+		case "in":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("in"))
+			data, err := ec.unmarshalOJSON2ᚕencodingᚋjsonᚐRawMessageᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.In = data
+		case "gt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gt"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Gt = data
+		case "gte":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gte"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Gte = data
+		case "lt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lt"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Lt = data
+		case "lte":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lte"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Lte = data
+		case "exists":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("exists"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Exists = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOFilter2ᚕᚖgithubᚗcomᚋrewindᚑdevᚋrewindᚋgraphᚋmodelᚐFilterᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOFilter2ᚕᚖgithubᚗcomᚋrewindᚑdevᚋrewindᚋgraphᚋmodelᚐFilterᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOFilter2ᚖgithubᚗcomᚋrewindᚑdevᚋrewindᚋgraphᚋmodelᚐFilter(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalFilter unmarshals raw into the Filter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalFilter(ctx context.Context, raw any) (model.Filter, error) {
+	var out model.Filter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "Filter", raw, &out)
+	return out, err
+}
+
 // endregion **************************** input.gotpl *****************************
 
 // region    ************************** interface.gotpl ***************************
@@ -3853,6 +4032,11 @@ func (ec *executionContext) marshalNEventEdge2ᚖgithubᚗcomᚋrewindᚑdevᚋr
 	return ec._EventEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNFilter2ᚖgithubᚗcomᚋrewindᚑdevᚋrewindᚋgraphᚋmodelᚐFilter(ctx context.Context, v any) (*model.Filter, error) {
+	res, err := ec.unmarshalInputFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -4175,6 +4359,48 @@ func (ec *executionContext) marshalOEvent2ᚖgithubᚗcomᚋrewindᚑdevᚋrewin
 	return ec._Event(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalOFilter2ᚕᚖgithubᚗcomᚋrewindᚑdevᚋrewindᚋgraphᚋmodelᚐFilterᚄ(ctx context.Context, v any) ([]*model.Filter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.Filter, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNFilter2ᚖgithubᚗcomᚋrewindᚑdevᚋrewindᚋgraphᚋmodelᚐFilter(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOFilter2ᚖgithubᚗcomᚋrewindᚑdevᚋrewindᚋgraphᚋmodelᚐFilter(ctx context.Context, v any) (*model.Filter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOFloat2ᚖfloat64(ctx context.Context, v any) (*float64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalFloatContext(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOFloat2ᚖfloat64(ctx context.Context, sel ast.SelectionSet, v *float64) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	res := graphql.MarshalFloatContext(*v)
+	return graphql.WrapContextMarshaler(ctx, res)
+}
+
 func (ec *executionContext) unmarshalOID2ᚖstring(ctx context.Context, v any) (*string, error) {
 	if v == nil {
 		return nil, nil
@@ -4209,6 +4435,59 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	_ = ctx
 	res := graphql.MarshalInt(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOJSON2encodingᚋjsonᚐRawMessage(ctx context.Context, v any) (json.RawMessage, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := scalar.UnmarshalJSON(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOJSON2encodingᚋjsonᚐRawMessage(ctx context.Context, sel ast.SelectionSet, v json.RawMessage) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := scalar.MarshalJSON(v)
+	return res
+}
+
+func (ec *executionContext) unmarshalOJSON2ᚕencodingᚋjsonᚐRawMessageᚄ(ctx context.Context, v any) ([]json.RawMessage, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]json.RawMessage, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNJSON2encodingᚋjsonᚐRawMessage(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOJSON2ᚕencodingᚋjsonᚐRawMessageᚄ(ctx context.Context, sel ast.SelectionSet, v []json.RawMessage) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNJSON2encodingᚋjsonᚐRawMessage(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {

@@ -16,9 +16,14 @@ import (
 // by the server package.
 
 // NewSchema returns the executable schema resolved by res, with the cost
-// model the limits measure.
+// model the limits measure, and the typed API if res serves one (see
+// ServeEvents).
 func NewSchema(res *Resolver) graphql.ExecutableSchema {
-	return NewExecutableSchema(Config{Resolvers: res, Complexity: costs()})
+	if res.typed == nil {
+		return NewExecutableSchema(Config{Resolvers: res, Complexity: costs()})
+	}
+	base := NewExecutableSchema(Config{Schema: res.typed.schema, Resolvers: res, Complexity: costs()})
+	return &typedSchema{base: base, api: res.typed, r: res}
 }
 
 // Limits bounds operations. Zero values take the Default constants.

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/rewind-dev/rewind/auth"
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/graph/scalar"
 )
 
 // mutationGate checks every append a mutation document asks for before
@@ -32,29 +34,79 @@ func (g mutationGate) InterceptOperation(ctx context.Context, next graphql.Opera
 	if oc == nil || oc.Operation == nil || oc.Operation.Operation != ast.Mutation {
 		return next(ctx)
 	}
-	topics := appendTopics(oc)
-	if err := g.r.mayPublishAll(ctx, topics); err != nil {
+	evs, err := appendsOf(oc, g.r.typed)
+	if err == nil {
+		err = g.r.mayAppendAll(ctx, evs)
+	}
+	if err != nil {
 		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{g.r.present(ctx, err)}})
 	}
 	return next(context.WithValue(ctx, appendsKey{}, &appends{checked: true}))
 }
 
-// appendTopics lists the topic of every append in the operation, in
-// document order: publish's topic argument and publishMessage's topic.
-func appendTopics(oc *graphql.OperationContext) []string {
-	var topics []string
+// appendsOf lists the event of every append in the operation, in
+// document order, as its resolver will append it: publish's arguments,
+// publishMessage's message, a typed publish's data.
+func appendsOf(oc *graphql.OperationContext, typed *typedAPI) ([]eventstore.Event, error) {
+	var evs []eventstore.Event
 	for _, f := range graphql.CollectFields(oc, oc.Operation.SelectionSet, []string{"Mutation"}) {
+		// The limits extension has checked the arguments, so mapping them
+		// cannot panic.
+		args := f.ArgumentMap(oc.Variables)
+		if tf := typed.field("Mutation", f.Name); tf != nil {
+			ev, err := typed.publishEvent(tf, args)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", fieldAt(f), err)
+			}
+			evs = append(evs, ev)
+			continue
+		}
 		switch f.Name {
 		case "publish":
-			// The limits extension has checked the arguments, so mapping
-			// them cannot panic; the data is checked when it is appended.
-			topic, _ := f.ArgumentMap(oc.Variables)["topic"].(string)
-			topics = append(topics, topic)
+			ev := eventstore.Event{Type: MessageType}
+			ev.Topic, _ = args["topic"].(string)
+			if t, ok := args["type"].(string); ok {
+				ev.Type = t
+			}
+			data, err := scalar.UnmarshalJSON(args["data"])
+			if err != nil {
+				return nil, badInput("%s: data: %v", fieldAt(f), err)
+			}
+			ev.Data = data
+			evs = append(evs, ev)
 		case "publishMessage":
-			topics = append(topics, MessagesTopic)
+			content, _ := args["content"].(string)
+			ev, err := messageEvent(content)
+			if err != nil {
+				return nil, err
+			}
+			evs = append(evs, ev)
 		}
 	}
-	return topics
+	return evs, nil
+}
+
+// fieldAt names a field of the document in errors: its alias, and the
+// field when the alias differs.
+func fieldAt(f graphql.CollectedField) string {
+	if f.Alias == f.Name {
+		return f.Name
+	}
+	return f.Alias + " (" + f.Name + ")"
+}
+
+// mayAppendAll checks every event as the store will before storing it
+// (topic, type, size, declared type), then that the principal may
+// publish them all now.
+func (r *Resolver) mayAppendAll(ctx context.Context, evs []eventstore.Event) error {
+	topics := make([]string, len(evs))
+	for i, ev := range evs {
+		if err := r.store.Validate(ev); err != nil {
+			return err
+		}
+		topics[i] = ev.Topic
+	}
+	return r.mayPublishAll(ctx, topics)
 }
 
 // mayPublishAll checks that the request's principal may append to every

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/oklog/ulid/v2"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/rewind-dev/rewind/eventstore"
 )
@@ -53,9 +55,10 @@ type renderer struct{ shape *shape }
 // as its sequence, so a recreated stream that reuses sequences cannot be
 // served stale bytes.
 type shape struct {
-	key  string
-	prog program
-	refs atomic.Int32 // subscriptions using the shape; changed under renderers.mu
+	key   string
+	prog  program
+	typed *typedProgram // a typed field's selection, rendered instead of prog
+	refs  atomic.Int32  // subscriptions using the shape; changed under renderers.mu
 
 	stored atomic.Uint32 // renders stored in ring; the next slot is stored % len(ring)
 	ring   [renderRing]atomic.Pointer[rendered]
@@ -70,6 +73,7 @@ type rendered struct {
 	id   ulid.ULID
 	live bool
 	out  []byte
+	errs gqlerror.List // a typed event's field errors (EVENT_SHAPE_MISMATCH)
 }
 
 // newRenderer compiles the selection of the subscription field being
@@ -85,19 +89,32 @@ func (rs *renderers) newRenderer(ctx context.Context) (*renderer, error) {
 	if err != nil {
 		return nil, err
 	}
+	return rs.intern(ctx, &shape{key: p.key, prog: p}), nil
+}
+
+// newTypedRenderer interns the shape of a typed subscription's program.
+// Typed keys start with the field (Subscription.orderPlaced), base keys
+// with a type name, so the two never meet.
+func (rs *renderers) newTypedRenderer(ctx context.Context, p *typedProgram) *renderer {
+	return rs.intern(ctx, &shape{key: p.key, typed: p})
+}
+
+// intern returns the renderer of the registered shape equal to fresh,
+// registering fresh if there is none, held until ctx ends.
+func (rs *renderers) intern(ctx context.Context, fresh *shape) *renderer {
 	rs.mu.Lock()
-	s := rs.shapes[p.key]
+	s := rs.shapes[fresh.key]
 	if s == nil {
 		if rs.shapes == nil {
 			rs.shapes = make(map[string]*shape)
 		}
-		s = &shape{key: p.key, prog: p}
-		rs.shapes[p.key] = s
+		s = fresh
+		rs.shapes[s.key] = s
 	}
 	s.refs.Add(1)
 	rs.mu.Unlock()
 	context.AfterFunc(ctx, func() { rs.release(s) })
-	return &renderer{shape: s}, nil
+	return &renderer{shape: s}
 }
 
 // release drops one subscription's hold on s and forgets s with the last.
@@ -117,22 +134,44 @@ func (rs *renderers) release(s *shape) {
 // if it were and data is selected, gqlgen nulls the whole event and adds
 // an error, and AppendData writes that null without the error.
 func (r *renderer) AppendData(buf []byte, ev *eventstore.Event, live bool) []byte {
+	buf, _ = r.AppendResult(buf, ev, live)
+	return buf
+}
+
+// AppendResult is AppendData with the errors of the result: a typed
+// event's fields whose stored values do not fit (shared by every
+// subscriber, never to be modified).
+func (r *renderer) AppendResult(buf []byte, ev *eventstore.Event, live bool) ([]byte, gqlerror.List) {
 	s := r.shape
-	live = live && s.prog.live
+	live = live && s.dependsOnLive()
 	if s.refs.Load() < 2 {
 		// Nobody to share with: skip the copy the cache would cost.
-		return s.prog.render(buf, ev, live)
+		return s.render(buf, ev, live)
 	}
 	if e := s.cached(ev, live); e != nil {
-		return append(buf, e.out...)
+		return append(buf, e.out...), e.errs
 	}
 	n := len(buf)
-	buf = s.prog.render(buf, ev, live)
+	buf, errs := s.render(buf, ev, live)
 	if s.cached(ev, live) == nil { // another subscriber may have stored it meanwhile
-		e := &rendered{seq: ev.Seq, id: ev.ID, live: live, out: bytes.Clone(buf[n:])}
+		e := &rendered{seq: ev.Seq, id: ev.ID, live: live, out: bytes.Clone(buf[n:]), errs: slices.Clip(errs)}
 		s.ring[(s.stored.Add(1)-1)%renderRing].Store(e)
 	}
-	return buf
+	return buf, slices.Clip(errs)
+}
+
+func (s *shape) dependsOnLive() bool {
+	if s.typed != nil {
+		return s.typed.live
+	}
+	return s.prog.live
+}
+
+func (s *shape) render(buf []byte, ev *eventstore.Event, live bool) ([]byte, gqlerror.List) {
+	if s.typed != nil {
+		return s.typed.renderEvent(buf, ev, live)
+	}
+	return s.prog.render(buf, ev, live), nil
 }
 
 // cached returns the stored rendering of ev for live, or nil.

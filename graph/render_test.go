@@ -60,20 +60,20 @@ func (s compilingSubscription) Count(ctx context.Context, target, intervalMs int
 	return s.SubscriptionResolver.Count(ctx, target, intervalMs)
 }
 
-func (s compilingSubscription) Events(ctx context.Context, topics []string, afterID *string, types []string, last *int, since *time.Time, latest *bool) (<-chan *eventstore.Event, error) {
+func (s compilingSubscription) Events(ctx context.Context, topics []string, afterID *string, types []string, last *int, since *time.Time, latest *bool, where *model.Filter) (<-chan *eventstore.Event, error) {
 	s.compile(ctx)
 	if s.root.feed != nil {
 		return s.root.feed, nil
 	}
-	return s.SubscriptionResolver.Events(ctx, topics, afterID, types, last, since, latest)
+	return s.SubscriptionResolver.Events(ctx, topics, afterID, types, last, since, latest, where)
 }
 
-func (s compilingSubscription) RealTimeMessages(ctx context.Context, afterID *string, last *int, since *time.Time, latest *bool) (<-chan *model.Message, error) {
+func (s compilingSubscription) RealTimeMessages(ctx context.Context, afterID *string, last *int, since *time.Time, latest *bool, where *model.Filter) (<-chan *model.Message, error) {
 	s.compile(ctx)
 	if s.root.feed != nil {
 		return s.root.messages, nil
 	}
-	return s.SubscriptionResolver.RealTimeMessages(ctx, afterID, last, since, latest)
+	return s.SubscriptionResolver.RealTimeMessages(ctx, afterID, last, since, latest, where)
 }
 
 // renderEnv runs subscriptions through gqlgen's executor on the real

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/rewind-dev/rewind/auth"
+	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/graph/model"
 	"github.com/rewind-dev/rewind/replay"
@@ -34,6 +35,9 @@ type Resolver struct {
 	burst     int
 	live      liveMarks // caught-up points of running subscriptions
 	renderers renderers // compiled selections of natively served subscriptions
+	typed     *typedAPI // the typed API (ServeEvents, ServeFederation); nil: none
+	events    *eventschema.Schema
+	federated bool
 }
 
 // NewResolver returns the root resolver.
@@ -96,15 +100,21 @@ func (r *Resolver) AppendMessage(ctx context.Context, content string) (*model.Me
 	if err := r.mayPublish(ctx, MessagesTopic); err != nil {
 		return nil, err
 	}
-	data, err := json.Marshal(map[string]string{"content": content})
+	ev, err := messageEvent(content)
 	if err != nil {
 		return nil, err
 	}
-	ev, err := r.store.Append(ctx, eventstore.Event{Topic: MessagesTopic, Type: MessageType, Data: data})
+	ev, err = r.store.Append(ctx, ev)
 	if err != nil {
 		return nil, err
 	}
 	return toMessage(&ev), nil
+}
+
+// messageEvent is the event a message is stored as.
+func messageEvent(content string) (eventstore.Event, error) {
+	data, err := json.Marshal(map[string]string{"content": content})
+	return eventstore.Event{Topic: MessagesTopic, Type: MessageType, Data: data}, err
 }
 
 // toMessage reads a message event: {"content": "..."} or a bare string;

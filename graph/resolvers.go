@@ -93,7 +93,7 @@ func (r *queryResolver) Event(ctx context.Context, id string) (*eventstore.Event
 }
 
 // Events is the resolver for the events field.
-func (r *queryResolver) Events(ctx context.Context, topic string, first *int, after *string) (*model.EventConnection, error) {
+func (r *queryResolver) Events(ctx context.Context, topic string, first *int, after *string, where *model.Filter) (*model.EventConnection, error) {
 	n := defaultPage
 	if first != nil {
 		n = *first
@@ -107,6 +107,10 @@ func (r *queryResolver) Events(ctx context.Context, topic string, first *int, af
 	if err := mayRead(ctx, topic); err != nil {
 		return nil, err
 	}
+	filter, err := CompileWhere(where)
+	if err != nil {
+		return nil, err
+	}
 	q := eventstore.Query{Topics: []string{topic}, Limit: n + 1}
 	if after != nil {
 		seq, err := r.cursor(ctx, "after", *after)
@@ -114,6 +118,9 @@ func (r *queryResolver) Events(ctx context.Context, topic string, first *int, af
 			return nil, err
 		}
 		q.After = seq
+	}
+	if filter != nil {
+		return r.filteredPage(ctx, q, n, filter)
 	}
 	conn := &model.EventConnection{Edges: []*model.EventEdge{}, PageInfo: &model.PageInfo{}}
 	for ev, err := range r.store.Read(ctx, q) {
@@ -194,7 +201,7 @@ func (r *subscriptionResolver) Count(ctx context.Context, target int, intervalMs
 }
 
 // Events is the resolver for the events field.
-func (r *subscriptionResolver) Events(ctx context.Context, topics []string, afterID *string, types []string, last *int, since *time.Time, latest *bool) (<-chan *eventstore.Event, error) {
+func (r *subscriptionResolver) Events(ctx context.Context, topics []string, afterID *string, types []string, last *int, since *time.Time, latest *bool, where *model.Filter) (<-chan *eventstore.Event, error) {
 	for _, t := range topics {
 		if err := eventstore.ValidatePattern(t); err != nil {
 			return nil, err
@@ -203,7 +210,11 @@ func (r *subscriptionResolver) Events(ctx context.Context, topics []string, afte
 	if err := mayRead(ctx, topics...); err != nil {
 		return nil, err
 	}
-	req := replay.Request{Topics: topics, Types: types}
+	filter, err := CompileWhere(where)
+	if err != nil {
+		return nil, err
+	}
+	req := replay.Request{Topics: topics, Types: types, Filter: filter}
 	if err := StartAt(ctx, r.store, &req, afterID, last, since, latest); err != nil {
 		return nil, err
 	}
@@ -223,11 +234,15 @@ func (r *subscriptionResolver) Events(ctx context.Context, topics []string, afte
 }
 
 // RealTimeMessages is the resolver for the realTimeMessages field.
-func (r *subscriptionResolver) RealTimeMessages(ctx context.Context, afterID *string, last *int, since *time.Time, latest *bool) (<-chan *model.Message, error) {
+func (r *subscriptionResolver) RealTimeMessages(ctx context.Context, afterID *string, last *int, since *time.Time, latest *bool, where *model.Filter) (<-chan *model.Message, error) {
 	if err := mayRead(ctx, MessagesTopic); err != nil {
 		return nil, err
 	}
-	req := replay.Request{Topics: []string{MessagesTopic}, Types: []string{MessageType}}
+	filter, err := CompileWhere(where)
+	if err != nil {
+		return nil, err
+	}
+	req := replay.Request{Topics: []string{MessagesTopic}, Types: []string{MessageType}, Filter: filter}
 	if err := StartAt(ctx, r.store, &req, afterID, last, since, latest); err != nil {
 		return nil, err
 	}

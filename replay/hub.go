@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server/gsl"
 
+	"github.com/rewind-dev/rewind/eventfilter"
 	"github.com/rewind-dev/rewind/eventstore"
 )
 
@@ -73,7 +74,8 @@ type Hub struct {
 	tailErr  error
 	failedAt time.Time
 	subs     *gsl.GenericSublist[*follower]
-	n        int // registered followers
+	n        int                      // registered followers
+	filters  map[string]*sharedFilter // the live set's distinct filters, by key
 }
 
 // NewHub returns a Hub on store; Run starts it. A nil log discards.
@@ -83,12 +85,13 @@ func NewHub(store *eventstore.Store, cfg Config, log *slog.Logger) *Hub {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Hub{
-		store:  store,
-		recent: newRecent(cfg.RecentEvents, cfg.RecentBytes),
-		cfg:    cfg,
-		log:    log,
-		ready:  make(chan struct{}),
-		subs:   gsl.NewSublist[*follower](),
+		store:   store,
+		recent:  newRecent(cfg.RecentEvents, cfg.RecentBytes),
+		cfg:     cfg,
+		log:     log,
+		ready:   make(chan struct{}),
+		subs:    gsl.NewSublist[*follower](),
+		filters: map[string]*sharedFilter{},
 	}
 }
 
@@ -131,8 +134,11 @@ func (h *Hub) Run(ctx context.Context) error {
 				break
 			}
 			backoff = 100 * time.Millisecond
-			h.publish(&ev)
+			evaluated := h.publish(&ev)
 			h.cfg.Observer.TailEvent(&ev)
+			if evaluated > 0 {
+				h.cfg.Observer.FiltersEvaluated(evaluated)
+			}
 		}
 		cancel()
 		<-watched
@@ -226,20 +232,26 @@ func (h *Hub) Subscribers() int {
 // follower catching up gets it on its live channel; one the hub feeds
 // directly, in its feed. A follower whose buffer is full is dropped from
 // the live set and catches up from storage: told so by the closing of its
-// channel, or, fed directly, by a new catch-up goroutine.
-func (h *Hub) publish(ev *eventstore.Event) {
+// channel, or, fed directly, by a new catch-up goroutine. Each distinct
+// filter of the matching followers is evaluated once, on data decoded
+// once; publish returns how many were.
+func (h *Hub) publish(ev *eventstore.Event) (evaluated int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if ev.Seq <= h.head {
-		return
+		return 0
 	}
 	h.head = ev.Seq
 	h.tailErr = nil // the tail runs
 	h.recent.add(ev)
 	var overflowed []*follower
+	var doc *eventfilter.Doc // decoded by the first filter that reads it
 	h.subs.Match(ev.Topic, func(f *follower) {
 		if f.lastQueued == ev.Seq || !f.wantsType(ev.Type) {
 			return // a second matching pattern of the same follower, or a type filtered out
+		}
+		if !f.where.passes(ev, &doc, &evaluated) {
+			return // filtered out by its data
 		}
 		f.lastQueued = ev.Seq
 		if f.direct {
@@ -265,6 +277,7 @@ func (h *Hub) publish(ev *eventstore.Event) {
 			go f.run.catchUp(false)
 		}
 	}
+	return evaluated
 }
 
 // follower is one subscription's registration in the live set.
@@ -274,6 +287,7 @@ type follower struct {
 	direct     bool                   // fed straight into run.feed; guarded by Hub.mu
 	lastQueued uint64                 // guarded by Hub.mu
 	registered bool                   // guarded by Hub.mu
+	where      *sharedFilter          // nil: no filter; guarded by Hub.mu
 }
 
 func (f *follower) wantsType(t string) bool { return len(f.run.types) == 0 || f.run.types[t] }
@@ -297,6 +311,7 @@ func (h *Hub) register(r *run) (*follower, uint64, error) {
 		}
 	}
 	f.registered = true
+	f.where = h.shareFilter(r.req.Filter)
 	r.f = f
 	h.n++
 	return f, h.head, nil
@@ -331,6 +346,8 @@ func (h *Hub) removeLocked(f *follower) {
 		_ = h.subs.Remove(p, f)
 	}
 	f.registered = false
+	h.releaseFilter(f.where)
+	f.where = nil
 	if f.run.f == f {
 		f.run.f = nil
 	}

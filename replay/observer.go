@@ -29,6 +29,9 @@ type Observer interface {
 	Overflowed()
 	// SlowConsumer: a subscription ended with ErrSlowConsumer.
 	SlowConsumer()
+	// FiltersEvaluated: the live tail evaluated n distinct filters
+	// (Request.Filter) on one event, each once for all its subscribers.
+	FiltersEvaluated(n int)
 }
 
 type nopObserver struct{}
@@ -40,3 +43,4 @@ func (nopObserver) Replayed(int)                       {}
 func (nopObserver) ReplayDone(int, int, time.Duration) {}
 func (nopObserver) Overflowed()                        {}
 func (nopObserver) SlowConsumer()                      {}
+func (nopObserver) FiltersEvaluated(int)               {}

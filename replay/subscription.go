@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rewind-dev/rewind/eventfilter"
 	"github.com/rewind-dev/rewind/eventstore"
 )
 
@@ -25,7 +26,14 @@ type Request struct {
 	// Latest starts with the newest stored event of each topic Topics
 	// match (see eventstore.ReadLatest, also for how Types apply), in
 	// stream order, then goes live. After and Live are then ignored.
+	// With a Filter, a topic whose newest event does not pass it is left
+	// out, as with Types: its older events are not the topic's state.
 	Latest bool
+	// Filter keeps only events whose data passes it; nil keeps all. It
+	// applies alike to replayed and live events, so a resume with the same
+	// filter after the last id received is exactly-once. Live, the hub
+	// evaluates each distinct filter (by Key) once per event.
+	Filter *eventfilter.Filter
 }
 
 // Subscription delivers a Request's events on C, in stream order, each
@@ -394,7 +402,7 @@ func (r *run) read(ctx context.Context, head uint64) error {
 			return nil
 		}
 		for _, ev := range buf {
-			if q.Matches(*ev) {
+			if q.Matches(*ev) && r.wants(ev) {
 				if err := r.deliver(ctx, ev); err != nil {
 					return err
 				}
@@ -413,6 +421,10 @@ func (r *run) read(ctx context.Context, head uint64) error {
 	for ev, err := range r.hub.store.Read(ctx, q) {
 		if err != nil {
 			return err
+		}
+		if !r.wants(&ev) {
+			r.last = ev.Seq
+			continue
 		}
 		if err := r.deliver(ctx, &ev); err != nil {
 			return err
@@ -435,8 +447,8 @@ func (r *run) readLatest(ctx context.Context, head uint64) error {
 		if err != nil {
 			return err
 		}
-		if ev.Seq <= r.last {
-			continue
+		if ev.Seq <= r.last || !r.wants(&ev) {
+			continue // delivered before a failure, or the topic's newest fails the filter
 		}
 		if err := r.deliver(ctx, &ev); err != nil {
 			return err

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rewind-dev/rewind/auth"
+	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/internal/authtest"
 	"github.com/rewind-dev/rewind/internal/wstest"
 	"github.com/rewind-dev/rewind/replay"
@@ -19,13 +20,19 @@ import (
 
 func startAuth(t *testing.T, cfg api.Config) (*env, authtest.HS256) {
 	t.Helper()
+	return startAuthWith(t, eventstore.Config{MaxPayload: 64 << 10}, cfg)
+}
+
+// startAuthWith is startAuth on a store opened with scfg.
+func startAuthWith(t *testing.T, scfg eventstore.Config, cfg api.Config) (*env, authtest.HS256) {
+	t.Helper()
 	key := authtest.NewHS256(t)
 	v, err := auth.NewVerifier(auth.JWTConfig{SecretFile: key.File})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.Auth = v
-	return start(t, cfg, replay.Config{}), key
+	return startWith(t, scfg, cfg, replay.Config{}), key
 }
 
 // post sends a GraphQL request with token (none if empty) and returns the

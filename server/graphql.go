@@ -73,7 +73,7 @@ func graphQL(res *graph.Resolver, cfg Config, ep endpoint, log *slog.Logger) htt
 	srv.SetErrorPresenter(res.Presenter())
 	srv.SetRecoverFunc(graph.RecoverFunc(log))
 
-	page := graphiql.Page("/graphql")
+	page := graphiql.Page("/graphql", res.ExampleOperations()...)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer recoverHTTP(w, r, log)
 		if isGraphiQL(r) {

@@ -39,9 +39,57 @@ func aliases(n int, field string) string {
 	return b.String()
 }
 
-// deepIntrospection nests ofType n times in an introspection query, the one
-// way to go deep in this schema.
-func deepIntrospection(n int) string {
+// deepIntrospection is an introspection query depth levels deep, through
+// __Type.fields and __Field.type, the one way to go deep in this schema.
+func deepIntrospection(depth int) string {
+	names := []string{"__schema", "types"}
+	for len(names) < depth-1 {
+		names = append(names, []string{"fields", "type"}[len(names)%2])
+	}
+	return "{ " + strings.Join(names, " { ") + " { name" + strings.Repeat(" }", len(names)) + " }"
+}
+
+// graphiQLIntrospection is graphql-js's getIntrospectionQuery with the nine
+// levels of ofType GraphiQL and graphql-codegen send.
+const graphiQLIntrospection = `query IntrospectionQuery {
+  __schema {
+    queryType { name } mutationType { name } subscriptionType { name }
+    types { ...FullType }
+    directives { name description locations args { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description
+  fields(includeDeprecated: true) { name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason }
+  inputFields { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } } }
+}`
+
+// TestDepthLimit: an operation deeper than --max-depth is refused with the
+// depth it has, in a fragment too.
+func TestDepthLimit(t *testing.T) {
+	e := start(t, api.Config{MaxDepth: 5}, replay.Config{})
+	for _, tc := range []struct{ query, code, message string }{
+		{deepIntrospection(5), "", ""},
+		{deepIntrospection(6), "DEPTH_LIMIT_EXCEEDED", "operation is 6 levels deep, the limit is 5"},
+		{`{ ...Q } fragment Q on Query ` + deepIntrospection(7), "DEPTH_LIMIT_EXCEEDED", "operation is 7 levels deep"},
+	} {
+		r := e.query(t, tc.query, nil)
+		if got := codes(r); tc.code == "" && len(got) > 0 || tc.code != "" && (len(got) != 1 || got[0] != tc.code || !strings.Contains(r.Errors[0].Message, tc.message)) {
+			t.Errorf("%s: %+v, want %q %q", tc.query, r.Errors, tc.code, tc.message)
+		}
+	}
+}
+
+// ofTypes nests ofType n times in an introspection query.
+func ofTypes(n int) string {
 	return `{ __schema { types { fields { type ` + strings.Repeat("{ ofType ", n) + "{ name }" + strings.Repeat(" }", n) + " } } } }"
 }
 
@@ -76,9 +124,8 @@ var hostileDocuments = []struct {
 	{"10 storage reads", aliases(10, `event(id: "01KMZZZZZZZZZZZZZZZZZZZZZZ") { id }`), nil, "", ""},
 	{"aliases multiplied by a page", `{ events(topic: "t", first: 1000) { edges { node ` + aliases(300, "data") + ` } } }`, nil, "COMPLEXITY_LIMIT_EXCEEDED", "operation costs 302000, the limit is 200000"},
 	{"a full page", `{ events(topic: "t", first: 1000) { edges { cursor node { id topic type data time live } } pageInfo { hasNextPage endCursor } } }`, nil, "", ""},
-	{"12 levels deep", deepIntrospection(7), nil, "", ""},
-	{"13 levels deep", deepIntrospection(8), nil, "DEPTH_LIMIT_EXCEEDED", "operation is 13 levels deep, the limit is 12"},
-	{"deep in a fragment", `{ ...Q } fragment Q on Query ` + deepIntrospection(9), nil, "DEPTH_LIMIT_EXCEEDED", "operation is 14 levels deep"},
+	{"ofType adds no depth", ofTypes(30), nil, "", ""},
+	{"introspection as GraphiQL sends it", graphiQLIntrospection, nil, "", ""},
 }
 
 // TestHostileDocuments: each hostile document gets its code over POST and

@@ -76,13 +76,17 @@ func TestMutationDocumentAllOrNothing(t *testing.T) {
 }
 
 // TestMutationFailureNamesStored: an append that fails after others of its
-// document were stored says which were (extensions.stored).
+// document were stored says which were (extensions.stored). What can be
+// checked before storing is (TestMutationDocumentAllOrNothing); an
+// idempotency key's reuse shows only when JetStream finds the duplicate.
 func TestMutationFailureNamesStored(t *testing.T) {
 	e := start(t, api.Config{}, replay.Config{})
-	big := strings.Repeat("x", 70<<10) // over the test store's 64 KiB payload limit
-	r := e.query(t, `mutation($big: JSON!) { a: publish(topic: "t", data: 1) { id } b: publish(topic: "t", data: $big) { id } }`, map[string]any{"big": big})
-	if got := codes(r); len(got) != 1 || got[0] != "PAYLOAD_TOO_LARGE" {
-		t.Fatalf("codes %v, want [PAYLOAD_TOO_LARGE]", got)
+	if r := e.query(t, `mutation { publish(topic: "k", data: 9, idempotencyKey: "k-1") { id } }`, nil); len(r.Errors) > 0 {
+		t.Fatal(r.Errors)
+	}
+	r := e.query(t, `mutation { a: publish(topic: "t", data: 1) { id } b: publish(topic: "k", data: 2, idempotencyKey: "k-1") { id } }`, nil)
+	if got := codes(r); len(got) != 1 || got[0] != "IDEMPOTENCY_KEY_REUSED" {
+		t.Fatalf("codes %v, want [IDEMPOTENCY_KEY_REUSED]", got)
 	}
 	stored, _ := r.Errors[0].Extensions["stored"].([]any)
 	if len(stored) != 1 {
@@ -92,6 +96,15 @@ func TestMutationFailureNamesStored(t *testing.T) {
 	ids := e.historyIDs(t, "", "t")
 	if len(ids) != 1 || first["path"] != "a" || first["id"] != ids[0] {
 		t.Errorf("stored %v, history %v", first, ids)
+	}
+	// An oversized event is refused before anything of its document is.
+	big := strings.Repeat("x", 70<<10) // over the test store's 64 KiB payload limit
+	r = e.query(t, `mutation($big: JSON!) { a: publish(topic: "u", data: 1) { id } b: publish(topic: "u", data: $big) { id } }`, map[string]any{"big": big})
+	if got := codes(r); len(got) != 1 || got[0] != "PAYLOAD_TOO_LARGE" || r.Errors[0].Extensions["stored"] != nil {
+		t.Errorf("oversized: %+v", r.Errors)
+	}
+	if ids := e.historyIDs(t, "", "u"); len(ids) != 0 {
+		t.Errorf("u holds %v", ids)
 	}
 }
 

@@ -21,8 +21,14 @@ import (
 
 // newHandler returns the handler for every route; m, if set, instruments
 // them and is served at /metrics.
-func newHandler(cfg Config, store *eventstore.Store, hub *replay.Hub, m *metrics.Metrics, log *slog.Logger) http.Handler {
+func newHandler(cfg Config, store *eventstore.Store, hub *replay.Hub, m *metrics.Metrics, log *slog.Logger) (http.Handler, error) {
 	res := graph.NewResolver(store, hub, log)
+	if err := res.ServeEvents(cfg.Events); err != nil {
+		return nil, err
+	}
+	if err := res.ServeFederation(cfg.Federation); err != nil {
+		return nil, err
+	}
 	if cfg.PublishRate > 0 {
 		res.LimitPublishes(cfg.PublishRate, cfg.PublishBurst)
 	}
@@ -39,10 +45,10 @@ func newHandler(cfg Config, store *eventstore.Store, hub *replay.Hub, m *metrics
 	mux.Handle("GET /readyz", readyz(store, hub, cfg.Draining))
 	mux.Handle("GET /{$}", http.RedirectHandler("/graphql", http.StatusFound))
 	if m == nil {
-		return mux
+		return mux, nil
 	}
 	mux.Handle("GET /metrics", m.Handler())
-	return m.HTTP(mux)
+	return m.HTTP(mux), nil
 }
 
 // limitBody refuses bodies over n bytes with 413 and a GraphQL-shaped error.

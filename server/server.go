@@ -21,6 +21,7 @@ import (
 	"github.com/rewind-dev/rewind/auth"
 	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/graph"
 	"github.com/rewind-dev/rewind/internal/metrics"
 	"github.com/rewind-dev/rewind/natsconn"
 	"github.com/rewind-dev/rewind/natsembed"
@@ -53,8 +54,13 @@ type Config struct {
 	// Events, if set, declares typed event types (package eventschema):
 	// the API gains their typed fields, and every append whose topic and
 	// type match a declaration is checked against it. With EventStore set,
-	// that store's own Check applies instead of the declarations' check.
+	// that store's own Check applies instead, and must be set.
 	Events *eventschema.Schema
+	// Federation serves the Apollo Federation v2 subgraph contract
+	// (Query._service and _entities, Event and the typed envelopes as
+	// entities keyed by id) for a gateway. Off (the default), the API is
+	// exactly as without it.
+	Federation bool
 	// Hub configures the replay hub. Its Observer defaults to the metrics
 	// when Metrics is set.
 	Hub replay.Config
@@ -162,6 +168,14 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownDelay < 0 {
 		errs = append(errs, errors.New("--shutdown-delay cannot be negative"))
+	}
+	if err := graph.CheckEvents(c.Events); err != nil {
+		errs = append(errs, err) // a declared name clashes with Rewind's own
+	}
+	if c.Events != nil && c.EventStore != nil && c.EventStore.Config().Check == nil {
+		// The store was opened without the declarations' check: appends
+		// would go unchecked.
+		errs = append(errs, errors.New("Events is set but EventStore checks nothing: open it with eventstore.Config{Check: events.Check}"))
 	}
 	if c.PublishRate < 0 {
 		errs = append(errs, errors.New("--publish-rate cannot be negative"))
@@ -272,7 +286,11 @@ func (s *Server) Open(ctx context.Context) error {
 	s.mu.Lock()
 	s.store, s.hub = store, hub
 	s.mu.Unlock()
-	s.gate.open(newHandler(s.cfg, store, hub, m, s.log))
+	h, err := newHandler(s.cfg, store, hub, m, s.log)
+	if err != nil {
+		return err
+	}
+	s.gate.open(h)
 	close(s.ready)
 	return nil
 }

@@ -58,6 +58,25 @@ type Stream interface {
 	Drain(emit func(data []byte)) (done bool)
 }
 
+// ResultSink is a StreamSink that also writes errors with a result's data:
+// a result whose fields failed (GraphQL's field errors, delivered with
+// the data they nulled) while the subscription goes on. A resolver with
+// such results attaches a ResultStream here, and falls back to gqlgen's
+// channel on a sink that is not a ResultSink.
+type ResultSink interface {
+	StreamSink
+	// AttachResults is Attach for a stream whose results carry errors.
+	AttachResults(st ResultStream)
+}
+
+// ResultStream is a Stream whose results may carry errors.
+type ResultStream interface {
+	Stream
+	// DrainResults is Drain with each result's errors: a JSON list of
+	// GraphQL errors, nil when it has none. emit copies both.
+	DrainResults(emit func(data, errors []byte)) (done bool)
+}
+
 // Resumer is a Delivery that carries the client's own resume point: the
 // id of the last result it received before it reconnected (SSE's
 // Last-Event-ID). A resolver that finds one starts after it, whatever

@@ -13,7 +13,9 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/nats-io/nats.go"
 
+	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/internal/flagvalue"
 	"github.com/rewind-dev/rewind/internal/natsflag"
 	"github.com/rewind-dev/rewind/natsconn"
 	"github.com/rewind-dev/rewind/natsembed"
@@ -58,10 +60,11 @@ func (a *app) interactive() bool {
 type connFlags struct {
 	nats            natsconn.Config // an external NATS
 	dataDir, stream string
+	schema          []string // typed event declarations that appends are checked against
 	set             map[string]bool
 }
 
-var connEnv = natsflag.WithEnv(map[string]string{"data-dir": "DATA_DIR", "stream": "STREAM"})
+var connEnv = natsflag.WithEnv(map[string]string{"data-dir": "DATA_DIR", "stream": "STREAM", "schema": "SCHEMA"})
 
 func defaultConnFlags() connFlags {
 	return connFlags{dataDir: "./data", stream: eventstore.DefaultStream, set: map[string]bool{}}
@@ -76,6 +79,7 @@ func (c *connFlags) register(fs *flag.FlagSet) {
 	natsflag.Bind(fs, &c.nats, "open the embedded JetStream in --data-dir")
 	fs.StringVar(&c.dataDir, "data-dir", c.dataDir, "the embedded JetStream's `folder`, when no server uses it")
 	fs.StringVar(&c.stream, "stream", c.stream, "JetStream stream `name`")
+	fs.Var(flagvalue.NewStrings(&c.schema), "schema", "the server's typed event declarations (`file or folder`, repeatable): import and replay --to topic: check events against them")
 }
 
 func (c *connFlags) noteSet(fs *flag.FlagSet) {
@@ -147,6 +151,9 @@ func (a *app) open(ctx context.Context, mode openMode) (*eventstore.Store, error
 		}
 		return nil, fmt.Errorf("%s: %w", a.conn.where(), err)
 	}
+	if cfg.Check, err = a.check(); err != nil {
+		return nil, err
+	}
 	store, err := eventstore.Open(octx, nc, cfg)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -155,6 +162,28 @@ func (a *app) open(ctx context.Context, mode openMode) (*eventstore.Store, error
 		return nil, fmt.Errorf("open %s: %w", a.conn.where(), err)
 	}
 	return store, nil
+}
+
+// check returns the check of --schema's declared event types, nil without
+// a schema.
+func (a *app) check() (func(eventstore.Event) error, error) {
+	events, err := a.events()
+	if events == nil || err != nil {
+		return nil, err
+	}
+	return events.Check, nil
+}
+
+// events loads --schema's declared event types; nil without a schema.
+func (a *app) events() (*eventschema.Schema, error) {
+	if len(a.conn.schema) == 0 {
+		return nil, nil
+	}
+	events, err := eventschema.Load(a.conn.schema...)
+	if err != nil {
+		return nil, usagef("--schema: %v", err)
+	}
+	return events, nil
 }
 
 func (a *app) connect(mode openMode) (*nats.Conn, error) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/rewind-dev/rewind/client"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/replay"
 )
@@ -143,6 +144,8 @@ func runEvents(ctx context.Context, a *app, args []string) error {
 	var out outputFlags
 	sel.register(fs, "; default: every topic", true)
 	fs.BoolVar(&sel.latest, "latest", false, latestUsage)
+	var where whereFlag
+	fs.Var(&where, "where", whereUsage)
 	out.register(fs)
 	if err := a.parse(fs, args); err != nil {
 		return err
@@ -166,17 +169,24 @@ func runEvents(ctx context.Context, a *app, args []string) error {
 	if sel.start.Latest {
 		read = store.ReadLatest
 	}
+	limit := q.Limit
+	if where.filter != nil {
+		q.Limit = 0 // the limit counts events printed, which the filter chooses
+	}
 	n := 0
 	for ev, err := range read(ctx, q) {
 		if err != nil {
 			p.flush()
 			return err
 		}
+		if !where.filter.MatchData(ev.Data) {
+			continue // with --latest: the topic's newest fails the filter, so the topic is left out
+		}
 		if err := p.print(&ev); err != nil {
 			return err
 		}
 		n++
-		if n == q.Limit {
+		if n == limit {
 			break // ReadLatest does not count: the limit is applied here
 		}
 	}
@@ -213,6 +223,8 @@ func runTail(ctx context.Context, a *app, args []string) error {
 	since := fs.String("since", "", "replay stored events from this `time` first (RFC 3339, a date, or a duration ago such as 2h)")
 	lastN := fs.Int("last", 0, "replay the last `n` matching stored events first")
 	latest := fs.Bool("latest", false, latestUsage)
+	var where whereFlag
+	fs.Var(&where, "where", whereUsage)
 	limit := fs.Int("limit", 0, "stop after this many `events` (0: until interrupted)")
 	server := fs.String("server", "", "follow through this Rewind server's GraphQL `URL` (e.g. http://localhost:8080/graphql) instead of JetStream, resuming across disconnects")
 	serverToken := fs.String("server-token", "", "bearer `token` for --server (default: $REWIND_TOKEN)")
@@ -243,13 +255,13 @@ func runTail(ctx context.Context, a *app, args []string) error {
 		if *since != "" || *lastN != 0 || *latest {
 			return usagef("--since, --last and --latest read JetStream: use them without --server, or --after with it")
 		}
-		return tailServer(ctx, a, fs, *server, *serverToken, topics, types, *after, *limit, table)
+		return tailServer(ctx, a, fs, *server, *serverToken, client.Request{Topics: topics, Types: types, After: *after, Where: where.raw()}, *limit, table)
 	}
 	store, err := a.open(ctx, mustExist)
 	if err != nil {
 		return err
 	}
-	req := replay.Request{Topics: topics, Types: types, Latest: start.Latest}
+	req := replay.Request{Topics: topics, Types: types, Latest: start.Latest, Filter: where.filter}
 	var live bool
 	if !start.Latest {
 		if req.After, live, err = startAfter(ctx, a, store, eventstore.Query{Topics: topics, Types: types}, start); err != nil {
@@ -350,28 +362,29 @@ func statsCommand() *command {
 
 // statsJSON is stats --json.
 type statsJSON struct {
-	Stream     string         `json:"stream"`
-	Subjects   []string       `json:"subjects"`
-	Storage    string         `json:"storage"`
-	Replicas   int            `json:"replicas"`
-	Retention  string         `json:"retention"`
-	Discard    string         `json:"discard"`
-	MaxAge     string         `json:"maxAge"`
-	MaxEvents  int64          `json:"maxEvents"`
-	MaxBytes   int64          `json:"maxBytes"`
-	MaxMsgSize int32          `json:"maxMessageSize"`
-	Duplicates string         `json:"duplicateWindow"`
-	Created    string         `json:"created"`
-	Events     uint64         `json:"events"`
-	Bytes      uint64         `json:"bytes"`
-	Topics     int            `json:"topics"`
-	FirstSeq   uint64         `json:"firstSeq"`
-	FirstTime  string         `json:"firstTime"`
-	LastSeq    uint64         `json:"lastSeq"`
-	LastTime   string         `json:"lastTime"`
-	Deleted    int            `json:"deleted"`
-	Leader     string         `json:"leader,omitempty"`
-	Consumers  []consumerJSON `json:"consumers"`
+	Stream      string         `json:"stream"`
+	Subjects    []string       `json:"subjects"`
+	Storage     string         `json:"storage"`
+	Replicas    int            `json:"replicas"`
+	Retention   string         `json:"retention"`
+	Discard     string         `json:"discard"`
+	MaxAge      string         `json:"maxAge"`
+	MaxEvents   int64          `json:"maxEvents"`
+	MaxPerTopic int64          `json:"maxPerTopic"` // 0: unlimited
+	MaxBytes    int64          `json:"maxBytes"`
+	MaxMsgSize  int32          `json:"maxMessageSize"`
+	Duplicates  string         `json:"duplicateWindow"`
+	Created     string         `json:"created"`
+	Events      uint64         `json:"events"`
+	Bytes       uint64         `json:"bytes"`
+	Topics      int            `json:"topics"`
+	FirstSeq    uint64         `json:"firstSeq"`
+	FirstTime   string         `json:"firstTime"`
+	LastSeq     uint64         `json:"lastSeq"`
+	LastTime    string         `json:"lastTime"`
+	Deleted     int            `json:"deleted"`
+	Leader      string         `json:"leader,omitempty"`
+	Consumers   []consumerJSON `json:"consumers"`
 }
 
 type consumerJSON struct {
@@ -409,7 +422,7 @@ func runStats(ctx context.Context, a *app, args []string) error {
 	}
 	j := statsJSON{
 		Stream: s.Stream, Subjects: s.Subjects, Storage: s.Storage, Replicas: s.Replicas,
-		Retention: s.Retention, Discard: s.Discard, MaxAge: s.MaxAge.String(), MaxEvents: s.MaxMsgs,
+		Retention: s.Retention, Discard: s.Discard, MaxAge: s.MaxAge.String(), MaxEvents: s.MaxMsgs, MaxPerTopic: s.MaxPerTopic,
 		MaxBytes: s.MaxBytes, MaxMsgSize: s.MaxMsgSize, Duplicates: s.Duplicates.String(),
 		Created: formatTime(s.Created), Events: s.Events, Bytes: s.Bytes, Topics: s.Topics,
 		FirstSeq: s.FirstSeq, FirstTime: formatTime(s.FirstTime), LastSeq: s.LastSeq,
@@ -452,11 +465,12 @@ func printStats(w io.Writer, s eventstore.Stats) error {
 	if s.Deleted > 0 {
 		row("Deleted", formatCount(s.Deleted))
 	}
-	row("Retention", fmt.Sprintf("%s, discard %s; max age %s, max events %s, max bytes %s",
+	row("Retention", fmt.Sprintf("%s, discard %s; max age %s, max events %s, max bytes %s, max per topic %s",
 		s.Retention, s.Discard,
 		unlimited(s.MaxAge.String(), s.MaxAge == 0),
 		unlimited(formatCount(s.MaxMsgs), s.MaxMsgs == 0),
-		unlimited(formatBytes(s.MaxBytes), s.MaxBytes == 0)))
+		unlimited(formatBytes(s.MaxBytes), s.MaxBytes == 0),
+		unlimited(formatCount(s.MaxPerTopic), s.MaxPerTopic == 0)))
 	row("Max event", unlimited(formatBytes(s.MaxMsgSize)+" (data and headers)", s.MaxMsgSize == 0))
 	row("Dedup window", s.Duplicates.String())
 	row("Consumers", fmt.Sprint(len(s.Consumers)))

@@ -47,7 +47,7 @@ type command struct {
 func commands() []*command {
 	return []*command{
 		topicsCommand(), eventsCommand(), tailCommand(), replayCommand(),
-		exportCommand(), importCommand(), statsCommand(),
+		exportCommand(), importCommand(), statsCommand(), checkCommand(),
 	}
 }
 

@@ -252,13 +252,32 @@ func TestStats(t *testing.T) {
 		table = f.cli(t, nil, "stats", "--table").ok(t).stdout
 		return strings.Contains(table, "CONSUMER")
 	})
-	for _, want := range []string{"REWIND", "5 in 2 topics", "limits, discard old", "unlimited", "Dedup window  2m0s", "CONSUMER", "events.>"} {
+	for _, want := range []string{"REWIND", "5 in 2 topics", "limits, discard old", "unlimited", "max per topic unlimited", "Dedup window  2m0s", "CONSUMER", "events.>"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("stats table lacks %q:\n%s", want, table)
 		}
 	}
 	cancel()
 	tail.wait(t)
+}
+
+// TestStatsKeepPerTopic: the per-topic limit (--keep-per-topic) shows in
+// stats, and the stream holds that many events of each topic.
+func TestStatsKeepPerTopic(t *testing.T) {
+	n := testenv.StartNATS(t)
+	f := &fixture{nats: n, store: n.Store(eventstore.Config{MaxMsgsPerSubject: 2}), url: n.URL()}
+	f.append(t, "prices.eur", "tick", numbered(1, 3)...)
+	f.append(t, "prices.usd", "tick", numbered(4, 4)...)
+	var s statsJSON
+	if err := json.Unmarshal([]byte(f.cli(t, nil, "stats", "--json").ok(t).stdout), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.MaxPerTopic != 2 || s.Events != 3 {
+		t.Errorf("maxPerTopic %d, events %d; want 2 and 3", s.MaxPerTopic, s.Events)
+	}
+	if table := f.cli(t, nil, "stats", "--table").ok(t).stdout; !strings.Contains(table, "max per topic 2") {
+		t.Errorf("stats table lacks the per-topic limit:\n%s", table)
+	}
 }
 
 // tailRun is a tail command running in the background.

@@ -190,3 +190,19 @@ func TestReplayToTopic(t *testing.T) {
 		t.Fatalf("%d copies, want %d", len(got), len(src)+len(more))
 	}
 }
+
+// TestReplayToTopicChecksSchema: copies appended by replay --to topic are
+// checked like any append: a copy whose topic and type match a declaration
+// must match its type, which the replayOf envelope does not.
+func TestReplayToTopicChecksSchema(t *testing.T) {
+	f := newFixture(t)
+	f.append(t, "archive.eu", "placed", `{"orderId":"1","total":2,"lines":[]}`)
+	r := f.cli(t, nil, "replay", "--topic", "archive.*", "--after", "00000000000000000000000000", "--to", "topic:orders.replayed", "--schema", exampleSchema)
+	if r.code == 0 || !strings.Contains(r.stderr, "OrderPlaced data: orderId: required (ID!), missing") {
+		t.Errorf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	if n, _ := f.store.CountTopics(t.Context(), "orders.>"); len(n) != 0 {
+		t.Errorf("a refused copy was stored: %v", n)
+	}
+	f.cli(t, nil, "replay", "--topic", "archive.*", "--after", "00000000000000000000000000", "--to", "topic:audit.replayed", "--schema", exampleSchema).ok(t)
+}

@@ -16,7 +16,7 @@ import (
 // tailServer follows topics through a Rewind server's GraphQL API with the
 // Go client, which reconnects and resumes after the last event printed by
 // itself: a server restart costs a pause, never an event.
-func tailServer(ctx context.Context, a *app, fs *flag.FlagSet, server, token string, topics, types []string, after string, limit int, table bool) error {
+func tailServer(ctx context.Context, a *app, fs *flag.FlagSet, server, token string, req client.Request, limit int, table bool) error {
 	if token == "" {
 		token = os.Getenv("REWIND_TOKEN")
 	}
@@ -36,15 +36,15 @@ func tailServer(ctx context.Context, a *app, fs *flag.FlagSet, server, token str
 		return usagef("--server: %v", err)
 	}
 	from := "from now"
-	if after != "" {
-		from = "after " + after
+	if req.After != "" {
+		from = "after " + req.After
 	}
-	fmt.Fprintf(a.stderr, "following %s on %s %s; Ctrl-C stops\n", strings.Join(topics, ", "), server, from)
+	fmt.Fprintf(a.stderr, "following %s on %s %s; Ctrl-C stops\n", strings.Join(req.Topics, ", "), server, from)
 
 	p := newEventPrinter(a.stdout, table)
 	last, n := "", 0
 	var failed error
-	for ev, err := range c.Subscribe(ctx, client.Request{Topics: topics, Types: types, After: after}) {
+	for ev, err := range c.Subscribe(ctx, req) {
 		if err != nil {
 			failed = err
 			break
@@ -65,7 +65,7 @@ func tailServer(ctx context.Context, a *app, fs *flag.FlagSet, server, token str
 			break
 		}
 	}
-	resume := after
+	resume := req.After
 	if last != "" {
 		resume = last
 	}

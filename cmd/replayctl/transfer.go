@@ -135,7 +135,12 @@ func runImport(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	im := &importer{a: a, store: store, dryRun: *dryRun, known: map[ulid.ULID]struct{}{}, maxPayload: 1 << 20}
-	if store != nil {
+	if store == nil {
+		if im.check, err = a.check(); err != nil {
+			return err
+		}
+	} else {
+		im.check = func(ev eventstore.Event) error { return store.Validate(ev) }
 		im.maxPayload = store.Config().MaxPayload
 		if err := im.loadKnown(ctx); err != nil {
 			return err
@@ -156,7 +161,8 @@ func runImport(ctx context.Context, a *app, args []string) error {
 
 type importer struct {
 	a          *app
-	store      *eventstore.Store // nil in a dry run on a missing stream
+	store      *eventstore.Store            // nil in a dry run on a missing stream
+	check      func(eventstore.Event) error // what the store checks besides parse; nil: nothing
 	dryRun     bool
 	maxPayload int
 
@@ -278,7 +284,15 @@ func (im *importer) parse(text []byte) (eventstore.Event, error) {
 	if len(l.Data) > im.maxPayload {
 		return eventstore.Event{}, fmt.Errorf("data is %d bytes, the stream's limit is %d", len(l.Data), im.maxPayload)
 	}
-	return eventstore.Event{ID: id, Topic: l.Topic, Type: l.Type, Data: l.Data}, nil
+	ev := eventstore.Event{ID: id, Topic: l.Topic, Type: l.Type, Data: l.Data}
+	// What the store checks besides (declared event types, with --schema),
+	// line by line, so that a dry run finds it too.
+	if im.check != nil {
+		if err := im.check(ev); err != nil {
+			return eventstore.Event{}, err
+		}
+	}
+	return ev, nil
 }
 
 func (im *importer) flush(ctx context.Context) error {

@@ -166,3 +166,65 @@ func TestImportErrors(t *testing.T) {
 		t.Errorf("oversized line: exit %d, %s", r.code, r.stderr)
 	}
 }
+
+// exampleSchema declares OrderPlaced (orders.*, placed) and OrderShipped.
+const exampleSchema = "../../examples/schema/orders.graphqls"
+
+// TestImportChecksSchema: with --schema (or SCHEMA), an event whose topic
+// and type match a declaration is checked against it, in a dry run too;
+// the first bad one stops the import with its line and the path of the bad
+// field, and is not stored. Events no declaration matches are imported as
+// they are.
+func TestImportChecksSchema(t *testing.T) {
+	f := newFixture(t)
+	good := `{"id":"01M8AB89FYVCMXQY5JACWVPNP7","topic":"orders.eu","type":"placed","data":{"orderId":"1","total":2,"lines":[{"sku":"a","qty":1}]}}`
+	other := `{"id":"01M8AB89FYVCMXQY5JACWVPNP8","topic":"orders.eu","type":"refunded","data":{"anything":true}}`
+	bad := `{"id":"01M8AB89FYVCMXQY5JACWVPNP9","topic":"orders.us","type":"placed","data":{"orderId":"2","total":2,"lines":[{"sku":"a","qty":"1"}]}}`
+	input := good + "\n" + other + "\n" + bad + "\n"
+	const want = `line 3: invalid event: OrderPlaced data: lines[0].qty: expected Int, got string "1"`
+	r := f.cli(t, strings.NewReader(input), "import", "--dry-run", "--schema", exampleSchema)
+	if r.code != 1 || !strings.Contains(r.stderr, want) {
+		t.Errorf("dry run: exit %d, stderr:\n%s\nwant %q", r.code, r.stderr, want)
+	}
+	t.Setenv("SCHEMA", exampleSchema)
+	r = f.cli(t, strings.NewReader(input), "import")
+	if r.code != 1 || !strings.Contains(r.stderr, want) {
+		t.Errorf("import: exit %d, stderr:\n%s\nwant %q", r.code, r.stderr, want)
+	}
+	got := lines[eventLine](t, f.cli(t, nil, "events").ok(t).stdout)
+	if len(got) != 2 || got[0].ID != "01M8AB89FYVCMXQY5JACWVPNP7" || got[1].ID != "01M8AB89FYVCMXQY5JACWVPNP8" {
+		t.Errorf("stored %+v; want the two lines before the bad one", got)
+	}
+	t.Setenv("SCHEMA", "")
+	f.cli(t, strings.NewReader(bad+"\n"), "import").ok(t) // unchecked without a schema
+}
+
+// TestCheckStored: check lists the stored events of declared types that
+// the typed API cannot serve as the schema now declares them, and exits 1;
+// events of other types, and fields the schema dropped, are fine.
+func TestCheckStored(t *testing.T) {
+	f := newFixture(t)
+	f.append(t, "orders.eu", "placed", `{"orderId":"1","total":2,"lines":[],"dropped":"a field the schema no longer has"}`)
+	bad := f.append(t, "orders.us", "placed", `{"orderId":"2","lines":[]}`)
+	shipped := f.append(t, "orders.us", "shipped", `{"orderId":"2","carrier":7}`)
+	f.append(t, "orders.us", "refunded", `"not declared"`)
+	f.append(t, "payments", "placed", `1`)
+
+	r := f.cli(t, nil, "check", "--schema", exampleSchema)
+	want := bad[0].ID.String() + " orders.us placed: OrderPlaced data: total: required (Float!), missing\n" +
+		shipped[0].ID.String() + " orders.us shipped: OrderShipped data: carrier: expected String, got number 7\n"
+	if r.code != 1 || r.stdout != want || !strings.Contains(r.stderr, "check: 3 events of declared types, 2 served with EVENT_SHAPE_MISMATCH") {
+		t.Errorf("exit %d, stdout:\n%s\nstderr:\n%s\nwant stdout:\n%s", r.code, r.stdout, r.stderr, want)
+	}
+	r = f.cli(t, nil, "check", "--schema", exampleSchema, "--after", bad[0].ID.String(), "--max", "0")
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "1 event of declared types, 1 served") {
+		t.Errorf("after the first mismatch, --max 0: exit %d, %q, %s", r.code, r.stdout, r.stderr)
+	}
+	r = f.cli(t, nil, "check", "--schema", exampleSchema, "--topic", "orders.eu").ok(t)
+	if !strings.Contains(r.stderr, "1 event of declared types, 0 served") {
+		t.Errorf("orders.eu: %s", r.stderr)
+	}
+	if r := f.cli(t, nil, "check"); r.code != 2 || !strings.Contains(r.stderr, "check needs --schema") {
+		t.Errorf("without a schema: exit %d, %s", r.code, r.stderr)
+	}
+}

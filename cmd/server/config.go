@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rewind-dev/rewind/auth"
+	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/graph"
 	"github.com/rewind-dev/rewind/internal/flagvalue"
@@ -61,9 +62,11 @@ type config struct {
 	initTimeout      time.Duration
 	maxDepth         int
 	maxComplexity    int
+	schema           []string
 	maxStorageReads  int
 	clientReads      int
 	introspection    bool
+	federation       bool
 
 	// Durability of the embedded JetStream: "always" or an interval.
 	natsSync string
@@ -96,7 +99,8 @@ var flagEnv = natsflag.WithEnv(map[string]string{
 	"max-storage-reads": "MAX_STORAGE_READS", "client-reads": "CLIENT_READS",
 	"introspection": "INTROSPECTION", "nats-sync": "NATS_SYNC", "group-commit": "GROUP_COMMIT",
 	"log-format": "LOG_FORMAT", "shutdown-delay": "SHUTDOWN_DELAY",
-	"read-timeout": "READ_TIMEOUT", "idle-timeout": "IDLE_TIMEOUT",
+	"read-timeout": "READ_TIMEOUT", "idle-timeout": "IDLE_TIMEOUT", "schema": "SCHEMA",
+	"federation": "FEDERATION",
 })
 
 // usageHint follows an error in a command line the flag package reads.
@@ -140,6 +144,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.clientReads, "client-reads", server.DefaultClientReads, "storage reads one client runs at once: an HTTP request, or a WebSocket or SSE stream with all its subscriptions")
 	c.introspection = true
 	fs.Var(flagvalue.NewBool(&c.introspection), "introspection", "answer __schema and __type queries (GraphiQL needs them)")
+	fs.Var(flagvalue.NewBool(&c.federation), "federation", "serve the Apollo Federation v2 subgraph contract (_service, _entities; Event and typed envelopes as entities) for a gateway (see README, Behind a gateway)")
 	fs.StringVar(&c.natsSync, "nats-sync", natsflag.DefaultSync, "embedded JetStream: fsync every write (always, safe against power loss) or at an interval such as 2m (faster, loses the last writes on power loss)")
 	fs.BoolFunc("group-commit", "store appends made while another is being stored together, as one JetStream atomic batch with one fsync (default true); false: one publish per event", func(v string) error {
 		on, err := flagvalue.ParseBool(v)
@@ -153,6 +158,7 @@ func parseFlags(args []string) (config, error) {
 	fs.Var(flagvalue.NewSize(&c.maxBytes), "max-bytes", "keep at most this many bytes of events (e.g. 10GiB, or 10GB for 10^10); 0: no limit")
 	fs.Int64Var(&c.keepPerTopic, "keep-per-topic", 0, "keep at most this many events of each topic, the newest; 0: no limit")
 	durationVar(&c.duplicates, "duplicate-window", eventstore.DefaultDuplicates, "window in which a retried append or idempotency key stores nothing new")
+	fs.Var(flagvalue.NewStrings(&c.schema), "schema", "typed event declarations: a .graphqls file or a folder of them, repeatable or comma-separated (see README, Typed events)")
 	fs.Usage = func() {}
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		printUsage(os.Stdout, fs)
@@ -307,6 +313,7 @@ func (c config) serverConfig() server.Config {
 		MaxStorageReads:          c.maxStorageReads,
 		ClientReads:              c.clientReads,
 		DisableIntrospection:     !c.introspection,
+		Federation:               c.federation,
 		PublishRate:              c.publishRate,
 		PublishBurst:             int(2 * c.publishRate),
 	}
@@ -318,6 +325,13 @@ func (c config) server(log *slog.Logger) (server.Config, error) {
 	cfg := c.serverConfig()
 	cfg.Logger = log
 	cfg.Metrics = metrics.New(prometheus.NewRegistry())
+	if len(c.schema) > 0 {
+		events, err := eventschema.Load(c.schema...)
+		if err != nil {
+			return cfg, fmt.Errorf("--schema: %w", err)
+		}
+		cfg.Events = events
+	}
 	if c.authMode == "none" {
 		return cfg, nil
 	}

@@ -295,6 +295,9 @@ func TestFlagsAndEnv(t *testing.T) {
 				c.authMode, c.jwtJWKSFile, c.publishRate, c.natsSync, c.introspection = "jwt", "/k.json", 50, "2m", false
 				return c
 			}()},
+		{name: "federation from env", env: map[string]string{"FEDERATION": "true"},
+			want: func() config { c := defaults; c.federation = true; return c }()},
+		{name: "federation flag over env", env: map[string]string{"FEDERATION": "true"}, args: []string{"--federation=false"}, want: defaults},
 		{name: "unknown flag", args: []string{"--bogus"}, wantErr: "flag provided but not defined"},
 		{name: "extra argument", args: []string{"serve"}, wantErr: "unexpected arguments"},
 		{name: "extra argument after flags", args: []string{"--addr", ":1", "x", "y"}, wantErr: "unexpected arguments"},
@@ -326,6 +329,10 @@ func TestFlagsAndEnv(t *testing.T) {
 		{name: "timeouts", env: map[string]string{"READ_TIMEOUT": "5s", "IDLE_TIMEOUT": "2m"},
 			want: func() config { c := defaults; c.readTimeout, c.idleTimeout = 5*time.Second, 2*time.Minute; return c }()},
 		{name: "zero read timeout", args: []string{"--read-timeout=0"}, wantErr: "must be positive"},
+		{name: "schema files from flags and the environment", env: map[string]string{"SCHEMA": "a.graphqls, types/"},
+			want: func() config { c := defaults; c.schema = []string{"a.graphqls", "types/"}; return c }()},
+		{name: "schema flags repeated", env: map[string]string{"SCHEMA": "ignored.graphqls"}, args: []string{"--schema=a.graphqls", "--schema", "b.graphqls,c"},
+			want: func() config { c := defaults; c.schema = []string{"a.graphqls", "b.graphqls", "c"}; return c }()},
 		{name: "unknown flag hints at --help", args: []string{"--port", "80"}, wantErr: "flag provided but not defined: -port\nrun server --help for the flags"},
 	}
 	for _, tt := range tests {
@@ -349,7 +356,7 @@ func TestFlagsAndEnv(t *testing.T) {
 			if err != nil {
 				t.Fatalf("parseFlags(%q): %v", tt.args, err)
 			}
-			if got != tt.want {
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("parseFlags(%q)\n got %+v\nwant %+v", tt.args, got, tt.want)
 			}
 		})

@@ -72,6 +72,24 @@ func TestEmbeddedReplicas(t *testing.T) {
 	}
 }
 
+// TestBadSchema: a --schema file the server cannot serve stops the start
+// at once with the file, the line and the reason; so does a missing one.
+func TestBadSchema(t *testing.T) {
+	dir := t.TempDir()
+	bad := dir + "/bad.graphqls"
+	if err := os.WriteFile(bad, []byte("type A @event(topics: \"a\", type: \"a\") {\n  n: Int\n}\nscalar Money\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out := runToExit(t, time.Minute, []string{"--schema", bad}, "DATA_DIR="+dir)
+	if want := "--schema: invalid event schema: " + bad + ":4: scalar Money: custom scalars are not supported"; code != 1 || !strings.Contains(out, want) {
+		t.Errorf("exit %d:\n%s\nwant exit 1 and %q", code, out, want)
+	}
+	code, out = runToExit(t, time.Minute, nil, "DATA_DIR="+dir, "SCHEMA="+dir+"/missing")
+	if code != 1 || !strings.Contains(out, "--schema: invalid event schema: stat "+dir+"/missing: no such file or directory") {
+		t.Errorf("missing file: exit %d:\n%s", code, out)
+	}
+}
+
 // TestPermanentStoreError: JetStream refusing the stream for good
 // (replicas on a server that is not clustered) stops the start at once
 // with what to change, against an external server too.

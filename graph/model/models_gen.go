@@ -3,8 +3,10 @@
 package model
 
 import (
+	"encoding/json"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/rewind-dev/rewind/eventstore"
 )
 
@@ -20,6 +22,31 @@ type EventEdge struct {
 	Node   *eventstore.Event `json:"node"`
 }
 
+// A filter on an event's data, for where. A leaf has a path and exactly one operator; and, or and
+// not combine filters and take nothing beside them. A path that is absent from the data matches
+// only exists: false and ne. Bounds: 8 levels of nesting, 64 filters, 100 values in one in, 256
+// values and 16 KiB of JSON values in all, paths of 256 bytes; beyond them BAD_USER_INPUT.
+type Filter struct {
+	// A dot path into data, e.g. customer.country; a segment of digits indexes an array (items.0.sku).
+	Path *string `json:"path,omitempty"`
+	// Equal JSON values: numbers as numbers (1 equals 1.0), objects whatever their keys' order. eq: null matches a null value.
+	Eq graphql.Omittable[json.RawMessage] `json:"eq,omitempty"`
+	// Not equal, or absent.
+	Ne graphql.Omittable[json.RawMessage] `json:"ne,omitempty"`
+	// Equal to one of these.
+	In []json.RawMessage `json:"in,omitempty"`
+	// Greater than: a number, or an RFC 3339 string as an instant, the bound in seconds since the Unix epoch.
+	Gt  *float64 `json:"gt,omitempty"`
+	Gte *float64 `json:"gte,omitempty"`
+	Lt  *float64 `json:"lt,omitempty"`
+	Lte *float64 `json:"lte,omitempty"`
+	// true: the path is present (even with a null value); false: it is absent.
+	Exists *bool     `json:"exists,omitempty"`
+	And    []*Filter `json:"and,omitempty"`
+	Or     []*Filter `json:"or,omitempty"`
+	Not    *Filter   `json:"not,omitempty"`
+}
+
 // The seed tutorial's message, now durable: events of type message on topic messages.
 type Message struct {
 	ID        string    `json:"id"`
@@ -32,7 +59,7 @@ type Mutation struct {
 
 type PageInfo struct {
 	HasNextPage bool `json:"hasNextPage"`
-	// The last edge's cursor, or null on an empty page.
+	// The last edge's cursor, or null on an empty page; with where, the last event scanned when a page's scan ran out (see Query.events).
 	EndCursor *string `json:"endCursor,omitempty"`
 }
 

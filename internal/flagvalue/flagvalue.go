@@ -178,3 +178,27 @@ func ParseBool(s string) (bool, error) {
 
 // IsBoolFlag tells the flag package that --name needs no value.
 func (b *Bool) IsBoolFlag() bool { return true }
+
+// Strings is a flag.Value for a list that the flag may give in several
+// times and each time as a comma-separated list (so that an environment
+// variable can hold several: SCHEMA=a.graphqls,types/).
+type Strings struct{ p *[]string }
+
+// NewStrings returns a Strings that appends to *p.
+func NewStrings(p *[]string) *Strings { return &Strings{p} }
+
+func (s *Strings) String() string {
+	if s == nil || s.p == nil {
+		return ""
+	}
+	return strings.Join(*s.p, ",")
+}
+
+func (s *Strings) Set(v string) error {
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			*s.p = append(*s.p, item)
+		}
+	}
+	return nil
+}

@@ -54,6 +54,7 @@ type Metrics struct {
 	overflows     prometheus.Counter
 	slowConsumers prometheus.Counter
 	tailRestarts  prometheus.Counter
+	filterEvals   prometheus.Counter
 }
 
 var _ replay.Observer = (*Metrics)(nil)
@@ -102,6 +103,8 @@ func New(reg *prometheus.Registry) *Metrics {
 			"Subscriptions ended because their client took no event within the stall timeout (SLOW_CONSUMER)."),
 		tailRestarts: f.counter("rewind_tail_restarts_total",
 			"Restarts of the live tail after JetStream failed or the tail stalled."),
+		filterEvals: f.counter("rewind_filter_evaluations_total",
+			"Evaluations of subscriptions' where filters by the live tail: one per distinct filter per event, however many subscribers share it."),
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -177,6 +180,9 @@ func (m *Metrics) Overflowed() { m.overflows.Inc() }
 
 // SlowConsumer implements replay.Observer.
 func (m *Metrics) SlowConsumer() { m.slowConsumers.Inc() }
+
+// FiltersEvaluated implements replay.Observer.
+func (m *Metrics) FiltersEvaluated(n int) { m.filterEvals.Add(float64(n)) }
 
 type protocolKey struct{}
 

@@ -139,11 +139,11 @@ func (c *conn) drainOnce(opCtx context.Context, id string, st transport.Stream, 
 	stopped := opCtx.Err() != nil
 	c.cork.cork()
 	var err error
-	done, failed = c.drainGuarded(id, st, func(data []byte) {
+	done, failed = c.drainGuarded(id, st, func(data, errors []byte) {
 		if stopped || err != nil {
 			return // stopped: the rest is dropped, the stream ends next
 		}
-		*frame = appendDataFrame((*frame)[:0], out.dataType(), id, data)
+		*frame = appendResultFrame((*frame)[:0], out.dataType(), id, data, errors)
 		if err = c.writeFrame(*frame); err == nil {
 			err = c.cork.flushOver(corkSlice, time.Now().Add(c.t.cfg.WriteTimeout))
 		}
@@ -158,14 +158,18 @@ func (c *conn) drainOnce(opCtx context.Context, id string, st transport.Stream, 
 	return done, err == nil, failed
 }
 
-// drainGuarded runs st's Drain, recovering a panic in it: the cork is
-// then still uncorked by the caller, so the connection's writes go on.
-func (c *conn) drainGuarded(id string, st transport.Stream, emit func([]byte)) (done, failed bool) {
+// drainGuarded runs st's Drain (DrainResults for a transport.ResultStream),
+// recovering a panic in it: the cork is then still uncorked by the
+// caller, so the connection's writes go on.
+func (c *conn) drainGuarded(id string, st transport.Stream, emit func(data, errors []byte)) (done, failed bool) {
 	defer func() {
 		if v := recover(); v != nil {
 			c.t.panicked("in a stream's Drain", v, "id", id, "subprotocol", c.ws.Subprotocol())
 			done, failed = true, true
 		}
 	}()
-	return st.Drain(emit), false
+	if rs, ok := st.(transport.ResultStream); ok {
+		return rs.DrainResults(emit), false
+	}
+	return st.Drain(func(data []byte) { emit(data, nil) }), false
 }

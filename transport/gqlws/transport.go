@@ -527,12 +527,22 @@ func resultFrame(typ, id string, r *graphql.Response) ([]byte, bool) {
 
 // appendDataFrame appends a result message of type typ carrying data.
 func appendDataFrame(b []byte, typ, id string, data []byte) []byte {
+	return appendResultFrame(b, typ, id, data, nil)
+}
+
+// appendResultFrame appends a result message of type typ carrying data
+// and, unless nil, errors (a JSON list).
+func appendResultFrame(b []byte, typ, id string, data, errors []byte) []byte {
 	b = append(b, `{"type":"`...)
 	b = append(b, typ...)
 	b = append(b, `","id":`...)
 	b = appendJSONString(b, id)
 	b = append(b, `,"payload":{"data":`...)
 	b = append(b, data...)
+	if errors != nil {
+		b = append(b, `,"errors":`...)
+		b = append(b, errors...)
+	}
 	return append(b, "}}"...)
 }
 
@@ -828,11 +838,16 @@ var (
 	_ transport.Delivery   = (*errorSink)(nil)
 	_ transport.Delivery   = subscription{}
 	_ transport.StreamSink = subscription{}
+	_ transport.ResultSink = subscription{}
 )
 
 func (s subscription) ReportError(err *gqlerror.Error) { s.errs.ReportError(err) }
 func (s subscription) Attach(st transport.Stream)      { s.slot.Attach(st) }
-func (s subscription) Wake()                           { s.slot.Wake() }
+
+// AttachResults attaches a stream whose results may carry errors: the
+// drain asks it for them (see drainGuarded).
+func (s subscription) AttachResults(st transport.ResultStream) { s.slot.Attach(st) }
+func (s subscription) Wake()                                   { s.slot.Wake() }
 
 // proto is one subprotocol's handling of client messages.
 type proto interface {

@@ -3,9 +3,11 @@ package graphiql_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,9 +15,12 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/rewind-dev/rewind/auth"
+	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/internal/apitest"
 	"github.com/rewind-dev/rewind/internal/authtest"
+	"github.com/rewind-dev/rewind/internal/browsertest"
+	"github.com/rewind-dev/rewind/internal/proctest"
 	"github.com/rewind-dev/rewind/internal/testenv"
 	"github.com/rewind-dev/rewind/replay"
 	api "github.com/rewind-dev/rewind/server"
@@ -24,22 +29,6 @@ import (
 // ScreenshotPath is where TestGraphiQLInBrowser leaves its screenshot, kept
 // after the test for people (and CI logs) to look at.
 var screenshotPath = filepath.Join(os.TempDir(), "rewind-graphiql", "graphiql.png")
-
-// chromium finds Debian's Chromium (or another Chrome). In CI a missing
-// browser fails the test: it must be installed there.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("no Chromium found: install Debian's chromium package (apt-get install -y chromium)")
-	}
-	t.Skip("no Chromium found (apt-get install chromium); CI runs this test")
-	return ""
-}
 
 // TestGraphiQLInBrowser loads GraphiQL in headless Chromium from a server
 // on loopback (nothing else is reachable), runs the Follow subscription it
@@ -67,6 +56,196 @@ func TestGraphiQLInBrowser(t *testing.T) {
 	}
 	if len(external) > 0 {
 		t.Errorf("the page loaded from elsewhere: %v", external)
+	}
+}
+
+// streamScreenshotPath is where TestGraphiQLStreamAcrossTabs leaves a
+// screenshot of the stream view, for docs/.
+var streamScreenshotPath = filepath.Join(os.TempDir(), "rewind-graphiql", "stream.png")
+
+// TestGraphiQLStreamAcrossTabs: the Follow subscription keeps running while
+// another tab is open. Run Follow (two stored events), switch to Publish
+// and publish there, switch back: the response pane shows the new event,
+// and the Stream plugin lists all three in order, the stored ones marked
+// replayed and the new one live. "Resume from here" on the first event
+// restarts the subscription after it.
+func TestGraphiQLStreamAcrossTabs(t *testing.T) {
+	srv := serve(t, api.Config{})
+	first := srv.publish(t, `{"id":1,"total":9.5}`)
+	second := srv.publish(t, `{"id":2,"total":12}`)
+	b := openBrowser(t)
+	defer b.saveScreenshot(t, "")
+	b.open(t, srv.url)
+	b.run(t)
+	b.waitFor(t, "the second stored event", second)
+
+	b.tab(t, "Publish")
+	b.run(t)
+	published := b.waitForPublished(t)
+	b.tab(t, "Follow")
+	b.waitFor(t, "the event published from the Publish tab", published)
+
+	if err := chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS(`.graphiql-sidebar button[aria-label="Show Stream"]`))); err != nil {
+		t.Fatalf("open the stream view: %v", err)
+	}
+	rows := b.streamRows(t, 3)
+	want := []streamRow{{N: 1, ID: first, Live: "false"}, {N: 2, ID: second, Live: "false"}, {N: 3, ID: published, Live: "true"}}
+	if !slices.Equal(rows, want) {
+		t.Fatalf("the stream view lists %+v, want %+v", rows, want)
+	}
+	var err error
+	if b.screenshot, err = chromedp.Run(b.ctx, chromedp.CaptureScreenshot()); err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(streamScreenshotPath), 0o755); err == nil && os.WriteFile(streamScreenshotPath, b.screenshot, 0o644) == nil {
+		t.Logf("stream view screenshot: %s", streamScreenshotPath)
+	}
+
+	// Resume after the first event: the list starts again with the two after it.
+	if err := chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS(`.rewind-event[data-id="`+first+`"] .rewind-resume`))); err != nil {
+		t.Fatalf("resume from here: %v", err)
+	}
+	rows = b.streamRows(t, 2)
+	if len(rows) != 2 || rows[0].ID != second || rows[1].ID != published {
+		t.Fatalf("after resuming from %s the stream view lists %+v, want %s then %s", first, rows, second, published)
+	}
+
+	// GraphiQL's stop button still stops it.
+	b.run(t)
+	b.waitStatus(t, "stopped")
+}
+
+// TestGraphiQLStreamResumesAfterRestart: a subscription in GraphiQL rides
+// out a server killed with SIGKILL and restarted: the stream resumes after
+// the last event it received, and the event published after the restart
+// is listed once, after the others.
+func TestGraphiQLStreamResumesAfterRestart(t *testing.T) {
+	dir, addr := t.TempDir(), proctest.FreeAddr(t).String()
+	env := []string{"DATA_DIR=" + dir, "ADDR=" + addr}
+	srv := proctest.StartRewind(t, "rewind", env...)
+	first := publishTo(t, srv.URL(), 1)
+	b := openBrowser(t)
+	defer b.saveScreenshot(t, "")
+	b.open(t, "http://"+addr)
+	b.run(t)
+	b.waitFor(t, "the stored event", first)
+	if err := chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS(`.graphiql-sidebar button[aria-label="Show Stream"]`))); err != nil {
+		t.Fatalf("open the stream view: %v", err)
+	}
+	b.streamRows(t, 1)
+
+	srv.Kill9(t)
+	b.waitStatus(t, "reconnecting")
+	srv = proctest.StartRewind(t, "rewind-2", env...)
+	second := publishTo(t, srv.URL(), 2)
+	rows := b.streamRows(t, 2)
+	// The second event is replayed or live depending on whether the stream
+	// resubscribed before or after it was published; either way, once.
+	if rows[0].ID != first || rows[1].ID != second || rows[1].Live == "undefined" {
+		t.Fatalf("after the restart the stream view lists %+v, want %s then %s, marked", rows, first, second)
+	}
+	b.waitStatus(t, "live")
+}
+
+// publishTo publishes on orders.eu through the server's HTTP API.
+func publishTo(t *testing.T, url string, n int) string {
+	t.Helper()
+	body := fmt.Sprintf(`{"query":"mutation { publish(topic: \"orders.eu\", data: %d) { id } }"}`, n)
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Data struct{ Publish struct{ ID string } }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || r.Data.Publish.ID == "" {
+		t.Fatalf("publish: HTTP %d %v", resp.StatusCode, err)
+	}
+	return r.Data.Publish.ID
+}
+
+// waitStatus waits until the stream view's stream has status.
+func (b *browser) waitStatus(t *testing.T, status string) {
+	t.Helper()
+	err := chromedp.Do(b.ctx, chromedp.Poll[chromedp.Void](`document.querySelector('.rewind-stream')?.dataset.status === '`+status+`'`, chromedp.WithPollingTimeout(30*time.Second)))
+	if err != nil {
+		st, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`(document.querySelector('.rewind-stream') || document.body).innerText`))
+		t.Fatalf("the stream never became %s: %v\n%s", status, err, st)
+	}
+}
+
+// tab opens the tab titled title.
+func (b *browser) tab(t *testing.T, title string) {
+	t.Helper()
+	err := chromedp.Do(b.ctx,
+		chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll('.graphiql-tab-button')].find(e => e.innerText.trim() === '`+title+`').click()`),
+		chromedp.Poll[chromedp.Void](`document.querySelector('.graphiql-tab-active')?.innerText.includes('`+title+`') && document.querySelector('.graphiql-query-editor')?.innerText.includes('`+title+`')`, chromedp.WithPollingTimeout(10*time.Second)),
+	)
+	if err != nil {
+		t.Fatalf("open tab %s: %v", title, err)
+	}
+}
+
+// waitForPublished waits for the Publish tab's answer and returns the id.
+func (b *browser) waitForPublished(t *testing.T) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var r struct {
+			Data struct{ Publish struct{ ID string } }
+		}
+		// Monaco renders spaces as U+00A0.
+		if json.Unmarshal([]byte(strings.ReplaceAll(b.results(), "\u00a0", " ")), &r) == nil && r.Data.Publish.ID != "" {
+			return r.Data.Publish.ID
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no publish answer; the results pane shows:\n%s", b.results())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// streamRow is one event in the stream view.
+type streamRow struct {
+	N    int
+	ID   string
+	Live string // "true", "false", or "undefined" without a mark
+}
+
+// streamRows waits until the stream view lists n events and returns them
+// oldest first.
+func (b *browser) streamRows(t *testing.T, n int) []streamRow {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rows, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]streamRow](`[...document.querySelectorAll('.rewind-event')].reverse().map(e => ({N: Number(e.querySelector('.rewind-event-n').innerText), ID: e.dataset.id, Live: e.dataset.live}))`))
+		if err == nil && len(rows) == n {
+			return rows
+		}
+		if time.Now().After(deadline) {
+			text, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`(document.querySelector('.rewind-stream') || document.body).innerText`))
+			t.Fatalf("the stream view lists %d events (%v), want %d:\n%s", len(rows), err, n, text)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestGraphiQLLoadsSchema: GraphiQL's introspection passes the server's
+// default depth limit (the page sends it with six levels of ofType rather
+// than graphql-js's nine), so the documentation explorer shows the schema.
+func TestGraphiQLLoadsSchema(t *testing.T) {
+	srv := serve(t, api.Config{})
+	b := openBrowser(t)
+	defer b.saveScreenshot(t, "")
+	b.open(t, srv.url)
+	err := chromedp.Do(b.ctx,
+		chromedp.Click(chromedp.CSS(`.graphiql-sidebar button[aria-label="Show Documentation Explorer"]`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector('.graphiql-doc-explorer')?.innerText.includes('Subscription')`, chromedp.WithPollingTimeout(20*time.Second)),
+	)
+	if err != nil {
+		text, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`(document.querySelector('.graphiql-doc-explorer') || document.body).innerText`))
+		t.Fatalf("the documentation explorer shows no schema: %v\n%s", err, text)
 	}
 }
 
@@ -101,6 +280,37 @@ func TestGraphiQLWithToken(t *testing.T) {
 	b.waitFor(t, "the stored event", stored)
 	live := srv.publish(t, `{"id":2}`)
 	b.waitFor(t, "the live event", live)
+}
+
+// TestGraphiQLTypedTab: with a schema of typed events loaded, GraphiQL
+// opens with a typed subscription tab too; run, it shows a typed event's
+// data as its fragments select it.
+func TestGraphiQLTypedTab(t *testing.T) {
+	events, err := eventschema.Load("../../examples/schema/orders.graphqls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serve(t, api.Config{Events: events})
+	stored, err := srv.store.Append(t.Context(), eventstore.Event{Topic: "orders.eu", Type: "shipped", Data: json.RawMessage(`{"orderId":"o-1","carrier":"typed-carrier"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := openBrowser(t)
+	defer b.saveScreenshot(t, "")
+	b.open(t, srv.url)
+	err = chromedp.Do(b.ctx,
+		chromedp.Poll[chromedp.Void](`[...document.querySelectorAll('.graphiql-tab')].some(t => t.innerText.includes('FollowOrderEvent'))`, chromedp.WithPollingTimeout(10*time.Second)),
+		chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll('.graphiql-tab')].find(t => t.innerText.includes('FollowOrderEvent')).querySelector('button').click()`),
+		chromedp.Poll[chromedp.Void](`document.querySelector('.graphiql-tab-active')?.innerText.includes('FollowOrderEvent') && document.querySelector('.graphiql-query-editor')?.innerText.includes('orderEvent')`, chromedp.WithPollingTimeout(10*time.Second)),
+	)
+	if err != nil {
+		t.Fatalf("open the typed tab: %v", err)
+	}
+	b.run(t)
+	b.waitFor(t, "the typed event", stored.ID.String())
+	if r := b.results(); !strings.Contains(r, "typed-carrier") || !strings.Contains(r, "OrderShipped") {
+		t.Fatalf("the results pane lacks the typed data:\n%s", r)
+	}
 }
 
 // headersEditor is the text of the Headers tab's editor (the tab's section
@@ -140,28 +350,7 @@ type browser struct {
 
 func openBrowser(t *testing.T) *browser {
 	t.Helper()
-	bin := chromium(t)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin),
-		chromedp.NoSandbox, // Chromium refuses to run as root with its sandbox
-		chromedp.Headless,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1400, 900),
-	)
-	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(acancel)
-	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithLogf(func(f string, a ...any) {}),
-		chromedp.WithErrorf(func(f string, a ...any) {}))
-	t.Cleanup(bcancel)
-	bctx, tcancel := context.WithTimeout(bctx, 90*time.Second)
-	t.Cleanup(tcancel)
-	return &browser{ctx: bctx}
+	return &browser{ctx: browsertest.Open(t, 90*time.Second)}
 }
 
 // open loads GraphiQL and waits until its editor shows the Follow tab.

@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"encoding/json"
 	"html/template"
 	"io"
 	"io/fs"
@@ -24,10 +25,20 @@ var dist embed.FS
 
 // Page returns the GraphiQL page for the GraphQL endpoint at endpoint (a
 // path such as /graphql). Its assets are loaded relative to the page, from
-// the folder "graphiql/" beside it: serve Assets there.
-func Page(endpoint string) http.Handler {
+// the folder "graphiql/" beside it: serve Assets there. The page opens
+// with Rewind's example operations, then with tabs, one operation each
+// (the server's typed events, say).
+func Page(endpoint string, tabs ...string) http.Handler {
+	extra := make([]map[string]string, len(tabs))
+	for i, q := range tabs {
+		extra[i] = map[string]string{"query": q}
+	}
+	js, err := json.Marshal(extra)
+	if err != nil {
+		panic(err) // strings always marshal
+	}
 	var buf bytes.Buffer
-	if err := pageTemplate.Execute(&buf, struct{ Endpoint, Assets string }{endpoint, AssetsPath}); err != nil {
+	if err := pageTemplate.Execute(&buf, struct{ Endpoint, Assets, Tabs string }{endpoint, AssetsPath, string(js)}); err != nil {
 		panic(err) // the template is a constant
 	}
 	body := buf.Bytes()
@@ -52,7 +63,7 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 <style>body { margin: 0; } #graphiql { height: 100dvh; }</style>
 </head>
 <body>
-<div id="graphiql" data-endpoint="{{.Endpoint}}"></div>
+<div id="graphiql" data-endpoint="{{.Endpoint}}" data-tabs="{{.Tabs}}"></div>
 <script type="module" src="{{.Assets}}/graphiql.js"></script>
 </body>
 </html>

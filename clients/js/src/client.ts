@@ -1,0 +1,371 @@
+// The client: one subscription loop per subscribe call, which reads the
+// cursor, subscribes with it as afterId, records each event's id once the
+// app has processed it, and on any failure that retrying can fix waits a
+// jittered backoff and starts again from the cursor.
+import { createClient as createWSClient, type Client as WSClient } from 'graphql-ws';
+import { createClient as createSSEClient, NetworkError, type Client as SSEClient } from 'graphql-sse';
+import type { DocumentNode, ExecutionResult, GraphQLFormattedError } from 'graphql';
+import { print } from 'graphql';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { memoryCursorStore, type CursorStore } from './cursor.js';
+import { CloseError, CursorError, HTTPError, RequestError, RewindError, fatalCloseCodes, retryableCodes } from './errors.js';
+
+/** RetryOptions shape the wait between attempts: doubling from minDelayMs to maxDelayMs, at a random point in its upper half. */
+export interface RetryOptions {
+  /** The first wait, in milliseconds. Default 100. */
+  minDelayMs?: number;
+  /** The longest wait, in milliseconds. Default 10,000. */
+  maxDelayMs?: number;
+  /** Attempts in a row without an event before the subscription gives up with the last error. Default Infinity. */
+  attempts?: number;
+}
+
+export interface RewindClientOptions {
+  /** The GraphQL endpoint, http(s)://host/graphql; the WebSocket URL is derived from it. */
+  url: string;
+  /** 'ws' (graphql-transport-ws, the default) or 'sse' (GraphQL over SSE, distinct connections). */
+  transport?: 'ws' | 'sse';
+  /** Where cursors are kept. Default memoryCursorStore(). */
+  cursorStore?: CursorStore;
+  retry?: RetryOptions;
+  /** The WebSocket's connection_init payload, e.g. {authorization: 'Bearer ...'}; a function is called on every connection. */
+  connectionParams?: Record<string, unknown> | (() => Record<string, unknown> | Promise<Record<string, unknown>>);
+  /** HTTP headers of SSE requests; a function is called on every attempt. */
+  headers?: Record<string, string> | (() => Record<string, string> | Promise<Record<string, string>>);
+  /** A WebSocket implementation where there is no global one (Node 20: the ws package). */
+  webSocketImpl?: unknown;
+  /** The fetch used for SSE. Default globalThis.fetch. */
+  fetchFn?: typeof fetch;
+  /** The variable the operation declares for the cursor (`$afterId: ID`). Default 'afterId'. */
+  cursorVariable?: string;
+  /**
+   * Variables holding the operation's other start points. They are sent as
+   * null once a cursor exists, since a cursor replaces them (two start
+   * points are BAD_USER_INPUT). Default ['last', 'since', 'latest'].
+   */
+  startVariables?: string[];
+  /** Called before each wait to retry, with the error that caused it. */
+  onRetry?: (info: { key: string; attempt: number; delayMs: number; error: unknown }) => void;
+}
+
+/** A subscription request; TypedDocumentNode (graphql-codegen) types data and variables. */
+export interface SubscribeRequest<TData = Record<string, unknown>, TVariables = Record<string, unknown>> {
+  query: string | DocumentNode | TypedDocumentNode<TData, TVariables>;
+  variables?: TVariables;
+  operationName?: string;
+  /** The cursor's key in the store. Default: the operation's name (or text) and its variables. */
+  key?: string;
+  /** Finds the event id in a result. Default: the `id` of the first root field. */
+  cursorOf?: (data: TData) => string | undefined;
+}
+
+/**
+ * Sink receives results; the cursor advances when next returns, or when
+ * the promise it returns resolves (results that arrive meanwhile wait, in
+ * memory, in order). A next that throws or rejects ends the subscription
+ * with a RewindError coded SINK, its cursor still on the event before.
+ */
+export interface Sink<TData> {
+  next(result: ExecutionResult<TData>): void | Promise<void>;
+  error(error: RewindError | unknown): void;
+  complete(): void;
+}
+
+export interface RewindClient {
+  /** subscribe runs the subscription until the returned function is called or it fails for good. */
+  subscribe<TData = Record<string, unknown>, TVariables = Record<string, unknown>>(
+    request: SubscribeRequest<TData, TVariables>, sink: Sink<TData>): () => void;
+  /** cursorKey is the key subscribe would use for request. */
+  cursorKey(request: SubscribeRequest<any, any>): string;
+  /** cursor returns the stored cursor of key. */
+  cursor(key: string): Promise<string | undefined>;
+  /** resetCursor forgets key's cursor: the next subscribe starts from the operation's own start point. */
+  resetCursor(key: string): Promise<void>;
+  /** dispose ends every subscription and closes the connection. */
+  dispose(): Promise<void>;
+}
+
+/** A transport runs one attempt of one operation. */
+interface Transport {
+  subscribe(payload: Payload, sink: { next(r: ExecutionResult<any>): void; error(e: unknown): void; complete(): void }): () => void;
+  dispose(): Promise<void> | void;
+}
+
+interface Payload {
+  query: string;
+  variables: Record<string, unknown>;
+  operationName?: string;
+}
+
+export function createRewindClient(options: RewindClientOptions): RewindClient {
+  const store = options.cursorStore ?? memoryCursorStore();
+  const cursorVariable = options.cursorVariable ?? 'afterId';
+  const startVariables = options.startVariables ?? ['last', 'since', 'latest'];
+  const minDelay = options.retry?.minDelayMs ?? 100;
+  const maxDelay = options.retry?.maxDelayMs ?? 10_000;
+  const attempts = options.retry?.attempts ?? Infinity;
+  const transport = options.transport === 'sse' ? sseTransport(options) : wsTransport(options);
+  const running = new Set<() => void>();
+
+  const backoff = (n: number) => {
+    const d = Math.min(minDelay * 2 ** Math.min(n, 30), maxDelay);
+    return d / 2 + Math.random() * (d / 2);
+  };
+
+  const cursorKey = (request: SubscribeRequest<any, any>) => {
+    if (request.key) return request.key;
+    const vars = { ...(request.variables as Record<string, unknown> | undefined) };
+    delete vars[cursorVariable];
+    for (const v of startVariables) delete vars[v];
+    const name = request.operationName ?? operationName(request.query) ?? queryText(request.query);
+    return `${name}:${stableJSON(vars)}`;
+  };
+
+  function subscribe<TData, TVariables>(request: SubscribeRequest<TData, TVariables>, sink: Sink<TData>): () => void {
+    const key = cursorKey(request);
+    const query = queryText(request.query);
+    if (!new RegExp(`\\$${cursorVariable}\\b`).test(query)) {
+      throw new Error(`@rewind/client: the operation must declare $${cursorVariable}: ID and pass it as afterId, so that it can resume`);
+    }
+    const cursorOf = request.cursorOf ?? ((data: TData) => firstRootId(data));
+    let stopped = false;
+    let cancelAttempt: (() => void) | undefined;
+    let wake: (() => void) | undefined;
+    // The cursor of this subscription, once read from the store.
+    let last: string | undefined;
+    // Results wait here while an asynchronous next is still running, so
+    // that the cursor only ever advances in order.
+    let queue: Promise<void> | undefined;
+
+    const stop = () => {
+      if (stopped) return;
+      stopped = true;
+      running.delete(stop);
+      cancelAttempt?.();
+      wake?.();
+    };
+    running.add(stop);
+
+    const fail = (err: unknown) => {
+      if (stopped) return;
+      stop();
+      sink.error(err);
+    };
+
+    // record stores the cursor of a processed result; a store that fails
+    // ends the subscription, since its cursor would no longer be kept.
+    const record = (data: TData | null | undefined): void | Promise<void> => {
+      const id = data ? cursorOf(data) : undefined;
+      if (!id) return;
+      last = id;
+      const storeError = (err: unknown) => new RewindError('CURSOR_STORE', key, `store cursor ${id}`, 'check the cursor store (full? blocked?)', { cause: err });
+      try {
+        const done = store.set(key, id);
+        if (isThenable(done)) return done.then(undefined, (err) => Promise.reject(storeError(err)));
+      } catch (err) {
+        throw storeError(err);
+      }
+    };
+
+    // deliver hands a result to the app and, once its next has returned
+    // (or its promise resolved), records the cursor.
+    const deliver = (result: ExecutionResult<TData>): void | Promise<void> => {
+      const sinkError = (err: unknown) => new RewindError('SINK', key, 'the subscription\'s next failed', 'handle errors inside next', { cause: err });
+      let done: void | Promise<void>;
+      try {
+        done = sink.next(result);
+      } catch (err) {
+        throw sinkError(err);
+      }
+      if (isThenable(done)) return done.then(() => record(result.data), (err) => Promise.reject(sinkError(err)));
+      return record(result.data);
+    };
+
+    (async () => {
+      let failures = 0;
+      const initial = (request.variables as Record<string, unknown> | undefined)?.[cursorVariable] as string | undefined;
+      try {
+        last = (await store.get(key)) ?? undefined;
+      } catch (err) {
+        return fail(new RewindError('CURSOR_STORE', key, 'read the cursor', 'check the cursor store', { cause: err }));
+      }
+      while (!stopped) {
+        const cursor = last ?? initial;
+        const variables: Record<string, unknown> = { ...(request.variables as Record<string, unknown> | undefined) };
+        if (cursor !== undefined) {
+          variables[cursorVariable] = cursor;
+          if (last !== undefined) for (const v of startVariables) if (v in variables) variables[v] = null;
+        }
+        const outcome = await new Promise<{ error?: unknown; completed?: boolean; progressed: boolean }>((resolve) => {
+          let progressed = false;
+          let settled = false;
+          let dispose: (() => void) | undefined;
+          const settle = (o: { error?: unknown; completed?: boolean }) => {
+            if (settled) return;
+            settled = true;
+            cancelAttempt = undefined;
+            dispose?.();
+            resolve({ ...o, progressed });
+          };
+          cancelAttempt = () => settle({});
+          dispose = transport.subscribe({ query, variables, operationName: request.operationName }, {
+            next: (result: ExecutionResult<TData>) => {
+              if (settled || stopped) return;
+              if (result.errors?.length && result.data == null) return settle({ error: result.errors });
+              progressed = true;
+              const handle = () => (stopped ? undefined : deliver(result));
+              // A result is handled at once unless an asynchronous next is
+              // still running (then it waits its turn), so with a
+              // synchronous sink and store (localStorage) the cursor is
+              // stored before the next task runs: a reload cannot come
+              // between the app's processing and the cursor.
+              let p: void | Promise<void>;
+              try {
+                p = queue ? queue.then(handle) : handle();
+              } catch (err) {
+                return fail(err);
+              }
+              if (p) {
+                const tracked: Promise<void> = p.catch(fail).then(() => {
+                  if (queue === tracked) queue = undefined;
+                });
+                queue = tracked;
+              }
+            },
+            error: (error) => settle({ error }),
+            complete: () => settle({ completed: true }),
+          });
+          if (settled) dispose();
+        });
+        if (stopped) return;
+        await queue;
+        if (outcome.completed) {
+          stop();
+          return sink.complete();
+        }
+        const err = classify(outcome.error, key, cursor);
+        if (err) return fail(err);
+        failures = outcome.progressed ? 1 : failures + 1;
+        if (failures > attempts) return fail(outcome.error);
+        const delayMs = backoff(failures - 1);
+        options.onRetry?.({ key, attempt: failures, delayMs, error: outcome.error });
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, delayMs);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wake = undefined;
+      }
+    })();
+    return stop;
+  }
+
+  return {
+    subscribe,
+    cursorKey,
+    cursor: async (key) => (await store.get(key)) ?? undefined,
+    resetCursor: async (key) => {
+      await store.delete(key);
+    },
+    dispose: async () => {
+      for (const stop of [...running]) stop();
+      await transport.dispose();
+    },
+  };
+}
+
+/**
+ * classify returns the error to give the app if err is one that retrying
+ * cannot fix, or undefined to retry.
+ */
+function classify(err: unknown, key: string, cursor: string | undefined): RewindError | undefined {
+  if (err instanceof RewindError) return err;
+  if (Array.isArray(err)) {
+    const errors = err as GraphQLFormattedError[];
+    const code = String(errors[0]?.extensions?.code ?? '');
+    if (retryableCodes.has(code)) return undefined;
+    if ((code === 'CURSOR_EXPIRED' || code === 'CURSOR_NOT_FOUND') && cursor !== undefined) {
+      return new CursorError(code, key, cursor, errors);
+    }
+    return new RequestError(code || 'GRAPHQL_ERROR', key, errors);
+  }
+  if (isCloseEvent(err)) {
+    return fatalCloseCodes.has(err.code) ? new CloseError(key, err.code, err.reason) : undefined;
+  }
+  if (err instanceof NetworkError && err.response) {
+    const status = err.response.status;
+    if (status >= 400 && status < 500 && status !== 408 && status !== 429) return new HTTPError(key, status, '');
+  }
+  return undefined; // network failures, abnormal closes, a server going away
+}
+
+function isThenable(v: unknown): v is Promise<void> {
+  return typeof (v as { then?: unknown } | null | undefined)?.then === 'function';
+}
+
+function isCloseEvent(e: unknown): e is { code: number; reason: string } {
+  return typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'number' && 'reason' in e;
+}
+
+function wsTransport(options: RewindClientOptions): Transport {
+  const url = new URL(options.url);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  const client: WSClient = createWSClient({
+    url: url.href,
+    webSocketImpl: options.webSocketImpl,
+    connectionParams: options.connectionParams,
+    // The client's loop retries, so that every attempt carries the latest cursor.
+    retryAttempts: 0,
+    lazy: true,
+  });
+  return {
+    subscribe: (payload, sink) => client.subscribe(payload, sink),
+    dispose: () => client.dispose(),
+  };
+}
+
+function sseTransport(options: RewindClientOptions): Transport {
+  const client: SSEClient = createSSEClient({
+    url: options.url,
+    singleConnection: false,
+    retryAttempts: 0,
+    headers: options.headers,
+    fetchFn: options.fetchFn,
+  });
+  return {
+    subscribe: (payload, sink) => client.subscribe(payload, sink),
+    dispose: () => client.dispose(),
+  };
+}
+
+function queryText(query: string | DocumentNode): string {
+  if (typeof query === 'string') return query;
+  return print(query); // with what the app's client added (Apollo: __typename)
+}
+
+function operationName(query: string | DocumentNode): string | undefined {
+  if (typeof query === 'string') return /\b(?:subscription|query|mutation)\s+([_A-Za-z][_0-9A-Za-z]*)/.exec(query)?.[1];
+  for (const def of query.definitions) {
+    if (def.kind === 'OperationDefinition' && def.name) return def.name.value;
+  }
+  return undefined;
+}
+
+function firstRootId(data: unknown): string | undefined {
+  if (!data || typeof data !== 'object') return undefined;
+  for (const value of Object.values(data)) {
+    const id = (value as { id?: unknown } | null)?.id;
+    if (typeof id === 'string') return id;
+  }
+  return undefined;
+}
+
+function stableJSON(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableJSON).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${stableJSON((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}

@@ -1,0 +1,150 @@
+package graph
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/rewind-dev/rewind/eventfilter"
+	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/graph/model"
+)
+
+// CompileWhere turns a field's where argument into the filter a
+// replay.Request or a history read applies (nil for none): Rewind's own
+// fields and typed ones read it the same way. Its errors are
+// BAD_USER_INPUT and say where in the argument the problem is.
+func CompileWhere(where *model.Filter) (*eventfilter.Filter, error) {
+	if where == nil {
+		return nil, nil
+	}
+	var nodes int
+	spec, err := toSpec(where, &nodes, 1)
+	if err == nil {
+		var f *eventfilter.Filter
+		if f, err = eventfilter.Compile(spec); err == nil {
+			return f, nil
+		}
+	}
+	return nil, fmt.Errorf("where: %w", err)
+}
+
+// toSpec converts the GraphQL input, refusing inputs past the bounds
+// before it has copied them whole.
+func toSpec(f *model.Filter, nodes *int, depth int) (*eventfilter.Spec, error) {
+	if *nodes++; *nodes > eventfilter.MaxNodes {
+		return nil, fmt.Errorf("%w: a filter holds %d filters at most", eventfilter.ErrInvalid, eventfilter.MaxNodes)
+	}
+	if depth > eventfilter.MaxDepth {
+		return nil, fmt.Errorf("%w: filters nest %d deep at most", eventfilter.ErrInvalid, eventfilter.MaxDepth)
+	}
+	s := &eventfilter.Spec{
+		Eq: omittableJSON(f.Eq.ValueOK()), Ne: omittableJSON(f.Ne.ValueOK()), In: f.In,
+		Gt: f.Gt, Gte: f.Gte, Lt: f.Lt, Lte: f.Lte, Exists: f.Exists,
+	}
+	if f.Path != nil {
+		s.Path = *f.Path
+	}
+	for _, list := range []struct {
+		in  []*model.Filter
+		out *[]*eventfilter.Spec
+	}{{f.And, &s.And}, {f.Or, &s.Or}} {
+		if list.in == nil {
+			continue
+		}
+		*list.out = make([]*eventfilter.Spec, 0, min(len(list.in), eventfilter.MaxNodes))
+		for _, k := range list.in {
+			ks, err := toSpec(k, nodes, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			*list.out = append(*list.out, ks)
+		}
+	}
+	if f.Not != nil {
+		var err error
+		if s.Not, err = toSpec(f.Not, nodes, depth+1); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// omittableJSON is an eq or ne value: absent is nil, null is JSON null.
+func omittableJSON(v json.RawMessage, set bool) json.RawMessage {
+	if set && v == nil {
+		return json.RawMessage("null")
+	}
+	return v
+}
+
+// whereCost is what a where argument adds to its field's cost: each filter
+// and each value it compares with is evaluated on every event the field
+// reads. Counted without compiling, and bounded, whatever the argument.
+func whereCost(where *model.Filter) int {
+	nodes, values := 0, 0
+	var walk func(*model.Filter)
+	walk = func(f *model.Filter) {
+		if f == nil || nodes > eventfilter.MaxNodes {
+			return
+		}
+		nodes++
+		values += len(f.In)
+		if f.Eq.IsSet() || f.Ne.IsSet() {
+			values++
+		}
+		for _, k := range f.And {
+			walk(k)
+		}
+		for _, k := range f.Or {
+			walk(k)
+		}
+		walk(f.Not)
+	}
+	walk(where)
+	return addSat(mulSat(nodes, filterNodeWeight), mulSat(values, filterValueWeight))
+}
+
+// maxScanPerPage bounds the events one filtered page of history reads
+// looking for first matches: a filter that matches nothing costs a bounded
+// read per page, not a scan of the topic.
+const maxScanPerPage = 10 * maxPage
+
+// filteredPage reads one page of q's events that pass filter: up to n of
+// them, scanning at most maxScanPerPage events. When the scan stops short
+// of n matches and of the end, hasNextPage is true and endCursor is the
+// last event scanned, so the next page starts after what was scanned.
+func (r *queryResolver) filteredPage(ctx context.Context, q eventstore.Query, n int, filter *eventfilter.Filter) (*model.EventConnection, error) {
+	conn := &model.EventConnection{Edges: []*model.EventEdge{}, PageInfo: &model.PageInfo{}}
+	q.Limit = maxScanPerPage
+	scanned, more := 0, false
+	var lastScanned string
+	for ev, err := range r.store.Read(ctx, q) {
+		if err != nil {
+			return nil, err
+		}
+		scanned++
+		if !filter.MatchData(ev.Data) {
+			lastScanned = ev.ID.String()
+			continue
+		}
+		if len(conn.Edges) == n {
+			more = true // a further match: the page is full and not the last
+			break
+		}
+		conn.Edges = append(conn.Edges, &model.EventEdge{Cursor: ev.ID.String(), Node: &ev})
+		lastScanned = ev.ID.String()
+	}
+	switch {
+	case more:
+		conn.PageInfo.HasNextPage = true
+		conn.PageInfo.EndCursor = &conn.Edges[n-1].Cursor
+	case scanned == maxScanPerPage:
+		// The budget ran out: there may be more, after what was scanned.
+		conn.PageInfo.HasNextPage = true
+		conn.PageInfo.EndCursor = &lastScanned
+	case len(conn.Edges) > 0:
+		conn.PageInfo.EndCursor = &conn.Edges[len(conn.Edges)-1].Cursor
+	}
+	return conn, nil
+}
