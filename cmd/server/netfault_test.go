@@ -16,7 +16,6 @@ import (
 	"github.com/rewind-dev/rewind/internal/netfault"
 	"github.com/rewind-dev/rewind/internal/proctest"
 	"github.com/rewind-dev/rewind/internal/scenario"
-	"github.com/rewind-dev/rewind/internal/testenv"
 	"github.com/rewind-dev/rewind/internal/wstest"
 	"github.com/rewind-dev/rewind/transport/gqlws"
 )
@@ -253,24 +252,29 @@ func connectedNode(t *testing.T, c *proctest.NATSCluster, h *netfault.Host) int 
 	return -1
 }
 
-// moveStreamLeader makes node i lead the REWIND stream.
+// moveStreamLeader makes node i lead the REWIND stream. Right after a
+// fault JetStream may refuse for a while: the request is repeated.
 func moveStreamLeader(t *testing.T, c *proctest.NATSCluster, i int) {
 	t.Helper()
-	if c.StreamLeader("REWIND") == i {
-		return
-	}
 	nc, err := natsgo.Connect(c.Nodes[i].URL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
 	req := fmt.Sprintf(`{"placement":{"preferred":%q}}`, c.Nodes[i].Name)
-	if resp, err := nc.Request("$JS.API.STREAM.LEADER.STEPDOWN.REWIND", []byte(req), 10*time.Second); err != nil {
-		t.Fatalf("stream leader step-down to %s: %v", c.Nodes[i].Name, err)
-	} else if strings.Contains(string(resp.Data), `"error"`) {
-		t.Fatalf("stream leader step-down to %s: %s", c.Nodes[i].Name, resp.Data)
+	deadline := time.Now().Add(60 * time.Second)
+	var last string
+	for c.StreamLeader("REWIND") != i {
+		if time.Now().After(deadline) {
+			t.Fatalf("stream leader not moved to %s in 60s: %s", c.Nodes[i].Name, last)
+		}
+		if resp, err := nc.Request("$JS.API.STREAM.LEADER.STEPDOWN.REWIND", []byte(req), 10*time.Second); err != nil {
+			last = err.Error()
+		} else {
+			last = string(resp.Data)
+		}
+		time.Sleep(500 * time.Millisecond) // an election, or JetStream recovering
 	}
-	testenv.Eventually(t, 30*time.Second, "the stream's new leader", func() bool { return c.StreamLeader("REWIND") == i })
 }
 
 // waitReadyz waits until the instance's /readyz answers code.
