@@ -585,10 +585,28 @@ func (s *Store) decode(subject string, seq uint64, h nats.Header, data []byte) (
 	}, nil
 }
 
-// Ping checks that JetStream answers for the stream.
+// Ping checks that JetStream answers for the stream and, on a cluster,
+// that the stream has a leader in touch with a quorum of its replicas:
+// a leader cut off from the others still answers, but can store nothing.
+// JetStream counts a replica not current once unheard of for 10 s.
 func (s *Store) Ping(ctx context.Context) error {
-	if _, err := s.stream.Info(ctx); err != nil {
+	info, err := s.stream.Info(ctx)
+	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if c := info.Cluster; c != nil && len(c.Replicas) > 0 {
+		if c.Leader == "" {
+			return fmt.Errorf("%w: stream %s has no leader", ErrUnavailable, s.cfg.Stream)
+		}
+		current := 1 // the leader
+		for _, r := range c.Replicas {
+			if r.Current && !r.Offline {
+				current++
+			}
+		}
+		if size := len(c.Replicas) + 1; current < size/2+1 {
+			return fmt.Errorf("%w: stream %s's leader %s is in touch with %d of %d replicas, not a quorum", ErrUnavailable, s.cfg.Stream, c.Leader, current, size)
+		}
 	}
 	return nil
 }

@@ -67,11 +67,15 @@ type Hub struct {
 
 	recent *recent // the newest events, shared by replays
 
-	mu      sync.Mutex
-	head    uint64 // sequence of the last event fanned out
-	subs    *gsl.GenericSublist[*follower]
-	n       int                      // registered followers
-	filters map[string]*sharedFilter // the live set's distinct filters, by key
+	mu   sync.Mutex
+	head uint64 // sequence of the last event fanned out
+	// tailErr is the live tail's last failure, at failedAt, forgotten
+	// once the tail delivers an event (see TailErr).
+	tailErr  error
+	failedAt time.Time
+	subs     *gsl.GenericSublist[*follower]
+	n        int                      // registered followers
+	filters  map[string]*sharedFilter // the live set's distinct filters, by key
 }
 
 // NewHub returns a Hub on store; Run starts it. A nil log discards.
@@ -124,6 +128,9 @@ func (h *Hub) Run(ctx context.Context) error {
 		for ev, err := range h.store.Tail(tctx, h.Head()) {
 			if err != nil {
 				h.log.Warn("live tail failed; restarting", "err", err, "after", h.Head())
+				h.mu.Lock()
+				h.tailErr, h.failedAt = err, time.Now()
+				h.mu.Unlock()
 				break
 			}
 			backoff = 100 * time.Millisecond
@@ -187,6 +194,26 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// tailHold is how long a failure of the live tail counts in TailErr when
+// no event has come since: longer than the longest pause between two
+// restarts plus a stall check, so that a tail that fails at every
+// attempt is never taken for one that runs, between two attempts.
+const tailHold = 5*time.Second + stallCheck
+
+// TailErr returns why the live tail cannot follow the stream now: its
+// last failure, if that was less than 7 s ago and no event has been
+// delivered since; nil while it runs. A JetStream that still answers
+// stream requests may refuse consumers (a server cut off from the
+// cluster's majority, say), so readiness asks this as well.
+func (h *Hub) TailErr() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.tailErr != nil && time.Since(h.failedAt) < tailHold {
+		return h.tailErr
+	}
+	return nil
+}
+
 // Head returns the sequence of the last event fanned out.
 func (h *Hub) Head() uint64 {
 	h.mu.Lock()
@@ -215,6 +242,7 @@ func (h *Hub) publish(ev *eventstore.Event) (evaluated int) {
 		return 0
 	}
 	h.head = ev.Seq
+	h.tailErr = nil // the tail runs
 	h.recent.add(ev)
 	var overflowed []*follower
 	var doc *eventfilter.Doc // decoded by the first filter that reads it

@@ -13,7 +13,8 @@ import (
 )
 
 // readyz answers 200 while this instance can take new work: it is not
-// shutting down, JetStream answers and the live tail runs. A load balancer
+// shutting down, JetStream answers and the live tail runs (has not failed
+// in the last seconds without delivering since: see Hub.TailErr). A load balancer
 // stops sending clients here when it turns 503, while /healthz (can
 // events be appended and read at all) stays the liveness check.
 func readyz(store *eventstore.Store, hub *replay.Hub, draining <-chan struct{}) http.Handler {
@@ -28,6 +29,10 @@ func readyz(store *eventstore.Store, hub *replay.Hub, draining <-chan struct{}) 
 		case <-hub.Ready():
 		default:
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "starting"})
+			return
+		}
+		if err := hub.TailErr(); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)

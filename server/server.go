@@ -430,6 +430,13 @@ func browserURL(addr net.Addr) string {
 	return "http://" + net.JoinHostPort(host, port)
 }
 
+// natsPingInterval and natsMaxPingsOut bound how long a dead NATS
+// connection goes unnoticed: 10 to 15 s.
+const (
+	natsPingInterval = 5 * time.Second
+	natsMaxPingsOut  = 2
+)
+
 // connect returns a connection to the configured NATS, starting the
 // embedded server when no URL is given.
 func (s *Server) connect(ctx context.Context) (*natsconn.Conn, error) {
@@ -438,6 +445,14 @@ func (s *Server) connect(ctx context.Context) (*natsconn.Conn, error) {
 		nats.Name("rewind"),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
+		// A connection whose server went silent (partitioned away, or the
+		// TCP connection half-open) is noticed after MaxPingsOut pings
+		// without an answer, and the client moves to another server of
+		// the cluster. nats.go pings every two minutes: a Rewind cut off
+		// from its NATS node could neither publish nor tail for four to
+		// six minutes while the other nodes were a route away.
+		nats.PingInterval(natsPingInterval),
+		nats.MaxPingsOutstanding(natsMaxPingsOut),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			// err is nil when the connection is closed on purpose
 			// (shutdown, a failed start): nothing went wrong then.

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/rewind-dev/rewind/internal/proctest"
+	"github.com/rewind-dev/rewind/internal/scenario"
 )
 
 // TestCrashLoop: the server is SIGKILLed and restarted 20 times while
@@ -18,22 +19,22 @@ func TestCrashLoop(t *testing.T) {
 	}
 	const restarts, clients = 20, 50
 	env := []string{"DATA_DIR=" + t.TempDir(), "ADDR=" + proctest.FreeAddr(t).String()} // the same address each time
-	instances := newFleet(proctest.StartRewind(t, "rewind-0", env...))
-	s := newScenario(t, "crash", instances)
+	instances := scenario.NewFleet(proctest.StartRewind(t, "rewind-0", env...))
+	s := scenario.New(t, "crash", instances)
 	for range clients {
-		s.follow(0)
+		s.Follow(0)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := s.loadAsync(ctx, []int{0}, 100)
+	done := s.LoadAsync(ctx, []int{0}, 100)
 	for i := range restarts {
-		s.waitReceived(s.published() + 20) // the server serves again before it dies again
-		instances.get(0).Kill9(t)
-		instances.set(0, proctest.StartRewind(t, fmt.Sprintf("rewind-%d", i+1), env...))
+		s.WaitReceived(s.Published() + 20) // the server serves again before it dies again
+		instances.Get(0).Kill9(t)
+		instances.Set(0, proctest.StartRewind(t, fmt.Sprintf("rewind-%d", i+1), env...))
 	}
-	s.waitReceived(s.published() + 20)
+	s.WaitReceived(s.Published() + 20)
 	cancel()
 	<-done
-	s.verify()
+	t.Log(s.Verify())
 }
 
 // TestBrokerRestart: the external NATS server is SIGKILLed and restarted
@@ -43,21 +44,20 @@ func TestBrokerRestart(t *testing.T) {
 		t.Skip("starts a nats-server process; run without -short")
 	}
 	nats := proctest.StartNATSCluster(t, 1)
-	instances := newFleet(proctest.StartRewind(t, "rewind", "NATS_URL="+nats.URLs()))
-	s := newScenario(t, "broker", instances)
+	instances := scenario.NewFleet(proctest.StartRewind(t, "rewind", "NATS_URL="+nats.URLs()))
+	s := scenario.New(t, "broker", instances)
 	for range 10 {
-		s.follow(0)
+		s.Follow(0)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := s.loadAsync(ctx, []int{0}, 200)
+	done := s.LoadAsync(ctx, []int{0}, 200)
 	for range 3 {
-		s.waitReceived(s.published() + 100)
+		s.WaitReceived(s.Published() + 100)
 		nats.Nodes[0].Proc.Kill9(t)
 		nats.Start(0)
 	}
-	s.waitReceived(s.published() + 100)
+	s.WaitReceived(s.Published() + 100)
 	cancel()
 	<-done
-	s.verify()
-
+	t.Log(s.Verify())
 }

@@ -13,8 +13,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// NATSCluster is a JetStream cluster of nats-server processes on 127.0.0.1,
-// built from the nats-server module this repository depends on.
+// NATSCluster is a JetStream cluster of nats-server processes, on
+// 127.0.0.1 or where each node's Place says, built from the nats-server
+// module this repository depends on.
 type NATSCluster struct {
 	t     testing.TB
 	bin   string
@@ -25,6 +26,7 @@ type NATSCluster struct {
 // across restarts.
 type NATSNode struct {
 	Name        string
+	Place       Place
 	Port        int
 	ClusterPort int
 	MonitorPort int
@@ -38,10 +40,17 @@ var natsReady = regexp.MustCompile(`Server is ready`)
 // server).
 func StartNATSCluster(t testing.TB, n int) *NATSCluster {
 	t.Helper()
+	return StartNATSClusterAt(t, make([]Place, n)...)
+}
+
+// StartNATSClusterAt starts one clustered JetStream server at each place
+// (one: a standalone server).
+func StartNATSClusterAt(t testing.TB, places ...Place) *NATSCluster {
+	t.Helper()
 	c := &NATSCluster{t: t, bin: build(t, "github.com/nats-io/nats-server/v2", false)}
-	for i := range n {
+	for i, p := range places {
 		c.Nodes = append(c.Nodes, &NATSNode{
-			Name: fmt.Sprintf("n%d", i+1), Port: freePort(t), ClusterPort: freePort(t), MonitorPort: freePort(t), Dir: t.TempDir(),
+			Name: fmt.Sprintf("n%d", i+1), Place: p, Port: freePort(t), ClusterPort: freePort(t), MonitorPort: freePort(t), Dir: t.TempDir(),
 		})
 	}
 	for i := range c.Nodes {
@@ -74,15 +83,17 @@ func (c *NATSCluster) Start(i int) {
 	var routes []string
 	for _, o := range c.Nodes {
 		if o != n {
-			routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", o.ClusterPort))
+			routes = append(routes, fmt.Sprintf("nats://%s:%d", o.Place.host(), o.ClusterPort))
 		}
 	}
-	args := []string{"-a", "127.0.0.1", "-p", fmt.Sprint(n.Port), "-m", fmt.Sprint(n.MonitorPort), "-n", n.Name, "-js", "-sd", n.Dir}
+	host := n.Place.host()
+	args := []string{"-a", host, "-p", fmt.Sprint(n.Port), "-m", fmt.Sprint(n.MonitorPort), "-n", n.Name, "-js", "-sd", n.Dir}
 	if len(c.Nodes) > 1 {
-		args = append(args, "--cluster_name", "rewind", "--cluster", fmt.Sprintf("nats://127.0.0.1:%d", n.ClusterPort),
+		args = append(args, "--cluster_name", "rewind", "--cluster", fmt.Sprintf("nats://%s:%d", host, n.ClusterPort),
 			"--routes", strings.Join(routes, ","))
 	}
-	n.Proc, _ = Start(c.t, "nats "+n.Name, c.bin, args, nil, natsReady)
+	bin, args := n.Place.command(c.bin, args)
+	n.Proc, _ = Start(c.t, "nats "+n.Name, bin, args, nil, natsReady)
 }
 
 // WaitCurrent waits until node i reports itself healthy, JetStream and
@@ -90,7 +101,7 @@ func (c *NATSCluster) Start(i int) {
 // steps of a rolling restart.
 func (c *NATSCluster) WaitCurrent(i int, d time.Duration) {
 	c.t.Helper()
-	url := fmt.Sprintf("http://127.0.0.1:%d/healthz", c.Nodes[i].MonitorPort)
+	url := fmt.Sprintf("http://%s:%d/healthz", c.Nodes[i].Place.host(), c.Nodes[i].MonitorPort)
 	deadline := time.Now().Add(d)
 	for {
 		code, err := get(url)
@@ -108,12 +119,16 @@ func (c *NATSCluster) WaitCurrent(i int, d time.Duration) {
 func (c *NATSCluster) URLs() string {
 	var urls []string
 	for _, n := range c.Nodes {
-		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", n.Port))
+		urls = append(urls, n.URL())
 	}
 	return strings.Join(urls, ",")
 }
 
-// StreamLeader returns the index of the node leading stream.
+// URL is the node's client URL.
+func (n *NATSNode) URL() string { return fmt.Sprintf("nats://%s:%d", n.Place.host(), n.Port) }
+
+// StreamLeader returns the index of the node leading stream, waiting up
+// to 30 s for one to be elected.
 func (c *NATSCluster) StreamLeader(stream string) int {
 	c.t.Helper()
 	nc, err := nats.Connect(c.URLs())
@@ -122,21 +137,29 @@ func (c *NATSCluster) StreamLeader(stream string) int {
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := js.Stream(ctx, stream)
-	if err != nil {
-		c.t.Fatalf("stream %s: %v", stream, err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil || info.Cluster == nil {
-		c.t.Fatalf("stream %s info: %v", stream, err)
-	}
-	for i, n := range c.Nodes {
-		if n.Name == info.Cluster.Leader {
-			return i
+	for {
+		s, err := js.Stream(ctx, stream)
+		if err != nil {
+			c.t.Fatalf("stream %s: %v", stream, err)
+		}
+		info, err := s.Info(ctx)
+		if err != nil || info.Cluster == nil {
+			c.t.Fatalf("stream %s info: %v", stream, err)
+		}
+		for i, n := range c.Nodes {
+			if n.Name == info.Cluster.Leader {
+				return i
+			}
+		}
+		if info.Cluster.Leader != "" {
+			c.t.Fatalf("stream %s leader %q is not a node", stream, info.Cluster.Leader)
+		}
+		select {
+		case <-ctx.Done():
+			c.t.Fatalf("stream %s has no leader after 30s", stream)
+		case <-time.After(100 * time.Millisecond): // polling an election
 		}
 	}
-	c.t.Fatalf("stream %s leader %q is not a node", stream, info.Cluster.Leader)
-	return -1
 }

@@ -9,12 +9,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -199,6 +201,32 @@ func (p *Proc) Stop(t testing.TB, d time.Duration) {
 	}
 }
 
+// Place is where a process runs: its listening address and a command that
+// runs it there (say, ip netns exec NS). The zero Place is 127.0.0.1 in
+// this process's own network.
+type Place struct {
+	// Host is the address the process listens on. Default 127.0.0.1.
+	Host string
+	// Exec, if set, is the command and arguments that run the process's
+	// command line in its place; it must exec that command, so that the
+	// process started is the one killed.
+	Exec []string
+}
+
+func (p Place) host() string {
+	if p.Host == "" {
+		return "127.0.0.1"
+	}
+	return p.Host
+}
+
+func (p Place) command(bin string, args []string) (string, []string) {
+	if len(p.Exec) == 0 {
+		return bin, args
+	}
+	return p.Exec[0], append(append(slices.Clone(p.Exec[1:]), bin), args...)
+}
+
 // Rewind is a running Rewind server process.
 type Rewind struct {
 	*Proc
@@ -214,11 +242,18 @@ var listening = regexp.MustCompile(`msg=listening addr=(\S+)[^\n]*\n`)
 // DATA_DIR, NATS_URL), and returns once /healthz answers 200.
 func StartRewind(t testing.TB, name string, env ...string) *Rewind {
 	t.Helper()
-	bin := Build(t, "github.com/rewind-dev/rewind/cmd/server")
+	return StartRewindAt(t, Place{}, name, env...)
+}
+
+// StartRewindAt runs cmd/server at place, listening on its host, as
+// StartRewind does.
+func StartRewindAt(t testing.TB, place Place, name string, env ...string) *Rewind {
+	t.Helper()
+	bin, args := place.command(Build(t, "github.com/rewind-dev/rewind/cmd/server"), nil)
 	// Defaults first, env after: later entries win, and an ambient
 	// NATS_URL or LOG_LEVEL cannot change what is tested.
-	base := []string{"ADDR=127.0.0.1:0", "NATS_URL=", "NATS_LISTEN=", "ALLOWED_ORIGINS=", "MAX_PAYLOAD=", "LOG_LEVEL=info"}
-	p, addr := Start(t, name, bin, nil, append(base, env...), listening)
+	base := []string{"ADDR=" + net.JoinHostPort(place.host(), "0"), "NATS_URL=", "NATS_LISTEN=", "ALLOWED_ORIGINS=", "MAX_PAYLOAD=", "LOG_LEVEL=info"}
+	p, addr := Start(t, name, bin, args, append(base, env...), listening)
 	r := &Rewind{Proc: p, Addr: addr}
 	r.WaitHealthy(t, 60*time.Second)
 	return r

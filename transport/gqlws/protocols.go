@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/gorilla/websocket"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
@@ -214,4 +215,13 @@ func (legacyProto) initTimeout(c *conn) {
 	c.closeWith(CloseInitTimeout, "Connection initialisation timeout")
 }
 
-func (legacyProto) keepAlive(c *conn) { c.write(outMsg{Type: "ka"}) }
+// keepAlive sends ka and, since ka has no answer, a WebSocket ping, whose
+// pong (clients send it by themselves) shows the connection alive. On
+// graphql-transport-ws the client's pong message does that: a WebSocket
+// ping there too would make a gorilla client that reads it just before a
+// close fail on writing its pong, instead of reading the close's code.
+func (legacyProto) keepAlive(c *conn) {
+	if c.write(outMsg{Type: "ka"}) {
+		_ = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.t.cfg.WriteTimeout))
+	}
+}

@@ -35,8 +35,12 @@ type Config struct {
 	// InitTimeout closes a socket that sends no connection_init (4408 on
 	// graphql-transport-ws). Default 3s.
 	InitTimeout time.Duration
-	// KeepAlive is the interval of the server's ping (graphql-transport-ws)
-	// or ka (graphql-ws) messages. Default 15s.
+	// KeepAlive is the interval of the server's ping (graphql-transport-ws,
+	// which clients must answer with pong) or ka (graphql-ws, which has no
+	// answer, so a WebSocket ping goes with it: clients answer those by
+	// themselves). A connection from which nothing has come for two
+	// intervals and WriteTimeout (no message, no pong; 40s by default) is
+	// closed: it is half-open, its client gone without a FIN. Default 15s.
 	KeepAlive time.Duration
 	// MaxSubscriptions bounds the operations running on one connection; a
 	// subscribe over it gets an error message. Default 200.
@@ -338,6 +342,17 @@ func (c *conn) read(opsCtx context.Context) {
 			_ = c.ws.Close()
 		}
 	}()
+	// Without a read deadline a half-open connection (the client's
+	// machine gone, a proxy or NAT that forgot it) would stay open until
+	// the kernel gives up retransmitting the keep-alives, a quarter of an
+	// hour later: small writes succeed into the socket's buffer, so the
+	// write timeout never fires. Every message and every WebSocket pong
+	// extends it (see heard): a live client answers each keep-alive.
+	c.heard()
+	c.ws.SetPongHandler(func(string) error {
+		c.heard()
+		return nil
+	})
 	for {
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
@@ -347,6 +362,7 @@ func (c *conn) read(opsCtx context.Context) {
 			}
 			return
 		}
+		c.heard()
 		// A message that is not UTF-8 is invalid like any other that is
 		// not JSON: decoding it would turn the bad bytes into U+FFFD,
 		// inside event data too, and store what the client did not send.
@@ -383,6 +399,17 @@ func (k *keepAlive) tick() {
 	}
 	k.start()
 }
+
+// heard pushes the read deadline to two keep-alive intervals and the
+// write timeout from now: two pings gone unanswered, as the Go client
+// judges a server, and the write timeout for the last pong to come back.
+// A live client that is slow to be scheduled is not taken for a dead one.
+func (c *conn) heard() {
+	_ = c.ws.SetReadDeadline(time.Now().Add(silenceLimit(c.t.cfg)))
+}
+
+// silenceLimit is how long a connection may send nothing.
+func silenceLimit(c Config) time.Duration { return 2*c.KeepAlive + c.WriteTimeout }
 
 func (k *keepAlive) stop() {
 	k.mu.Lock()
