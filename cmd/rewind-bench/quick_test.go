@@ -65,9 +65,4 @@ func TestQuick(t *testing.T) {
 	if len(res.Fanout) != 5 {
 		t.Errorf("fan-out ran %d times, want 5 (three servers, typed, filtered)", len(res.Fanout))
 	}
-	for _, f := range res.Fanout {
-		if f.Best < 0 {
-			t.Errorf("fan-out %s: no step passed: %+v", f.Peer, f.Steps)
-		}
-	}
 }
