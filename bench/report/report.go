@@ -20,6 +20,16 @@ type Options struct {
 	ChartDir string
 	// ChartLink is ChartDir as linked from the Markdown.
 	ChartLink string
+	// RawName is the raw results' file name in ChartDir; empty is
+	// results.json.
+	RawName string
+}
+
+func (o Options) rawName() string {
+	if o.RawName == "" {
+		return "results.json"
+	}
+	return o.RawName
 }
 
 // Write renders r as Markdown, draws the charts and, beside them, keeps the
@@ -37,7 +47,7 @@ func Write(r *workload.Results, o Options) (string, error) {
 			return "", err
 		}
 		raw, _ := json.MarshalIndent(r, "", "  ")
-		if err := os.WriteFile(filepath.Join(o.ChartDir, "results.json"), raw, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(o.ChartDir, o.rawName()), raw, 0o644); err != nil {
 			return "", err
 		}
 	}
@@ -87,7 +97,7 @@ func Write(r *workload.Results, o Options) (string, error) {
 		}
 		w("\n")
 	}
-	w("Raw results of this run: [%s/results.json](%s/results.json).\n", o.ChartLink, o.ChartLink)
+	w("Raw results of this run: [%s/%s](%s/%s).\n", o.ChartLink, o.rawName(), o.ChartLink, o.rawName())
 	return b.String(), nil
 }
 
@@ -144,6 +154,10 @@ func summary(w writer, r *workload.Results) {
 			w("| 1 | fan-out, %d subscribers | >= 3x node-graphql-ws deliveries/s | %.0f vs %.0f: %s | %s |\n",
 				r.FanoutAt, rw.DeliveriesPerSec, n.DeliveriesPerSec, ratio(rw.DeliveriesPerSec, n.DeliveriesPerSec), status(rw.DeliveriesPerSec >= 3*n.DeliveriesPerSec))
 		}
+	}
+	if rw, ty := fanoutBest(r, workload.Rewind, r.FanoutAt), fanoutBest(r, workload.RewindTyped, r.FanoutAt); rw != nil && ty != nil {
+		w("| 1 | fan-out, %d subscribers, typed subscriptions (issue 16) | >= 0.8x untyped Rewind deliveries/s | %.0f vs %.0f: %s | %s |\n",
+			r.FanoutAt, ty.DeliveriesPerSec, rw.DeliveriesPerSec, ratio(ty.DeliveriesPerSec, rw.DeliveriesPerSec), status(ty.DeliveriesPerSec >= 0.8*rw.DeliveriesPerSec))
 	}
 	if p := r.Replay; p != nil && p.Err == "" {
 		w("| 2 | catch-up replay, %d events | >= 0.5x raw ordered-consumer read | %.0f vs %.0f events/s: %s | %s |\n",
@@ -273,6 +287,7 @@ func fanout(w writer, r *workload.Results, charts []string, link string) {
 		}
 		w("| %d | %s | %s |\n", s, g, n)
 	}
+	variants(w, r)
 	w("\n<details><summary>Every step</summary>\n\n| round | server | subscribers | events/s asked | events/s | deliveries/s | p50 ms | p99 ms | max ms | missing | server CPU | µs per delivery | harness CPU | result |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, f := range runs {
 		if f.Err != "" {
@@ -290,6 +305,41 @@ func fanout(w writer, r *workload.Results, charts []string, link string) {
 	w("\n</details>\n\n")
 }
 
+// variants describes Rewind's typed and filtered runs beside its untyped
+// one.
+func variants(w writer, r *workload.Results) {
+	rw := fanoutBest(r, workload.Rewind, r.FanoutAt)
+	ty := fanoutBest(r, workload.RewindTyped, r.FanoutAt)
+	fi := fanoutBest(r, workload.RewindFiltered, r.FanoutAt)
+	if rw == nil || (ty == nil && fi == nil) {
+		return
+	}
+	w("### Typed and filtered subscriptions\n\n")
+	w("At %d subscribers Rewind also ran the same ramp, with the same steps and pass rule, right after its untyped run in each round:\n\n", r.FanoutAt)
+	w("- **rewind** (untyped): the `events` subscription above, `data` as JSON.\n")
+	w("- **rewind-typed**: Rewind started with `--schema` declaring the harness's event as `type BenchEvent @event(topics: \"fanout\", type: \"bench\") { ts: ID! n: Int! }` ")
+	w("(`ts` is an ID because Unix nanoseconds overflow GraphQL's 32-bit Int); the publisher publishes with `type: \"bench\"`, so every event is checked against the type, ")
+	w("and each subscriber subscribes with `benchEvent(topics: [\"fanout\"]) { id topic time live data { ts n } }`.\n")
+	w("- **rewind-filtered**: the publisher adds `k = n %% %d` to the data, and subscriber *i* subscribes to `events` with `where: {path: \"k\", eq: i %% %d}`: ", workload.FanoutFilters, workload.FanoutFilters)
+	w("%d distinct filters, %d subscribers each, every event wanted by a tenth of them. The harness checks that each subscriber gets every event its filter keeps exactly once and nothing else; ", workload.FanoutFilters, r.FanoutAt/workload.FanoutFilters)
+	w("deliveries/s count what subscribers should get, so for the same deliveries/s it publishes %d times as many events as the unfiltered run.\n\n", workload.FanoutFilters)
+	w("| run | deliveries/s | events/s | p50 ms | p99 ms | server CPU µs per delivery | deliveries/s vs untyped, unfiltered | CPU per delivery, untyped unfiltered / this |\n|---|---|---|---|---|---|---|---|\n")
+	for _, v := range []struct {
+		name string
+		st   *workload.FanoutStep
+	}{{workload.Rewind, rw}, {workload.RewindTyped, ty}, {workload.RewindFiltered, fi}} {
+		if v.st == nil {
+			continue
+		}
+		w("| %s | %.0f | %.0f | %.1f | %.1f | %.1f | %s | %s |\n", v.name, v.st.DeliveriesPerSec, v.st.PublishRate, v.st.Latency.P50, v.st.Latency.P99,
+			v.st.Server.PerItem(v.st.Delivered), ratio(v.st.DeliveriesPerSec, rw.DeliveriesPerSec),
+			ratio(rw.Server.PerItem(rw.Delivered), v.st.Server.PerItem(v.st.Delivered)))
+	}
+	w("\nThe last column compares server CPU time per delivery at each run's fastest passing step (above 1 means the run costs less per delivery than the untyped, unfiltered one); ")
+	w("on a shared machine it moves less than deliveries/s, which depends on when other work took the cores. ")
+	w("The filtered run's CPU includes publishing %d times as many events for the same deliveries.\n\n", workload.FanoutFilters)
+}
+
 // commonRate finds the highest asked rate at which every server that ran
 // at subs subscribers passed a step, and each server's step there.
 func commonRate(r *workload.Results, subs int) (float64, map[string]*workload.FanoutStep) {
@@ -297,8 +347,8 @@ func commonRate(r *workload.Results, subs int) (float64, map[string]*workload.Fa
 	passed := map[string]map[int64]*workload.FanoutStep{}
 	for i := range r.Fanout {
 		f := &r.Fanout[i]
-		if f.Subscribers != subs || f.Err != "" {
-			continue
+		if f.Subscribers != subs || f.Err != "" || !slices.Contains(peerOrder, f.Peer) {
+			continue // the Rewind variants ramp on their own terms
 		}
 		if passed[f.Peer] == nil {
 			passed[f.Peer] = map[int64]*workload.FanoutStep{}

@@ -27,6 +27,12 @@ const (
 	GqlgenMem = "gqlgen-mem"
 	Node      = "node-graphql-ws"
 	RawJS     = "raw-jetstream"
+	// RewindTyped and RewindFiltered are workload 1's extra Rewind runs:
+	// typed subscriptions from a --schema, and subscriptions with a where
+	// filter. They are reported as servers of their own so that every
+	// comparison with the peers keeps using the untyped, unfiltered run.
+	RewindTyped    = "rewind-typed"
+	RewindFiltered = "rewind-filtered"
 )
 
 // Env is what every workload needs.
@@ -72,7 +78,7 @@ func (e *Env) Start(ctx context.Context, peer, dataDir string) (*proc.Server, er
 	return e.start(ctx, peer, dataDir, e.FSync)
 }
 
-func (e *Env) start(ctx context.Context, peer, dataDir, fsync string) (*proc.Server, error) {
+func (e *Env) start(ctx context.Context, peer, dataDir, fsync string, env ...string) (*proc.Server, error) {
 	e.mu.Lock()
 	e.n++
 	n := e.n
@@ -93,6 +99,7 @@ func (e *Env) start(ctx context.Context, peer, dataDir, fsync string) (*proc.Ser
 			// The workloads open more connections from one address than
 			// the defaults allow a single client.
 			"MAX_CONNECTIONS=100000", "MAX_CONNECTIONS_PER_ADDRESS=100000")
+		spec.Env = append(spec.Env, env...)
 		spec.Env = append(spec.Env, e.RewindEnv...)
 		if e.profileFile != "" {
 			port, err := freePort()
@@ -244,17 +251,35 @@ func summarise(h *metrics.Hist) Latency {
 // eventData is the JSON data of the benchmark's events: ts, the publish
 // time in Unix nanoseconds, and n, the publisher's sequence number.
 func eventData(n int64) []byte {
-	b := make([]byte, 0, 48)
+	return classedData(n, 0)
+}
+
+// classedData is eventData with, for classes > 0, a field k = n % classes
+// for filters to select on.
+func classedData(n int64, classes int) []byte {
+	b := make([]byte, 0, 56)
 	b = append(b, `{"ts":`...)
 	b = strconv.AppendInt(b, time.Now().UnixNano(), 10)
 	b = append(b, `,"n":`...)
 	b = strconv.AppendInt(b, n, 10)
+	if classes > 0 {
+		b = append(b, `,"k":`...)
+		b = strconv.AppendInt(b, n%int64(classes), 10)
+	}
 	return append(b, '}')
 }
 
-// delivery reads ts and n from a next message's payload.
+// delivery reads ts and n from a next message's payload. A typed
+// subscription renders ts, declared an ID (it is wider than GraphQL's
+// 32-bit Int), as a string.
 func delivery(payload []byte) (ts, n int64, ok bool) {
 	ts, ok1 := wsclient.Int(payload, "ts")
+	if !ok1 {
+		if s, ok := wsclient.Str(payload, "ts"); ok {
+			v, err := strconv.ParseInt(string(s), 10, 64)
+			ts, ok1 = v, err == nil
+		}
+	}
 	n, ok2 := wsclient.Int(payload, "n")
 	return ts, n, ok1 && ok2
 }
@@ -267,8 +292,20 @@ const PublishQuery = `mutation($topic: String!, $data: JSON!) { publish(topic: $
 
 // publishBody is a publish request's body for topic and data.
 func publishBody(topic string, data []byte) []byte {
-	b := make([]byte, 0, 200)
-	b = append(b, `{"query":"mutation($topic: String!, $data: JSON!) { publish(topic: $topic, data: $data) { id } }","variables":{"topic":`...)
+	return typedPublishBody(topic, "", data)
+}
+
+// typedPublishBody is publishBody with an event type; empty leaves
+// Rewind's default.
+func typedPublishBody(topic, typ string, data []byte) []byte {
+	b := make([]byte, 0, 240)
+	if typ == "" {
+		b = append(b, `{"query":"mutation($topic: String!, $data: JSON!) { publish(topic: $topic, data: $data) { id } }","variables":{"topic":`...)
+	} else {
+		b = append(b, `{"query":"mutation($topic: String!, $type: String!, $data: JSON!) { publish(topic: $topic, type: $type, data: $data) { id } }","variables":{"type":`...)
+		b = strconv.AppendQuote(b, typ)
+		b = append(b, `,"topic":`...)
+	}
 	b = strconv.AppendQuote(b, topic)
 	b = append(b, `,"data":`...)
 	b = append(b, data...)

@@ -4,8 +4,12 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/rewind-dev/rewind/bench/proc"
 )
 
 // FanoutConfig is workload 1: one topic, Subscribers WebSocket connections
@@ -24,6 +28,27 @@ type FanoutConfig struct {
 	Publishers int
 }
 
+// The typed run's schema: the harness's event data as an @event type. ts
+// is an ID because Unix nanoseconds do not fit GraphQL's 32-bit Int.
+const (
+	typedType   = "bench"
+	typedSchema = `"The fan-out benchmark's event."
+type BenchEvent @event(topics: "fanout", type: "bench") {
+  "Publish time, Unix nanoseconds."
+  ts: ID!
+  "The publisher's sequence number."
+  n: Int!
+}
+`
+	// TypedQuery selects every field of the typed event, data included.
+	TypedQuery = `subscription($topics: [String!]) { benchEvent(topics: $topics) { id topic time live data { ts n } } }`
+	// FilteredQuery is EventsQuery with a where filter.
+	FilteredQuery = `subscription($topics: [String!]!, $where: Filter) { events(topics: $topics, where: $where) { id topic type data time } }`
+	// FanoutFilters is how many distinct filters the filtered run spreads
+	// its subscribers over.
+	FanoutFilters = 10
+)
+
 // FanoutStep is one rate.
 type FanoutStep struct {
 	Rate             float64 `json:"rate"` // events/s asked for
@@ -33,6 +58,7 @@ type FanoutStep struct {
 	Delivered        int64   `json:"delivered"`
 	Missing          int64   `json:"missing"`
 	Duplicates       int64   `json:"duplicates"`
+	Unexpected       int64   `json:"unexpected,omitempty"` // deliveries a filter should have dropped
 	DeliveriesPerSec float64 `json:"deliveries_per_sec"`
 	Latency          Latency `json:"latency"`
 	Server           Usage   `json:"server"`
@@ -72,20 +98,54 @@ func (e *Env) Fanout(ctx context.Context, peer string, cfg FanoutConfig) FanoutR
 	return run
 }
 
+// startFanout starts the server for peer, a Rewind variant with what it
+// needs, and says what its subscribers subscribe to and what the
+// publisher sends.
+func (e *Env) startFanout(ctx context.Context, peer string) (*proc.Server, subscription, *publisher, error) {
+	var (
+		srv *proc.Server
+		sub subscription
+		err error
+	)
+	pub := &publisher{}
+	switch peer {
+	case RewindTyped:
+		file := filepath.Join(e.Work, "bench-schema.graphqls")
+		if err := os.WriteFile(file, []byte(typedSchema), 0o644); err != nil {
+			return nil, sub, nil, err
+		}
+		srv, err = e.start(ctx, Rewind, "", e.FSync, "SCHEMA="+file)
+		sub.query, pub.typ = TypedQuery, typedType
+	case RewindFiltered:
+		srv, err = e.start(ctx, Rewind, "", e.FSync)
+		sub.query, sub.filters, pub.classes = FilteredQuery, FanoutFilters, FanoutFilters
+	default:
+		srv, err = e.Start(ctx, peer, "")
+	}
+	return srv, sub, pub, err
+}
+
 func (e *Env) fanout(ctx context.Context, peer string, cfg FanoutConfig, run *FanoutRun) error {
-	srv, err := e.Start(ctx, peer, "")
+	srv, sub, pub, err := e.startFanout(ctx, peer)
 	if err != nil {
 		return err
 	}
 	defer srv.Stop()
 	const topic = "fanout"
-	p, err := openPool(ctx, e.Dialer, srv.URL, topic, cfg.Subscribers)
+	p, err := openPoolFor(ctx, e.Dialer, srv.URL, topic, cfg.Subscribers, sub)
 	if err != nil {
 		return err
 	}
 	defer p.close()
-	pub := newPublisher(srv.URL, cfg.Publishers)
+	pub.init(srv.URL, cfg.Publishers)
 	defer pub.close()
+	// Deliveries per event: with filters each event reaches a share of the
+	// subscribers, so the ramp asks for the same deliveries/s as the
+	// unfiltered run by publishing more events.
+	perEvent := float64(cfg.Subscribers)
+	if sub.filters > 0 {
+		perEvent /= float64(sub.filters)
+	}
 
 	// Subscriptions start asynchronously: publish until every connection
 	// has received an event, then every later event must reach all.
@@ -126,7 +186,7 @@ func (e *Env) fanout(ctx context.Context, peer string, cfg FanoutConfig, run *Fa
 	deliveries := cfg.StartDeliveries
 	retried, lowered := false, 0
 	for i := 0; i < cfg.Steps && ctx.Err() == nil; i++ {
-		rate := deliveries / float64(cfg.Subscribers)
+		rate := deliveries / perEvent
 		count := int64(math.Max(1, math.Round(rate*cfg.StepTime.Seconds())))
 		step := e.fanoutStep(ctx, srv.PID(), p, pub, topic, cfg, rate, count)
 		run.Steps = append(run.Steps, step)
@@ -138,7 +198,7 @@ func (e *Env) fanout(ctx context.Context, peer string, cfg FanoutConfig, run *Fa
 			run.Best = len(run.Steps) - 1
 			deliveries *= cfg.Factor
 			retried = false
-		case step.Missing > 0 || step.Duplicates > 0 || strings.HasPrefix(step.Why, "publish failed") || strings.Contains(step.Why, "ended"):
+		case step.Missing > 0 || step.Duplicates > 0 || step.Unexpected > 0 || strings.HasPrefix(step.Why, "publish failed") || strings.Contains(step.Why, "ended"):
 			return nil // not noise: a real failure
 		case !retried:
 			retried = true
@@ -172,11 +232,11 @@ func (e *Env) fanoutStep(ctx context.Context, pid int, p *pool, pub *publisher, 
 	_, published, took, err := pub.paced(ctx, topic, count, rate, cfg.Publishers)
 	step.Published = published
 	step.PublishRate = float64(published) / took.Seconds()
-	step.Expected = published * int64(len(p.conns))
+	step.Expected = p.expected(lo, lo+published)
 	p.waitDelivered(ctx, step.Expected, 3*time.Second+2*cfg.MaxP99)
 	step.Server, step.HarnessCPU = sm.stop(), hm.stop().CPUPercent
 	st := p.stats(lo, lo+count, true)
-	step.Delivered, step.Missing, step.Duplicates = st.delivered, st.missing, st.dups
+	step.Delivered, step.Missing, step.Duplicates, step.Unexpected = st.delivered, st.missing, st.dups, st.wrong
 	if st.last > start.UnixNano() {
 		step.DeliveriesPerSec = float64(st.delivered) / time.Duration(st.last-start.UnixNano()).Seconds()
 	}
@@ -190,6 +250,8 @@ func (e *Env) fanoutStep(ctx context.Context, pid int, p *pool, pub *publisher, 
 		step.Why = fmt.Sprintf("%d deliveries missing", st.missing)
 	case st.dups > 0:
 		step.Why = fmt.Sprintf("%d duplicates", st.dups)
+	case st.wrong > 0:
+		step.Why = fmt.Sprintf("%d deliveries the filter should have dropped", st.wrong)
 	case step.Latency.P99 > float64(cfg.MaxP99)/1e6:
 		step.Why = fmt.Sprintf("p99 %.0f ms over %s", step.Latency.P99, cfg.MaxP99)
 	case step.PublishRate < 0.9*rate:

@@ -25,15 +25,37 @@ type pool struct {
 	wg     sync.WaitGroup
 }
 
+// subscription is what each connection of a pool subscribes to.
+type subscription struct {
+	// query is the subscription document; empty is EventsQuery. Its
+	// variables are $topics and, with filters, $where.
+	query string
+	// filters > 0 gives connection i the filter k == i % filters, on the
+	// k that the publisher sets to n % filters.
+	filters int
+}
+
+// where is connection i's filter, or nil.
+func (s subscription) where(i int) map[string]any {
+	if s.filters <= 0 {
+		return nil
+	}
+	return map[string]any{"path": "k", "eq": i % s.filters}
+}
+
 type subConn struct {
 	p *pool
 	c *wsclient.Conn
+	// class is the k this connection's filter keeps, of filters classes;
+	// filters 0 keeps everything.
+	class, filters int64
 
 	mu    sync.Mutex
 	hist  metrics.Hist
 	seen  bitset
 	count int64 // deliveries of this step
 	dups  int64
+	wrong int64 // deliveries the filter should have dropped
 	last  int64 // Unix nanoseconds of the last delivery
 	ended string
 }
@@ -56,9 +78,21 @@ func (b bitset) has(i int64) bool {
 	return w < len(b) && b[w]&(1<<(i%64)) != 0
 }
 
+// wants reports whether event number n passes this connection's filter.
+func (sc *subConn) wants(n int64) bool { return sc.filters == 0 || n%sc.filters == sc.class }
+
 // openPool dials n connections (up to 64 at a time) and subscribes each to
-// topic, live.
+// topic, live, with the events subscription.
 func openPool(ctx context.Context, d *wsclient.Dialer, url, topic string, n int) (*pool, error) {
+	return openPoolFor(ctx, d, url, topic, n, subscription{})
+}
+
+// openPoolFor is openPool with the subscription sub.
+func openPoolFor(ctx context.Context, d *wsclient.Dialer, url, topic string, n int, sub subscription) (*pool, error) {
+	query := sub.query
+	if query == "" {
+		query = EventsQuery
+	}
 	p := &pool{conns: make([]*subConn, n)}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(64)
@@ -69,8 +103,13 @@ func openPool(ctx context.Context, d *wsclient.Dialer, url, topic string, n int)
 				return fmt.Errorf("connection %d: %w", i, err)
 			}
 			sc := &subConn{p: p, c: c}
+			vars := map[string]any{"topics": []string{topic}}
+			if w := sub.where(i); w != nil {
+				vars["where"] = w
+				sc.class, sc.filters = int64(i%sub.filters), int64(sub.filters)
+			}
 			p.conns[i] = sc
-			if err := c.Subscribe("1", EventsQuery, map[string]any{"topics": []string{topic}}); err != nil {
+			if err := c.Subscribe("1", query, vars); err != nil {
 				return fmt.Errorf("subscribe %d: %w", i, err)
 			}
 			p.wg.Go(func() {
@@ -105,6 +144,9 @@ func (sc *subConn) handle(m wsclient.Msg) bool {
 		if sc.seen.set(n) {
 			sc.dups++
 		}
+		if !sc.wants(n) {
+			sc.wrong++
+		}
 		if n >= sc.p.stepLo.Load() {
 			sc.count++
 			sc.hist.Record(time.Duration(now - ts))
@@ -136,6 +178,7 @@ func (p *pool) startStep(lo int64) {
 // stepStats are a step's totals across the pool.
 type stepStats struct {
 	delivered, missing, dups int64
+	wrong                    int64
 	last                     int64
 	ended                    int
 	firstEnd                 string
@@ -150,6 +193,7 @@ func (p *pool) stats(lo, hi int64, check bool) stepStats {
 		sc.mu.Lock()
 		st.delivered += sc.count
 		st.dups += sc.dups
+		st.wrong += sc.wrong
 		st.last = max(st.last, sc.last)
 		if sc.ended != "" {
 			st.ended++
@@ -160,7 +204,7 @@ func (p *pool) stats(lo, hi int64, check bool) stepStats {
 		if check {
 			st.hist.Merge(&sc.hist)
 			for n := lo; n < hi; n++ {
-				if !sc.seen.has(n) {
+				if sc.wants(n) && !sc.seen.has(n) {
 					st.missing++
 				}
 			}
@@ -168,6 +212,24 @@ func (p *pool) stats(lo, hi int64, check bool) stepStats {
 		sc.mu.Unlock()
 	}
 	return st
+}
+
+// expected is how many deliveries of the numbers in [lo, hi) the pool's
+// filters let through.
+func (p *pool) expected(lo, hi int64) int64 {
+	var sum int64
+	for _, sc := range p.conns {
+		if sc.filters == 0 {
+			sum += hi - lo
+			continue
+		}
+		for n := lo; n < hi; n++ {
+			if sc.wants(n) {
+				sum++
+			}
+		}
+	}
+	return sum
 }
 
 // waitDelivered waits until want deliveries were counted, a connection
@@ -197,18 +259,29 @@ type publisher struct {
 	url string
 	hc  *http.Client
 	n   atomic.Int64 // the next event number
+	// typ, if set, is the event type published (a declared @event type for
+	// the typed run); classes > 0 adds k = n % classes to the data.
+	typ     string
+	classes int
 }
 
 func newPublisher(url string, conns int) *publisher {
+	pb := &publisher{}
+	pb.init(url, conns)
+	return pb
+}
+
+// init points pb at the server at url, with up to conns connections.
+func (pb *publisher) init(url string, conns int) {
 	tr := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, IdleConnTimeout: time.Minute}
-	return &publisher{url: url + "/graphql", hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	pb.url, pb.hc = url+"/graphql", &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }
 
 func (pb *publisher) close() { pb.hc.CloseIdleConnections() }
 
 // publishOne publishes event number n on topic.
 func (pb *publisher) publishOne(ctx context.Context, topic string, n int64) ([]byte, error) {
-	return wsclient.PostRaw(ctx, pb.hc, pb.url, publishBody(topic, eventData(n)))
+	return wsclient.PostRaw(ctx, pb.hc, pb.url, typedPublishBody(topic, pb.typ, classedData(n, pb.classes)))
 }
 
 // paced publishes count events on topic at rate events/s from workers

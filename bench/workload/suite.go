@@ -161,8 +161,11 @@ func (r *Results) Failures() []string {
 			}
 			// A peer without storage may lose events when it drops a slow
 			// subscriber; Rewind may not.
-			if f.Peer == Rewind && s.Missing > 0 {
-				out = append(out, fmt.Sprintf("fan-out rewind x%d: %d deliveries missing at %.0f events/s", f.Subscribers, s.Missing, s.Rate))
+			if isRewind(f.Peer) && s.Missing > 0 {
+				out = append(out, fmt.Sprintf("fan-out %s x%d: %d deliveries missing at %.0f events/s", f.Peer, f.Subscribers, s.Missing, s.Rate))
+			}
+			if s.Unexpected > 0 {
+				out = append(out, fmt.Sprintf("fan-out %s x%d: %d deliveries the filter should have dropped", f.Peer, f.Subscribers, s.Unexpected))
 			}
 		}
 	}
@@ -209,6 +212,11 @@ func (r *Results) Failures() []string {
 	return out
 }
 
+// isRewind reports whether peer is Rewind or one of its fan-out variants.
+func isRewind(peer string) bool {
+	return peer == Rewind || peer == RewindTyped || peer == RewindFiltered
+}
+
 // Suite runs the chosen workloads, in quick or full size.
 func (e *Env) Suite(ctx context.Context, o SuiteOptions) *Results {
 	res := &Results{Quick: o.Quick, Started: time.Now().UTC(), Machine: e.machine()}
@@ -243,7 +251,14 @@ func (e *Env) Suite(ctx context.Context, o SuiteOptions) *Results {
 		res.FanoutRounds = pick(1, 2)
 		for round := 1; round <= res.FanoutRounds; round++ {
 			for _, s := range subs {
-				for _, peer := range servers {
+				runs := servers
+				// The typed and filtered runs, at the figure's subscriber
+				// count, right after the untyped one, so that their ratios
+				// compare runs minutes apart at most.
+				if i := slices.Index(servers, Rewind); i >= 0 && s == res.FanoutAt {
+					runs = slices.Insert(slices.Clone(servers), i+1, RewindTyped, RewindFiltered)
+				}
+				for _, peer := range runs {
 					cfg := FanoutConfig{
 						Subscribers: s, StartDeliveries: float64(pick(1000, 5000)), Factor: 1.5,
 						Steps: pick(2, 24), StepTime: dur(time.Second, 4*time.Second),

@@ -38,6 +38,7 @@ func run() error {
 	only := flag.String("only", "", "comma-separated workloads to run (fanout,replay,cursor,conns,publish,mixed,durable); empty: all")
 	peers := flag.String("peers", "", "comma-separated peers (rewind,gqlgen-mem,node-graphql-ws); empty: all")
 	out := flag.String("out", "", "write the report here (e.g. BENCHMARKS.md) and charts beside it in docs/bench; empty: print to stdout")
+	merge := flag.Bool("merge", false, "with --only and --out: replace only those workloads' sections and target rows in the existing --out file, keeping every other figure")
 	charts := flag.String("charts", "docs/bench", "folder for the PNG charts, relative to the module root")
 	work := flag.String("work", "", "scratch folder (data, logs); empty: a temporary one, removed afterwards")
 	rewindBin := flag.String("rewind-bin", "", "Rewind server binary; empty: build ./cmd/server (with --profile: ./bench/cmd/rewind-pprof)")
@@ -105,11 +106,39 @@ func run() error {
 	if !filepath.IsAbs(chartDir) {
 		chartDir = filepath.Join(root, chartDir)
 	}
-	md, err := report.Write(res, report.Options{ChartDir: chartDir, ChartLink: *charts})
+	ropts := report.Options{ChartDir: chartDir, ChartLink: *charts}
+	var nums []int
+	if *merge {
+		if *out == "" || len(opts.Only) == 0 {
+			return errors.New("--merge needs --out and --only")
+		}
+		for _, w := range opts.Only {
+			n, ok := report.Workloads[w]
+			if !ok {
+				return fmt.Errorf("--merge: unknown workload %q", w)
+			}
+			nums = append(nums, n)
+		}
+		ropts.RawName = "results-" + strings.Join(opts.Only, "-") + ".json"
+	}
+	md, err := report.Write(res, ropts)
 	if err != nil {
 		return err
 	}
 	md = durable.Splice(md)
+	if *merge {
+		old, err := os.ReadFile(*out)
+		if err != nil {
+			return err
+		}
+		note := fmt.Sprintf("> Measured apart from the rest of this file, on %s UTC in %.0f s, with `go run ./cmd/rewind-bench --only %s --merge --out %s` "+
+			"(servers built from %s; load average %s before, %s after); raw results: [%s/%s](%s/%s).",
+			res.Started.Format("2006-01-02 15:04"), res.Took, strings.Join(opts.Only, ","), filepath.Base(*out),
+			res.Machine.Source, res.Machine.LoadBefore, res.Machine.LoadAfter, *charts, ropts.RawName, *charts, ropts.RawName)
+		if md, err = report.Merge(string(old), md, nums, note); err != nil {
+			return err
+		}
+	}
 	if durable != nil {
 		raw, _ := json.MarshalIndent(durable, "", "  ")
 		if err := os.WriteFile(filepath.Join(chartDir, "durable.json"), raw, 0o644); err != nil {

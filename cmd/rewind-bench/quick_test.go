@@ -48,7 +48,9 @@ func TestQuick(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"## Targets", "## 1. Fan-out", "## 2. Catch-up replay", "## 3. Cursor resolution",
-		"## 4. Idle connections", "## 5. Publish", "## 6. Mixed", workload.GqlgenMem, workload.Node} {
+		"## 4. Idle connections", "## 5. Publish", "## 6. Mixed", workload.GqlgenMem, workload.Node,
+		"### Typed and filtered subscriptions", "| " + workload.RewindTyped + " |", "| " + workload.RewindFiltered + " |",
+		"typed subscriptions (issue 16) | >= 0.8x untyped Rewind"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q", want)
 		}
@@ -58,7 +60,9 @@ func TestQuick(t *testing.T) {
 			t.Errorf("chart %s: %v", png, err)
 		}
 	}
-	if len(res.Fanout) != 3 {
-		t.Errorf("fan-out ran for %d servers, want 3", len(res.Fanout))
+	// Three servers, and Rewind's typed and filtered runs; Failures has
+	// checked that each delivered, exactly what it should.
+	if len(res.Fanout) != 5 {
+		t.Errorf("fan-out ran %d times, want 5 (three servers, typed, filtered)", len(res.Fanout))
 	}
 }
