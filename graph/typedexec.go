@@ -635,40 +635,6 @@ func (f *typedField) whereArg(s *eventschema.Schema, args map[string]any) (*even
 	return nil, fmt.Errorf("where: %w", err)
 }
 
-// whereArgCost is whereCost for a raw where argument.
-func whereArgCost(v any) int {
-	nodes, values := 0, 0
-	var walk func(any)
-	walk = func(v any) {
-		m, ok := v.(map[string]any)
-		if !ok || nodes > eventfilter.MaxNodes {
-			return
-		}
-		nodes++
-		if in, ok := m["in"].([]any); ok {
-			values += len(in)
-		}
-		for _, op := range []string{"eq", "ne"} {
-			if _, ok := m[op]; ok {
-				values++
-			}
-		}
-		for _, list := range []string{"and", "or"} {
-			if ks, ok := m[list].([]any); ok {
-				for _, k := range ks {
-					walk(k)
-				}
-			}
-		}
-		walk(m["not"])
-	}
-	walk(v)
-	if nodes == 0 {
-		return 0
-	}
-	return addSat(mulSat(nodes, filterNodeWeight), mulSat(values, filterValueWeight))
-}
-
 // start is a subscription's start point arguments, read from raw
 // arguments (the limits extension has checked their literals).
 type start struct {

@@ -80,28 +80,35 @@ func omittableJSON(v json.RawMessage, set bool) json.RawMessage {
 
 // whereCost is what a where argument adds to its field's cost: each filter
 // and each value it compares with is evaluated on every event the field
-// reads. Counted without compiling, and bounded, whatever the argument.
+// reads (eventfilter.Spec.Size, bounded whatever the argument). An
+// argument past the filter bounds, which compiling refuses, costs as one
+// just past them.
 func whereCost(where *model.Filter) int {
-	nodes, values := 0, 0
-	var walk func(*model.Filter)
-	walk = func(f *model.Filter) {
-		if f == nil || nodes > eventfilter.MaxNodes {
-			return
-		}
-		nodes++
-		values += len(f.In)
-		if f.Eq.IsSet() || f.Ne.IsSet() {
-			values++
-		}
-		for _, k := range f.And {
-			walk(k)
-		}
-		for _, k := range f.Or {
-			walk(k)
-		}
-		walk(f.Not)
+	if where == nil {
+		return 0
 	}
-	walk(where)
+	var nodes int
+	spec, err := toSpec(where, &nodes, 1)
+	if err != nil {
+		return filterCost(eventfilter.MaxNodes+1, 0)
+	}
+	return filterCost(spec.Size())
+}
+
+// whereArgCost is whereCost for a raw where argument (typed fields).
+func whereArgCost(where any) int {
+	if where == nil {
+		return 0
+	}
+	var spec eventfilter.Spec
+	text, err := json.Marshal(where)
+	if err != nil || json.Unmarshal(text, &spec) != nil {
+		return filterCost(eventfilter.MaxNodes+1, 0)
+	}
+	return filterCost(spec.Size())
+}
+
+func filterCost(nodes, values int) int {
 	return addSat(mulSat(nodes, filterNodeWeight), mulSat(values, filterValueWeight))
 }
 
