@@ -39,6 +39,17 @@ func startAuthWith(t *testing.T, scfg eventstore.Config, cfg api.Config) (*env, 
 // status and error codes.
 func (e *env) post(t *testing.T, token, query string, vars map[string]any) (int, gqlResponse) {
 	t.Helper()
+	resp := e.postRaw(t, token, query, vars)
+	defer resp.Body.Close()
+	var r gqlResponse
+	_ = json.NewDecoder(resp.Body).Decode(&r)
+	return resp.StatusCode, r
+}
+
+// postRaw sends a GraphQL request with token (none if empty) and returns
+// the response, whose body the caller closes.
+func (e *env) postRaw(t *testing.T, token, query string, vars map[string]any) *http.Response {
+	t.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
 	req, _ := http.NewRequest(http.MethodPost, e.url, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -49,10 +60,7 @@ func (e *env) post(t *testing.T, token, query string, vars map[string]any) (int,
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var r gqlResponse
-	_ = json.NewDecoder(resp.Body).Decode(&r)
-	return resp.StatusCode, r
+	return resp
 }
 
 // outcome reduces a response to "ok" or its first error code, prefixed by

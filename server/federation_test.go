@@ -1,10 +1,8 @@
 package server_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -44,16 +42,7 @@ type fedResponse struct {
 
 func (e *env) fedPost(t *testing.T, token, q string, vars map[string]any) fedResponse {
 	t.Helper()
-	body, _ := json.Marshal(map[string]any{"query": q, "variables": vars})
-	req, _ := http.NewRequest(http.MethodPost, e.url, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := e.postRaw(t, token, q, vars)
 	defer resp.Body.Close()
 	var r fedResponse
 	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
