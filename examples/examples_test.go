@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -18,19 +17,6 @@ import (
 	"github.com/rewind-dev/rewind/internal/proctest"
 	"github.com/rewind-dev/rewind/internal/wstest"
 )
-
-// npmInstall installs an example's pinned packages when they are missing.
-// Node and npm are required: without them this test fails, it does not skip.
-func npmInstall(t *testing.T, dir string) {
-	t.Helper()
-	if _, err := os.Stat(filepath.Join(dir, "node_modules")); err == nil {
-		return
-	}
-	out, err := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--prefix", dir).CombinedOutput()
-	if err != nil {
-		t.Fatalf("npm ci in %s (Node 20 and npm are needed): %v\n%s", dir, err, out)
-	}
-}
 
 // nodeClient runs resume.mjs and collects what it prints.
 type nodeClient struct {
@@ -136,7 +122,7 @@ func publish(t *testing.T, url, topic string, n int) string {
 // kept in its subscribe payload, reconnects after the server is killed
 // (1006) and after it shuts down (1001), and resumes with every event once.
 func TestGraphQLWSClientResumes(t *testing.T) {
-	npmInstall(t, "js")
+	proctest.NPMInstall(t, "js")
 	dataDir, addr := t.TempDir(), proctest.FreeAddr(t).String()
 	env := []string{"DATA_DIR=" + dataDir, "ADDR=" + addr}
 	srv := proctest.StartRewind(t, "rewind", env...)
@@ -182,7 +168,7 @@ func TestGraphQLWSClientResumes(t *testing.T) {
 // TestGraphQLWSClientStopsOnFatalClose: a close the client must not retry
 // (here 1009, a message over the size limit) ends it after one attempt.
 func TestGraphQLWSClientStopsOnFatalClose(t *testing.T) {
-	npmInstall(t, "js")
+	proctest.NPMInstall(t, "js")
 	srv := proctest.StartRewind(t, "rewind", "DATA_DIR="+t.TempDir(), "MAX_PAYLOAD=1024")
 	client := runNode(t, []string{fmt.Sprintf("PAD_BYTES=%d", 200<<10)}, srv.URL(), "orders", "1")
 	select {

@@ -57,7 +57,7 @@ type fedOpts struct {
 func startFedStack(t *testing.T, o fedOpts) *fedStack {
 	t.Helper()
 	rewinds, proxy := max(o.rewinds, 1), o.proxy
-	npmInstall(t, "federation")
+	proctest.NPMInstall(t, "federation")
 	dir, err := filepath.Abs("federation")
 	if err != nil {
 		t.Fatal(err)

@@ -53,7 +53,7 @@ func (f *sseFollower) wait(t *testing.T, n int) {
 // every event once, in order, with EventSource resuming by itself through
 // Last-Event-ID.
 func TestSSEResume(t *testing.T) {
-	npmInstall(t, "sse")
+	proctest.NPMInstall(t, "sse")
 	for _, mode := range []string{"eventsource", "graphql-sse"} {
 		t.Run(mode, func(t *testing.T) {
 			dir, addr := t.TempDir(), proctest.FreeAddr(t).String()

@@ -12,20 +12,7 @@ import (
 	"github.com/rewind-dev/rewind/internal/proctest"
 )
 
-// npmCI installs the folder's pinned packages when they are missing.
-// Node and npm are required: without them this test fails, it does not
-// skip.
-func npmCI(t *testing.T, dir string) {
-	t.Helper()
-	if _, err := os.Stat(filepath.Join(dir, "node_modules")); err == nil {
-		return
-	}
-	out, err := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--prefix", dir).CombinedOutput()
-	if err != nil {
-		t.Fatalf("npm ci in %s (Node 20 and npm are needed): %v\n%s", dir, err, out)
-	}
-}
-
+// npx runs a command of the folder's installed npm packages.
 func npx(t *testing.T, dir string, env []string, args ...string) (string, error) {
 	t.Helper()
 	cmd := exec.Command(filepath.Join("node_modules", ".bin", args[0]), args[1:]...)
@@ -42,7 +29,7 @@ func npx(t *testing.T, dir string, env []string, args ...string) (string, error)
 // refuses a misuse of them.
 func TestCodegenAndTSC(t *testing.T) {
 	dir := "codegen"
-	npmCI(t, dir)
+	proctest.NPMInstall(t, dir)
 	srv := proctest.StartRewind(t, "rewind", "DATA_DIR="+t.TempDir(), "SCHEMA=orders.graphqls")
 	if out, err := npx(t, dir, []string{"SCHEMA_URL=" + srv.URL()}, "graphql-codegen", "--config", "codegen.yml"); err != nil {
 		t.Fatalf("graphql-codegen: %v\n%s", err, out)

@@ -296,3 +296,17 @@ func get(url string) (int, error) {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	return resp.StatusCode, nil
 }
+
+// NPMInstall installs the pinned npm packages of the folder dir (its
+// package-lock.json) when its node_modules is missing. Node and npm are
+// required: without them the test fails, it does not skip.
+func NPMInstall(t testing.TB, dir string) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(dir, "node_modules")); err == nil {
+		return
+	}
+	out, err := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--prefix", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("npm ci in %s (Node 20 and npm are needed): %v\n%s", dir, err, out)
+	}
+}
