@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -147,6 +146,7 @@ type Store struct {
 	scans    *turns              // scans of lookups at once (maxScans)
 	scanning gauge               // scans of lookups in progress
 	reads    *semaphore.Weighted // consumers this store holds at once
+	topics   *topicLists         // recent listings of topics
 
 	commits *committer // nil: every append is published alone
 }
@@ -204,6 +204,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		seqs:    seqs,
 		scans:   newTurns(maxScans),
 		reads:   semaphore.NewWeighted(maxReads),
+		topics:  newTopicLists(),
 	}
 	switch {
 	case cfg.DisableGroupCommit:
@@ -634,58 +635,3 @@ func (s *Store) State(ctx context.Context) (State, error) {
 		FirstTime: st.FirstTime, LastTime: st.LastTime}, nil
 }
 
-// TopicInfo summarises one topic.
-type TopicInfo struct {
-	Name    string
-	Events  uint64
-	FirstID ulid.ULID
-	LastID  ulid.ULID
-}
-
-// Topics lists the topics with stored events that match any of patterns,
-// sorted by name; []string{">"} lists every topic, and no pattern lists
-// none, so that a caller allowed to read nothing is shown nothing. It asks
-// JetStream only for the subjects the patterns match, then reads each
-// listed topic's first and last event: its cost follows the topics it
-// lists, not the stream's.
-func (s *Store) Topics(ctx context.Context, patterns []string) ([]TopicInfo, error) {
-	for _, p := range patterns {
-		if err := ValidatePattern(p); err != nil {
-			return nil, err
-		}
-	}
-	pats, _ := minimalPatterns(patterns)
-	counts := map[string]uint64{}
-	for _, p := range pats {
-		info, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(s.subject(p)))
-		if err != nil {
-			return nil, fmt.Errorf("stream subjects: %w: %w", ErrUnavailable, err)
-		}
-		for subj, n := range info.State.Subjects {
-			counts[subj] = n // patterns that overlap list a subject twice
-		}
-	}
-	out := make([]TopicInfo, 0, len(counts))
-	for subj, n := range counts {
-		ti := TopicInfo{Name: strings.TrimPrefix(subj, s.cfg.SubjectPrefix+"."), Events: n}
-		first, err := s.stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(subj))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue // retention removed the topic's events since the listing
-		}
-		if err != nil {
-			return nil, fmt.Errorf("first event of %s: %w: %w", ti.Name, ErrUnavailable, err)
-		}
-		last, err := s.stream.GetLastMsgForSubject(ctx, subj)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("last event of %s: %w: %w", ti.Name, ErrUnavailable, err)
-		}
-		ti.FirstID, _ = ulid.ParseStrict(first.Header.Get(headerID))
-		ti.LastID, _ = ulid.ParseStrict(last.Header.Get(headerID))
-		out = append(out, ti)
-	}
-	slices.SortFunc(out, func(a, b TopicInfo) int { return strings.Compare(a.Name, b.Name) })
-	return out, nil
-}

@@ -265,8 +265,8 @@ func TestTopics(t *testing.T) {
 	s := testenv.StartNATS(t).Store(eventstore.Config{})
 	a := appendN(t, s, "a.one", 3)
 	b := appendN(t, s, "b", 1)
-	got, err := s.Topics(ctxT(t), []string{">"})
-	if err != nil {
+	got, more, err := s.Topics(ctxT(t), []string{">"}, eventstore.TopicPage{})
+	if err != nil || more {
 		t.Fatal(err)
 	}
 	want := []eventstore.TopicInfo{
@@ -307,7 +307,7 @@ func TestTopicsFiltered(t *testing.T) {
 		{[]string{">"}, 41, 1 + 2*41},
 	} {
 		before := nc.Stats().OutMsgs
-		got, err := s.Topics(ctx, tc.patterns)
+		got, _, err := s.Topics(ctx, tc.patterns, eventstore.TopicPage{})
 		requests := nc.Stats().OutMsgs - before
 		if err != nil || len(got) != tc.topics || requests > tc.requests {
 			t.Errorf("Topics(%q): %d topics in %d requests, %v; want %d in at most %d", tc.patterns, len(got), requests, err, tc.topics, tc.requests)
@@ -316,8 +316,64 @@ func TestTopicsFiltered(t *testing.T) {
 			t.Errorf("Topics(%q) = %+v", tc.patterns, got)
 		}
 	}
-	if _, err := s.Topics(ctx, []string{"a..b"}); !errors.Is(err, eventstore.ErrInvalidTopic) {
+	if _, _, err := s.Topics(ctx, []string{"a..b"}, eventstore.TopicPage{}); !errors.Is(err, eventstore.ErrInvalidTopic) {
 		t.Errorf("an invalid pattern: %v", err)
+	}
+}
+
+// TestTopicsPaged: pages list every topic once, in name order; a page
+// reads its own topics' first and last events only, and the listing is
+// fetched once for the pages that follow it.
+func TestTopicsPaged(t *testing.T) {
+	n := testenv.StartNATS(t)
+	ctx := ctxT(t)
+	writer := n.Store(eventstore.Config{})
+	var want []string
+	for i := range 45 {
+		name := fmt.Sprintf("t.%02d", i)
+		appendN(t, writer, name, 1)
+		want = append(want, name)
+	}
+	nc := n.Connect()
+	s, err := eventstore.Open(ctx, nc, eventstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	page := eventstore.TopicPage{Limit: 10}
+	for pages := 0; ; pages++ {
+		before := nc.Stats().OutMsgs
+		topics, more, err := s.Topics(ctx, []string{"t.*"}, page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		requests := nc.Stats().OutMsgs - before
+		listing := uint64(0)
+		if pages == 0 {
+			listing = 1
+		}
+		if limit := listing + 2*uint64(len(topics)); requests > limit {
+			t.Errorf("page %d: %d requests for %d topics, want at most %d", pages, requests, len(topics), limit)
+		}
+		for _, ti := range topics {
+			got = append(got, ti.Name)
+		}
+		if !more {
+			break
+		}
+		if len(topics) != 10 {
+			t.Fatalf("page %d holds %d topics and more follow", pages, len(topics))
+		}
+		page.After = topics[len(topics)-1].Name
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("pages listed %v, want %v", got, want)
+	}
+	if topics, more, err := s.Topics(ctx, []string{"t.*"}, eventstore.TopicPage{After: "t.445", Limit: 10}); err != nil || more || len(topics) != 0 {
+		t.Errorf("after the last: %v %v %v", topics, more, err)
+	}
+	if topics, _, err := s.Topics(ctx, []string{"t.*"}, eventstore.TopicPage{After: "t.2", Limit: 1}); err != nil || len(topics) != 1 || topics[0].Name != "t.20" {
+		t.Errorf("after a name that is no topic: %v %v", topics, err)
 	}
 }
 

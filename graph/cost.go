@@ -35,9 +35,11 @@ const (
 	// defaultPage is Query.events' first when it is null (the schema's
 	// default, 50, arrives as an argument).
 	defaultPage = 50
-	// topicsWeight stands for the topics a listing returns, which no
-	// argument bounds: each costs its selection.
-	topicsWeight = 100
+	// defaultTopicsPage is Query.topics' first when it is null (the
+	// schema's default, 100, arrives as an argument); each topic listed
+	// costs its selection plus topicReads, its first and last events read.
+	defaultTopicsPage = 100
+	topicReads        = 2
 	// replayWeight is what a replay from afterId or since costs beyond its
 	// selection: it reads storage at the pace its subscriber consumes, so
 	// it is charged one page (maxPage events) read ahead, not the whole
@@ -72,7 +74,13 @@ func costs() ComplexityRoot {
 		}
 		return mulSat(n, child)
 	}
-	c.Query.Topics = func(child int) int { return mulSat(topicsWeight, child) }
+	c.Query.Topics = func(child int, first *int, _ *string) int {
+		n := defaultTopicsPage
+		if first != nil {
+			n = min(max(*first, 1), maxPage) // out of range is refused by the resolver
+		}
+		return mulSat(n, addSat(child, topicReads))
+	}
 	c.Subscription.Events = func(child int, _ []string, afterID *string, _ []string, last *int, since *time.Time, latest *bool, where *model.Filter) int {
 		return addSat(child, addSat(startWeight(afterID, last, since, latest), whereCost(where)))
 	}

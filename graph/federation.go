@@ -124,6 +124,19 @@ func (s *typedSchema) resolveFederation(ctx context.Context, oc *graphql.Operati
 		}
 	}()
 	if tf.fed == fedService {
+		if oc.DisableIntrospection {
+			// The subgraph SDL is the whole schema, typed topic patterns
+			// included: with introspection off, only a gateway holding an
+			// admin grant may read it.
+			p, err := auth.From(ctx)
+			if err == nil && !p.Admin {
+				err = fmt.Errorf("%w: with introspection off, the subgraph schema (_service) is served to admin grants only", auth.ErrForbidden)
+			}
+			if err != nil {
+				graphql.AddError(ctx, err)
+				return nil, false
+			}
+		}
 		buf := []byte{'{'}
 		for i, sf := range graphql.CollectFields(oc, f.Selections, []string{"_Service"}) {
 			if i > 0 {

@@ -81,7 +81,7 @@ type ComplexityRoot struct {
 		Event  func(childComplexity int, id string) int
 		Events func(childComplexity int, topic string, first *int, after *string, where *model.Filter) int
 		Hello  func(childComplexity int) int
-		Topics func(childComplexity int) int
+		Topics func(childComplexity int, first *int, after *string) int
 	}
 
 	Subscription struct {
@@ -115,7 +115,7 @@ type QueryResolver interface {
 	Hello(ctx context.Context) (string, error)
 	Event(ctx context.Context, id string) (*eventstore.Event, error)
 	Events(ctx context.Context, topic string, first *int, after *string, where *model.Filter) (*model.EventConnection, error)
-	Topics(ctx context.Context) ([]*model.TopicInfo, error)
+	Topics(ctx context.Context, first *int, after *string) ([]*model.TopicInfo, error)
 }
 type SubscriptionResolver interface {
 	Count(ctx context.Context, target int, intervalMs int) (<-chan int, error)
@@ -293,7 +293,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.Query.Topics(childComplexity), true
+		args, err := ec.field_Query_topics_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Topics(childComplexity, args["first"].(*int), args["after"].(*string)), true
 
 	case "Subscription.count":
 		if e.ComplexityRoot.Subscription.Count == nil {
@@ -552,8 +557,11 @@ type Query {
   last event scanned, to pass as after.
   """
   events(topic: String!, first: Int = 50, after: ID, where: Filter): EventConnection!
-  "Every topic with stored events, by name."
-  topics: [TopicInfo!]!
+  """
+  The topics with stored events that the caller may read, by name, first at a time (1 to 1000):
+  pass the last name of a page as after for the next; a page shorter than first is the last.
+  """
+  topics(first: Int = 100, after: String): [TopicInfo!]!
 }
 
 type Mutation {
@@ -893,6 +901,28 @@ func (ec *executionContext) field_Query_events_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["where"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_topics_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -1680,7 +1710,8 @@ func (ec *executionContext) _Query_topics(ctx context.Context, field graphql.Col
 			return ec.fieldContext_Query_topics(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Query().Topics(ctx)
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Topics(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.TopicInfo) graphql.Marshaler {
@@ -1690,7 +1721,7 @@ func (ec *executionContext) _Query_topics(ctx context.Context, field graphql.Col
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Query_topics(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Query_topics(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
@@ -1699,6 +1730,17 @@ func (ec *executionContext) fieldContext_Query_topics(_ context.Context, field g
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_TopicInfo(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_topics_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/vektah/gqlparser/v2/ast"
 )
 
 // What an HTTP endpoint serving this schema needs from graph: the
@@ -39,6 +40,12 @@ type Limits struct {
 	// (Query.event, events and topics; subscriptions with afterId, last or
 	// since). Default DefaultMaxStorageReads (10).
 	MaxStorageReads int
+	// MaxTokens, MaxFields and MaxOverlaps bound a document before it is
+	// validated (see documentLimits). Defaults DefaultMaxTokens (15,000),
+	// DefaultMaxFields (2,000) and DefaultMaxOverlaps (5,000).
+	MaxTokens   int
+	MaxFields   int
+	MaxOverlaps int
 	// DisableIntrospection refuses __schema and __type queries.
 	DisableIntrospection bool
 }
@@ -52,6 +59,15 @@ func (c Limits) withDefaults() Limits {
 	}
 	if c.MaxStorageReads <= 0 {
 		c.MaxStorageReads = DefaultMaxStorageReads
+	}
+	if c.MaxTokens <= 0 {
+		c.MaxTokens = DefaultMaxTokens
+	}
+	if c.MaxFields <= 0 {
+		c.MaxFields = DefaultMaxFields
+	}
+	if c.MaxOverlaps <= 0 {
+		c.MaxOverlaps = DefaultMaxOverlaps
 	}
 	return c
 }
@@ -67,6 +83,16 @@ func LimitExtensions(l Limits) []graphql.HandlerExtension {
 		return append(exts, noIntrospection{})
 	}
 	return append(exts, extension.Introspection{})
+}
+
+// DocumentLimits returns the extension that refuses documents over l's
+// MaxTokens, MaxFields or MaxOverlaps before they are validated. Use it
+// after any extension that fills in the query (automatic persisted
+// queries): it checks the document gqlgen will parse. Documents in cached,
+// gqlgen's query cache, passed it already.
+func DocumentLimits(l Limits, cached graphql.Cache[*ast.QueryDocument]) graphql.HandlerExtension {
+	l = l.withDefaults()
+	return &documentLimits{maxTokens: l.MaxTokens, maxFields: l.MaxFields, maxOverlaps: l.MaxOverlaps, cached: cached}
 }
 
 // MutationGate returns the extension that checks every append a mutation

@@ -15,6 +15,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/oklog/ulid/v2"
 	"golang.org/x/time/rate"
 
 	"github.com/rewind-dev/rewind/auth"
@@ -138,10 +139,32 @@ func toMessage(ev *eventstore.Event) *model.Message {
 func (r *Resolver) cursor(ctx context.Context, arg, id string) (uint64, error) {
 	u, err := eventstore.ParseID(id)
 	if err == nil {
-		var seq uint64
-		if seq, err = r.store.Resolve(ctx, u); err == nil {
-			return seq, nil
+		if err = readableCursor(ctx, r.store, u); err == nil {
+			var seq uint64
+			if seq, err = r.store.Resolve(ctx, u); err == nil {
+				return seq, nil
+			}
 		}
 	}
 	return 0, fmt.Errorf("%s: %w", arg, err)
+}
+
+// readableCursor answers a cursor on a topic the request's principal may
+// not read as it answers an id that is not stored (ErrCursorNotFound), so
+// that cursors tell nothing of other topics' events. A request without a
+// principal (a library's, see package durable) or an admin's is not
+// checked, nor is the zero id (the start of the stream).
+func readableCursor(ctx context.Context, store *eventstore.Store, id ulid.ULID) error {
+	p, err := auth.From(ctx)
+	if err != nil || p.Admin || id == (ulid.ULID{}) {
+		return nil
+	}
+	ev, err := store.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !p.CanRead(ev.Topic) {
+		return fmt.Errorf("cursor %s: %w", id, eventstore.ErrCursorNotFound)
+	}
+	return nil
 }

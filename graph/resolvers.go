@@ -140,7 +140,17 @@ func (r *queryResolver) Events(ctx context.Context, topic string, first *int, af
 }
 
 // Topics is the resolver for the topics field.
-func (r *queryResolver) Topics(ctx context.Context) ([]*model.TopicInfo, error) {
+func (r *queryResolver) Topics(ctx context.Context, first *int, after *string) ([]*model.TopicInfo, error) {
+	page := eventstore.TopicPage{Limit: defaultTopicsPage}
+	if first != nil {
+		page.Limit = *first
+	}
+	if page.Limit < 1 || page.Limit > maxPage {
+		return nil, badInput("first must be between 1 and %d, got %d", maxPage, page.Limit)
+	}
+	if after != nil {
+		page.After = *after
+	}
 	p, err := auth.From(ctx)
 	if err != nil {
 		return nil, err
@@ -149,7 +159,7 @@ func (r *queryResolver) Topics(ctx context.Context) ([]*model.TopicInfo, error) 
 	if p.Admin {
 		readable = []string{">"}
 	}
-	topics, err := r.store.Topics(ctx, readable) // costs what p may read, not what the stream holds
+	topics, _, err := r.store.Topics(ctx, readable, page) // costs what p may read, not what the stream holds
 	if err != nil {
 		return nil, err
 	}
@@ -290,3 +300,4 @@ type (
 	queryResolver        struct{ *Resolver }
 	subscriptionResolver struct{ *Resolver }
 )
+

@@ -27,6 +27,9 @@ func StartAt(ctx context.Context, store *eventstore.Store, req *replay.Request, 
 		afterID = resumed
 		st, err = eventstore.ParseStart(resumed, nil, nil, nil)
 	}
+	if err == nil && st.After != nil {
+		err = readableCursor(ctx, store, *st.After)
+	}
 	switch {
 	case err != nil:
 	case st.Latest:

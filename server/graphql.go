@@ -58,14 +58,20 @@ func graphQL(res *graph.Resolver, cfg Config, ep endpoint, log *slog.Logger) htt
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	for _, e := range graph.LimitExtensions(graph.Limits{
+	queries := lru.New[*ast.QueryDocument](1000)
+	srv.SetQueryCache(queries)
+	limits := graph.Limits{
 		MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity, MaxStorageReads: cfg.MaxStorageReads,
+		MaxTokens: cfg.MaxTokens, MaxFields: cfg.MaxFields, MaxOverlaps: cfg.MaxOverlaps,
 		DisableIntrospection: cfg.DisableIntrospection,
-	}) {
+	}
+	for _, e := range graph.LimitExtensions(limits) {
 		srv.Use(e)
 	}
+	// The document limits check the query automatic persisted queries
+	// fill in, so they come after them, before gqlgen parses it.
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
+	srv.Use(graph.DocumentLimits(limits, queries))
 	srv.Use(graph.MutationGate(res))
 	for _, e := range ep.extensions {
 		srv.Use(e)

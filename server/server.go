@@ -98,6 +98,11 @@ type Config struct {
 	MaxDepth        int
 	MaxComplexity   int
 	MaxStorageReads int
+	// MaxTokens, MaxFields and MaxOverlaps bound a document before it is
+	// validated (see graph's Default constants).
+	MaxTokens   int
+	MaxFields   int
+	MaxOverlaps int
 	// ClientReads is how many storage reads one client runs at once: an
 	// HTTP request, or a WebSocket connection or SSE stream with all its
 	// subscriptions. Default DefaultClientReads (4).
@@ -176,6 +181,11 @@ func (c Config) Validate() error {
 		// The store was opened without the declarations' check: appends
 		// would go unchecked.
 		errs = append(errs, errors.New("Events is set but EventStore checks nothing: open it with eventstore.Config{Check: events.Check}"))
+	}
+	if c.Federation && c.DisableIntrospection && c.Auth == nil {
+		// With introspection off, _service is served to admin grants only,
+		// and without authentication everyone is admin.
+		errs = append(errs, errors.New("--introspection=false with --federation needs --auth=jwt: the subgraph schema (_service) is then served to admin grants only (give the gateway an admin token); without authentication anyone could read it"))
 	}
 	if c.PublishRate < 0 {
 		errs = append(errs, errors.New("--publish-rate cannot be negative"))

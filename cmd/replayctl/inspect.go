@@ -57,7 +57,7 @@ func runTopics(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	topics, err := store.Topics(ctx, []string{">"})
+	topics, _, err := store.Topics(ctx, []string{">"}, eventstore.TopicPage{})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,158 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/parser"
+	"github.com/vektah/gqlparser/v2/validator"
+	"github.com/vektah/gqlparser/v2/validator/rules"
+)
+
+// repeated is a selection set of field n times, each under its own
+// selection sub when sub is not empty.
+func repeated(field string, n int, sub string) string {
+	var b strings.Builder
+	b.WriteString("{")
+	for range n {
+		b.WriteString(" " + field)
+		if sub != "" {
+			b.WriteString(" " + sub)
+		}
+	}
+	b.WriteString(" }")
+	return b.String()
+}
+
+// nested nests field n times per level, levels deep, ending in leaf.
+func nested(field string, n, levels int, leaf string) string {
+	s := repeated(leaf, n, "")
+	for range levels {
+		s = repeated(field, n, s)
+	}
+	return s
+}
+
+func checkDocument(string) *documentLimits {
+	return &documentLimits{maxTokens: DefaultMaxTokens, maxFields: DefaultMaxFields, maxOverlaps: DefaultMaxOverlaps}
+}
+
+// spreads is a document that spreads n fragments, each selecting sel.
+func spreads(n int, sel string) string {
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range n {
+		fmt.Fprintf(&b, " ...F%d", i)
+	}
+	b.WriteString(" }")
+	for i := range n {
+		fmt.Fprintf(&b, " fragment F%d on Query %s", i, sel)
+	}
+	return b.String()
+}
+
+func TestDocumentLimits(t *testing.T) {
+	for _, tc := range []struct {
+		name, query, refusal string
+	}{
+		{"introspection", introspectionQuery, ""},
+		{"20,000 repeats", repeated("hello", 20_000, ""), "more than 15000 tokens"},
+		{"3,000 distinct", "{" + strings.Repeat(" __typename", 1) + func() string {
+			var b strings.Builder
+			for i := range 3000 {
+				fmt.Fprintf(&b, " a%d: hello", i)
+			}
+			return b.String()
+		}() + " }", "has 3001 fields and fragment spreads, the limit is 2000"},
+		{"2,000 distinct", "{" + func() string {
+			var b strings.Builder
+			for i := range 2000 {
+				fmt.Fprintf(&b, " a%d: hello", i)
+			}
+			return b.String()
+		}() + " }", ""},
+		{"201 repeats", repeated("hello", 201, ""), "more than 20000 pairs"},
+		{"200 repeats", repeated("hello", 200, ""), ""},
+		{"aliases are names", "{" + strings.Repeat(" a: hello", 201) + " }", "more than 20000 pairs"},
+		{"inline fragments merge", "{" + strings.Repeat(" ... on Query { hello }", 201) + " }", "more than 20000 pairs"},
+		{"spreads merge", spreads(201, "{ hello }"), "more than 20000 pairs"},
+		{"selections compared", repeated("topics", 16, repeated("name", 16, "")), "more than 20000 pairs"},
+		{"nested selections compared", nested("topics", 9, 2, "name"), "more than 20000 pairs"},
+		{"distinct nested", "{ a: topics { name } b: topics { name } c: topics { name } }", ""},
+		{"nested fragments stay linear", nestedFragments(30), ""},
+		{"syntax error left to gqlgen", "{ hello", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkDocument(tc.query).MutateOperationParameters(context.Background(), &graphql.RawParams{Query: tc.query})
+			switch {
+			case tc.refusal == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.refusal != "" && err == nil:
+				t.Fatal("accepted")
+			case err != nil && (!strings.Contains(err.Message, tc.refusal) || err.Extensions["code"] != CodeDocumentLimit):
+				t.Fatalf("refusal %q (code %v), want one saying %q", err.Message, err.Extensions["code"], tc.refusal)
+			}
+		})
+	}
+}
+
+// largestAccepted returns shape(n) for the largest n the document limits
+// accept.
+func largestAccepted(shape func(n int) string) string {
+	ok := shape(1)
+	for n := 2; n < 5000; n++ {
+		q := shape(n)
+		if checkDocument(q).MutateOperationParameters(context.Background(), &graphql.RawParams{Query: q}) != nil {
+			return ok
+		}
+		ok = q
+	}
+	return ok
+}
+
+// worstDocuments are the largest documents the default limits accept of
+// shapes made for validation's pairwise comparisons: one name repeated,
+// with selections of repeated names, at two and three levels, through
+// connections, and through fragments.
+func worstDocuments() map[string]string {
+	return map[string]string{
+		"flat":      largestAccepted(func(n int) string { return repeated("hello", n, "") }),
+		"two":       largestAccepted(func(n int) string { return repeated("topics", n, repeated("name", n, "")) }),
+		"three":     largestAccepted(func(n int) string { return nested("topics", n, 2, "name") }),
+		"wide":      largestAccepted(func(n int) string { return repeated("events(topic: \"t\")", n, "{ edges "+repeated("node", n, "{ id data }")+" }") }),
+		"fragments": largestAccepted(func(n int) string { return spreads(n, repeated("hello", n, "")) }),
+		"distinct":  largestAccepted(func(n int) string { return spreads(n, "{ topics { name } }") }),
+	}
+}
+
+// BenchmarkValidateWorst measures gqlparser's validation of the worst
+// documents the document limits let through.
+func BenchmarkValidateWorst(b *testing.B) {
+	schema := NewExecutableSchema(Config{}).Schema()
+	for name, query := range worstDocuments() {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				doc, err := parser.ParseQuery(&ast.Source{Input: query})
+				if err != nil {
+					b.Fatal(err)
+				}
+				_ = validator.ValidateWithRules(schema, doc, rules.NewDefaultRules())
+			}
+		})
+	}
+}
+
+// BenchmarkDocumentLimits measures the check itself on the same documents.
+func BenchmarkDocumentLimits(b *testing.B) {
+	for name, query := range worstDocuments() {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				_ = checkDocument(query).MutateOperationParameters(context.Background(), &graphql.RawParams{Query: query})
+			}
+		})
+	}
+}
