@@ -29,6 +29,9 @@ const (
 	headerType = "Rewind-Type"
 )
 
+// DefaultMaxPayload is Config.MaxPayload's default.
+const DefaultMaxPayload = 1 << 20
+
 // Config configures a Store. Zero values take the documented defaults.
 type Config struct {
 	// Stream is the JetStream stream's name. Default "REWIND".
@@ -88,7 +91,7 @@ func (c Config) withDefaults() Config {
 		c.SubjectPrefix = "events"
 	}
 	if c.MaxPayload == 0 {
-		c.MaxPayload = 1 << 20
+		c.MaxPayload = DefaultMaxPayload
 	}
 	if c.Replicas == 0 {
 		c.Replicas = 1

@@ -74,6 +74,8 @@ func Code(err error) string {
 		return CodeBadUserInput
 	case errors.Is(err, eventstore.ErrPayloadTooLarge):
 		return CodePayloadTooLarge
+	case errors.Is(err, ErrResponseTooLarge):
+		return CodeResponseTooLarge
 	case errors.Is(err, eventstore.ErrCursorNotFound):
 		return CodeCursorNotFound
 	case errors.Is(err, eventstore.ErrCursorExpired):

@@ -175,6 +175,7 @@ func (s *typedSchema) entities(ctx context.Context, oc *graphql.OperationContext
 	}
 	sels := map[string]*sel{}
 	c := &compiler{op: oc, schema: s.api.schema}
+	charge := s.r.chargeFor(ctx)
 	buf := []byte{'['}
 	misses := 0
 	for i, rep := range reps {
@@ -195,6 +196,12 @@ func (s *typedSchema) entities(ctx context.Context, oc *graphql.OperationContext
 		if err != nil {
 			graphql.AddError(ictx, err)
 		}
+		if ev != nil {
+			if err := charge.take(ev); err != nil {
+				graphql.AddError(ictx, err)
+				ev = nil
+			}
+		}
 		if ev == nil {
 			buf = append(buf, "null"...)
 			continue
@@ -211,6 +218,7 @@ func (s *typedSchema) entities(ctx context.Context, oc *graphql.OperationContext
 			sels[typename] = sl
 		}
 		st := &renderState{ev: ev, path: []step{{name: f.Alias}, {index: i, isIndex: true}}, present: s.r.present}
+		st.limit(len(buf), responseLimit(ctx))
 		if tf != nil {
 			st.member = func(ev *eventstore.Event) string {
 				if m := tf.member(ev.Topic, ev.Type); m != nil {

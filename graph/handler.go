@@ -8,6 +8,8 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/rewind-dev/rewind/eventstore"
 )
 
 // What an HTTP endpoint serving this schema needs from graph: the
@@ -46,6 +48,15 @@ type Limits struct {
 	MaxTokens   int
 	MaxFields   int
 	MaxOverlaps int
+	// MaxResponseBytes bounds what one operation may make the server
+	// render: each event of a subscription, a mutation's result, and all
+	// the events of a query together (see bytes.go). Default
+	// DefaultResponsePayloads (8) times MaxPayload.
+	MaxResponseBytes int
+	// MaxPayload is the largest event data the store takes (its
+	// eventstore.Config.MaxPayload), to measure selections against.
+	// Default eventstore.DefaultMaxPayload.
+	MaxPayload int
 	// DisableIntrospection refuses __schema and __type queries.
 	DisableIntrospection bool
 }
@@ -69,6 +80,12 @@ func (c Limits) withDefaults() Limits {
 	if c.MaxOverlaps <= 0 {
 		c.MaxOverlaps = DefaultMaxOverlaps
 	}
+	if c.MaxPayload <= 0 {
+		c.MaxPayload = eventstore.DefaultMaxPayload
+	}
+	if c.MaxResponseBytes <= 0 {
+		c.MaxResponseBytes = mulSat(DefaultResponsePayloads, c.MaxPayload)
+	}
 	return c
 }
 
@@ -78,7 +95,8 @@ func (c Limits) withDefaults() Limits {
 // (or its refusal).
 func LimitExtensions(l Limits) []graphql.HandlerExtension {
 	l = l.withDefaults()
-	exts := []graphql.HandlerExtension{&limits{maxDepth: l.MaxDepth, maxCost: l.MaxComplexity, maxReads: l.MaxStorageReads}}
+	exts := []graphql.HandlerExtension{&limits{maxDepth: l.MaxDepth, maxCost: l.MaxComplexity, maxReads: l.MaxStorageReads,
+		maxBytes: l.MaxResponseBytes, maxPayload: l.MaxPayload}}
 	if l.DisableIntrospection {
 		return append(exts, noIntrospection{})
 	}

@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -17,11 +18,13 @@ import (
 type limits struct {
 	es                          graphql.ExecutableSchema
 	maxDepth, maxCost, maxReads int
+	maxBytes, maxPayload        int
 }
 
 var (
 	_ graphql.HandlerExtension        = (*limits)(nil)
 	_ graphql.OperationContextMutator = (*limits)(nil)
+	_ graphql.OperationInterceptor    = (*limits)(nil)
 )
 
 func (*limits) ExtensionName() string { return "RewindLimits" }
@@ -46,7 +49,33 @@ func (l *limits) MutateOperationContext(ctx context.Context, rc *graphql.Operati
 	case m.cost > l.maxCost:
 		return limitError(CodeComplexityLimit, "operation costs %d, the limit is %d", m.cost, l.maxCost)
 	}
+	return l.checkBytes(rc)
+}
+
+// checkBytes refuses an operation with a root field that could render one
+// event in more than maxBytes (see bytes.go).
+func (l *limits) checkBytes(rc *graphql.OperationContext) (gerr *gqlerror.Error) {
+	defer func() {
+		// CollectFields panics on what validation should have refused:
+		// the executor reports it.
+		if recover() != nil {
+			gerr = nil
+		}
+	}()
+	m := costMeter{oc: rc, schema: l.es.Schema()}
+	for _, f := range graphql.CollectFields(rc, rc.Operation.SelectionSet, []string{rootOf(rc.Operation.Operation)}) {
+		if _, err := checkRender(m, f.Field, l.maxBytes, l.maxPayload); err != nil {
+			return limitError(CodeResponseTooLarge, "%s", strings.TrimPrefix(err.Error(), ErrResponseTooLarge.Error()+": "))
+		}
+	}
 	return nil
+}
+
+// InterceptOperation gives the operation its budget of bytes (see
+// bytes.go): a query or a mutation spends it on the events it reads; a
+// subscription renders each event within it.
+func (l *limits) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	return next(withResponseBudget(ctx, l.maxBytes))
 }
 
 func limitError(code, format string, args ...any) *gqlerror.Error {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/oklog/ulid/v2"
 	"golang.org/x/time/rate"
@@ -44,6 +45,15 @@ type Resolver struct {
 // NewResolver returns the root resolver.
 func NewResolver(store *eventstore.Store, hub *replay.Hub, log *slog.Logger) *Resolver {
 	return &Resolver{store: store, hub: hub, present: ErrorPresenter(log)}
+}
+
+// schema is the schema the resolver serves: Rewind's own, with the typed
+// API's types when it serves one.
+func (r *Resolver) schema() *ast.Schema {
+	if r.typed != nil {
+		return r.typed.schema
+	}
+	return parsedSchema
 }
 
 // ErrRateLimited: a principal publishes faster than its allowed rate.

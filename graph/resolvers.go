@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/oklog/ulid/v2"
+
 	"github.com/rewind-dev/rewind/auth"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/graph/model"
@@ -89,6 +91,9 @@ func (r *queryResolver) Event(ctx context.Context, id string) (*eventstore.Event
 	if !p.CanRead(ev.Topic) {
 		return nil, nil // as if unknown: ids cannot probe other topics
 	}
+	if err := r.chargeFor(ctx).take(&ev); err != nil {
+		return nil, err
+	}
 	return &ev, nil
 }
 
@@ -111,30 +116,28 @@ func (r *queryResolver) Events(ctx context.Context, topic string, first *int, af
 	if err != nil {
 		return nil, err
 	}
-	q := eventstore.Query{Topics: []string{topic}, Limit: n + 1}
+	pq := pageQuery{q: eventstore.Query{Topics: []string{topic}}, n: n, filter: filter, charge: r.chargeFor(ctx)}
 	if after != nil {
 		seq, err := r.cursor(ctx, "after", *after)
 		if err != nil {
 			return nil, err
 		}
-		q.After = seq
+		pq.q.After = seq
 	}
-	if filter != nil {
-		return r.filteredPage(ctx, q, n, filter)
+	p, err := readPage(ctx, r.store, pq)
+	if err != nil {
+		return nil, err
 	}
-	conn := &model.EventConnection{Edges: []*model.EventEdge{}, PageInfo: &model.PageInfo{}}
-	for ev, err := range r.store.Read(ctx, q) {
-		if err != nil {
-			return nil, err
-		}
-		if len(conn.Edges) == n {
-			conn.PageInfo.HasNextPage = true
-			break
-		}
-		conn.Edges = append(conn.Edges, &model.EventEdge{Cursor: ev.ID.String(), Node: &ev})
+	conn := &model.EventConnection{Edges: make([]*model.EventEdge, len(p.events)), PageInfo: &model.PageInfo{HasNextPage: p.hasNext}}
+	for i, ev := range p.events {
+		conn.Edges[i] = &model.EventEdge{Cursor: ev.ID.String(), Node: ev}
 	}
-	if k := len(conn.Edges); k > 0 {
-		conn.PageInfo.EndCursor = &conn.Edges[k-1].Cursor
+	switch {
+	case p.end != ulid.ULID{}:
+		end := p.end.String()
+		conn.PageInfo.EndCursor = &end
+	case len(conn.Edges) > 0:
+		conn.PageInfo.EndCursor = &conn.Edges[len(conn.Edges)-1].Cursor
 	}
 	return conn, nil
 }

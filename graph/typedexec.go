@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/oklog/ulid/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -281,6 +280,7 @@ func (s *typedSchema) resolve(ctx context.Context, tf *typedField, f graphql.Col
 	var out []byte
 	var errs gqlerror.List
 	if err == nil {
+		prog.maxBytes = responseLimit(ctx)
 		if tf.root == "Mutation" {
 			out, errs, err = s.r.publishTyped(ctx, tf, prog, args)
 		} else {
@@ -324,43 +324,24 @@ func (r *Resolver) typedHistory(ctx context.Context, tf *typedField, prog *typed
 	if err != nil {
 		return nil, nil, err
 	}
-	q := eventstore.Query{Topics: topics, Types: tf.types, Limit: n + 1}
-	if filter != nil {
-		q.Limit = maxScanPerPage // as filteredPage: a bounded scan per page
+	pq := pageQuery{
+		q: eventstore.Query{Topics: topics, Types: tf.types}, n: n, filter: filter,
+		// Another member's type on a pattern of this one is skipped.
+		keep:   func(ev *eventstore.Event) bool { return tf.member(ev.Topic, ev.Type) != nil },
+		charge: r.chargeFor(ctx),
 	}
 	if after, ok := args["after"].(string); ok {
 		seq, err := r.cursor(ctx, "after", after)
 		if err != nil {
 			return nil, nil, err
 		}
-		q.After = seq
+		pq.q.After = seq
 	}
-	var evs []*eventstore.Event
-	var end ulid.ULID // the last event scanned, when the scan runs out
-	hasNext, scanned := false, 0
-	for ev, err := range r.store.Read(ctx, q) {
-		if err != nil {
-			return nil, nil, err
-		}
-		scanned++
-		if tf.member(ev.Topic, ev.Type) == nil || !filter.MatchData(ev.Data) {
-			end = ev.ID // a pattern of another member with this type, or filtered out
-			continue
-		}
-		if len(evs) == n {
-			hasNext = true
-			break
-		}
-		evs = append(evs, &ev)
-		end = ev.ID
+	p, err := readPage(ctx, r.store, pq)
+	if err != nil {
+		return nil, nil, err
 	}
-	switch {
-	case hasNext || filter == nil || scanned < maxScanPerPage:
-		end = ulid.ULID{} // the last edge's
-	default:
-		hasNext = true // the budget ran out: there may be more after what was scanned
-	}
-	out, errs := prog.renderPage(nil, evs, hasNext, end)
+	out, errs := prog.renderPage(nil, p.events, p.hasNext, p.end)
 	return out, errs, nil
 }
 
@@ -516,6 +497,7 @@ func (s *typedSchema) subscribe(ctx context.Context, oc *graphql.OperationContex
 	if err != nil {
 		return fail(err)
 	}
+	prog.maxBytes = responseLimit(ctx)
 	a := startArgs(args)
 	if a.err != nil {
 		return fail(a.err)

@@ -269,6 +269,10 @@ type typedProgram struct {
 	alias string
 	vt    *vtype // the field's type: TEvent! or TEventConnection!
 	live  bool   // the output depends on live
+	// maxBytes stops a render that reaches it (RESPONSE_TOO_LARGE): a
+	// projection writes keys and nulls for each element of a list, which
+	// the estimate before the operation cannot see. 0: no limit.
+	maxBytes int
 	// present presents field errors once, where they are found: the
 	// rendering, errors included, is shared by every subscriber.
 	present graphql.ErrorPresenterFunc
@@ -317,6 +321,18 @@ type renderState struct {
 	// member is the union's member for ev, found by its type and topic.
 	member  func(ev *eventstore.Event) string
 	present graphql.ErrorPresenterFunc
+	// stop is the length of the output at which the render stops (0:
+	// none); tooLarge, that it did.
+	stop, max int
+	tooLarge  bool
+}
+
+// limit makes st stop once buf, which holds start bytes now, has grown by
+// maxBytes (none when 0).
+func (st *renderState) limit(start, maxBytes int) {
+	if maxBytes > 0 {
+		st.stop, st.max = start+maxBytes, maxBytes
+	}
 }
 
 // step is one element of a path: a field's alias or a list's index.
@@ -326,7 +342,8 @@ type step struct {
 	isIndex bool
 }
 
-func (st *renderState) mismatch(reason string) {
+// astPath is where the render is.
+func (st *renderState) astPath() ast.Path {
 	path := make(ast.Path, len(st.path))
 	for i, s := range st.path {
 		if s.isIndex {
@@ -335,6 +352,11 @@ func (st *renderState) mismatch(reason string) {
 			path[i] = ast.PathName(s.name)
 		}
 	}
+	return path
+}
+
+func (st *renderState) mismatch(reason string) {
+	path := st.astPath()
 	e := &ShapeError{EventID: st.ev.ID.String(), Path: dataPath(path), Reason: reason}
 	st.errs = append(st.errs, st.present(context.Background(), &gqlerror.Error{Err: e, Message: e.Error(), Path: path}))
 }
@@ -365,6 +387,7 @@ func dataPath(p ast.Path) string {
 func (p *typedProgram) renderEvent(buf []byte, ev *eventstore.Event, live bool) ([]byte, gqlerror.List) {
 	st := &renderState{ev: ev, live: live && p.live, path: append(make([]step, 0, 16), step{name: p.alias}), member: p.memberOf, present: p.present}
 	n0 := len(buf)
+	st.limit(n0, p.maxBytes)
 	buf = append(buf, p.root...)
 	buf, ok := st.envelope(buf, p.vt, ev)
 	if !ok {
@@ -438,6 +461,15 @@ func (st *renderState) data(buf []byte, vt *vtype, ev *eventstore.Event) ([]byte
 // nearest nullable position; false when that is above vt.
 func (st *renderState) value(buf []byte, vt *vtype, raw []byte) ([]byte, bool) {
 	start := len(buf)
+	if st.stop > 0 && start > st.stop {
+		if !st.tooLarge {
+			st.tooLarge = true
+			e := fmt.Errorf("%w: stored event %s renders more than %d bytes for this selection", ErrResponseTooLarge, st.ev.ID, st.max)
+			st.errs = append(st.errs, st.present(context.Background(), &gqlerror.Error{Err: e, Message: e.Error(), Path: st.astPath(),
+				Extensions: map[string]any{"eventId": st.ev.ID.String()}}))
+		}
+		return buf, false
+	}
 	buf, ok := st.inner(buf, vt, raw)
 	if ok {
 		return buf, true
@@ -655,6 +687,7 @@ func appendID(buf []byte, id ulid.ULID) []byte {
 func (p *typedProgram) renderPage(buf []byte, evs []*eventstore.Event, hasNext bool, end ulid.ULID) ([]byte, gqlerror.List) {
 	st := &renderState{path: []step{{name: p.alias}}, member: p.memberOf, present: p.present}
 	n0 := len(buf)
+	st.limit(n0, p.maxBytes)
 	buf = append(buf, p.root...)
 	conn := p.vt.obj
 	buf = append(buf, '{')

@@ -1,12 +1,10 @@
 package graph
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 
 	"github.com/rewind-dev/rewind/eventfilter"
-	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/graph/model"
 )
 
@@ -110,48 +108,4 @@ func whereArgCost(where any) int {
 
 func filterCost(nodes, values int) int {
 	return addSat(mulSat(nodes, filterNodeWeight), mulSat(values, filterValueWeight))
-}
-
-// maxScanPerPage bounds the events one filtered page of history reads
-// looking for first matches: a filter that matches nothing costs a bounded
-// read per page, not a scan of the topic.
-const maxScanPerPage = 10 * maxPage
-
-// filteredPage reads one page of q's events that pass filter: up to n of
-// them, scanning at most maxScanPerPage events. When the scan stops short
-// of n matches and of the end, hasNextPage is true and endCursor is the
-// last event scanned, so the next page starts after what was scanned.
-func (r *queryResolver) filteredPage(ctx context.Context, q eventstore.Query, n int, filter *eventfilter.Filter) (*model.EventConnection, error) {
-	conn := &model.EventConnection{Edges: []*model.EventEdge{}, PageInfo: &model.PageInfo{}}
-	q.Limit = maxScanPerPage
-	scanned, more := 0, false
-	var lastScanned string
-	for ev, err := range r.store.Read(ctx, q) {
-		if err != nil {
-			return nil, err
-		}
-		scanned++
-		if !filter.MatchData(ev.Data) {
-			lastScanned = ev.ID.String()
-			continue
-		}
-		if len(conn.Edges) == n {
-			more = true // a further match: the page is full and not the last
-			break
-		}
-		conn.Edges = append(conn.Edges, &model.EventEdge{Cursor: ev.ID.String(), Node: &ev})
-		lastScanned = ev.ID.String()
-	}
-	switch {
-	case more:
-		conn.PageInfo.HasNextPage = true
-		conn.PageInfo.EndCursor = &conn.Edges[n-1].Cursor
-	case scanned == maxScanPerPage:
-		// The budget ran out: there may be more, after what was scanned.
-		conn.PageInfo.HasNextPage = true
-		conn.PageInfo.EndCursor = &lastScanned
-	case len(conn.Edges) > 0:
-		conn.PageInfo.EndCursor = &conn.Edges[len(conn.Edges)-1].Cursor
-	}
-	return conn, nil
 }

@@ -27,6 +27,8 @@ import (
 type endpoint struct {
 	// maxMessageBytes bounds one WebSocket message (default gqlws's).
 	maxMessageBytes int64
+	// maxPayload is the store's largest event data.
+	maxPayload int
 	// initFunc authenticates WebSockets at connection_init (see
 	// gqlws.Config).
 	initFunc func(ctx context.Context, payload map[string]any) (context.Context, time.Time, error)
@@ -63,6 +65,7 @@ func graphQL(res *graph.Resolver, cfg Config, ep endpoint, log *slog.Logger) htt
 	limits := graph.Limits{
 		MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity, MaxStorageReads: cfg.MaxStorageReads,
 		MaxTokens: cfg.MaxTokens, MaxFields: cfg.MaxFields, MaxOverlaps: cfg.MaxOverlaps,
+		MaxResponseBytes: cfg.MaxResponseBytes, MaxPayload: ep.maxPayload,
 		DisableIntrospection: cfg.DisableIntrospection,
 	}
 	for _, e := range graph.LimitExtensions(limits) {

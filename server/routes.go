@@ -35,7 +35,7 @@ func newHandler(cfg Config, store *eventstore.Store, hub *replay.Hub, m *metrics
 	authn := authenticator{verifier: cfg.Auth}
 	// A request may carry a payload at the limit, escaped inside a query.
 	maxBody := 2*int64(store.Config().MaxPayload) + 64<<10
-	gql := graphQL(res, cfg, endpoint{maxMessageBytes: maxBody, initFunc: authn.initWebSocket, extensions: extensions(m)}, log)
+	gql := graphQL(res, cfg, endpoint{maxMessageBytes: maxBody, maxPayload: store.Config().MaxPayload, initFunc: authn.initWebSocket, extensions: extensions(m)}, log)
 
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", limitBody(maxBody, requireUTF8(limitReads(cfg.ClientReads, authn.middleware(true, gql)))))

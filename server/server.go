@@ -98,6 +98,10 @@ type Config struct {
 	MaxDepth        int
 	MaxComplexity   int
 	MaxStorageReads int
+	// MaxResponseBytes bounds what one operation may make the server
+	// render (see graph.Limits). Default graph.DefaultResponsePayloads
+	// times the store's max payload.
+	MaxResponseBytes int
 	// MaxTokens, MaxFields and MaxOverlaps bound a document before it is
 	// validated (see graph's Default constants).
 	MaxTokens   int

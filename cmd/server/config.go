@@ -64,6 +64,10 @@ type config struct {
 	maxComplexity    int
 	schema           []string
 	maxStorageReads  int
+	maxResponseBytes int
+	maxTokens        int
+	maxFields        int
+	maxOverlaps      int
 	clientReads      int
 	introspection    bool
 	federation       bool
@@ -97,6 +101,8 @@ var flagEnv = natsflag.WithEnv(map[string]string{
 	"max-connections-per-address": "MAX_CONNECTIONS_PER_ADDRESS", "max-subscriptions": "MAX_SUBSCRIPTIONS",
 	"init-timeout": "INIT_TIMEOUT", "max-depth": "MAX_DEPTH", "max-complexity": "MAX_COMPLEXITY",
 	"max-storage-reads": "MAX_STORAGE_READS", "client-reads": "CLIENT_READS",
+	"max-response-bytes": "MAX_RESPONSE_BYTES", "max-tokens": "MAX_TOKENS", "max-fields": "MAX_FIELDS",
+	"max-overlaps": "MAX_OVERLAPS",
 	"introspection": "INTROSPECTION", "nats-sync": "NATS_SYNC", "group-commit": "GROUP_COMMIT",
 	"log-format": "LOG_FORMAT", "shutdown-delay": "SHUTDOWN_DELAY",
 	"read-timeout": "READ_TIMEOUT", "idle-timeout": "IDLE_TIMEOUT", "schema": "SCHEMA",
@@ -141,6 +147,10 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.maxDepth, "max-depth", graph.DefaultMaxDepth, "deepest selection nesting of an operation")
 	fs.IntVar(&c.maxComplexity, "max-complexity", graph.DefaultMaxCost, "largest operation cost: a page of history costs its size times its selection, a replay what it reads (see README)")
 	fs.IntVar(&c.maxStorageReads, "max-storage-reads", graph.DefaultMaxStorageReads, "most fields of one operation that read storage (event, events, topics, subscriptions with a start point)")
+	fs.Var(flagvalue.NewSize(&c.maxResponseBytes), "max-response-bytes", fmt.Sprintf("most bytes one operation may make the server render: each subscription message, a mutation's result, a query's events together; 0: %d times --max-payload", graph.DefaultResponsePayloads))
+	fs.IntVar(&c.maxTokens, "max-tokens", graph.DefaultMaxTokens, "most lexical tokens of a GraphQL document, checked before it is validated")
+	fs.IntVar(&c.maxFields, "max-fields", graph.DefaultMaxFields, "most fields and fragment spreads of a GraphQL document, as written, checked before it is validated")
+	fs.IntVar(&c.maxOverlaps, "max-overlaps", graph.DefaultMaxOverlaps, "most pairs of fields sharing a response name that validation may compare (its work grows with the square of repeats), checked before it is validated")
 	fs.IntVar(&c.clientReads, "client-reads", server.DefaultClientReads, "storage reads one client runs at once: an HTTP request, or a WebSocket or SSE stream with all its subscriptions")
 	c.introspection = true
 	fs.Var(flagvalue.NewBool(&c.introspection), "introspection", "answer __schema and __type queries (GraphiQL needs them)")
@@ -311,6 +321,10 @@ func (c config) serverConfig() server.Config {
 		MaxDepth:                 c.maxDepth,
 		MaxComplexity:            c.maxComplexity,
 		MaxStorageReads:          c.maxStorageReads,
+		MaxResponseBytes:         c.maxResponseBytes,
+		MaxTokens:                c.maxTokens,
+		MaxFields:                c.maxFields,
+		MaxOverlaps:              c.maxOverlaps,
 		ClientReads:              c.clientReads,
 		DisableIntrospection:     !c.introspection,
 		Federation:               c.federation,
