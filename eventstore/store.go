@@ -637,4 +637,3 @@ func (s *Store) State(ctx context.Context) (State, error) {
 	return State{Events: st.Msgs, Bytes: st.Bytes, FirstSeq: st.FirstSeq, LastSeq: st.LastSeq,
 		FirstTime: st.FirstTime, LastTime: st.LastTime}, nil
 }
-

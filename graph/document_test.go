@@ -120,10 +120,12 @@ func largestAccepted(shape func(n int) string) string {
 // connections, and through fragments.
 func worstDocuments() map[string]string {
 	return map[string]string{
-		"flat":      largestAccepted(func(n int) string { return repeated("hello", n, "") }),
-		"two":       largestAccepted(func(n int) string { return repeated("topics", n, repeated("name", n, "")) }),
-		"three":     largestAccepted(func(n int) string { return nested("topics", n, 2, "name") }),
-		"wide":      largestAccepted(func(n int) string { return repeated("events(topic: \"t\")", n, "{ edges "+repeated("node", n, "{ id data }")+" }") }),
+		"flat":  largestAccepted(func(n int) string { return repeated("hello", n, "") }),
+		"two":   largestAccepted(func(n int) string { return repeated("topics", n, repeated("name", n, "")) }),
+		"three": largestAccepted(func(n int) string { return nested("topics", n, 2, "name") }),
+		"wide": largestAccepted(func(n int) string {
+			return repeated("events(topic: \"t\")", n, "{ edges "+repeated("node", n, "{ id data }")+" }")
+		}),
 		"fragments": largestAccepted(func(n int) string { return spreads(n, repeated("hello", n, "")) }),
 		"distinct":  largestAccepted(func(n int) string { return spreads(n, "{ topics { name } }") }),
 	}

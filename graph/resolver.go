@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/vektah/gqlparser/v2/ast"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/oklog/ulid/v2"
+	"github.com/vektah/gqlparser/v2/ast"
 	"golang.org/x/time/rate"
 
 	"github.com/rewind-dev/rewind/auth"

@@ -102,7 +102,7 @@ var flagEnv = natsflag.WithEnv(map[string]string{
 	"init-timeout": "INIT_TIMEOUT", "max-depth": "MAX_DEPTH", "max-complexity": "MAX_COMPLEXITY",
 	"max-storage-reads": "MAX_STORAGE_READS", "client-reads": "CLIENT_READS",
 	"max-response-bytes": "MAX_RESPONSE_BYTES", "max-tokens": "MAX_TOKENS", "max-fields": "MAX_FIELDS",
-	"max-overlaps": "MAX_OVERLAPS",
+	"max-overlaps":  "MAX_OVERLAPS",
 	"introspection": "INTROSPECTION", "nats-sync": "NATS_SYNC", "group-commit": "GROUP_COMMIT",
 	"log-format": "LOG_FORMAT", "shutdown-delay": "SHUTDOWN_DELAY",
 	"read-timeout": "READ_TIMEOUT", "idle-timeout": "IDLE_TIMEOUT", "schema": "SCHEMA",
