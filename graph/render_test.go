@@ -96,9 +96,15 @@ func newRenderEnv(t testing.TB, store *eventstore.Store, hub *replay.Hub) *rende
 }
 
 // startStore starts JetStream, a store and a hub for the test.
-func startStore(t *testing.T) (*eventstore.Store, *replay.Hub) {
+func startStore(t testing.TB) (*eventstore.Store, *replay.Hub) {
 	t.Helper()
-	store := testenv.StartNATS(t).Store(eventstore.Config{})
+	return startStoreWith(t, eventstore.Config{})
+}
+
+// startStoreWith is startStore with the store's config.
+func startStoreWith(t testing.TB, cfg eventstore.Config) (*eventstore.Store, *replay.Hub) {
+	t.Helper()
+	store := testenv.StartNATS(t).Store(cfg)
 	hub := replay.NewHub(store, replay.Config{}, quietLog())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
