@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rewind-dev/rewind/internal/proctest"
+	"github.com/rewind-dev/rewind/internal/readmetest"
 )
 
 // TestComposeKeyRecipe runs the README's commands for the compose file's
@@ -18,16 +18,7 @@ import (
 // the compose services: the key they make is one the server accepts, and
 // the token they sign is one it honours.
 func TestComposeKeyRecipe(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, after, ok := strings.Cut(string(readme), "<!-- compose-key-recipe:")
-	if !ok {
-		t.Fatal("README has no compose-key-recipe block")
-	}
-	_, block, _ := strings.Cut(after, "```sh\n")
-	block, _, _ = strings.Cut(block, "```")
+	block := readmetest.Block(t, "../../README.md", "compose-key")
 	key, rest, ok := strings.Cut(block, "docker compose up")
 	if !ok {
 		t.Fatalf("the recipe does not start the compose file:\n%s", block)

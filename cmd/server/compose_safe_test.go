@@ -67,6 +67,9 @@ func checkSafeByDefault(t *testing.T, root string, project *types.Project) {
 			t.Errorf("secret %s is not defined by a file: %+v", secret, def)
 		} else if rel, err := filepath.Rel(root, def.File); err != nil || !ignoredByGit(t, root, rel) {
 			t.Errorf("the JWT key %s is not ignored by .gitignore: it could be committed", def.File)
+		} else if dockerignore, err := os.ReadFile(filepath.Join(root, ".dockerignore")); err != nil ||
+			!slices.Contains(strings.Fields(string(dockerignore)), strings.SplitN(filepath.ToSlash(rel), "/", 2)[0]+"/") {
+			t.Errorf("the JWT key's folder is not in .dockerignore (%v): docker build would send it to the builder", err)
 		}
 		// Draining outlasts Caddy's checks, and Docker waits for the drain.
 		if cfg.shutdownDelay < drain {

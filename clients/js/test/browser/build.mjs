@@ -2,7 +2,7 @@
 // one bundle and one HTML page per page script.
 //   node test/browser/build.mjs <outdir>
 // A page may import a snippet of README.md as 'readme:<name>': the ```js
-// block after `<!-- tested: <name> -->`, wrapped in a function of the
+// block after `<!-- tested: <name> (a note) -->`, wrapped in a function of the
 // names it uses, which returns the snippet's follow function. So the
 // README's snippets are the code the browser tests run.
 import * as esbuild from 'esbuild';
@@ -16,7 +16,7 @@ if (!out) throw new Error('usage: node test/browser/build.mjs <outdir>');
 
 const readme = await readFile(join(here, '..', '..', 'README.md'), 'utf8');
 const snippets = new Map();
-for (const m of readme.matchAll(/<!-- tested: (\S+) -->\n```js\n([\s\S]*?)```/g)) snippets.set(m[1], m[2]);
+for (const m of readme.matchAll(/^<!-- tested: (\S+)[^\n]*-->\n```js\n([\s\S]*?)```/gm)) snippets.set(m[1], m[2]);
 const readmeSnippets = {
   name: 'readme-snippets',
   setup(build) {
