@@ -1,6 +1,6 @@
 # Rewind: the server, and the admin CLI beside it. Build: docker build -t rewind .
 # Run the CLI from the image: docker run --rm --entrypoint /replayctl rewind --help
-FROM golang:1.26 AS build
+FROM golang:1.26.8 AS build
 WORKDIR /src
 # The root module alone (the workspace also holds the examples): it
 # replaces the client module with ./client.

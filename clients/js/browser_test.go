@@ -20,6 +20,7 @@ import (
 // pageState is what a test page reports (window.rewindState()).
 type pageState struct {
 	Received []string
+	Lists    map[string][]string // per component, on pages of several
 	Errors   []string
 	Retries  int
 	Loads    int
@@ -51,33 +52,10 @@ func TestBrowserClients(t *testing.T) {
 
 			// Publish 45 more, one every 20 ms, from another goroutine, while
 			// the server restarts and the page reloads.
-			published := make(chan string, 100)
-			pubErr := make(chan error, 1)
-			pubCtx, stopPublishing := context.WithCancel(context.Background())
-			defer stopPublishing()
-			go func() {
-				defer close(published)
-				for i := range 45 {
-					id, err := publishRetrying(pubCtx, srv, topic, 5+i)
-					if err != nil {
-						pubErr <- err
-						return
-					}
-					published <- id
-					time.Sleep(20 * time.Millisecond) // pacing the publisher, not synchronising
-				}
-			}()
+			pub := publishPaced(t, srv, topic, 5, 45)
 			acked := func(n int) {
 				for len(want) < n {
-					select {
-					case id, ok := <-published:
-						if !ok {
-							t.Fatalf("publisher stopped: %v", <-pubErr)
-						}
-						want = append(want, id)
-					case <-time.After(60 * time.Second):
-						t.Fatalf("publisher stuck at %d", len(want))
-					}
+					want = append(want, pub.next(t).id)
 				}
 			}
 			acked(15)
@@ -178,6 +156,57 @@ func publish(t *testing.T, url, topic string, n int) string {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// published is one event a pacedPublisher stored: the n-th, on topic
+// <topic>.<n%3>.
+type published struct {
+	n  int
+	id string
+}
+
+// pacedPublisher publishes from a goroutine of its own while the test
+// restarts the server and reloads the page.
+type pacedPublisher struct {
+	events chan published
+	err    chan error
+}
+
+// publishPaced publishes events from..from+count-1, one every 20 ms, each
+// retried with its idempotency key until the server answers.
+func publishPaced(t *testing.T, srv *restartable, topic string, from, count int) *pacedPublisher {
+	t.Helper()
+	p := &pacedPublisher{events: make(chan published, count), err: make(chan error, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() {
+		defer close(p.events)
+		for n := from; n < from+count; n++ {
+			id, err := publishRetrying(ctx, srv, topic, n)
+			if err != nil {
+				p.err <- err
+				return
+			}
+			p.events <- published{n: n, id: id}
+			time.Sleep(20 * time.Millisecond) // pacing the publisher, not synchronising
+		}
+	}()
+	return p
+}
+
+// next waits for the next event the publisher stored.
+func (p *pacedPublisher) next(t *testing.T) published {
+	t.Helper()
+	select {
+	case e, ok := <-p.events:
+		if !ok {
+			t.Fatalf("publisher stopped: %v", <-p.err)
+		}
+		return e
+	case <-time.After(60 * time.Second):
+		t.Fatal("publisher stuck")
+		return published{}
+	}
 }
 
 // publishRetrying publishes with an idempotency key until the server

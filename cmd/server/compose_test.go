@@ -109,6 +109,7 @@ func TestComposeFile(t *testing.T) {
 	if !slices.ContainsFunc(lb.Ports, func(p types.ServicePortConfig) bool { return p.Published == "8080" && p.Target == 8080 }) {
 		t.Errorf("lb does not publish 8080: %+v", lb.Ports)
 	}
+	checkSafeByDefault(t, root, project)
 	// Caddy reads its Caddyfile from the repository: it proxies to both
 	// instances and sends clients only to those whose /readyz answers 200.
 	i := slices.IndexFunc(lb.Volumes, func(v types.ServiceVolumeConfig) bool { return v.Target == "/etc/caddy/Caddyfile" })

@@ -8,9 +8,12 @@ import type { RewindClient } from './client.js';
 
 /**
  * RewindLink runs each operation it receives as a Rewind subscription. Its
- * cursor key is the operation's context `rewindKey` if set, else the
- * operation's name and variables. Results count as processed once Apollo
- * has handed them to the app's observers (Apollo's pipeline is synchronous).
+ * cursor key is the operation's context `rewindKey` if set, else derived
+ * from the document Apollo sends (with the __typename fields it adds) and
+ * the variables. Results count as processed once Apollo has handed them to
+ * the app's observers (Apollo's pipeline is synchronous). Apollo shares one
+ * link request among identical subscriptions (queryDeduplication); errors
+ * reach the app in next, as { data: undefined, error }.
  */
 export class RewindLink extends ApolloLink {
   readonly rewind: RewindClient;

@@ -1,11 +1,12 @@
-// The client: one subscription loop per subscribe call, which reads the
-// cursor, subscribes with it as afterId, records each event's id once the
-// app has processed it, and on any failure that retrying can fix waits a
-// jittered backoff and starts again from the cursor.
+// The client: one subscription loop per cursor key, which reads the
+// cursor, subscribes with it as afterId, hands each result to every
+// subscription on that key, records the event's id once all of them have
+// processed it, and on any failure that retrying can fix waits a jittered
+// backoff and starts again from the cursor.
 import { createClient as createWSClient, type Client as WSClient } from 'graphql-ws';
 import { createClient as createSSEClient, NetworkError, type Client as SSEClient } from 'graphql-sse';
 import type { DocumentNode, ExecutionResult, GraphQLFormattedError } from 'graphql';
-import { print } from 'graphql';
+import { Lexer, Source, TokenKind, print } from 'graphql';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { memoryCursorStore, type CursorStore } from './cursor.js';
 import { CloseError, CursorError, HTTPError, RequestError, RewindError, fatalCloseCodes, retryableCodes } from './errors.js';
@@ -53,7 +54,12 @@ export interface SubscribeRequest<TData = Record<string, unknown>, TVariables = 
   query: string | DocumentNode | TypedDocumentNode<TData, TVariables>;
   variables?: TVariables;
   operationName?: string;
-  /** The cursor's key in the store. Default: the operation's name (or text) and its variables. */
+  /**
+   * The cursor's key in the store. Default: the operation's name and a hash
+   * of its document and variables (without the cursor and start points), so
+   * that two operations differ in key whenever they differ in what they
+   * select. Subscriptions with one key share one upstream and one cursor.
+   */
   key?: string;
   /** Finds the event id in a result. Default: the `id` of the first root field. */
   cursorOf?: (data: TData) => string | undefined;
@@ -62,8 +68,10 @@ export interface SubscribeRequest<TData = Record<string, unknown>, TVariables = 
 /**
  * Sink receives results; the cursor advances when next returns, or when
  * the promise it returns resolves (results that arrive meanwhile wait, in
- * memory, in order). A next that throws or rejects ends the subscription
- * with a RewindError coded SINK, its cursor still on the event before.
+ * memory, in order), and, with several subscriptions on one key, once
+ * every one's next has. A next that throws or rejects ends its
+ * subscription with a RewindError coded SINK; alone on its key, the cursor
+ * stays on the event before.
  */
 export interface Sink<TData> {
   next(result: ExecutionResult<TData>): void | Promise<void>;
@@ -72,7 +80,12 @@ export interface Sink<TData> {
 }
 
 export interface RewindClient {
-  /** subscribe runs the subscription until the returned function is called or it fails for good. */
+  /**
+   * subscribe runs the subscription until the returned function is called or
+   * it fails for good. A subscription whose key is already running (by
+   * default: the same document and variables) joins it: one upstream, one
+   * cursor, each result to every sink, starting from where that one is.
+   */
   subscribe<TData = Record<string, unknown>, TVariables = Record<string, unknown>>(
     request: SubscribeRequest<TData, TVariables>, sink: Sink<TData>): () => void;
   /** cursorKey is the key subscribe would use for request. */
@@ -105,20 +118,32 @@ export function createRewindClient(options: RewindClientOptions): RewindClient {
   const maxDelay = options.retry?.maxDelayMs ?? 10_000;
   const attempts = options.retry?.attempts ?? Infinity;
   const transport = options.transport === 'sse' ? sseTransport(options) : wsTransport(options);
-  const running = new Set<() => void>();
+  // The running subscription loop of each key.
+  const loops = new Map<string, Loop>();
+  // When the last loop of a key has ended: a new loop on that key waits for
+  // it, so that it reads the cursor after the last one's final write.
+  const ended = new Map<string, Promise<void>>();
 
   const backoff = (n: number) => {
     const d = Math.min(minDelay * 2 ** Math.min(n, 30), maxDelay);
     return d / 2 + Math.random() * (d / 2);
   };
 
-  const cursorKey = (request: SubscribeRequest<any, any>) => {
-    if (request.key) return request.key;
+  // identity is what makes two requests the same subscription: the
+  // operation's tokens (not its formatting), which operation, and the
+  // variables other than the cursor and start points, which apply to the
+  // first subscribe only.
+  const identity = (request: SubscribeRequest<any, any>) => {
     const vars = { ...(request.variables as Record<string, unknown> | undefined) };
     delete vars[cursorVariable];
     for (const v of startVariables) delete vars[v];
-    const name = request.operationName ?? operationName(request.query) ?? queryText(request.query);
-    return `${name}:${stableJSON(vars)}`;
+    return `${documentTokens(request.query)}\n${request.operationName ?? ''}\n${stableJSON(vars)}`;
+  };
+
+  const cursorKey = (request: SubscribeRequest<any, any>) => {
+    if (request.key) return request.key;
+    const name = request.operationName ?? operationName(request.query) ?? 'subscription';
+    return `${name}:${fnv1a64(identity(request))}`;
   };
 
   function subscribe<TData, TVariables>(request: SubscribeRequest<TData, TVariables>, sink: Sink<TData>): () => void {
@@ -127,11 +152,38 @@ export function createRewindClient(options: RewindClientOptions): RewindClient {
     if (!new RegExp(`\\$${cursorVariable}\\b`).test(query)) {
       throw new Error(`@rewind/client: the operation must declare $${cursorVariable}: ID and pass it as afterId, so that it can resume`);
     }
-    const cursorOf = request.cursorOf ?? ((data: TData) => firstRootId(data));
+    const id = identity(request);
+    let loop = loops.get(key);
+    if (loop && loop.identity !== id) {
+      throw new Error(`@rewind/client: the key ${JSON.stringify(key)} is in use by a running subscription to another operation or variables; give each its own key, or none`);
+    }
+    if (!loop) {
+      loop = startLoop(key, id, query, request as SubscribeRequest<any, any>);
+      loops.set(key, loop);
+    }
+    return loop.join(sink as Sink<any>);
+  }
+
+  /**
+   * A Loop is the one upstream subscription of a key, shared by every
+   * subscribe call on it: each result goes to every sink joined, and the
+   * cursor advances when all of them have processed it, so that after a
+   * reload none of them has missed an event. It ends when the last sink
+   * leaves or fails, or on an error retrying cannot fix.
+   */
+  interface Loop {
+    identity: string;
+    join(sink: Sink<any>): () => void;
+    stop(): void;
+  }
+
+  function startLoop(key: string, identity: string, query: string, request: SubscribeRequest<any, any>): Loop {
+    const sinks = new Set<Sink<any>>();
+    const cursorOf = request.cursorOf ?? ((data: unknown) => firstRootId(data));
     let stopped = false;
     let cancelAttempt: (() => void) | undefined;
     let wake: (() => void) | undefined;
-    // The cursor of this subscription, once read from the store.
+    // The cursor of this key, once read from the store.
     let last: string | undefined;
     // Results wait here while an asynchronous next is still running, so
     // that the cursor only ever advances in order.
@@ -140,21 +192,29 @@ export function createRewindClient(options: RewindClientOptions): RewindClient {
     const stop = () => {
       if (stopped) return;
       stopped = true;
-      running.delete(stop);
+      if (loops.get(key) === loop) loops.delete(key);
       cancelAttempt?.();
       wake?.();
     };
-    running.add(stop);
 
-    const fail = (err: unknown) => {
-      if (stopped) return;
-      stop();
-      sink.error(err);
+    const leave = (sink: Sink<any>) => {
+      sinks.delete(sink);
+      if (sinks.size === 0) stop();
     };
+
+    // end gives every sink the loop's end, once.
+    const end = (each: (sink: Sink<any>) => void) => {
+      if (stopped) return;
+      const all = [...sinks];
+      sinks.clear();
+      stop();
+      for (const sink of all) each(sink);
+    };
+    const fail = (err: unknown) => end((sink) => sink.error(err));
 
     // record stores the cursor of a processed result; a store that fails
     // ends the subscription, since its cursor would no longer be kept.
-    const record = (data: TData | null | undefined): void | Promise<void> => {
+    const record = (data: unknown): void | Promise<void> => {
       const id = data ? cursorOf(data) : undefined;
       if (!id) return;
       last = id;
@@ -167,23 +227,38 @@ export function createRewindClient(options: RewindClientOptions): RewindClient {
       }
     };
 
-    // deliver hands a result to the app and, once its next has returned
-    // (or its promise resolved), records the cursor.
-    const deliver = (result: ExecutionResult<TData>): void | Promise<void> => {
-      const sinkError = (err: unknown) => new RewindError('SINK', key, 'the subscription\'s next failed', 'handle errors inside next', { cause: err });
-      let done: void | Promise<void>;
-      try {
-        done = sink.next(result);
-      } catch (err) {
-        throw sinkError(err);
+    // deliver hands a result to every sink and, once each next has
+    // returned (or its promise resolved), records the cursor. A sink whose
+    // next fails leaves with a SINK error; the others go on.
+    const deliver = (result: ExecutionResult<unknown>): void | Promise<void> => {
+      const sinkFailed = (sink: Sink<any>, err: unknown) => {
+        if (!sinks.has(sink)) return;
+        leave(sink);
+        sink.error(new RewindError('SINK', key, 'the subscription\'s next failed', 'handle errors inside next', { cause: err }));
+      };
+      let processed = 0;
+      const pending: Promise<void>[] = [];
+      for (const sink of [...sinks]) {
+        let done: void | Promise<void>;
+        try {
+          done = sink.next(result);
+        } catch (err) {
+          sinkFailed(sink, err);
+          continue;
+        }
+        if (isThenable(done)) pending.push(done.then(() => void processed++, (err) => sinkFailed(sink, err)));
+        else processed++;
       }
-      if (isThenable(done)) return done.then(() => record(result.data), (err) => Promise.reject(sinkError(err)));
-      return record(result.data);
+      const advance = () => (processed > 0 ? record(result.data) : undefined);
+      return pending.length > 0 ? Promise.all(pending).then(advance) : advance();
     };
 
-    (async () => {
+    const run = async () => {
       let failures = 0;
       const initial = (request.variables as Record<string, unknown> | undefined)?.[cursorVariable] as string | undefined;
+      // Read before this loop's own end is registered below: the previous
+      // loop's.
+      await ended.get(key);
       try {
         last = (await store.get(key)) ?? undefined;
       } catch (err) {
@@ -209,16 +284,16 @@ export function createRewindClient(options: RewindClientOptions): RewindClient {
           };
           cancelAttempt = () => settle({});
           dispose = transport.subscribe({ query, variables, operationName: request.operationName }, {
-            next: (result: ExecutionResult<TData>) => {
+            next: (result: ExecutionResult<unknown>) => {
               if (settled || stopped) return;
               if (result.errors?.length && result.data == null) return settle({ error: result.errors });
               progressed = true;
               const handle = () => (stopped ? undefined : deliver(result));
               // A result is handled at once unless an asynchronous next is
-              // still running (then it waits its turn), so with a
-              // synchronous sink and store (localStorage) the cursor is
-              // stored before the next task runs: a reload cannot come
-              // between the app's processing and the cursor.
+              // still running (then it waits its turn), so with synchronous
+              // sinks and store (localStorage) the cursor is stored before
+              // the next task runs: a reload cannot come between the app's
+              // processing and the cursor.
               let p: void | Promise<void>;
               try {
                 p = queue ? queue.then(handle) : handle();
@@ -239,10 +314,7 @@ export function createRewindClient(options: RewindClientOptions): RewindClient {
         });
         if (stopped) return;
         await queue;
-        if (outcome.completed) {
-          stop();
-          return sink.complete();
-        }
+        if (outcome.completed) return end((sink) => sink.complete());
         const err = classify(outcome.error, key, cursor);
         if (err) return fail(err);
         failures = outcome.progressed ? 1 : failures + 1;
@@ -258,8 +330,22 @@ export function createRewindClient(options: RewindClientOptions): RewindClient {
         });
         wake = undefined;
       }
-    })();
-    return stop;
+    };
+
+    const loop: Loop = {
+      identity,
+      join: (sink) => {
+        sinks.add(sink);
+        return () => leave(sink);
+      },
+      stop,
+    };
+    const done = run().then(() => queue);
+    const settledDone = done.then(() => {
+      if (ended.get(key) === settledDone) ended.delete(key);
+    });
+    ended.set(key, settledDone);
+    return loop;
   }
 
   return {
@@ -270,7 +356,7 @@ export function createRewindClient(options: RewindClientOptions): RewindClient {
       await store.delete(key);
     },
     dispose: async () => {
-      for (const stop of [...running]) stop();
+      for (const loop of [...loops.values()]) loop.stop();
       await transport.dispose();
     },
   };
@@ -343,6 +429,35 @@ function sseTransport(options: RewindClientOptions): Transport {
 function queryText(query: string | DocumentNode): string {
   if (typeof query === 'string') return query;
   return print(query); // with what the app's client added (Apollo: __typename)
+}
+
+/**
+ * documentTokens is the operation as GraphQL reads it: its tokens, one
+ * space apart, without whitespace, commas and comments, so that the
+ * default key follows what the operation selects, not how it is written
+ * or which printer wrote it.
+ */
+function documentTokens(query: string | DocumentNode): string {
+  const text = queryText(query);
+  try {
+    const lexer = new Lexer(new Source(text));
+    const tokens: string[] = [];
+    for (let t = lexer.advance(); t.kind !== TokenKind.EOF; t = lexer.advance()) {
+      tokens.push(t.kind === TokenKind.STRING || t.kind === TokenKind.BLOCK_STRING ? JSON.stringify(t.value) : (t.value ?? t.kind));
+    }
+    return tokens.join(' ');
+  } catch {
+    return text; // the server will say what is wrong with it
+  }
+}
+
+/** fnv1a64 is the 64-bit FNV-1a hash of s's UTF-8 bytes, in hex. */
+function fnv1a64(s: string): string {
+  let h = 0xcbf29ce484222325n;
+  for (const byte of new TextEncoder().encode(s)) {
+    h = ((h ^ BigInt(byte)) * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return h.toString(16).padStart(16, '0');
 }
 
 function operationName(query: string | DocumentNode): string | undefined {

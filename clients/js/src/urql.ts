@@ -6,8 +6,9 @@ import type { RewindClient } from './client.js';
 /**
  * rewindExchange handles subscription operations; put it after
  * fetchExchange (which leaves subscriptions alone). Its cursor key is the
- * operation's context `rewindKey` if set, else the operation's name and
- * variables.
+ * operation's context `rewindKey` if set, else derived from the document
+ * and variables. urql shares one operation among identical subscriptions;
+ * errors reach the app as result.error.networkError (a CombinedError's).
  */
 export function rewindExchange(rewind: RewindClient): Exchange {
   return subscriptionExchange({

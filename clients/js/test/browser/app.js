@@ -26,11 +26,30 @@ export function processed(event) {
   localStorage.setItem('received', JSON.stringify(list));
 }
 
+/** component is the work of one of a page's components: its own list of processed ids. */
+export function component(name) {
+  return (event) => {
+    const list = JSON.parse(localStorage.getItem(`received:${name}`) ?? '[]');
+    list.push(event.id);
+    localStorage.setItem(`received:${name}`, JSON.stringify(list));
+  };
+}
+
+/** lists are the components' lists of processed ids. */
+function lists() {
+  const out = {};
+  for (let i = 0; i < localStorage.length; i++) {
+    const k = localStorage.key(i);
+    if (k.startsWith('received:')) out[k.slice('received:'.length)] = JSON.parse(localStorage.getItem(k));
+  }
+  return out;
+}
+
 export function failed(err) {
   state.errors.push(`${err?.name}: ${err?.message}`);
 }
 
-window.rewindState = () => ({ ...state, received: JSON.parse(localStorage.getItem('received') ?? '[]') });
+window.rewindState = () => ({ ...state, received: JSON.parse(localStorage.getItem('received') ?? '[]'), lists: lists() });
 
 export const followText = `subscription Follow($topics: [String!]!, $afterId: ID) {
   events(topics: $topics, afterId: $afterId) { id topic data live }
