@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/graph"
 	"github.com/rewind-dev/rewind/transport/connlimit"
 	"github.com/rewind-dev/rewind/transport/gqlws"
@@ -74,7 +76,7 @@ func graphQL(res *graph.Resolver, cfg Config, ep endpoint, log *slog.Logger) htt
 	srv.SetErrorPresenter(res.Presenter())
 	srv.SetRecoverFunc(graph.RecoverFunc(log))
 
-	page := graphiql.Page("/graphql", res.ExampleOperations()...)
+	page := graphiql.Page("/graphql", graphiql.Examples{Topics: declaredTopics(cfg.Events), Tabs: res.ExampleOperations()})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer recoverHTTP(w, r, log)
 		if isGraphiQL(r) {
@@ -83,6 +85,23 @@ func graphQL(res *graph.Resolver, cfg Config, ep endpoint, log *slog.Logger) htt
 		}
 		srv.ServeHTTP(w, r)
 	})
+}
+
+// declaredTopics is every topic pattern the typed events are declared on,
+// each once, for GraphiQL's example tabs; none without a schema.
+func declaredTopics(s *eventschema.Schema) []string {
+	if s == nil {
+		return nil
+	}
+	var out []string
+	for _, e := range s.Events {
+		for _, t := range e.Topics {
+			if !slices.Contains(out, t) {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
 }
 
 // recoverHTTP answers a panic that escaped gqlgen's own recovery (the

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -447,23 +446,18 @@ func (s *Server) Run(ctx context.Context) error {
 // which types it serves: the files, each event type with its type and
 // topics, the unions, and every topic pattern once.
 func logEvents(log *slog.Logger, s *eventschema.Schema) {
-	var files, types, unions, topics []string
+	var files, types, unions []string
 	for _, src := range s.Sources {
 		files = append(files, src.Name)
 	}
 	for _, e := range s.Events {
 		types = append(types, fmt.Sprintf("%s (%s on %s)", e.Name, e.Type, strings.Join(e.Topics, " ")))
-		for _, t := range e.Topics {
-			if !slices.Contains(topics, t) {
-				topics = append(topics, t)
-			}
-		}
 	}
 	for _, u := range s.Unions {
 		unions = append(unions, u.Name)
 	}
 	log.Info("typed events loaded", "files", strings.Join(files, ","), "types", strings.Join(types, ", "),
-		"unions", strings.Join(unions, ","), "topics", strings.Join(topics, ","))
+		"unions", strings.Join(unions, ","), "topics", strings.Join(declaredTopics(s), ","))
 }
 
 // startError is what a failed start returns: nothing when it was stopped
