@@ -48,6 +48,10 @@ type Verifier struct {
 	leeway  time.Duration
 }
 
+// minSecret is the shortest HS256 secret accepted, in bytes: the hash's
+// size (RFC 7518, section 3.2).
+const minSecret = 32
+
 // NewVerifier loads the configured key.
 func NewVerifier(cfg JWTConfig) (*Verifier, error) {
 	if cfg.Leeway == 0 {
@@ -77,8 +81,9 @@ func NewVerifier(cfg JWTConfig) (*Verifier, error) {
 			return nil, fmt.Errorf("jwt secret: %w", err)
 		}
 		secret = []byte(strings.TrimSpace(string(secret)))
-		if len(secret) < 32 {
-			return nil, errors.New("jwt secret: use at least 32 bytes")
+		if len(secret) < minSecret {
+			return nil, fmt.Errorf("jwt secret file %s holds %d bytes (white space at the ends trimmed): HS256 needs at least %d; make one with: openssl rand -hex 32 > %s",
+				cfg.SecretFile, len(secret), minSecret, cfg.SecretFile)
 		}
 		opts = append(opts, jwt.WithValidMethods([]string{"HS256"}))
 		v.keyfunc = func(*jwt.Token) (any, error) { return secret, nil }

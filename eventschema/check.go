@@ -112,6 +112,9 @@ func (c *checker) value(t *ast.Type, v any) string {
 	if scalar(def.Name, v) {
 		return ""
 	}
+	if def.Name == "Time" {
+		return "expected Time, an RFC 3339 string such as 2026-12-07T10:00:00Z, got " + describe(v)
+	}
 	return "expected " + def.Name + ", got " + describe(v)
 }
 

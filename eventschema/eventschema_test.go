@@ -100,8 +100,11 @@ func TestRefused(t *testing.T) {
 		name, sdl, want string
 	}{
 		{"syntax", ok + "type Broken {", "s.graphqls:2: "},
-		{"unknown type", ok + "type X @event(topics: \"x\", type: \"x\") {\n  a: Missing\n}", "s.graphqls:3: "},
-		{"custom scalar", ok + "scalar Money", "s.graphqls:2: scalar Money: custom scalars are not supported"},
+		{"unknown type", ok + "type X @event(topics: \"x\", type: \"x\") {\n  a: Missing\n}", "s.graphqls:3: X.a: type Missing is declared nowhere"},
+		{"undeclared scalar", ok + "type X @event(topics: \"x\", type: \"x\") {\n  n: Int\n  at: [DateTime!]\n}",
+			"s.graphqls:4: X.at: type DateTime is declared nowhere: custom scalars are not supported; use one of String, Int, Float, Boolean, ID, Time, JSON (Time: RFC 3339; JSON: any value), or declare DateTime as an object type or enum"},
+		{"undeclared member", ok + "union U @events = Ok | Gone", "s.graphqls:2: union U: member Gone is declared nowhere"},
+		{"custom scalar", ok + "scalar Money", "s.graphqls:2: scalar Money: custom scalars are not supported; use one of String, Int, Float, Boolean, ID, Time, JSON"},
 		{"interface", ok + "interface Node { id: ID! }", "s.graphqls:2: interface Node"},
 		{"input", ok + "input OrderInput { id: ID! }", "s.graphqls:2: input OrderInput: Rewind generates the input types"},
 		{"union field", ok + "union U @events = Ok\ntype X @event(topics: \"x\", type: \"x\") {\n u: U\n}", "s.graphqls:4: X.u is of union type U"},
@@ -180,7 +183,7 @@ func TestCheckData(t *testing.T) {
 	shipped := s.Match("orders.eu", "shipped")
 	for data, want := range map[string]string{
 		`{"orderId":"o","carrier":"dhl","at":"2026-12-02T10:00:00.5+01:00"}`: "",
-		`{"orderId":"o","carrier":"dhl","at":"yesterday"}`:                   `at: expected Time, got string "yesterday"`,
+		`{"orderId":"o","carrier":"dhl","at":"yesterday"}`:                   `at: expected Time, an RFC 3339 string such as 2026-12-07T10:00:00Z, got string "yesterday"`,
 		`{"orderId":"o","carrier":"dhl","trackingCode":"x"}`:                 "", // deprecated, still accepted
 	} {
 		err := shipped.CheckData(json.RawMessage(data))

@@ -102,6 +102,9 @@ func Parse(sources ...*ast.Source) (*Schema, error) {
 	if err := checkDocument(doc); err != nil {
 		return nil, err
 	}
+	if err := checkDeclared(doc); err != nil {
+		return nil, err
+	}
 	types, err := gqlparser.LoadSchema(append([]*ast.Source{{Name: preludeName, Input: Prelude, BuiltIn: true}}, sources...)...)
 	if err != nil {
 		return nil, schemaError(err)
@@ -174,6 +177,34 @@ func checkDocument(doc *ast.SchemaDocument) error {
 	return nil
 }
 
+// Scalars are the scalar types a schema file may use: GraphQL's own and
+// Rewind's Time and JSON. Custom scalars are not supported: data checks
+// and typed rendering know these alone.
+var Scalars = []string{"String", "Int", "Float", "Boolean", "ID", "Time", "JSON"}
+
+// checkDeclared refuses a field of a type that no file declares, before
+// gqlparser would ("Undefined type DateTime."), saying which types there
+// are: a custom scalar used without a declaration is the likely mistake.
+func checkDeclared(doc *ast.SchemaDocument) error {
+	declared := func(name string) bool {
+		return slices.Contains(Scalars, name) || slices.ContainsFunc(doc.Definitions, func(d *ast.Definition) bool { return d.Name == name })
+	}
+	for _, def := range doc.Definitions {
+		for _, f := range def.Fields {
+			if name := namedType(f.Type); !declared(name) {
+				return errorAt(f.Position, "%s.%s: type %s is declared nowhere: custom scalars are not supported; use one of %s (Time: RFC 3339; JSON: any value), or declare %s as an object type or enum in a --schema file",
+					def.Name, f.Name, name, strings.Join(Scalars, ", "), name)
+			}
+		}
+		for _, m := range def.Types {
+			if !declared(m) {
+				return errorAt(def.Position, "union %s: member %s is declared nowhere: declare it with @event in a --schema file", def.Name, m)
+			}
+		}
+	}
+	return nil
+}
+
 // checkDefinition refuses the kinds of types, fields and directives the
 // server cannot serve as event data.
 func (s *Schema) checkDefinition(def *ast.Definition) error {
@@ -201,7 +232,7 @@ func (s *Schema) checkDefinition(def *ast.Definition) error {
 		}
 		return nil
 	case ast.Scalar:
-		return errorAt(def.Position, "scalar %s: custom scalars are not supported; use String, Int, Float, Boolean, ID, Time or JSON", def.Name)
+		return errorAt(def.Position, "scalar %s: custom scalars are not supported; use one of %s (Time: RFC 3339; JSON: any value)", def.Name, strings.Join(Scalars, ", "))
 	case ast.Interface:
 		return errorAt(def.Position, "interface %s: interfaces are not supported (event data has no interface types)", def.Name)
 	case ast.InputObject:

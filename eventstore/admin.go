@@ -57,7 +57,7 @@ func LoadConfig(ctx context.Context, nc *nats.Conn, stream string) (Config, erro
 	// Settings Open fixes rather than takes from Config: a stream that
 	// differs in them was not made by Open, and opening it would change it.
 	var differ []string
-	if sc.MaxMsgSize <= headerRoom {
+	if sc.MaxMsgSize <= HeaderRoom {
 		differ = append(differ, fmt.Sprintf("max message size %d", sc.MaxMsgSize))
 	}
 	if sc.Retention != jetstream.LimitsPolicy {
@@ -73,7 +73,7 @@ func LoadConfig(ctx context.Context, nc *nats.Conn, stream string) (Config, erro
 		return Config{}, fmt.Errorf("stream %s has settings Rewind does not use (%s); opening it would change them: %w",
 			stream, strings.Join(differ, ", "), ErrStreamMismatch)
 	}
-	cfg.MaxPayload = int(sc.MaxMsgSize) - headerRoom
+	cfg.MaxPayload = int(sc.MaxMsgSize) - HeaderRoom
 	return cfg, nil
 }
 

@@ -131,8 +131,10 @@ func (c Config) Validate() error {
 // that would fail, so beyond this they wait their turn instead.
 const maxReads = 256
 
-// headerRoom is what an event's headers and subject may take on top of its data.
-const headerRoom = 1024
+// HeaderRoom is what an event's headers and subject may take on top of its
+// data: a NATS server carries Config.MaxPayload only if its max_payload
+// exceeds it by this much.
+const HeaderRoom = 1024
 
 // Store appends and reads events in one JetStream stream. It is safe for
 // concurrent use.
@@ -161,10 +163,10 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 	}
 	auto := cfg.MaxPayload == 0
 	cfg = cfg.withDefaults()
-	if limit := int(nc.MaxPayload()) - headerRoom; cfg.MaxPayload > limit {
+	if limit := int(nc.MaxPayload()) - HeaderRoom; cfg.MaxPayload > limit {
 		if !auto {
 			return nil, fmt.Errorf("%w: max payload %d bytes does not fit the NATS server's max_payload of %d bytes with %d bytes for headers; raise max_payload on the NATS servers or lower the max payload",
-				ErrInvalidConfig, cfg.MaxPayload, nc.MaxPayload(), headerRoom)
+				ErrInvalidConfig, cfg.MaxPayload, nc.MaxPayload(), HeaderRoom)
 		}
 		cfg.MaxPayload = limit
 	}
@@ -185,7 +187,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		MaxMsgs:           orUnlimited(cfg.MaxMsgs),
 		MaxBytes:          orUnlimited(cfg.MaxBytes),
 		MaxMsgsPerSubject: orUnlimited(cfg.MaxMsgsPerSubject),
-		MaxMsgSize:        int32(cfg.MaxPayload + headerRoom),
+		MaxMsgSize:        int32(cfg.MaxPayload + HeaderRoom),
 		AllowDirect:       true,
 
 		AllowAtomicPublish: !cfg.DisableGroupCommit,

@@ -41,6 +41,8 @@ const (
 	// Refusals of an operation before it runs (see limits).
 	CodeDepthLimit      = "DEPTH_LIMIT_EXCEEDED"
 	CodeComplexityLimit = "COMPLEXITY_LIMIT_EXCEEDED"
+	// A subscription sent as a plain POST or GET, which answer once (HTTP 400).
+	CodeSubscriptionNeedsStream = "SUBSCRIPTION_NEEDS_STREAM"
 )
 
 // errPanicked is what a client sees of a panic, logged with its stack

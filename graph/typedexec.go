@@ -18,6 +18,7 @@ import (
 	"github.com/rewind-dev/rewind/eventfilter"
 	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/graph/scalar"
 	"github.com/rewind-dev/rewind/internal/metrics"
 	"github.com/rewind-dev/rewind/replay"
 	"github.com/rewind-dev/rewind/transport"
@@ -639,7 +640,7 @@ func startArgs(args map[string]any) start {
 		a.latest = &v
 	}
 	if v := args["since"]; v != nil {
-		t, err := graphql.UnmarshalTime(v)
+		t, err := scalar.UnmarshalTime(v)
 		if err != nil {
 			a.err = badInput("since: %v", err)
 		} else {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 
@@ -118,24 +119,45 @@ func Connect(ctx context.Context, c Config, log *slog.Logger, waiting func(error
 		return &Conn{Conn: nc, Embedded: ns}, nil
 	}
 	opts = append(c.Options(), opts...)
+	where := Redacted(c.URL)
 	for backoff := 250 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
 		nc, err := nats.Connect(c.URL, opts...)
 		if err == nil {
 			return &Conn{Conn: nc}, nil
 		}
 		if Permanent(err) {
-			return nil, fmt.Errorf("connect to NATS: %w", err)
+			return nil, fmt.Errorf("connect to NATS at %s: %w", where, err)
 		}
-		log.Warn("NATS not reachable; retrying", "err", err, "in", backoff)
+		log.Warn("NATS not reachable; retrying", "url", where, "err", err, "in", backoff,
+			"fix", "start NATS with JetStream there, correct --nats-url (NATS_URL), or leave it empty to embed NATS")
 		if waiting != nil {
-			waiting(fmt.Errorf("connect to NATS: %w", err))
+			waiting(fmt.Errorf("connect to NATS at %s: %w", where, err))
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("connect to NATS: %w", err)
+			return nil, fmt.Errorf("connect to NATS at %s: %w", where, err)
 		case <-time.After(backoff):
 		}
 	}
+}
+
+// Redacted is a comma-separated list of NATS URLs with the passwords and
+// tokens in them replaced, for logs and messages.
+func Redacted(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		p = strings.TrimSpace(p)
+		if u, err := url.Parse(p); err == nil && u.User != nil {
+			if _, ok := u.User.Password(); ok {
+				p = u.Redacted()
+			} else {
+				u.User = url.User("xxxxx") // a token alone
+				p = u.String()
+			}
+		}
+		parts[i] = p
+	}
+	return strings.Join(parts, ",")
 }
 
 // Permanent reports whether a connection error is one retrying cannot

@@ -28,7 +28,7 @@ type Config struct {
 	// CLI, another process). Empty: in-process connections only. Port 0
 	// picks a free port.
 	Listen string
-	// MaxPayload is NATS's max_payload in bytes. Default 8 MiB.
+	// MaxPayload is NATS's max_payload in bytes. Default DefaultMaxPayload.
 	MaxPayload int32
 	// SyncAlways makes JetStream fsync every write instead of every two
 	// minutes: slower, and safe against power loss, not just process death.
@@ -37,6 +37,10 @@ type Config struct {
 	// Default: nats-server's (two minutes).
 	SyncInterval time.Duration
 }
+
+// DefaultMaxPayload is the embedded server's max_payload, the largest
+// message it carries: 8 MiB, NATS's recommended ceiling.
+const DefaultMaxPayload = 8 << 20
 
 // ErrLocked: another embedded server (another process, such as a running
 // Rewind server) uses the data dir. Start returns it as a *LockedError.
@@ -89,7 +93,7 @@ func Start(cfg Config) (_ *Server, err error) {
 		}
 	}()
 	if cfg.MaxPayload == 0 {
-		cfg.MaxPayload = 8 << 20
+		cfg.MaxPayload = DefaultMaxPayload
 	}
 	opts := &server.Options{
 		ServerName:   "rewind-embedded",

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,7 +16,9 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/graph"
 	"github.com/rewind-dev/rewind/transport/connlimit"
 	"github.com/rewind-dev/rewind/transport/gqlws"
@@ -58,8 +61,8 @@ func graphQL(res *graph.Resolver, cfg Config, ep endpoint, log *slog.Logger) htt
 	srv.AddTransport(ws)
 	srv.AddTransport(sse.New(sse.Config{KeepAlive: cfg.KeepAlive, WriteTimeout: cfg.WriteTimeout, Logger: log, Connections: ws.Connections()}))
 	srv.AddTransport(transport.Options{})
-	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(oneShot{transport.GET{}})
+	srv.AddTransport(oneShot{transport.POST{}})
 	queries := lru.New[*ast.QueryDocument](1000)
 	srv.SetQueryCache(queries)
 	limits := graph.Limits{
@@ -82,7 +85,7 @@ func graphQL(res *graph.Resolver, cfg Config, ep endpoint, log *slog.Logger) htt
 	srv.SetErrorPresenter(res.Presenter())
 	srv.SetRecoverFunc(graph.RecoverFunc(log))
 
-	page := graphiql.Page("/graphql", res.ExampleOperations()...)
+	page := graphiql.Page("/graphql", graphiql.Examples{Topics: declaredTopics(cfg.Events), Tabs: res.ExampleOperations()})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer recoverHTTP(w, r, log)
 		if isGraphiQL(r) {
@@ -91,6 +94,23 @@ func graphQL(res *graph.Resolver, cfg Config, ep endpoint, log *slog.Logger) htt
 		}
 		srv.ServeHTTP(w, r)
 	})
+}
+
+// declaredTopics is every topic pattern the typed events are declared on,
+// each once, for GraphiQL's example tabs; none without a schema.
+func declaredTopics(s *eventschema.Schema) []string {
+	if s == nil {
+		return nil
+	}
+	var out []string
+	for _, e := range s.Events {
+		for _, t := range e.Topics {
+			if !slices.Contains(out, t) {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
 }
 
 // recoverHTTP answers a panic that escaped gqlgen's own recovery (the
@@ -119,4 +139,56 @@ const internalErrorBody = `{"errors":[{"message":"internal error","extensions":{
 func isGraphiQL(r *http.Request) bool {
 	return r.Method == http.MethodGet && r.URL.RawQuery == "" && r.Header.Get("Upgrade") == "" &&
 		strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// oneShot is gqlgen's POST or GET transport, which answers once: a
+// subscription sent there would get its first result and end. It is
+// refused instead, with HTTP 400 and SUBSCRIPTION_NEEDS_STREAM, in words
+// that name the transports that stream (SSE and WebSocket).
+type oneShot struct{ graphql.Transport }
+
+func (t oneShot) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	sw := &refusalWriter{ResponseWriter: w}
+	t.Transport.Do(sw, r, noSubscriptions{GraphExecutor: exec, w: sw})
+}
+
+// subscriptionNeedsStream is what a subscription over a plain POST or GET
+// gets (a new error each time: the executor may annotate it).
+func subscriptionNeedsStream() *gqlerror.Error {
+	return &gqlerror.Error{
+		Message: "a subscription needs a stream, and a plain POST or GET answers once: send it with the header " +
+			"'Accept: text/event-stream' (GraphQL over SSE, e.g. curl -N -H 'accept: text/event-stream'), " +
+			"or over a WebSocket (graphql-transport-ws or graphql-ws)",
+		Extensions: map[string]any{"code": graph.CodeSubscriptionNeedsStream},
+	}
+}
+
+// noSubscriptions refuses subscriptions once the operation is known (the
+// document parsed and validated), telling the writer to answer 400.
+type noSubscriptions struct {
+	graphql.GraphExecutor
+	w *refusalWriter
+}
+
+func (e noSubscriptions) CreateOperationContext(ctx context.Context, params *graphql.RawParams) (*graphql.OperationContext, gqlerror.List) {
+	rc, errs := e.GraphExecutor.CreateOperationContext(ctx, params)
+	if errs == nil && rc != nil && rc.Operation != nil && rc.Operation.Operation == ast.Subscription {
+		e.w.refused = true
+		return rc, gqlerror.List{subscriptionNeedsStream()}
+	}
+	return rc, errs
+}
+
+// refusalWriter answers 400 rather than the status gqlgen gives errors of
+// its own kinds (200 or 422) once noSubscriptions refused the operation.
+type refusalWriter struct {
+	http.ResponseWriter
+	refused bool
+}
+
+func (w *refusalWriter) WriteHeader(code int) {
+	if w.refused {
+		code = http.StatusBadRequest
+	}
+	w.ResponseWriter.WriteHeader(code)
 }

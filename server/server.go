@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -171,6 +173,17 @@ func (c Config) Validate() error {
 		if c.Store.Replicas > 1 && c.NATS.URL == "" {
 			errs = append(errs, fmt.Errorf("--replicas=%d needs a NATS cluster: use --replicas=1 with the embedded server, or --nats-url to connect to a cluster", c.Store.Replicas))
 		}
+		if c.NATS.URL == "" {
+			if err := embeddedPayload(c.NATS.Embedded, c.Store.MaxPayload); err != nil {
+				errs = append(errs, err)
+			}
+			if err := checkListenAddr("--nats-listen", c.NATS.Embedded.Listen); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if err := checkListenAddr("--addr", c.Addr); err != nil {
+		errs = append(errs, err)
 	}
 	if c.ReadTimeout < 0 || c.IdleTimeout < 0 {
 		errs = append(errs, errors.New("--read-timeout and --idle-timeout cannot be negative"))
@@ -195,6 +208,39 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("--publish-rate cannot be negative"))
 	}
 	return errors.Join(errs...)
+}
+
+// checkListenAddr refuses a listen address without a port, naming the
+// flag and the form wanted ("27187" alone is a host to net.Listen).
+func checkListenAddr(flag, addr string) error {
+	if addr == "" {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		example := ":8080"
+		if _, perr := strconv.ParseUint(addr, 10, 16); perr == nil {
+			example = ":" + addr
+		}
+		return fmt.Errorf("%s %q: not host:port: use %s (every interface) or 127.0.0.1%s (this machine only)", flag, addr, example, example)
+	}
+	return nil
+}
+
+// embeddedPayload refuses a max payload that the embedded NATS server
+// cannot carry, naming its ceiling: the NATS servers' max_payload, which
+// the event store's own message speaks of, is not a setting here.
+func embeddedPayload(c natsembed.Config, maxPayload int) error {
+	limit := int(c.MaxPayload)
+	if limit == 0 {
+		limit = natsembed.DefaultMaxPayload
+	}
+	if ceiling := limit - eventstore.HeaderRoom; maxPayload > ceiling {
+		return fmt.Errorf("--max-payload %d bytes is more than the embedded NATS server carries: at most %d bytes "+
+			"(its max_payload, %d bytes, less %d for headers); set --max-payload to %dKiB or less, "+
+			"or run a NATS server with a larger max_payload and connect to it with --nats-url",
+			maxPayload, ceiling, limit, eventstore.HeaderRoom, ceiling>>10)
+	}
+	return nil
 }
 
 // Server is a Rewind server. Either Run it (it opens, serves and stops
@@ -342,6 +388,9 @@ func (s *Server) Run(ctx context.Context) error {
 	} else {
 		log.Info("authentication: JWT")
 	}
+	if cfg.Events != nil {
+		logEvents(log, cfg.Events)
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return listenError("--addr", cfg.Addr, err)
@@ -405,6 +454,24 @@ func (s *Server) Run(ctx context.Context) error {
 		return srv.Shutdown(sctx)
 	})
 	return g.Wait()
+}
+
+// logEvents says what --schema declared, so that a deployment's log shows
+// which types it serves: the files, each event type with its type and
+// topics, the unions, and every topic pattern once.
+func logEvents(log *slog.Logger, s *eventschema.Schema) {
+	var files, types, unions []string
+	for _, src := range s.Sources {
+		files = append(files, src.Name)
+	}
+	for _, e := range s.Events {
+		types = append(types, fmt.Sprintf("%s (%s on %s)", e.Name, e.Type, strings.Join(e.Topics, " ")))
+	}
+	for _, u := range s.Unions {
+		unions = append(unions, u.Name)
+	}
+	log.Info("typed events loaded", "files", strings.Join(files, ","), "types", strings.Join(types, ", "),
+		"unions", strings.Join(unions, ","), "topics", strings.Join(declaredTopics(s), ","))
 }
 
 // startError is what a failed start returns: nothing when it was stopped

@@ -306,3 +306,64 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestSubscriptionOverPlainHTTP: a subscription sent as a plain POST or
+// GET, which answer once, is refused with HTTP 400 and
+// SUBSCRIPTION_NEEDS_STREAM, in words naming SSE and WebSocket, whatever
+// JSON media type it accepts; queries and mutations over the same
+// transports are unchanged, and the same subscription accepting
+// text/event-stream streams.
+func TestSubscriptionOverPlainHTTP(t *testing.T) {
+	e := start(t, api.Config{}, replay.Config{})
+	stored := e.publish(t, "orders.eu", 1)
+	const sub = `subscription { events(topics: ["orders.*"], afterId: "00000000000000000000000000") { id } }`
+	body, _ := json.Marshal(map[string]any{"query": sub})
+	send := func(method, accept string) (int, gqlResponse) {
+		t.Helper()
+		var req *http.Request
+		var err error
+		if method == http.MethodGet {
+			req, err = http.NewRequest(method, e.url+"?query="+url.QueryEscape(sub), nil)
+		} else {
+			req, err = http.NewRequest(method, e.url, bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var r gqlResponse
+		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+			t.Fatalf("%s %s: status %d: %v", method, accept, resp.StatusCode, err)
+		}
+		return resp.StatusCode, r
+	}
+	for _, method := range []string{http.MethodPost, http.MethodGet} {
+		for _, accept := range []string{"", "application/json", "application/graphql-response+json"} {
+			status, r := send(method, accept)
+			if status != http.StatusBadRequest || !slices.Equal(codes(r), []string{"SUBSCRIPTION_NEEDS_STREAM"}) || r.Data != nil {
+				t.Errorf("%s accepting %q: status %d, codes %v, data %v; want 400 SUBSCRIPTION_NEEDS_STREAM", method, accept, status, codes(r), r.Data)
+				continue
+			}
+			if msg := r.Errors[0].Message; !strings.Contains(msg, "Accept: text/event-stream") || !strings.Contains(msg, "WebSocket") {
+				t.Errorf("%s: the message names neither SSE nor WebSocket: %s", method, msg)
+			}
+		}
+	}
+	if r := e.query(t, `{ event(id: "`+stored.ID+`") { id } }`, nil); len(r.Errors) > 0 || !strings.Contains(string(r.Data["event"]), stored.ID) {
+		t.Errorf("a query over POST: %+v", r)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s := openSSE(t, ctx, http.MethodPost, e.url, nil, sub, nil)
+	if got := idsOf(s.events("events", 1)); !slices.Equal(got, []string{stored.ID}) {
+		t.Errorf("the subscription over SSE: %v", got)
+	}
+}

@@ -72,6 +72,7 @@ func TestStartPoints(t *testing.T) {
 		{"last beyond the history", map[string]any{"topics": []string{"a.*"}, "last": 1000}, func() []string { return pick(aStar, 0) }},
 		{"since before the first", map[string]any{"topics": []string{">"}, "since": before.Format(time.RFC3339Nano)}, func() []string { return pick(func(stored) bool { return true }, 0) }},
 		{"since after the last", map[string]any{"topics": []string{">"}, "since": after.Format(time.RFC3339Nano)}, func() []string { return nil }},
+		{"since a duration ago", map[string]any{"topics": []string{">"}, "since": "1h"}, func() []string { return pick(func(stored) bool { return true }, 0) }},
 		{"afterId", map[string]any{"topics": []string{"a.*"}, "after": mid}, func() []string { return pick(func(s stored) bool { return aStar(s) && s.id > mid }, 0) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -227,4 +228,53 @@ func readReplayed(t *testing.T, c *wstest.Client, n int) []string {
 		got = append(got, r.Data.Events.ID)
 	}
 	return got
+}
+
+// TestSinceForms: since takes what replayctl --since takes (an RFC 3339
+// time, a date, a duration before now), in the query's text as in its
+// variables, on Rewind's fields and typed ones; anything else is refused
+// with the forms it takes.
+func TestSinceForms(t *testing.T) {
+	e := start(t, api.Config{}, replay.Config{})
+	id := e.publishTyped(t, "orders.eu", "created")
+	for _, q := range []string{
+		`subscription { events(topics: ["orders.*"], since: "10m") { id } }`,
+		`subscription { events(topics: ["orders.*"], since: "2000-01-01") { id } }`,
+	} {
+		c := wstest.Dial(t, e.url, wstest.TransportWS, nil)
+		c.Init()
+		c.Subscribe("s", q, nil)
+		if got := readReplayed(t, c, 1); !slices.Equal(got, []string{id}) {
+			t.Errorf("%s: got %v, want %s", q, got, id)
+		}
+	}
+	for _, tc := range []struct {
+		query string
+		vars  map[string]any
+	}{
+		{`subscription { events(topics: ["orders.*"], since: "yesterday") { id } }`, nil},
+		{startQuery, map[string]any{"topics": []string{"orders.*"}, "since": "-10m"}},
+	} {
+		c := wstest.Dial(t, e.url, wstest.TransportWS, nil)
+		c.Init()
+		c.Subscribe("s", tc.query, tc.vars)
+		m := c.Read(5 * time.Second)
+		if m.Type != "error" || !slices.Equal(wstest.ErrorCodes(t, m), []string{"BAD_USER_INPUT"}) ||
+			!strings.Contains(string(m.Payload), "use an RFC 3339 time such as 2026-12-07T10:00:00Z, a date (2026-12-07, UTC), or a duration before now such as 10m") {
+			t.Errorf("%s %v: got %s %s", tc.query, tc.vars, m.Type, m.Payload)
+		}
+	}
+
+	typed := startTyped(t, api.Config{})
+	placed := typed.placeOrder(t, "orders.eu", "o-1", 1)
+	c := wstest.Dial(t, typed.url, wstest.TransportWS, nil)
+	c.Init()
+	c.Subscribe("s", `subscription { orderPlaced(since: "10m") { id } }`, nil)
+	if got := typedIDs(collectTyped(t, c, "s", "orderPlaced", 1)); !slices.Equal(got, []string{placed.ID}) {
+		t.Errorf("orderPlaced(since: \"10m\"): got %v, want %s", got, placed.ID)
+	}
+	c.Subscribe("bad", `subscription { orderPlaced(since: "soon") { id } }`, nil)
+	if m := c.Read(5 * time.Second); m.Type != "error" || !strings.Contains(string(m.Payload), "a duration before now such as 10m") {
+		t.Errorf("orderPlaced(since: \"soon\"): got %s %s", m.Type, m.Payload)
+	}
 }

@@ -60,8 +60,11 @@ func TestTypedWhere(t *testing.T) {
 	if c := codes(r); len(c) != 1 || c[0] != "COMPLEXITY_LIMIT_EXCEEDED" {
 		t.Errorf("filtered page under a cost limit of 5000: %+v", r.Errors)
 	}
-	if r := small.query(t, `subscription { orderPlaced(where: {or: [`+strings.Repeat(`{path: "orderId", in: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]},`, 60)+`]}) { id } }`, nil); !slices.Equal(codes(r), []string{"BAD_USER_INPUT"}) {
-		t.Errorf("a subscription with a filter of 600 values, over the bound of 256: %+v", r.Errors)
+	c = wstest.Dial(t, small.url, wstest.TransportWS, nil)
+	c.Init()
+	c.Subscribe("w", `subscription { orderPlaced(where: {or: [`+strings.Repeat(`{path: "orderId", in: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]},`, 60)+`]}) { id } }`, nil)
+	if m := c.Read(5 * time.Second); m.Type != "error" || !slices.Equal(wstest.ErrorCodes(t, m), []string{"BAD_USER_INPUT"}) {
+		t.Errorf("a subscription with a filter of 600 values, over the bound of 256: %s %s", m.Type, m.Payload)
 	}
 }
 

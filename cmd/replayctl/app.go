@@ -109,7 +109,7 @@ func (c *connFlags) validate() error {
 // where names the store for messages.
 func (c *connFlags) where() string {
 	if c.nats.URL != "" {
-		return fmt.Sprintf("stream %s at %s", c.stream, c.nats.URL)
+		return fmt.Sprintf("stream %s at %s", c.stream, natsconn.Redacted(c.nats.URL))
 	}
 	return fmt.Sprintf("stream %s in %s", c.stream, c.dataDir)
 }
@@ -198,7 +198,7 @@ func (a *app) connect(mode openMode) (*nats.Conn, error) {
 		opts = append(opts, c.nats.Options()...)
 		nc, err := nats.Connect(c.nats.URL, opts...)
 		if err != nil {
-			return nil, fmt.Errorf("cannot reach NATS at %s: %w", c.nats.URL, err)
+			return nil, fmt.Errorf("cannot reach NATS at %s: %w", natsconn.Redacted(c.nats.URL), err)
 		}
 		a.closers = append(a.closers, nc.Close)
 		return nc, nil

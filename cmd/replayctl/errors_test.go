@@ -160,3 +160,32 @@ func TestDataDir(t *testing.T) {
 		t.Errorf("empty data dir: exit %d; stderr:\n%s", r.code, r.stderr)
 	}
 }
+
+// TestFlagsBeforeCommand: a command's own flags work before the command
+// as the connection flags do (replayctl --table topics), values and
+// booleans alike, and mixed with flags after it.
+func TestFlagsBeforeCommand(t *testing.T) {
+	f := newFixture(t)
+	evs := f.append(t, "orders.eu", "created", numbered(1, 3)...)
+	f.append(t, "orders.us", "created", numbered(4, 4)...)
+
+	table := cli(t, nil, "--table", "--nats-url", f.url, "topics").ok(t).stdout
+	if !strings.Contains(table, "TOPIC") || !strings.Contains(table, "orders.us") {
+		t.Errorf("--table topics printed no table:\n%s", table)
+	}
+	r := cli(t, nil, "--nats-url", f.url, "--topic", "orders.eu", "--json", "--limit", "2", "events", "--after", evs[0].ID.String()).ok(t)
+	if got := lineIDs(lines[eventLine](t, r.stdout)); !equal(got, ids(evs[1:3])) {
+		t.Errorf("flags on both sides of events: got %v, want %v", got, ids(evs[1:3]))
+	}
+	r = cli(t, nil, "--nats-url="+f.url, "--topic=stats", "events")
+	if r.code != exitFailure || !strings.Contains(r.stderr, `no events on any topic "stats"`) {
+		t.Errorf("--topic=stats events: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	r = cli(t, nil, "--nats-url", f.url, "--frobnicate", "topics")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "flag provided but not defined: -frobnicate\nrun 'replayctl topics --help'") {
+		t.Errorf("unknown flag before the command: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	if r := cli(t, nil, "-h", "topics"); r.code != 0 || !strings.Contains(r.stdout, "Usage: replayctl topics") {
+		t.Errorf("-h topics: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}

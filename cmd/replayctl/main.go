@@ -96,6 +96,11 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 	global.SetOutput(io.Discard)
 	global.Usage = func() {}
 	a.conn.register(global)
+	if i := commandIndex(global, args); i > 0 {
+		// Flags before the command are the command's too: --table topics
+		// is topics --table. (Its flag set holds the connection flags.)
+		args = append(append(args[i:i+1:i+1], args[:i]...), args[i+1:]...)
+	}
 	if err := global.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			a.printUsage(a.stdout)
@@ -126,17 +131,51 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 	return cmd.run(ctx, a, rest)
 }
 
+// commandIndex is the position in args of the command: the first argument
+// that is not a flag or a flag's value, or -1. A flag that global does not
+// define is taken for a boolean when a command's name follows it, and
+// otherwise for a flag with a value: a value that is also a command's name
+// (--topic stats stats) needs the --flag=value form before the command.
+func commandIndex(global *flag.FlagSet, args []string) int {
+	isCommand := func(s string) bool {
+		return s == "help" || slices.ContainsFunc(commands(), func(c *command) bool { return c.name == s })
+	}
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		if arg == "--" {
+			return -1 // the flag package's end of flags: leave it to Parse
+		}
+		if len(arg) < 2 || arg[0] != '-' {
+			return i
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+		if hasValue || i+1 == len(args) {
+			continue
+		}
+		if f := global.Lookup(name); f != nil {
+			if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !ok || !b.IsBoolFlag() {
+				i++ // its value
+			}
+			continue
+		}
+		if !isCommand(args[i+1]) && !strings.HasPrefix(args[i+1], "-") {
+			i++ // the value of a command's flag
+		}
+	}
+	return -1
+}
+
 func (a *app) printUsage(w io.Writer) {
 	fmt.Fprint(w, `replayctl: Rewind's admin CLI. Inspect, tail, replay, export and import events.
 
-Usage: replayctl [connection flags] COMMAND [flags]
+Usage: replayctl [flags] COMMAND [flags]
 
 Commands:
 `)
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
-	fmt.Fprint(w, "\nConnection flags (before or after the command):\n")
+	fmt.Fprint(w, "\nConnection flags (before or after the command, like every command's flags):\n")
 	fs := flag.NewFlagSet("", flag.ContinueOnError)
 	var c connFlags
 	c.register(fs)

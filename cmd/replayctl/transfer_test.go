@@ -228,3 +228,50 @@ func TestCheckStored(t *testing.T) {
 		t.Errorf("without a schema: exit %d, %s", r.code, r.stderr)
 	}
 }
+
+// TestCheckAdditiveChange: a schema that adds an event type, or a topic,
+// with no stored events yet passes the check (exit 0), the new
+// declarations reported on stderr; a --topic no declaration covers is a
+// usage error, not an empty pass.
+func TestCheckAdditiveChange(t *testing.T) {
+	f := newFixture(t)
+	f.append(t, "orders.eu", "placed", `{"orderId":"1","total":2,"lines":[]}`)
+	orders, err := os.ReadFile(exampleSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := filepath.Join(t.TempDir(), "orders.graphqls")
+	added := string(orders) + `
+type OrderRefunded @event(topics: "orders.*", type: "refunded") { orderId: ID! }
+type PaymentTaken @event(topics: "payments.*", type: "taken") { amount: Float! }
+`
+	if err := os.WriteFile(schema, []byte(added), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := f.cli(t, nil, "check", "--schema", schema)
+	for _, want := range []string{
+		"check: OrderShipped (type shipped on orders.*): no stored events yet\n",
+		"check: OrderRefunded (type refunded on orders.*): no stored events yet\n",
+		"check: PaymentTaken (type taken on payments.*): no stored events yet\n",
+		"check: 1 event of declared types, 0 served with EVENT_SHAPE_MISMATCH\n",
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q", want)
+		}
+	}
+	if r.code != 0 || r.stdout != "" {
+		t.Errorf("an additive change: exit %d, stdout %q, stderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = f.cli(t, nil, "check", "--schema", schema, "--topic", "payments.*")
+	if r.code != 0 || !strings.Contains(r.stderr, "PaymentTaken (type taken on payments.*): no stored events yet") || strings.Contains(r.stderr, "OrderPlaced") {
+		t.Errorf("--topic payments.*: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	r = f.cli(t, nil, "check", "--schema", schema, "--topic", "orders.*", "--type", "refunded", "--since", "1h")
+	if r.code != 0 || !strings.Contains(r.stderr, "OrderRefunded (type refunded on orders.*): no stored events in the range") || strings.Contains(r.stderr, "OrderShipped") {
+		t.Errorf("--type refunded --since 1h: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	r = f.cli(t, nil, "check", "--schema", schema, "--topic", "invoices.*")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "--topic invoices.*: --schema declares no type on it (its topics: orders.*, payments.*)") {
+		t.Errorf("--topic invoices.*: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+}

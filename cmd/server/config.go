@@ -354,7 +354,15 @@ func (c config) server(log *slog.Logger) (server.Config, error) {
 		Issuer: c.jwtIssuer, Audience: c.jwtAudience,
 	})
 	if err != nil {
-		return cfg, err
+		// validate saw to it that exactly one key flag is set.
+		flag := "--jwt-jwks-file"
+		switch {
+		case c.jwtSecretFile != "":
+			flag = "--jwt-secret-file"
+		case c.jwtPublicKeyFile != "":
+			flag = "--jwt-public-key-file"
+		}
+		return cfg, fmt.Errorf("%s: %w", flag, err)
 	}
 	cfg.Auth = v
 	return cfg, nil

@@ -334,6 +334,14 @@ func TestFlagsAndEnv(t *testing.T) {
 		{name: "schema flags repeated", env: map[string]string{"SCHEMA": "ignored.graphqls"}, args: []string{"--schema=a.graphqls", "--schema", "b.graphqls,c"},
 			want: func() config { c := defaults; c.schema = []string{"a.graphqls", "b.graphqls", "c"}; return c }()},
 		{name: "unknown flag hints at --help", args: []string{"--port", "80"}, wantErr: "flag provided but not defined: -port\nrun server --help for the flags"},
+		{name: "a port alone in ADDR", env: map[string]string{"ADDR": "27187"}, wantErr: `--addr "27187": not host:port: use :27187 (every interface) or 127.0.0.1:27187 (this machine only)`},
+		{name: "no port in --nats-listen", args: []string{"--nats-listen", "localhost"}, wantErr: `--nats-listen "localhost": not host:port: use :8080`},
+		{name: "MAX_PAYLOAD over the embedded server's", env: map[string]string{"MAX_PAYLOAD": "100MiB"},
+			wantErr: "--max-payload 104857600 bytes is more than the embedded NATS server carries: at most 8387584 bytes (its max_payload, 8388608 bytes, less 1024 for headers); set --max-payload to 8191KiB or less, or run a NATS server with a larger max_payload and connect to it with --nats-url"},
+		{name: "MAX_PAYLOAD at the embedded server's ceiling", env: map[string]string{"MAX_PAYLOAD": "8191KiB"},
+			want: func() config { c := defaults; c.maxPayload = 8191 << 10; return c }()},
+		{name: "MAX_PAYLOAD for an external NATS", env: map[string]string{"MAX_PAYLOAD": "100MiB", "NATS_URL": "nats://x:4222"},
+			want: func() config { c := defaults; c.maxPayload, c.nats.URL = 100<<20, "nats://x:4222"; return c }()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -192,5 +193,70 @@ func TestAddressesInUse(t *testing.T) {
 	code, out = runToExit(t, time.Minute, nil, "DATA_DIR="+dir)
 	if want := fmt.Sprintf("--data-dir %s is in use by process %d", dir, first.Cmd.Process.Pid); code != 1 || !strings.Contains(out, want) {
 		t.Errorf("data dir in use: exit %d, want %q:\n%s", code, want, out)
+	}
+}
+
+// TestMessagesNameTheFix: configuration mistakes a newcomer makes stop the
+// server with a message that names the flag and what to write instead.
+func TestMessagesNameTheFix(t *testing.T) {
+	dir := t.TempDir()
+	short := filepath.Join(dir, "secret")
+	if err := os.WriteFile(short, []byte("too-short\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dateTime := filepath.Join(dir, "orders.graphqls")
+	if err := os.WriteFile(dateTime, []byte("type OrderPlaced @event(topics: \"orders.*\", type: \"placed\") {\n  orderId: ID!\n  at: DateTime\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		code int
+		args []string
+		env  []string
+		want string
+	}{
+		{"a port alone in ADDR", 2, nil, []string{"ADDR=27187"},
+			`--addr "27187": not host:port: use :27187 (every interface) or 127.0.0.1:27187 (this machine only)`},
+		{"a short JWT secret", 1, nil, []string{"AUTH=jwt", "JWT_SECRET_FILE=" + short},
+			"--jwt-secret-file: jwt secret file " + short + " holds 9 bytes (white space at the ends trimmed): HS256 needs at least 32; make one with: openssl rand -hex 32 > " + short},
+		{"a custom scalar in --schema", 1, []string{"--schema", dateTime}, nil,
+			dateTime + ":3: OrderPlaced.at: type DateTime is declared nowhere: custom scalars are not supported; use one of String, Int, Float, Boolean, ID, Time, JSON"},
+		{"MAX_PAYLOAD over the embedded server's", 2, nil, []string{"MAX_PAYLOAD=100MiB"},
+			"at most 8387584 bytes (its max_payload, 8388608 bytes, less 1024 for headers); set --max-payload to 8191KiB or less"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out := runToExit(t, time.Minute, tc.args, append([]string{"DATA_DIR=" + t.TempDir()}, tc.env...)...)
+			if code != tc.code || !strings.Contains(out, tc.want) {
+				t.Errorf("exit %d, output:\n%s\nwant exit %d and %q", code, out, tc.code, tc.want)
+			}
+		})
+	}
+
+	// NATS that does not answer: the server waits, and its log names the
+	// URL it tries (without the password) and the ways out.
+	bin := proctest.Build(t, "github.com/rewind-dev/rewind/cmd/server")
+	natsURL := fmt.Sprintf("nats://rewind:s3cret@%s", proctest.FreeAddr(t))
+	p, _ := proctest.Start(t, "rewind", bin, nil, append(baseEnv, "NATS_URL="+natsURL), regexp.MustCompile(`NATS not reachable; retrying`))
+	p.Stop(t, 10*time.Second)
+	log := p.Log.String()
+	for _, want := range []string{"url=nats://rewind:xxxxx@127.0.0.1:", "correct --nats-url (NATS_URL), or leave it empty to embed NATS"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the retry log lacks %q:\n%s", want, log)
+		}
+	}
+	if strings.Contains(log, "s3cret") {
+		t.Errorf("the log shows the NATS password:\n%s", log)
+	}
+}
+
+// TestSchemaLoggedAtStart: the start log says what --schema declared.
+func TestSchemaLoggedAtStart(t *testing.T) {
+	bin := proctest.Build(t, "github.com/rewind-dev/rewind/cmd/server")
+	env := append(baseEnv, "DATA_DIR="+t.TempDir(), "SCHEMA=../../examples/schema/orders.graphqls")
+	p, _ := proctest.Start(t, "rewind", bin, nil, env, regexp.MustCompile(`msg=listening addr=(\S+)`))
+	p.Stop(t, 10*time.Second)
+	want := `msg="typed events loaded" files=../../examples/schema/orders.graphqls types="OrderPlaced (placed on orders.*), OrderShipped (shipped on orders.*)" unions=OrderEvent topics=orders.*`
+	if !strings.Contains(p.Log.String(), want) {
+		t.Errorf("the start log lacks\n%s\n:\n%s", want, p.Log)
 	}
 }

@@ -1,6 +1,7 @@
-// Package scalar implements Rewind's JSON scalar for gqlgen: stored bytes go out
-// exactly as stored, and input must be JSON in valid UTF-8 (nothing is
-// silently replaced with U+FFFD).
+// Package scalar implements Rewind's JSON and Time scalars for gqlgen.
+// JSON: stored bytes go out exactly as stored, and input must be JSON in
+// valid UTF-8 (nothing is silently replaced with U+FFFD). Time: RFC 3339
+// out; in, also a date or a duration before now, as replayctl reads them.
 package scalar
 
 import (

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/rewind-dev/rewind/auth"
 	"github.com/rewind-dev/rewind/eventschema"
@@ -65,10 +66,13 @@ var streamScreenshotPath = filepath.Join(os.TempDir(), "rewind-graphiql", "strea
 
 // TestGraphiQLStreamAcrossTabs: the Follow subscription keeps running while
 // another tab is open. Run Follow (two stored events), switch to Publish
-// and publish there, switch back: the response pane shows the new event,
-// and the Stream plugin lists all three in order, the stored ones marked
-// replayed and the new one live. "Resume from here" on the first event
-// restarts the subscription after it.
+// and publish there, switch back: the response pane shows the new event.
+// The sidebar's Stream button is labeled and marked while a subscription
+// runs, and the line under the response opens the panel, which lists all
+// three oldest first, the stored ones marked replayed and the new one
+// live, each with its data on one line that expands to the whole of it.
+// "Resume from here" on the first event restarts the subscription after
+// it, and the list says so.
 func TestGraphiQLStreamAcrossTabs(t *testing.T) {
 	srv := serve(t, api.Config{})
 	first := srv.publish(t, `{"id":1,"total":9.5}`)
@@ -85,15 +89,28 @@ func TestGraphiQLStreamAcrossTabs(t *testing.T) {
 	b.tab(t, "Follow")
 	b.waitFor(t, "the event published from the Publish tab", published)
 
-	if err := chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS(`.graphiql-sidebar button[aria-label="Show Stream"]`))); err != nil {
-		t.Fatalf("open the stream view: %v", err)
+	label, err := chromedp.Run(b.ctx, chromedp.Evaluate[streamButton](
+		`(b => ({Text: b.innerText.trim(), Running: b.querySelector('.rewind-stream-icon').dataset.running}))(document.querySelector('.graphiql-sidebar button[aria-label="Show Stream"]'))`))
+	if err != nil || label != (streamButton{Text: "Stream", Running: "true"}) {
+		t.Errorf("the sidebar's Stream button shows %+v (%v), want its label and the running mark", label, err)
+	}
+	if err := chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS(`.rewind-stream-footer .rewind-stream-open`))); err != nil {
+		t.Fatalf("open the stream view from the line under the response: %v", err)
 	}
 	rows := b.streamRows(t, 3)
-	want := []streamRow{{N: 1, ID: first, Live: "false"}, {N: 2, ID: second, Live: "false"}, {N: 3, ID: published, Live: "true"}}
+	const data = `{"id":1,"total":9.5}` // the Publish tab's
+	want := []streamRow{{N: 1, ID: first, Live: "false", Data: `{"id":1,"total":9.5}`}, {N: 2, ID: second, Live: "false", Data: `{"id":2,"total":12}`}, {N: 3, ID: published, Live: "true", Data: data}}
 	if !slices.Equal(rows, want) {
 		t.Fatalf("the stream view lists %+v, want %+v", rows, want)
 	}
-	var err error
+	// A row's data expands to the whole of it, indented.
+	if err := chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS(`.rewind-event[data-id="`+second+`"] .rewind-event-data summary`))); err != nil {
+		t.Fatalf("expand the data: %v", err)
+	}
+	expanded, err := chromedp.Run(b.ctx, chromedp.Poll[string](`document.querySelector('.rewind-event[data-id="`+second+`"] .rewind-event-data pre')?.innerText`, chromedp.WithPollingTimeout(5*time.Second)))
+	if want := "{\n  \"id\": 2,\n  \"total\": 12\n}"; err != nil || expanded != want {
+		t.Errorf("the expanded data reads %q (%v), want %q", expanded, err, want)
+	}
 	if b.screenshot, err = chromedp.Run(b.ctx, chromedp.CaptureScreenshot()); err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
@@ -109,6 +126,9 @@ func TestGraphiQLStreamAcrossTabs(t *testing.T) {
 	if len(rows) != 2 || rows[0].ID != second || rows[1].ID != published {
 		t.Fatalf("after resuming from %s the stream view lists %+v, want %s then %s", first, rows, second, published)
 	}
+	if list := b.streamList(t); len(list) != 3 || list[0] != (listItem{Kind: "resume", Text: "resumed after " + first}) {
+		t.Errorf("after resuming the list is %+v, want a resume mark first", list)
+	}
 
 	// GraphiQL's stop button still stops it.
 	b.run(t)
@@ -117,8 +137,9 @@ func TestGraphiQLStreamAcrossTabs(t *testing.T) {
 
 // TestGraphiQLStreamResumesAfterRestart: a subscription in GraphiQL rides
 // out a server killed with SIGKILL and restarted: the stream resumes after
-// the last event it received, and the event published after the restart
-// is listed once, after the others.
+// the last event it received, the list marks where the connection was
+// lost and where it resumed, and the event published after the restart is
+// listed once, after the others.
 func TestGraphiQLStreamResumesAfterRestart(t *testing.T) {
 	dir, addr := t.TempDir(), proctest.FreeAddr(t).String()
 	env := []string{"DATA_DIR=" + dir, "ADDR=" + addr}
@@ -145,6 +166,118 @@ func TestGraphiQLStreamResumesAfterRestart(t *testing.T) {
 		t.Fatalf("after the restart the stream view lists %+v, want %s then %s, marked", rows, first, second)
 	}
 	b.waitStatus(t, "live")
+	// First event, the loss, the resume after the first event, the second
+	// event (a connection refused while the server started, or a first
+	// attempt it answered UNAVAILABLE, may add a pair of marks between).
+	list := b.streamList(t)
+	if len(list) < 4 || list[0].ID != first || list[1].Kind != "reconnect" || !strings.HasPrefix(list[1].Text, "connection lost") ||
+		list[len(list)-2] != (listItem{Kind: "resumed", Text: "reconnected: resuming after " + first}) || list[len(list)-1].ID != second {
+		t.Fatalf("the list around the restart is %+v, want the first event, a reconnect mark, a resumed mark naming it, the second event", list)
+	}
+}
+
+// TestGraphiQLStreamFollowsNewest: the stream view lists events oldest
+// first and keeps the newest in view as they arrive; scrolled up to read,
+// it stays where it is and offers a way back down to the newest.
+func TestGraphiQLStreamFollowsNewest(t *testing.T) {
+	srv := serve(t, api.Config{})
+	var stored []string
+	for i := range 40 {
+		stored = append(stored, srv.publish(t, fmt.Sprintf(`{"n":%d}`, i)))
+	}
+	b := openBrowser(t)
+	defer b.saveScreenshot(t, "")
+	b.open(t, srv.url)
+	b.run(t)
+	b.waitFor(t, "the last stored event", stored[39])
+	if err := chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS(`.graphiql-sidebar button[aria-label="Show Stream"]`))); err != nil {
+		t.Fatalf("open the stream view: %v", err)
+	}
+	rows := b.streamRows(t, 40)
+	for i, r := range rows {
+		if r.N != i+1 || r.ID != stored[i] {
+			t.Fatalf("row %d is %+v, want number %d, %s: oldest first", i, r, i+1, stored[i])
+		}
+	}
+	b.waitScroll(t, "at the newest", `s.scrollHeight > s.clientHeight && s.scrollHeight - s.scrollTop - s.clientHeight < 8`)
+
+	// Scrolled up, a new event leaves the view where it is.
+	if err := chromedp.Do(b.ctx, chromedp.Evaluate[chromedp.Void](`document.querySelector('.rewind-stream-events').scrollTop = 0`)); err != nil {
+		t.Fatal(err)
+	}
+	b.waitScroll(t, "offering the newest", `s.scrollTop === 0 && document.querySelector('.rewind-stream-newest') !== null`)
+	live := srv.publish(t, `{"n":40}`)
+	if rows := b.streamRows(t, 41); rows[40].ID != live || rows[40].Live != "true" {
+		t.Fatalf("the last row is %+v, want %s live", rows[40], live)
+	}
+	b.waitScroll(t, "still at the top", `s.scrollTop === 0`)
+	if err := chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS(`.rewind-stream-newest`))); err != nil {
+		t.Fatal(err)
+	}
+	b.waitScroll(t, "back at the newest", `s.scrollHeight - s.scrollTop - s.clientHeight < 8 && document.querySelector('.rewind-stream-newest') === null`)
+	live = srv.publish(t, `{"n":41}`)
+	b.streamRows(t, 42)
+	b.waitScroll(t, "following the newest again", `s.scrollHeight - s.scrollTop - s.clientHeight < 8 && document.querySelector('.rewind-event:last-child')?.dataset.id === '`+live+`'`)
+}
+
+// TestGraphiQLTabsFollowSchema: on a server whose --schema declares other
+// topics than orders.*, Rewind's example tabs use the declared ones, and
+// work there: Publish appends on a topic the declared pattern matches,
+// which Follow receives.
+func TestGraphiQLTabsFollowSchema(t *testing.T) {
+	events, err := eventschema.Parse(&ast.Source{Name: "payments.graphqls", Input: `type PaymentTaken @event(topics: "payments.*", type: "taken") { amount: Float! }`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serve(t, api.Config{Events: events})
+	b := openBrowser(t)
+	defer b.saveScreenshot(t, "")
+	b.open(t, srv.url)
+	if q := b.queryText(); !strings.Contains(q, `topics: ["payments.*"]`) || strings.Contains(q, "orders") {
+		t.Errorf("the Follow tab on a server declaring payments.*:\n%s", q)
+	}
+	b.tab(t, "Publish")
+	if q := b.queryText(); !strings.Contains(q, `topic: "payments.example"`) || strings.Contains(q, "orders") {
+		t.Errorf("the Publish tab on a server declaring payments.*:\n%s", q)
+	}
+	b.run(t)
+	published := b.waitForPublished(t)
+	b.tab(t, "Follow")
+	b.run(t)
+	b.waitFor(t, "the event published from the Publish tab", published)
+}
+
+// streamButton is the sidebar's Stream button as a person sees it.
+type streamButton struct{ Text, Running string }
+
+// listItem is one row of the stream view: an event (ID set) or a mark.
+type listItem struct{ Kind, ID, Text string }
+
+// streamList returns the stream view's rows, events and marks, in order.
+func (b *browser) streamList(t *testing.T) []listItem {
+	t.Helper()
+	items, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]listItem](
+		`[...document.querySelectorAll('.rewind-stream-events > li')].map(e => e.classList.contains('rewind-event') ? {Kind: 'event', ID: e.dataset.id, Text: ''} : {Kind: e.dataset.kind, ID: '', Text: e.innerText.trim()})`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return items
+}
+
+// waitScroll waits until cond, an expression on s (the stream view's list), holds.
+func (b *browser) waitScroll(t *testing.T, what, cond string) {
+	t.Helper()
+	err := chromedp.Do(b.ctx, chromedp.Poll[chromedp.Void](`(s => s && (`+cond+`))(document.querySelector('.rewind-stream-events'))`, chromedp.WithPollingTimeout(10*time.Second)))
+	if err != nil {
+		pos, _ := chromedp.Run(b.ctx, chromedp.Evaluate[[]int](`(s => [s.scrollTop, s.clientHeight, s.scrollHeight])(document.querySelector('.rewind-stream-events'))`))
+		t.Fatalf("the stream view is not %s: %v (scrollTop, clientHeight, scrollHeight: %v)", what, err, pos)
+	}
+}
+
+// queryText is the active tab's operation as the editor shows it.
+func (b *browser) queryText() string {
+	text, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`(document.querySelector('.graphiql-query-editor .view-lines') || {}).innerText || ''`))
+	return strings.ReplaceAll(text, "\u00a0", " ") // Monaco renders spaces as U+00A0
 }
 
 // publishTo publishes on orders.eu through the server's HTTP API.
@@ -211,15 +344,16 @@ type streamRow struct {
 	N    int
 	ID   string
 	Live string // "true", "false", or "undefined" without a mark
+	Data string // the collapsed preview of its data
 }
 
 // streamRows waits until the stream view lists n events and returns them
-// oldest first.
+// in the order listed.
 func (b *browser) streamRows(t *testing.T, n int) []streamRow {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		rows, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]streamRow](`[...document.querySelectorAll('.rewind-event')].reverse().map(e => ({N: Number(e.querySelector('.rewind-event-n').innerText), ID: e.dataset.id, Live: e.dataset.live}))`))
+		rows, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]streamRow](`[...document.querySelectorAll('.rewind-event')].map(e => ({N: Number(e.querySelector('.rewind-event-n').innerText), ID: e.dataset.id, Live: e.dataset.live, Data: e.querySelector('.rewind-event-data summary').innerText}))`))
 		if err == nil && len(rows) == n {
 			return rows
 		}

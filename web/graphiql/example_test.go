@@ -16,7 +16,7 @@ import (
 // assets. No network is needed.
 func ExamplePage() {
 	mux := http.NewServeMux()
-	mux.Handle("GET /graphiql", graphiql.Page("/graphql"))
+	mux.Handle("GET /graphiql", graphiql.Page("/graphql", graphiql.Examples{}))
 	mux.Handle("GET /"+graphiql.AssetsPath+"/", http.StripPrefix("/"+graphiql.AssetsPath+"/", graphiql.Assets()))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()

@@ -23,22 +23,36 @@ import (
 //go:embed dist
 var dist embed.FS
 
+// Examples are what the page opens with besides GraphiQL itself.
+type Examples struct {
+	// Topics are the topic patterns Rewind's example tabs (Follow,
+	// Publish, History) use: the ones a server's typed events are declared
+	// on, say. Empty: orders.*, with orders.eu as the topic published to.
+	Topics []string
+	// Tabs are more operations, one tab each, after Rewind's (the
+	// server's typed events, say).
+	Tabs []string
+}
+
 // Page returns the GraphiQL page for the GraphQL endpoint at endpoint (a
 // path such as /graphql). Its assets are loaded relative to the page, from
 // the folder "graphiql/" beside it: serve Assets there. The page opens
-// with Rewind's example operations, then with tabs, one operation each
-// (the server's typed events, say).
-func Page(endpoint string, tabs ...string) http.Handler {
-	extra := make([]map[string]string, len(tabs))
-	for i, q := range tabs {
+// with Rewind's example operations on ex.Topics, then with ex.Tabs.
+func Page(endpoint string, ex Examples) http.Handler {
+	extra := make([]map[string]string, len(ex.Tabs))
+	for i, q := range ex.Tabs {
 		extra[i] = map[string]string{"query": q}
 	}
-	js, err := json.Marshal(extra)
+	tabs, err := json.Marshal(extra)
 	if err != nil {
 		panic(err) // strings always marshal
 	}
+	topics, err := json.Marshal(append([]string{}, ex.Topics...))
+	if err != nil {
+		panic(err)
+	}
 	var buf bytes.Buffer
-	if err := pageTemplate.Execute(&buf, struct{ Endpoint, Assets, Tabs string }{endpoint, AssetsPath, string(js)}); err != nil {
+	if err := pageTemplate.Execute(&buf, struct{ Endpoint, Assets, Tabs, Topics string }{endpoint, AssetsPath, string(tabs), string(topics)}); err != nil {
 		panic(err) // the template is a constant
 	}
 	body := buf.Bytes()
@@ -63,7 +77,7 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 <style>body { margin: 0; } #graphiql { height: 100dvh; }</style>
 </head>
 <body>
-<div id="graphiql" data-endpoint="{{.Endpoint}}" data-tabs="{{.Tabs}}"></div>
+<div id="graphiql" data-endpoint="{{.Endpoint}}" data-topics="{{.Topics}}" data-tabs="{{.Tabs}}"></div>
 <script type="module" src="{{.Assets}}/graphiql.js"></script>
 </body>
 </html>

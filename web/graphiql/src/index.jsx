@@ -9,9 +9,9 @@ import './stream.css';
 import { GraphiQL } from 'graphiql';
 import { createGraphiQLFetcher } from '@graphiql/toolkit';
 import { createRoot } from 'react-dom/client';
-import { tabs } from './tabs.js';
+import { exampleTabs } from './tabs.js';
 import { createStreams, isSubscription, shallowIntrospection, withOperationName } from './streams.js';
-import { StreamIcon, StreamStatus, StreamView } from './StreamView.jsx';
+import { StreamStatus, StreamView, streamIcon } from './StreamView.jsx';
 
 // Monaco runs its language services in workers, built beside this file.
 globalThis.MonacoEnvironment = {
@@ -46,12 +46,14 @@ const fetcher = (request, opts) => {
 
 const streamPlugin = {
   title: 'Stream',
-  icon: StreamIcon,
+  icon: streamIcon(streams),
   content: () => <StreamView streams={streams} />,
 };
 
-// The server's own example tabs (its typed events, when it declares any)
-// come after Rewind's.
+// Rewind's example tabs use the topics the server declares typed events on
+// (orders.* without a schema); the server's own tabs (its typed events)
+// come after them.
+const tabs = exampleTabs(JSON.parse(page.dataset.topics || '[]'));
 const extra = JSON.parse(page.dataset.tabs || '[]');
 
 createRoot(page).render(

@@ -11,8 +11,11 @@
 import { createClient } from 'graphql-ws';
 import { Kind, parse, print, visit } from 'graphql';
 
-// The most events a stream keeps for the stream view; its counts go on.
-const keepEvents = 5000;
+// The most rows (events and marks) a stream keeps for the stream view; its
+// counts go on.
+const keepRows = 5000;
+// The longest preview of an event's data on its (collapsed) row.
+const previewLength = 160;
 
 // Close codes after which reconnecting cannot help (README: close codes).
 const fatalCloses = new Set([1002, 1003, 1007, 1008, 1009, 1010, 4400, 4401, 4403, 4406, 4409, 4429]);
@@ -164,7 +167,12 @@ class Stream {
     this.request = request; // as GraphiQL sent it
     this.headers = headers;
     this.title = request.operationName || 'subscription';
-    this.events = [];
+    // rows are what the stream view lists, oldest first: events and the
+    // marks of reconnections and resumes; key orders them across resumes.
+    this.rows = [];
+    this.key = 0;
+    this.lastId = undefined; // the last event's id: where a retry resumes
+    this.retrying = false; // the current attempt is a reconnection
     this.total = 0;
     this.replayed = 0;
     this.live = 0;
@@ -192,6 +200,7 @@ class Stream {
       connectionParams: this.headers ?? {},
       retryAttempts: 0, // the stream retries, after its last event
       lazy: true,
+      on: { connected: () => this.client === client && this.onConnected(after) },
     }));
     const variables = after ? usedVariables(query, this.request.variables) : this.request.variables;
     // A disposed attempt may still report its end: only the current one counts.
@@ -211,11 +220,31 @@ class Stream {
 
   /** resumeFrom restarts the stream after the event with id: its events from then on replace the list. */
   resumeFrom(id) {
-    this.events = [];
+    this.rows = [];
     this.total = this.replayed = this.live = 0;
     this.resumedAfter = id;
+    this.lastId = undefined;
     this.attempts = 0;
+    this.retrying = false;
+    this.mark('resume', `resumed after ${id}`);
     this.start(id);
+  }
+
+  /** mark adds a row that is no event: a reconnection, a resume. */
+  mark(kind, text) {
+    this.push({ kind, key: ++this.key, text, at: new Date().toISOString() });
+  }
+
+  push(row) {
+    this.rows.push(row);
+    if (this.rows.length > keepRows) this.rows.splice(0, this.rows.length - keepRows);
+  }
+
+  onConnected(after) {
+    if (!this.retrying) return;
+    this.retrying = false;
+    this.mark('resumed', after ? `reconnected: resuming after ${after}` : 'reconnected: starting again (no event received yet)');
+    this.changed();
   }
 
   stop() {
@@ -236,9 +265,16 @@ class Stream {
     if (result.errors?.length && result.data == null) return this.onError(result.errors);
     this.status = 'live';
     this.attempts = 0;
+    this.lastResult = this.prepared.strip(result);
     const value = result.data?.[this.prepared.rootKey];
     if (value && typeof value === 'object') {
+      // The row shows the event's data field, or else what the operation
+      // selected (realTimeMessages' content, say), as the user wrote it.
+      const selected = this.lastResult.data[this.prepared.rootKey];
+      const data = 'data' in selected ? selected.data : selected;
       const ev = {
+        kind: 'event',
+        key: ++this.key,
         n: ++this.total,
         id: value.id,
         time: value.time ?? value.timestamp,
@@ -246,21 +282,32 @@ class Stream {
         topic: value.topic,
         type: value.type,
         at: new Date().toISOString(),
+        data,
+        preview: preview(data),
       };
       if (ev.live === true) this.live++;
       else if (ev.live === false) this.replayed++;
-      this.events.push(ev);
-      if (this.events.length > keepEvents) this.events.splice(0, this.events.length - keepEvents);
+      if (ev.id) this.lastId = ev.id;
+      this.push(ev);
     }
-    this.lastResult = this.prepared.strip(result);
     for (const v of this.views) v.next(this.lastResult);
     this.changed();
   }
 
   onError(err) {
-    const last = this.events.at(-1)?.id ?? this.resumedAfter;
+    const last = this.lastId ?? this.resumedAfter;
     if (retryable(err) && (last || this.total === 0)) {
       this.stopAttempt();
+      // One mark for a reconnection, however many attempts it takes.
+      const text = `connection lost (${describe(err)}); reconnecting`;
+      const previous = this.rows.at(-1);
+      if (this.status === 'reconnecting' && previous?.kind === 'reconnect') {
+        previous.attempts = (previous.attempts ?? 1) + 1;
+        previous.text = `${text} (attempt ${previous.attempts})`;
+      } else {
+        this.mark('reconnect', text);
+      }
+      this.retrying = true;
       this.status = 'reconnecting';
       this.attempts++;
       const wait = Math.min(250 * 2 ** Math.min(this.attempts - 1, 5), 5000) * (0.5 + Math.random() / 2);
@@ -298,6 +345,18 @@ class Stream {
       },
     };
   }
+}
+
+/** preview is data on one line, cut to previewLength characters. */
+function preview(data) {
+  let text;
+  try {
+    text = JSON.stringify(data);
+  } catch {
+    text = String(data);
+  }
+  if (text === undefined) return '';
+  return text.length > previewLength ? `${text.slice(0, previewLength - 1)}…` : text;
 }
 
 function retryable(err) {
