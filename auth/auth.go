@@ -1,7 +1,8 @@
-// Package auth decides who may do what: it verifies signed tokens (JWT)
-// into a Principal whose claims list the topic patterns it may subscribe
-// to and publish on, and answers the questions every entry and exit point
-// asks. It knows nothing of HTTP or GraphQL.
+// Package auth decides who may do what: a Principal, whose grants list the
+// topic patterns it may subscribe to and publish on, answers the questions
+// every entry and exit point asks. A Verifier makes principals from
+// credentials (package jwtauth, from signed tokens). It knows nothing of
+// HTTP or GraphQL, and links no token library.
 package auth
 
 import (
@@ -20,6 +21,13 @@ var (
 	// ErrForbidden: valid credentials that do not allow the request.
 	ErrForbidden = errors.New("forbidden")
 )
+
+// Verifier turns a request's credentials (a bearer token) into its
+// principal, or an error wrapping ErrUnauthenticated. Package jwtauth
+// verifies JSON Web Tokens.
+type Verifier interface {
+	Verify(token string) (*Principal, error)
+}
 
 // Principal is who a request acts for and what it may do.
 type Principal struct {
@@ -103,5 +111,3 @@ func From(ctx context.Context) (*Principal, error) {
 	}
 	return nil, fmt.Errorf("%w: send a token (Authorization: Bearer ...)", ErrUnauthenticated)
 }
-
-func validPattern(p string) error { return eventstore.ValidatePattern(p) }

@@ -14,7 +14,7 @@ import (
 
 // authenticator puts the request's principal in its context.
 type authenticator struct {
-	verifier *auth.Verifier // nil: authentication off
+	verifier auth.Verifier // nil: authentication off
 }
 
 // middleware verifies the Authorization header. A token that does not

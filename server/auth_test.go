@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rewind-dev/rewind/auth"
+	"github.com/rewind-dev/rewind/auth/jwtauth"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/internal/authtest"
 	"github.com/rewind-dev/rewind/internal/wstest"
@@ -27,7 +27,7 @@ func startAuth(t *testing.T, cfg api.Config) (*env, authtest.HS256) {
 func startAuthWith(t *testing.T, scfg eventstore.Config, cfg api.Config) (*env, authtest.HS256) {
 	t.Helper()
 	key := authtest.NewHS256(t)
-	v, err := auth.NewVerifier(auth.JWTConfig{SecretFile: key.File})
+	v, err := jwtauth.New(jwtauth.Config{SecretFile: key.File})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rewind-dev/rewind/auth"
+	"github.com/rewind-dev/rewind/auth/jwtauth"
 	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/internal/authtest"
@@ -201,7 +201,7 @@ func TestFederationEntities(t *testing.T) {
 // not read is null with FORBIDDEN at its index, never data.
 func TestFederationEntitiesGrants(t *testing.T) {
 	key := authtest.NewHS256(t)
-	v, err := auth.NewVerifier(auth.JWTConfig{SecretFile: key.File})
+	v, err := jwtauth.New(jwtauth.Config{SecretFile: key.File})
 	if err != nil {
 		t.Fatal(err)
 	}

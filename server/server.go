@@ -117,7 +117,7 @@ type Config struct {
 
 	// Auth verifies bearer tokens; nil turns authentication off: every
 	// request may do everything (local use only).
-	Auth *auth.Verifier
+	Auth auth.Verifier
 	// PublishRate, when positive, bounds each principal's appends per
 	// second (bursts of PublishBurst).
 	PublishRate  float64

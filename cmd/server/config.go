@@ -12,7 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/rewind-dev/rewind/auth"
+	"github.com/rewind-dev/rewind/auth/jwtauth"
 	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/graph"
@@ -349,7 +349,7 @@ func (c config) server(log *slog.Logger) (server.Config, error) {
 	if c.authMode == "none" {
 		return cfg, nil
 	}
-	v, err := auth.NewVerifier(auth.JWTConfig{
+	v, err := jwtauth.New(jwtauth.Config{
 		SecretFile: c.jwtSecretFile, PublicKeyFile: c.jwtPublicKeyFile, JWKSFile: c.jwtJWKSFile,
 		Issuer: c.jwtIssuer, Audience: c.jwtAudience,
 	})

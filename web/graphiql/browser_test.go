@@ -15,7 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/vektah/gqlparser/v2/ast"
 
-	"github.com/rewind-dev/rewind/auth"
+	"github.com/rewind-dev/rewind/auth/jwtauth"
 	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/internal/apitest"
@@ -388,7 +388,7 @@ func TestGraphiQLLoadsSchema(t *testing.T) {
 // WebSocket as well as its HTTP requests.
 func TestGraphiQLWithToken(t *testing.T) {
 	key := authtest.NewHS256(t)
-	v, err := auth.NewVerifier(auth.JWTConfig{SecretFile: key.File})
+	v, err := jwtauth.New(jwtauth.Config{SecretFile: key.File})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,8 @@
-package auth
+// Package jwtauth verifies signed JSON Web Tokens into auth principals:
+// HS256 secrets, PEM public keys (RS256, EdDSA, ES256) and JWKS files, with
+// only the algorithms each key allows. It is apart from package auth so
+// that principals and their grants link no JWT library.
+package jwtauth
 
 import (
 	"encoding/json"
@@ -10,10 +14,13 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/rewind-dev/rewind/auth"
+	"github.com/rewind-dev/rewind/eventstore"
 )
 
-// JWTConfig says how tokens are verified. Exactly one key source is set.
-type JWTConfig struct {
+// Config says how tokens are verified. Exactly one key source is set.
+type Config struct {
 	// SecretFile holds the shared secret for HS256.
 	SecretFile string
 	// PublicKeyFile holds a PEM public key (RSA for RS256, Ed25519 for
@@ -52,8 +59,8 @@ type Verifier struct {
 // size (RFC 7518, section 3.2).
 const minSecret = 32
 
-// NewVerifier loads the configured key.
-func NewVerifier(cfg JWTConfig) (*Verifier, error) {
+// New loads the configured key.
+func New(cfg Config) (*Verifier, error) {
 	if cfg.Leeway == 0 {
 		cfg.Leeway = 30 * time.Second
 	}
@@ -142,24 +149,24 @@ func parsePublicKey(pem []byte) (any, []string, error) {
 
 // Verify checks a token (with or without its "Bearer " prefix) and
 // returns its principal.
-func (v *Verifier) Verify(token string) (*Principal, error) {
+func (v *Verifier) Verify(token string) (*auth.Principal, error) {
 	token = strings.TrimSpace(token)
 	if len(token) > 7 && strings.EqualFold(token[:7], "bearer ") {
 		token = strings.TrimSpace(token[7:])
 	}
 	if token == "" {
-		return nil, fmt.Errorf("%w: no token", ErrUnauthenticated)
+		return nil, fmt.Errorf("%w: no token", auth.ErrUnauthenticated)
 	}
 	var c Claims
 	if _, err := v.parser.ParseWithClaims(token, &c, v.keyfunc); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+		return nil, fmt.Errorf("%w: %w", auth.ErrUnauthenticated, err)
 	}
 	for _, p := range append(c.Rewind.Subscribe, c.Rewind.Publish...) {
-		if err := validPattern(p); err != nil {
-			return nil, fmt.Errorf("%w: token grants %q: %w", ErrUnauthenticated, p, err)
+		if err := eventstore.ValidatePattern(p); err != nil {
+			return nil, fmt.Errorf("%w: token grants %q: %w", auth.ErrUnauthenticated, p, err)
 		}
 	}
-	p := &Principal{Subject: c.Subject, Subscribe: c.Rewind.Subscribe, Publish: c.Rewind.Publish, Admin: c.Rewind.Admin}
+	p := &auth.Principal{Subject: c.Subject, Subscribe: c.Rewind.Subscribe, Publish: c.Rewind.Publish, Admin: c.Rewind.Admin}
 	if c.ExpiresAt != nil {
 		// The token is accepted until exp plus the leeway, so that is
 		// when requests made with it end: a token inside the leeway must

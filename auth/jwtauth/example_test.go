@@ -1,4 +1,4 @@
-package auth_test
+package jwtauth_test
 
 import (
 	"errors"
@@ -11,6 +11,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/rewind-dev/rewind/auth"
+	"github.com/rewind-dev/rewind/auth/jwtauth"
 )
 
 // Verify an HS256 token into a Principal and ask it what it may do. The
@@ -27,13 +28,13 @@ func ExampleVerifier_Verify() {
 		log.Fatal(err)
 	}
 
-	v, err := auth.NewVerifier(auth.JWTConfig{SecretFile: file})
+	v, err := jwtauth.New(jwtauth.Config{SecretFile: file})
 	if err != nil {
 		log.Fatal(err)
 	}
 
 	// An issuer signs a token like this one.
-	var claims auth.Claims
+	var claims jwtauth.Claims
 	claims.Subject = "app-42"
 	claims.ExpiresAt = jwt.NewNumericDate(time.Now().Add(time.Hour))
 	claims.Rewind.Subscribe = []string{"orders.>"}
