@@ -41,6 +41,12 @@ const (
 	// Refusals of an operation before it runs (see limits).
 	CodeDepthLimit      = "DEPTH_LIMIT_EXCEEDED"
 	CodeComplexityLimit = "COMPLEXITY_LIMIT_EXCEEDED"
+	// A subscription whose filter would take its principal's distinct
+	// live filters past --max-filter-cost (replay.ErrFilterBudget).
+	CodeFilterBudget = "FILTER_BUDGET_EXCEEDED"
+	// An idempotent retry whose original event was stored and has since
+	// been removed by retention (eventstore.ErrSuperseded).
+	CodeAlreadyStored = "ALREADY_STORED"
 )
 
 // errPanicked is what a client sees of a panic, logged with its stack
@@ -80,6 +86,8 @@ func Code(err error) string {
 		return CodeCursorExpired
 	case errors.Is(err, replay.ErrSlowConsumer):
 		return CodeSlowConsumer
+	case errors.Is(err, replay.ErrFilterBudget):
+		return CodeFilterBudget
 	case errors.Is(err, eventstore.ErrUnavailable):
 		return CodeUnavailable
 	case errors.Is(err, auth.ErrUnauthenticated):
