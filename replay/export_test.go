@@ -1,7 +1,5 @@
 package replay
 
-import "github.com/rewind-dev/rewind/eventfilter"
-
 // DistinctFilters is how many distinct filters the live set holds, for
 // tests that its sharing is released.
 func (h *Hub) DistinctFilters() int {
@@ -16,6 +14,3 @@ func (h *Hub) OnFilterTurn(fn func(start bool)) { h.pool.onTurn = fn }
 
 // FilterWorkers is how many workers evaluate filters.
 func (h *Hub) FilterWorkers() int { return h.pool.workers }
-
-// FilterCost is what f costs its owner's budget.
-func FilterCost(f *eventfilter.Filter) int { return filterCost(f) }

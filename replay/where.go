@@ -23,8 +23,10 @@ var ErrFilterBudget = errors.New("filter budget exceeded")
 // the workers, for every event of its topics.
 const groupSteps = 64
 
-// filterCost is what f costs its owner's budget.
-func filterCost(f *eventfilter.Filter) int {
+// FilterCost is what f costs its owner's budget (Config.MaxFilterCost)
+// while the owner holds it: its evaluation steps (eventfilter.Filter.Size)
+// and 64 for its queue and turns.
+func FilterCost(f *eventfilter.Filter) int {
 	nodes, values := f.Size()
 	return nodes + values + groupSteps
 }
@@ -79,7 +81,7 @@ func (h *Hub) acquireFilter(ownerName string, f *eventfilter.Filter) (*sharedFil
 		if o == nil {
 			o = &owner{name: ownerName}
 		}
-		cost := filterCost(f)
+		cost := FilterCost(f)
 		if limit := h.cfg.MaxFilterCost; limit > 0 && o.cost+cost > limit {
 			return nil, fmt.Errorf("%w: this filter costs %d and its principal's other distinct live filters %d, over the %d one principal may hold; end subscriptions with other filters, or share one",
 				ErrFilterBudget, cost, o.cost, limit)
