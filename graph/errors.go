@@ -74,6 +74,8 @@ func Code(err error) string {
 	switch {
 	case errors.Is(err, eventstore.ErrKeyReused):
 		return CodeKeyReused
+	case errors.Is(err, eventstore.ErrSuperseded):
+		return CodeAlreadyStored
 	case errors.Is(err, ErrShapeMismatch):
 		return CodeEventShapeMismatch
 	case errIs(err, errBadInput, eventschema.ErrInvalidData, eventstore.ErrInvalidTopic, eventstore.ErrInvalidEvent, eventstore.ErrInvalidID, eventstore.ErrInvalidStart, eventfilter.ErrInvalid):
