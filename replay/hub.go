@@ -45,8 +45,8 @@ type Config struct {
 }
 
 // DefaultMaxFilterCost is Config.MaxFilterCost's default: some 1.2 ms of
-// one core per event at most, whatever filters an owner holds (about 1,500
-// simple filters, or 8 at every bound of eventfilter).
+// one core per event at most, whatever filters an owner holds (about 1,400
+// simple filters, or 9 at every bound of eventfilter).
 const DefaultMaxFilterCost = 100_000
 
 func (c Config) withDefaults() Config {

@@ -20,15 +20,15 @@ import (
 	api "github.com/rewind-dev/rewind/server"
 )
 
-// deepPath is 15 levels of "d" then "t": a path of 16 segments.
-var deepPath = strings.Repeat("d.", 15) + "t"
+// deepPath is 63 levels of "d" then "t": a path of 64 segments.
+var deepPath = strings.Repeat("d.", 63) + "t"
 
 // attackData is the data of the attacker's events: an RFC 3339 time with
 // an offset at deepPath.
 func attackData(i int) map[string]any {
 	var v any = "2026-03-01T10:00:00.123456789+02:00"
 	v = map[string]any{"t": v}
-	for range 15 {
+	for range 63 {
 		v = map[string]any{"d": v}
 	}
 	m := v.(map[string]any)
@@ -37,7 +37,7 @@ func attackData(i int) map[string]any {
 }
 
 // expensiveFilter is filter i of the attack: an and of 62 time
-// comparisons at deepPath that pass (each follows 16 segments and parses
+// comparisons at deepPath that pass (each follows 64 segments and parses
 // the time) and a last one that fails, so that every leaf is evaluated on
 // every event and nothing is delivered: pure filter work, no fan-out.
 func expensiveFilter(i int) map[string]any {
