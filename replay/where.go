@@ -39,6 +39,15 @@ func FilterCost(f *eventfilter.Filter) int {
 // passes, into each of those followers' live channel or feed. A group
 // belongs to one owner so that its cost is charged to exactly one budget
 // and its turns are that owner's.
+//
+// The seam holds as without filters. A follower is handed only events
+// above the head it registered at (the tail gathers it for those alone),
+// and its group takes them one turn at a time, in stream order, so they
+// reach it in order. A follower that cannot take an event (its channel or
+// feed is full, or its group's queue was) is cut off: it takes nothing more
+// from the group, leaves the live set, and catches up from storage, with
+// its filter, after the last event it was given, as when its own buffer
+// fills. Events still queued for it are skipped, and read from storage.
 type sharedFilter struct {
 	hub     *Hub
 	owner   *owner
