@@ -169,6 +169,9 @@ var fatalCodes = map[string]bool{
 	"BAD_USER_INPUT": true, "CURSOR_NOT_FOUND": true, "CURSOR_EXPIRED": true,
 	"GRAPHQL_PARSE_FAILED": true, "GRAPHQL_VALIDATION_FAILED": true,
 	"UNAUTHENTICATED": true, "FORBIDDEN": true, "PAYLOAD_TOO_LARGE": true,
+	// A publish whose idempotency key's event was stored and has since
+	// been removed by retention: it is stored, and retrying stores nothing.
+	"ALREADY_STORED": true,
 }
 
 // Fatal reports whether err is one that retrying cannot fix: a refused

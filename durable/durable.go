@@ -20,6 +20,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/rewind-dev/rewind/auth"
 	"github.com/rewind-dev/rewind/eventfilter"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/graph"
@@ -194,6 +195,9 @@ func Subscribe[T, Out any](ctx context.Context, src Source, req Request, wrap fu
 // start turns req's start point into the hub's, as Rewind's own fields do.
 func start(ctx context.Context, store *eventstore.Store, req Request) (replay.Request, error) {
 	out := replay.Request{Topics: req.Topics, Types: req.Types, Filter: req.Where}
+	if p, err := auth.From(ctx); err == nil {
+		out.Owner = p.Subject // its filter is charged to its principal
+	}
 	err := graph.StartAt(ctx, store, &out, req.AfterID, req.Last, req.Since, req.Latest)
 	return out, err
 }

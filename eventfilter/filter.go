@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -62,13 +63,36 @@ func (f *Filter) Key() string {
 	return f.key
 }
 
-// Size returns the filter's number of filters (leaves and combinations)
-// and of values it compares with: the work of one evaluation.
+// Size is the work of one evaluation, in steps, as Spec.Size counts it;
+// in values repeated in the Spec count once, as they are compared once.
+// A nil Filter costs nothing.
 func (f *Filter) Size() (nodes, values int) {
 	if f == nil {
 		return 0, 0
 	}
 	return f.nodes, f.values
+}
+
+// size counts n's work for Size.
+func (n *node) size() (nodes, values int) {
+	nodes = stepsPerNode
+	for _, k := range n.kids {
+		kn, kv := k.size()
+		nodes, values = nodes+kn, values+kv
+	}
+	switch n.op {
+	case opAnd, opOr, opNot:
+		return nodes, values
+	case opEq, opNe:
+		values += valueSteps(len(n.valueKey))
+	case opIn:
+		for _, k := range n.valueKeys {
+			values += valueSteps(len(k))
+		}
+	case opGt, opGte, opLt, opLte:
+		nodes += stepsPerRange
+	}
+	return nodes + stepsPerSegment*len(n.path), values
 }
 
 // String is the filter's Key.
@@ -263,11 +287,11 @@ func (x number) equal(y number) bool {
 }
 
 // Doc is one event's data for evaluation, decoded the first time a filter
-// reads it and then shared by every filter evaluated on it. Not safe for
-// concurrent use.
+// reads it and then shared by every filter evaluated on it. Safe for
+// concurrent use: filters evaluated on several goroutines share one decode.
 type Doc struct {
 	data    json.RawMessage
-	decoded bool
+	once    sync.Once
 	v       any
 	decodes int // for tests: how often data was decoded
 }
@@ -278,13 +302,12 @@ func NewDoc(data json.RawMessage) *Doc { return &Doc{data: data} }
 // value is the decoded data; data that is not JSON (never stored) has no
 // paths.
 func (d *Doc) value() any {
-	if !d.decoded {
-		d.decoded = true
+	d.once.Do(func() {
 		d.decodes++
 		if v, err := decode(d.data); err == nil {
 			d.v = v
 		}
-	}
+	})
 	return d.v
 }
 

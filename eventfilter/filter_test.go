@@ -216,24 +216,57 @@ func TestInvalid(t *testing.T) {
 
 func TestSize(t *testing.T) {
 	s := &Spec{And: []*Spec{{Path: "a", In: []json.RawMessage{[]byte(`1`), []byte(`2`)}}, {Not: &Spec{Path: "b", Eq: []byte(`3`)}}}}
+	// and 1, leaf a 1 + 1 segment, not 1, leaf b 1 + 1 segment; three
+	// values of 3 steps each.
 	nodes, values := s.Size()
-	if nodes != 4 || values != 3 {
-		t.Fatalf("Size: %d nodes, %d values, want 4 and 3", nodes, values)
+	if nodes != 6 || values != 9 {
+		t.Fatalf("Size: %d and %d steps, want 6 and 9", nodes, values)
 	}
 	f, err := Compile(s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, v := f.Size(); n != 4 || v != 3 {
+	if n, v := f.Size(); n != 6 || v != 9 {
 		t.Fatalf("compiled Size: %d, %d", n, v)
 	}
-	// Counting stops past the bound, whatever the input holds.
+	// What makes an evaluation dear is counted: path segments, a range
+	// comparison (it may parse a time), a value's length.
+	for _, tc := range []struct {
+		where          string
+		nodes, values  int
+		compiledValues int
+	}{
+		{`{"path":"a.b.c.d","exists":true}`, 5, 0, 0},
+		{`{"path":"t","gt":1}`, 10, 0, 0},
+		{`{"path":"a","eq":"` + strings.Repeat("x", 78) + `"}`, 2, 13, 13},
+		{`{"path":"a","in":[1,1,2]}`, 2, 9, 6}, // a repeated value is compared once
+	} {
+		var spec Spec
+		if err := json.Unmarshal([]byte(tc.where), &spec); err != nil {
+			t.Fatal(err)
+		}
+		if n, v := spec.Size(); n != tc.nodes || v != tc.values {
+			t.Errorf("%s: Size %d and %d, want %d and %d", tc.where, n, v, tc.nodes, tc.values)
+		}
+		f, err := Parse([]byte(tc.where))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, v := f.Size(); n != tc.nodes || v != tc.compiledValues {
+			t.Errorf("%s: compiled Size %d and %d, want %d and %d", tc.where, n, v, tc.nodes, tc.compiledValues)
+		}
+	}
+	// Counting stops past the bounds, whatever the input holds.
 	wide := &Spec{}
 	for range 10 * MaxNodes {
 		wide.Or = append(wide.Or, &Spec{Path: "a", Exists: new(bool)})
 	}
-	if n, _ := wide.Size(); n > MaxNodes+1 {
-		t.Fatalf("Size counted %d nodes", n)
+	if n, _ := wide.Size(); n > 2*(MaxNodes+1) {
+		t.Fatalf("Size counted %d steps for %d filters", n, len(wide.Or))
+	}
+	long := &Spec{Path: strings.Repeat("a.", 1<<20), Exists: new(bool)}
+	if n, _ := long.Size(); n > MaxPath+2 {
+		t.Fatalf("Size counted %d steps for a path of %d bytes", n, len(long.Path))
 	}
 }
 

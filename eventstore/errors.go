@@ -28,6 +28,14 @@ var (
 	// deduplication window, for a different event. Errors wrapping it also
 	// wrap ErrInvalidEvent.
 	ErrKeyReused = errors.New("idempotency key reused for a different event")
+	// ErrSuperseded: an append with an idempotency key that JetStream
+	// found stored within the deduplication window, whose event has since
+	// been removed by retention (a newer event of its topic under
+	// MaxMsgsPerSubject, say) and is no longer remembered by this store
+	// (another process appended it, or this one restarted). The event was
+	// stored once; it is not stored again. A store that remembers it
+	// returns it instead.
+	ErrSuperseded = errors.New("already stored, since removed by retention")
 	// ErrStartConflict: more than one start point given, which each front
 	// words in its own names for them. Errors wrapping it also wrap
 	// ErrInvalidStart.

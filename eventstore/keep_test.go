@@ -2,7 +2,9 @@ package eventstore_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/rewind-dev/rewind/eventstore"
@@ -59,5 +61,83 @@ func TestKeepPerTopicReconciled(t *testing.T) {
 	appendN(t, s, "dev.a", 3)
 	if got := collect(t, s, eventstore.Query{}); len(got) != 4 {
 		t.Fatalf("after removing the limit the stream holds %d events, want 4", len(got))
+	}
+}
+
+// TestKeyedRetryAfterSupersede: under MaxMsgsPerSubject, a retry of an
+// append with an idempotency key whose event a newer one has replaced
+// returns the original event, as stored, and stores nothing; with other
+// data it is ErrKeyReused. A store that does not remember the append
+// (another process, a restart) answers ErrSuperseded, which names no
+// sequence, never a cursor error. Appends stored by one atomic batch
+// (group commit) and retried in one are answered alike.
+func TestKeyedRetryAfterSupersede(t *testing.T) {
+	n := testenv.StartNATS(t)
+	s := n.Store(eventstore.Config{MaxMsgsPerSubject: 1})
+	ctx := ctxT(t)
+	key := func(i int) eventstore.AppendOption { return eventstore.WithIdempotencyKey(fmt.Sprintf("k%d", i)) }
+	topic := func(i int) string { return fmt.Sprintf("dev.%d", i) }
+
+	// 20 keyed appends held together, stored as one batch.
+	const n1 = 20
+	queued, release := s.HoldCommits()
+	var chs []<-chan appended
+	for i := range n1 {
+		chs = append(chs, queueAppend(t, s, queued, ctx, ev(topic(i), fmt.Sprint(i)), key(i)))
+	}
+	release()
+	orig := make([]eventstore.Event, n1)
+	for i, ch := range chs {
+		r := result(t, ch)
+		if r.err != nil {
+			t.Fatalf("append %d: %v", i, r.err)
+		}
+		orig[i] = r.ev
+	}
+	// A newer event of each topic replaces it.
+	for i := range n1 {
+		appendN(t, s, topic(i), 1)
+	}
+	st, err := s.State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// One retry alone, then the others held together.
+	again, err := s.Append(ctx, ev(topic(0), "0"), key(0))
+	if err != nil || again.ID != orig[0].ID || again.Seq != orig[0].Seq || string(again.Data) != "0" || again.Topic != topic(0) {
+		t.Fatalf("retry alone: %+v, %v; want the original %+v", again, err, orig[0])
+	}
+	queued, release = s.HoldCommits()
+	chs = chs[:0]
+	for i := 1; i < n1; i++ {
+		chs = append(chs, queueAppend(t, s, queued, ctx, ev(topic(i), fmt.Sprint(i)), key(i)))
+	}
+	release()
+	for j, ch := range chs {
+		i := j + 1
+		if r := result(t, ch); r.err != nil || r.ev.ID != orig[i].ID || r.ev.Seq != orig[i].Seq || string(r.ev.Data) != fmt.Sprint(i) {
+			t.Fatalf("retry %d in a batch: %+v, %v; want the original %+v", i, r.ev, r.err, orig[i])
+		}
+	}
+	if _, err := s.Append(ctx, ev(topic(1), `"other"`), key(1)); !errors.Is(err, eventstore.ErrKeyReused) || !strings.Contains(err.Error(), orig[1].ID.String()) {
+		t.Fatalf("the key with other data: %v, want ErrKeyReused naming %s", err, orig[1].ID)
+	}
+	if after, err := s.State(ctx); err != nil || after.LastSeq != st.LastSeq {
+		t.Fatalf("retries stored events: last sequence %d, was %d (%v)", after.LastSeq, st.LastSeq, err)
+	}
+
+	// Another store on the same stream remembers nothing of them.
+	other := n.Store(eventstore.Config{MaxMsgsPerSubject: 1})
+	_, err = other.Append(ctx, ev(topic(2), "2"), key(2))
+	if !errors.Is(err, eventstore.ErrSuperseded) || errors.Is(err, eventstore.ErrCursorNotFound) || errors.Is(err, eventstore.ErrCursorExpired) {
+		t.Fatalf("retry on another store: %v, want ErrSuperseded alone", err)
+	}
+	if msg := err.Error(); strings.Contains(msg, "sequence") || strings.Contains(msg, fmt.Sprint(orig[2].Seq)) || !strings.Contains(msg, "not stored again") {
+		t.Fatalf("message %q: it says what happened and shows no sequence", msg)
+	}
+	t.Logf("another store: %v", err)
+	if after, err := other.State(ctx); err != nil || after.LastSeq != st.LastSeq {
+		t.Fatalf("a retry on another store stored an event: last sequence %d, was %d (%v)", after.LastSeq, st.LastSeq, err)
 	}
 }

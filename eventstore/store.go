@@ -59,7 +59,10 @@ type Config struct {
 	// answered like any other removed by retention (see Resolve).
 	MaxMsgsPerSubject int64
 	// CacheSize is how many recent id -> sequence pairs are remembered to
-	// resolve cursors without a storage scan. Default 100,000 (~5 MiB).
+	// resolve cursors without a storage scan (~5 MiB for 100,000), and how
+	// many recent appends with an idempotency key are remembered, so that
+	// a retry answers with the original event even once retention has
+	// removed it (~15 MiB for 100,000). Default 100,000.
 	CacheSize int
 	// DisableGroupCommit makes every Append a JetStream publish of its own.
 	// By default, appends made while another is being stored are stored
@@ -148,10 +151,11 @@ type Store struct {
 	entropy *ulid.MonotonicEntropy
 
 	seqs     *lru.Cache[ulid.ULID, uint64]
-	scans    *turns              // scans of lookups at once (maxScans)
-	scanning gauge               // scans of lookups in progress
-	reads    *semaphore.Weighted // consumers this store holds at once
-	topics   *topicLists         // recent listings of topics
+	keyed    *lru.Cache[keyedID, keyedAppend] // recent appends with a key, by message id
+	scans    *turns                           // scans of lookups at once (maxScans)
+	scanning gauge                            // scans of lookups in progress
+	reads    *semaphore.Weighted              // consumers this store holds at once
+	topics   *topicLists                      // recent listings of topics
 
 	commits *committer // nil: every append is published alone
 }
@@ -200,6 +204,10 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	keyed, err := lru.New[keyedID, keyedAppend](max(cfg.CacheSize, 1))
+	if err != nil {
+		return nil, err
+	}
 	s := &Store{
 		cfg:     cfg,
 		nc:      nc,
@@ -207,6 +215,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		stream:  stream,
 		entropy: ulid.Monotonic(rand.Reader, 0),
 		seqs:    seqs,
+		keyed:   keyed,
 		scans:   newTurns(maxScans),
 		reads:   semaphore.NewWeighted(maxReads),
 		topics:  newTopicLists(),
@@ -309,23 +318,79 @@ func (s *Store) Append(ctx context.Context, ev Event, opts ...AppendOption) (Eve
 		return Event{}, fmt.Errorf("append to %s: %w", ev.Topic, err)
 	}
 	if ack.Duplicate && o.key != "" {
-		orig, err := s.getSeq(ctx, ack.Sequence)
-		if err != nil {
-			return Event{}, fmt.Errorf("read original of idempotency key %q: %w", o.key, err)
-		}
-		if orig.Type != ev.Type || !bytes.Equal(orig.Data, ev.Data) {
-			what := "other data"
-			if orig.Type != ev.Type {
-				what = "another type"
-			}
-			return Event{}, fmt.Errorf("%w: %w: idempotency key %s was used on %s for event %s, with %s; use a new key for a new event",
-				ErrKeyReused, ErrInvalidEvent, quoteShort(o.key), ev.Topic, orig.ID, what)
-		}
-		return orig, nil
+		return s.original(ctx, ev, o, msgID, ack.Sequence)
 	}
 	ev.Seq = ack.Sequence
 	s.seqs.Add(ev.ID, ev.Seq)
+	if o.key != "" {
+		s.keyed.Add(keyedIDOf(msgID), keyedAppend{id: ev.ID, seq: ev.Seq, typ: ev.Type, data: dataSum(ev.Data)})
+	}
 	return ev, nil
+}
+
+// keyedID is a message id of an append with a key, hashed: a fixed 16
+// bytes whatever the key, scope and topic.
+type keyedID [16]byte
+
+func keyedIDOf(msgID string) keyedID {
+	h := sha256.Sum256([]byte(msgID))
+	return keyedID(h[:16])
+}
+
+// keyedAppend is what a store remembers of an append with a key: enough to
+// answer a retry with the original event once retention has removed it,
+// or to tell it was for another event.
+type keyedAppend struct {
+	id   ulid.ULID
+	seq  uint64
+	typ  string
+	data [16]byte // dataSum of its data
+}
+
+func dataSum(data []byte) [16]byte {
+	h := sha256.Sum256(data)
+	return [16]byte(h[:16])
+}
+
+// original answers an append of ev with key o.key that JetStream found
+// already stored, at seq: with the original event, or ErrKeyReused if it
+// was another. It is read from storage, or, once retention has removed it
+// (a newer event of its topic under MaxMsgsPerSubject), taken from what
+// this store remembers of its recent keyed appends. When neither has it,
+// the answer is ErrSuperseded, never a cursor error: the client must know
+// its event was stored, and not store it again under a new key.
+func (s *Store) original(ctx context.Context, ev Event, o appendOptions, msgID string, seq uint64) (Event, error) {
+	reused := func(id ulid.ULID, typ string) error {
+		what := "other data"
+		if typ != ev.Type {
+			what = "another type"
+		}
+		return fmt.Errorf("%w: %w: idempotency key %s was used on %s for event %s, with %s; use a new key for a new event",
+			ErrKeyReused, ErrInvalidEvent, quoteShort(o.key), ev.Topic, id, what)
+	}
+	if k, ok := s.keyed.Get(keyedIDOf(msgID)); ok && k.seq == seq {
+		if k.typ != ev.Type || k.data != dataSum(ev.Data) {
+			return Event{}, reused(k.id, k.typ)
+		}
+		// The data is the retry's, which has the same sum.
+		return Event{ID: k.id, Seq: seq, Topic: ev.Topic, Type: ev.Type, Data: ev.Data}, nil
+	}
+	orig, err := s.getSeq(ctx, seq)
+	if errors.Is(err, ErrCursorNotFound) {
+		why := "retention"
+		if s.cfg.MaxMsgsPerSubject > 0 {
+			why = fmt.Sprintf("newer events of its topic (keep per topic %d) or retention", s.cfg.MaxMsgsPerSubject)
+		}
+		return Event{}, fmt.Errorf("%w: idempotency key %s on %s: its event was stored within the last %s and has since been removed by %s; it is not stored again",
+			ErrSuperseded, quoteShort(o.key), ev.Topic, s.cfg.Duplicates, why)
+	}
+	if err != nil {
+		return Event{}, fmt.Errorf("read original of idempotency key %s: %w", quoteShort(o.key), err)
+	}
+	if orig.Type != ev.Type || !bytes.Equal(orig.Data, ev.Data) {
+		return Event{}, reused(orig.ID, orig.Type)
+	}
+	return orig, nil
 }
 
 // AppendBatch stores evs in order, for bulk loads (imports, benchmarks):

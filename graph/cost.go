@@ -45,11 +45,13 @@ const (
 	// it is charged one page (maxPage events) read ahead, not the whole
 	// history after the start, which only time bounds.
 	replayWeight = maxPage
-	// filterNodeWeight and filterValueWeight are what each filter of a
-	// where argument and each value it compares with add: work done on
-	// every event the field reads (a path looked up, values compared), not
-	// per result rendered.
-	filterNodeWeight  = 10
+	// filterNodeWeight and filterValueWeight are what each step of a where
+	// argument's evaluation work adds (eventfilter.Spec.Size: a step per
+	// filter and per path segment, eight per range comparison, three per
+	// value compared plus one per 8 bytes of it): work done on every event
+	// the field reads, not per result rendered. One each: a filter at every
+	// bound costs about 11,000, a simple one a few.
+	filterNodeWeight  = 1
 	filterValueWeight = 1
 	// filteredScanWeight is what a filtered page of history adds: one per
 	// event it may read (maxScanPerPage) to find its page.

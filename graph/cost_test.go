@@ -62,10 +62,10 @@ func TestCostModel(t *testing.T) {
 		{"latest false is live", `subscription { events(topics: ["t"], latest: false) { id } }`, nil, 1 + 1, 0, 2},
 		{"null start point is live", `subscription($s: Time) { realTimeMessages(since: $s) { id } }`, nil, 1 + 1, 0, 2},
 		{"fragments count where spread", `{ events(topic: "t", first: 2) { edges { node { ...E } } } } fragment E on Event { id ...T } fragment T on Event { topic time }`, nil, 2 * (1 + 1 + 3), 1, 4},
-		{"where", `subscription { events(topics: ["t"], where: {and: [{path: "a", eq: 1}, {path: "b", in: [1, 2, 3]}]}) { id } }`, nil, 1 + 1 + 3*filterNodeWeight + 4*filterValueWeight, 0, 2},
-		{"where eq null counts its value", `subscription { realTimeMessages(where: {path: "a", eq: null}) { id } }`, nil, 1 + 1 + filterNodeWeight + filterValueWeight, 0, 2},
-		{"where from a variable", `subscription($w: Filter) { events(topics: ["t"], afterId: "0", where: $w) { id } }`, map[string]any{"w": map[string]any{"not": map[string]any{"path": "a", "exists": true}}}, 1 + replayWeight + 2*filterNodeWeight, 1, 2},
-		{"filtered page", `{ events(topic: "t", first: 10, where: {path: "a", gt: 1}) { edges { cursor } } }`, nil, 10*2 + filteredScanWeight + filterNodeWeight, 1, 3},
+		{"where", `subscription { events(topics: ["t"], where: {and: [{path: "a", eq: 1}, {path: "b", in: [1, 2, 3]}]}) { id } }`, nil, 1 + 1 + 5*filterNodeWeight + 12*filterValueWeight, 0, 2},
+		{"where eq null counts its value", `subscription { realTimeMessages(where: {path: "a", eq: null}) { id } }`, nil, 1 + 1 + 2*filterNodeWeight + 3*filterValueWeight, 0, 2},
+		{"where from a variable", `subscription($w: Filter) { events(topics: ["t"], afterId: "0", where: $w) { id } }`, map[string]any{"w": map[string]any{"not": map[string]any{"path": "a", "exists": true}}}, 1 + replayWeight + 3*filterNodeWeight, 1, 2},
+		{"filtered page", `{ events(topic: "t", first: 10, where: {path: "a", gt: 1}) { edges { cursor } } }`, nil, 10*2 + filteredScanWeight + 10*filterNodeWeight, 1, 3},
 		{"mutation", `mutation { publish(topic: "t", data: {a: [1, 2.5, "x"]}) { id } }`, nil, 2, 0, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -43,6 +43,12 @@ const (
 	CodeComplexityLimit = "COMPLEXITY_LIMIT_EXCEEDED"
 	// A subscription sent as a plain POST or GET, which answer once (HTTP 400).
 	CodeSubscriptionNeedsStream = "SUBSCRIPTION_NEEDS_STREAM"
+	// A subscription whose filter would take its principal's distinct
+	// live filters past --max-filter-cost (replay.ErrFilterBudget).
+	CodeFilterBudget = "FILTER_BUDGET_EXCEEDED"
+	// An idempotent retry whose original event was stored and has since
+	// been removed by retention (eventstore.ErrSuperseded).
+	CodeAlreadyStored = "ALREADY_STORED"
 )
 
 // errPanicked is what a client sees of a panic, logged with its stack
@@ -70,6 +76,8 @@ func Code(err error) string {
 	switch {
 	case errors.Is(err, eventstore.ErrKeyReused):
 		return CodeKeyReused
+	case errors.Is(err, eventstore.ErrSuperseded):
+		return CodeAlreadyStored
 	case errors.Is(err, ErrShapeMismatch):
 		return CodeEventShapeMismatch
 	case errIs(err, errBadInput, eventschema.ErrInvalidData, eventstore.ErrInvalidTopic, eventstore.ErrInvalidEvent, eventstore.ErrInvalidID, eventstore.ErrInvalidStart, eventfilter.ErrInvalid):
@@ -84,6 +92,8 @@ func Code(err error) string {
 		return CodeCursorExpired
 	case errors.Is(err, replay.ErrSlowConsumer):
 		return CodeSlowConsumer
+	case errors.Is(err, replay.ErrFilterBudget):
+		return CodeFilterBudget
 	case errors.Is(err, eventstore.ErrUnavailable):
 		return CodeUnavailable
 	case errors.Is(err, auth.ErrUnauthenticated):

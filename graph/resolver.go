@@ -100,6 +100,15 @@ func mayRead(ctx context.Context, patterns ...string) error {
 	return p.CheckRead(patterns...)
 }
 
+// owner is whom a subscription's filter work is charged to in the hub
+// (replay.Request.Owner): the request's principal.
+func owner(ctx context.Context) string {
+	if p, err := auth.From(ctx); err == nil {
+		return p.Subject
+	}
+	return ""
+}
+
 // The seed's messages are events of this type on this topic.
 const (
 	MessagesTopic = "messages"

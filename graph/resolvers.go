@@ -227,7 +227,7 @@ func (r *subscriptionResolver) Events(ctx context.Context, topics []string, afte
 	if err != nil {
 		return nil, err
 	}
-	req := replay.Request{Topics: topics, Types: types, Filter: filter}
+	req := replay.Request{Topics: topics, Types: types, Filter: filter, Owner: owner(ctx)}
 	if err := StartAt(ctx, r.store, &req, afterID, last, since, latest); err != nil {
 		return nil, err
 	}
@@ -255,7 +255,7 @@ func (r *subscriptionResolver) RealTimeMessages(ctx context.Context, afterID *st
 	if err != nil {
 		return nil, err
 	}
-	req := replay.Request{Topics: []string{MessagesTopic}, Types: []string{MessageType}, Filter: filter}
+	req := replay.Request{Topics: []string{MessagesTopic}, Types: []string{MessageType}, Filter: filter, Owner: owner(ctx)}
 	if err := StartAt(ctx, r.store, &req, afterID, last, since, latest); err != nil {
 		return nil, err
 	}

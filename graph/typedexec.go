@@ -507,7 +507,7 @@ func (s *typedSchema) subscribe(ctx context.Context, oc *graphql.OperationContex
 	if err != nil {
 		return fail(err)
 	}
-	req := replay.Request{Topics: topics, Types: tf.types, Filter: filter}
+	req := replay.Request{Topics: topics, Types: tf.types, Filter: filter, Owner: owner(ctx)}
 	if err := StartAt(ctx, s.r.store, &req, a.afterID, a.last, a.since, a.latest); err != nil {
 		return fail(err)
 	}

@@ -7,3 +7,10 @@ func (h *Hub) DistinctFilters() int {
 	defer h.mu.Unlock()
 	return len(h.filters)
 }
+
+// OnFilterTurn has fn called on a filter worker before (true) and after
+// (false) each of its tasks. Set it before Run.
+func (h *Hub) OnFilterTurn(fn func(start bool)) { h.pool.onTurn = fn }
+
+// FilterWorkers is how many workers evaluate filters.
+func (h *Hub) FilterWorkers() int { return h.pool.workers }

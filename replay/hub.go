@@ -35,7 +35,19 @@ type Config struct {
 	// Defaults 100,000 and 64 MiB; RecentEvents < 0 turns it off.
 	RecentEvents int
 	RecentBytes  int
+	// MaxFilterCost bounds the filter work one owner (Request.Owner) may
+	// ask of this hub for every event: the sum, over its distinct filters,
+	// of their evaluation steps (eventfilter.Filter.Size) plus 64 each for
+	// their queue. A subscription whose new filter would go past it is
+	// refused with ErrFilterBudget. Default DefaultMaxFilterCost; < 0: no
+	// limit.
+	MaxFilterCost int
 }
+
+// DefaultMaxFilterCost is Config.MaxFilterCost's default: some 1.2 ms of
+// one core per event at most, whatever filters an owner holds (about 1,400
+// simple filters, or 9 at every bound of eventfilter).
+const DefaultMaxFilterCost = 100_000
 
 func (c Config) withDefaults() Config {
 	if c.Buffer <= 0 {
@@ -53,6 +65,9 @@ func (c Config) withDefaults() Config {
 	if c.RecentBytes <= 0 {
 		c.RecentBytes = 64 << 20
 	}
+	if c.MaxFilterCost == 0 {
+		c.MaxFilterCost = DefaultMaxFilterCost
+	}
 	return c
 }
 
@@ -65,7 +80,8 @@ type Hub struct {
 
 	ready chan struct{} // closed once head is known and the tail runs
 
-	recent *recent // the newest events, shared by replays
+	recent *recent     // the newest events, shared by replays
+	pool   *filterPool // where filters are evaluated
 
 	mu   sync.Mutex
 	head uint64 // sequence of the last event fanned out
@@ -75,7 +91,8 @@ type Hub struct {
 	failedAt time.Time
 	subs     *gsl.GenericSublist[*follower]
 	n        int                      // registered followers
-	filters  map[string]*sharedFilter // the live set's distinct filters, by key
+	filters  map[string]*sharedFilter // the distinct filters of every owner, by owner and key
+	owners   map[string]*owner        // owners holding filters
 }
 
 // NewHub returns a Hub on store; Run starts it. A nil log discards.
@@ -92,12 +109,21 @@ func NewHub(store *eventstore.Store, cfg Config, log *slog.Logger) *Hub {
 		ready:   make(chan struct{}),
 		subs:    gsl.NewSublist[*follower](),
 		filters: map[string]*sharedFilter{},
+		owners:  map[string]*owner{},
+		pool:    newFilterPool(),
 	}
 }
 
 // Run tails the stream from its current end until ctx ends, restarting the
-// tail after the last event it fanned out if JetStream fails.
+// tail after the last event it fanned out if JetStream fails. It also runs
+// the workers that evaluate filters, which end with it.
 func (h *Hub) Run(ctx context.Context) error {
+	pooled := make(chan struct{})
+	go func() {
+		defer close(pooled)
+		h.pool.run(ctx)
+	}()
+	defer func() { <-pooled }()
 	var st eventstore.State
 	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
 		var err error
@@ -134,10 +160,10 @@ func (h *Hub) Run(ctx context.Context) error {
 				break
 			}
 			backoff = 100 * time.Millisecond
-			evaluated := h.publish(&ev)
+			full := h.publish(&ev)
 			h.cfg.Observer.TailEvent(&ev)
-			if evaluated > 0 {
-				h.cfg.Observer.FiltersEvaluated(evaluated)
+			if full > 0 {
+				h.cfg.Observer.FilterOverflowed(full)
 			}
 		}
 		cancel()
@@ -232,10 +258,17 @@ func (h *Hub) Subscribers() int {
 // follower catching up gets it on its live channel; one the hub feeds
 // directly, in its feed. A follower whose buffer is full is dropped from
 // the live set and catches up from storage: told so by the closing of its
-// channel, or, fed directly, by a new catch-up goroutine. Each distinct
-// filter of the matching followers is evaluated once, on data decoded
-// once; publish returns how many were.
-func (h *Hub) publish(ev *eventstore.Event) (evaluated int) {
+// channel, or, fed directly, by a new catch-up goroutine.
+//
+// A follower with a filter is not given ev here: the tail, under the
+// hub's lock, only matches topics and types, and hands ev once to each
+// filter group that has followers wanting it, with the list of those
+// followers; the group evaluates it on the filter pool, in order, and
+// offers it to them if it passes. A group whose queue is full sends those
+// followers back to storage as a full buffer does; publish returns how
+// many groups were. No filter is ever evaluated here: one owner's filters
+// never hold up another's delivery.
+func (h *Hub) publish(ev *eventstore.Event) (full int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if ev.Seq <= h.head {
@@ -245,15 +278,18 @@ func (h *Hub) publish(ev *eventstore.Event) (evaluated int) {
 	h.tailErr = nil // the tail runs
 	h.recent.add(ev)
 	var overflowed []*follower
-	var doc *eventfilter.Doc // decoded by the first filter that reads it
+	var groups []*sharedFilter
 	h.subs.Match(ev.Topic, func(f *follower) {
 		if f.lastQueued == ev.Seq || !f.wantsType(ev.Type) {
 			return // a second matching pattern of the same follower, or a type filtered out
 		}
-		if !f.where.passes(ev, &doc, &evaluated) {
-			return // filtered out by its data
-		}
 		f.lastQueued = ev.Seq
+		if g := f.where; g != nil {
+			if g.gather(ev.Seq, f) {
+				groups = append(groups, g)
+			}
+			return
+		}
 		if f.direct {
 			if !f.run.feed.put(ev) {
 				overflowed = append(overflowed, f)
@@ -266,28 +302,49 @@ func (h *Hub) publish(ev *eventstore.Event) (evaluated int) {
 			overflowed = append(overflowed, f)
 		}
 	})
+	if len(groups) > 0 {
+		doc := eventfilter.NewDoc(ev.Data) // decoded by the first group that reads it
+		for _, g := range groups {
+			to := g.enqueue(ev, doc)
+			if to == nil {
+				continue
+			}
+			full++
+			for _, f := range to {
+				if f.cutOff() {
+					overflowed = append(overflowed, f)
+				}
+			}
+		}
+	}
 	// The sublist is locked during Match; remove afterwards.
 	for _, f := range overflowed {
 		h.removeLocked(f)
-		if !f.direct {
-			close(f.live)
-			continue
-		}
-		if f.run.ctx.Err() == nil && !f.run.feed.isEnded() {
-			go f.run.catchUp(false)
+		switch {
+		case f.direct:
+			if f.run.ctx.Err() == nil && !f.run.feed.isEnded() {
+				go f.run.catchUp(false)
+			}
+		case f.where == nil:
+			close(f.live) // a filtered follower's closed when it was cut off
 		}
 	}
-	return evaluated
+	return full
 }
 
 // follower is one subscription's registration in the live set.
 type follower struct {
 	run        *run
-	live       chan *eventstore.Event // while catching up
-	direct     bool                   // fed straight into run.feed; guarded by Hub.mu
-	lastQueued uint64                 // guarded by Hub.mu
-	registered bool                   // guarded by Hub.mu
-	where      *sharedFilter          // nil: no filter; guarded by Hub.mu
+	where      *sharedFilter // its run's filter group; nil: no filter
+	lastQueued uint64        // guarded by Hub.mu
+	registered bool          // guarded by Hub.mu
+
+	// Guarded by Hub.mu, and, with a filter, by mu as well, as the
+	// group's worker delivers to it holding only mu.
+	mu     sync.Mutex
+	live   chan *eventstore.Event // while catching up
+	direct bool                   // fed straight into run.feed
+	cut    bool                   // with a filter: takes nothing more from its group
 }
 
 func (f *follower) wantsType(t string) bool { return len(f.run.types) == 0 || f.run.types[t] }
@@ -311,7 +368,7 @@ func (h *Hub) register(r *run) (*follower, uint64, error) {
 		}
 	}
 	f.registered = true
-	f.where = h.shareFilter(r.req.Filter)
+	f.where = r.group
 	r.f = f
 	h.n++
 	return f, h.head, nil
@@ -323,7 +380,12 @@ func (h *Hub) register(r *run) (*follower, uint64, error) {
 func (h *Hub) goDirect(r *run, f *follower) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !f.registered || len(f.live) > 0 || r.ctx.Err() != nil {
+	if !f.registered || r.ctx.Err() != nil {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cut || len(f.live) > 0 {
 		return false
 	}
 	r.feed.advance(r.last)
@@ -346,8 +408,11 @@ func (h *Hub) removeLocked(f *follower) {
 		_ = h.subs.Remove(p, f)
 	}
 	f.registered = false
-	h.releaseFilter(f.where)
-	f.where = nil
+	if f.where != nil {
+		f.mu.Lock()
+		f.cut = true // its group's queue may still hold events for it
+		f.mu.Unlock()
+	}
 	if f.run.f == f {
 		f.run.f = nil
 	}

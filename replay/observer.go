@@ -29,9 +29,16 @@ type Observer interface {
 	Overflowed()
 	// SlowConsumer: a subscription ended with ErrSlowConsumer.
 	SlowConsumer()
-	// FiltersEvaluated: the live tail evaluated n distinct filters
-	// (Request.Filter) on one event, each once for all its subscribers.
+	// FiltersEvaluated: a filter group (one distinct Request.Filter of one
+	// Request.Owner) evaluated n live events, each once for all its
+	// subscribers, on the hub's filter workers.
 	FiltersEvaluated(n int)
+	// FilterOverflowed: n filter groups had no room for one live event
+	// (they are Config.Buffer events behind): their subscribers that wanted
+	// it catch up from storage, each then counted by Overflowed.
+	FilterOverflowed(n int)
+	// FilterRefused: a subscription was refused with ErrFilterBudget.
+	FilterRefused()
 }
 
 type nopObserver struct{}
@@ -44,3 +51,5 @@ func (nopObserver) ReplayDone(int, int, time.Duration) {}
 func (nopObserver) Overflowed()                        {}
 func (nopObserver) SlowConsumer()                      {}
 func (nopObserver) FiltersEvaluated(int)               {}
+func (nopObserver) FilterOverflowed(int)               {}
+func (nopObserver) FilterRefused()                     {}

@@ -32,8 +32,13 @@ type Request struct {
 	// Filter keeps only events whose data passes it; nil keeps all. It
 	// applies alike to replayed and live events, so a resume with the same
 	// filter after the last id received is exactly-once. Live, the hub
-	// evaluates each distinct filter (by Key) once per event.
+	// evaluates each distinct filter (by Key) of each Owner once per event.
 	Filter *eventfilter.Filter
+	// Owner is who the subscription works for (the API passes the
+	// principal's subject): its filters are evaluated in its own turns and
+	// charged to its own budget (Config.MaxFilterCost). Requests without
+	// one share the owner "".
+	Owner string
 }
 
 // Subscription delivers a Request's events on C, in stream order, each
@@ -185,7 +190,12 @@ func (h *Hub) Attach(ctx context.Context, req Request, notify func(), opts ...Op
 			return nil, err
 		}
 	}
-	r := &run{hub: h, ctx: ctx, req: req, feed: newFeed(h.cfg.Buffer, notify)}
+	group, err := h.acquireFilter(req.Owner, req.Filter)
+	if err != nil {
+		h.cfg.Observer.FilterRefused()
+		return nil, err
+	}
+	r := &run{hub: h, ctx: ctx, req: req, group: group, feed: newFeed(h.cfg.Buffer, notify)}
 	if len(req.Types) > 0 {
 		r.types = make(map[string]bool, len(req.Types))
 		for _, t := range req.Types {
@@ -210,13 +220,15 @@ type run struct {
 	patterns []string
 	types    map[string]bool
 	feed     *Feed
-	last     uint64 // sequence of the last event delivered or skipped over
+	group    *sharedFilter // its filter's group; nil: no filter
+	last     uint64        // sequence of the last event delivered or skipped over
 	onEnd    func(error)
 
 	onCaughtUp func(uint64)
 	caughtUp   bool
 
-	f *follower // the live registration, guarded by Hub.mu
+	f        *follower // the live registration, guarded by Hub.mu
+	released bool      // its group is given back; guarded by Hub.mu
 
 	delivered, fromMemory int // replayed deliveries, for the observer
 }
@@ -241,17 +253,29 @@ func (r *run) catchUp(first bool) {
 	if err != nil && r.onEnd != nil {
 		r.onEnd(err)
 	}
+	r.release()
 	r.feed.end(err)
 }
 
 // cancelled releases the subscription once its context ends.
 func (r *run) cancelled() {
-	r.hub.mu.Lock()
-	if r.f != nil {
-		r.hub.removeLocked(r.f)
-	}
-	r.hub.mu.Unlock()
+	r.release()
 	r.feed.end(nil)
+}
+
+// release takes the subscription out of the live set and gives back its
+// filter group, once: when its context ends or when it fails.
+func (r *run) release() {
+	h := r.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if r.f != nil {
+		h.removeLocked(r.f)
+	}
+	if r.group != nil && !r.released {
+		r.released = true
+		h.releaseFilter(r.group)
+	}
 }
 
 // loop is the replay/live seam. Each round first registers with the hub,
@@ -391,6 +415,7 @@ func (r *run) read(ctx context.Context, head uint64) error {
 	n := 0
 	defer func() { r.hub.cfg.Observer.Replayed(n) }()
 	q := eventstore.Query{Topics: r.req.Topics, Types: r.req.Types}
+	s := r.newSifter()
 	var buf []*eventstore.Event
 	for r.last < head {
 		var ok bool
@@ -402,17 +427,18 @@ func (r *run) read(ctx context.Context, head uint64) error {
 			return nil
 		}
 		for _, ev := range buf {
-			if q.Matches(*ev) && r.wants(ev) {
-				if err := r.deliver(ctx, ev); err != nil {
-					return err
-				}
-				n++
-				r.delivered++
-				r.fromMemory++
-				r.hub.recent.fromMemory.Add(1)
+			if q.Matches(*ev) {
+				s.add(ev)
 			}
-			r.last = ev.Seq
 		}
+		k, err := s.flush(ctx, false)
+		n += k
+		r.fromMemory += k
+		r.hub.recent.fromMemory.Add(int64(k))
+		if err != nil {
+			return err
+		}
+		r.last = buf[len(buf)-1].Seq
 	}
 	if r.last >= head {
 		return nil
@@ -420,20 +446,23 @@ func (r *run) read(ctx context.Context, head uint64) error {
 	q.After, q.Until = r.last, head
 	for ev, err := range r.hub.store.Read(ctx, q) {
 		if err != nil {
-			return err
+			return err // what waits in s is read again
 		}
-		if !r.wants(&ev) {
-			r.last = ev.Seq
+		s.add(&ev)
+		if !s.full() {
 			continue
 		}
-		if err := r.deliver(ctx, &ev); err != nil {
+		k, err := s.flush(ctx, true)
+		n += k
+		r.hub.recent.fromStorage.Add(int64(k))
+		if err != nil {
 			return err
 		}
-		n++
-		r.delivered++
-		r.hub.recent.fromStorage.Add(1)
 	}
-	return nil
+	k, err := s.flush(ctx, true)
+	n += k
+	r.hub.recent.fromStorage.Add(int64(k))
+	return err
 }
 
 // readLatest delivers the newest stored event of each topic of the
@@ -443,21 +472,82 @@ func (r *run) readLatest(ctx context.Context, head uint64) error {
 	n := 0
 	defer func() { r.hub.cfg.Observer.Replayed(n) }()
 	q := eventstore.Query{Topics: r.req.Topics, Types: r.req.Types, Until: head}
+	s := r.newSifter()
 	for ev, err := range r.hub.store.ReadLatest(ctx, q) {
 		if err != nil {
 			return err
 		}
-		if ev.Seq <= r.last || !r.wants(&ev) {
-			continue // delivered before a failure, or the topic's newest fails the filter
+		if ev.Seq <= r.last {
+			continue // delivered before a failure
 		}
-		if err := r.deliver(ctx, &ev); err != nil {
+		s.add(&ev)
+		if !s.full() {
+			continue
+		}
+		k, err := s.flush(ctx, false) // a topic whose newest fails the filter is left out
+		n += k
+		r.hub.recent.fromStorage.Add(int64(k))
+		if err != nil {
 			return err
 		}
-		n++
-		r.delivered++
-		r.hub.recent.fromStorage.Add(1)
 	}
-	return nil
+	k, err := s.flush(ctx, false)
+	n += k
+	r.hub.recent.fromStorage.Add(int64(k))
+	return err
+}
+
+// sifter gathers a replay's events and delivers, in order, those that
+// pass its filter, evaluated a batch at a time on the hub's filter pool
+// (run.sift). Without a filter, every event is delivered at once.
+type sifter struct {
+	r    *run
+	size int
+	evs  []*eventstore.Event
+	pass []bool
+}
+
+func (r *run) newSifter() *sifter {
+	size := 1
+	if r.group != nil {
+		size = r.group.perTurn
+	}
+	return &sifter{r: r, size: size}
+}
+
+func (s *sifter) add(ev *eventstore.Event) { s.evs = append(s.evs, ev) }
+
+func (s *sifter) full() bool { return len(s.evs) >= s.size }
+
+// flush delivers the gathered events that pass and returns how many it
+// delivered; skip advances r.last past those that do not.
+func (s *sifter) flush(ctx context.Context, skip bool) (int, error) {
+	if len(s.evs) == 0 {
+		return 0, nil
+	}
+	defer func() {
+		clear(s.evs)
+		s.evs = s.evs[:0]
+	}()
+	var err error
+	if s.pass, err = s.r.sift(ctx, s.evs, s.pass); err != nil {
+		return 0, err
+	}
+	n := 0
+	for i, ev := range s.evs {
+		if !s.pass[i] {
+			if skip {
+				s.r.last = ev.Seq
+			}
+			continue
+		}
+		if err := s.r.deliver(ctx, ev); err != nil {
+			return n, err
+		}
+		n++
+		s.r.delivered++
+	}
+	return n, nil
 }
 
 // drain delivers what waits in the live channel until the hub, finding it

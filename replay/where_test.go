@@ -183,10 +183,13 @@ func TestWhereLatest(t *testing.T) {
 	}
 }
 
-// countingObserver counts the hub's filter evaluations.
+// countingObserver counts the hub's filter evaluations, overflows and
+// refusals.
 type countingObserver struct {
-	evaluations atomic.Int64
-	tail        atomic.Int64
+	evaluations    atomic.Int64
+	tail           atomic.Int64
+	filterOverflow atomic.Int64
+	refused        atomic.Int64
 }
 
 func (o *countingObserver) TailEvent(*eventstore.Event)        { o.tail.Add(1) }
@@ -197,6 +200,8 @@ func (o *countingObserver) ReplayDone(int, int, time.Duration) {}
 func (o *countingObserver) Overflowed()                        {}
 func (o *countingObserver) SlowConsumer()                      {}
 func (o *countingObserver) FiltersEvaluated(n int)             { o.evaluations.Add(int64(n)) }
+func (o *countingObserver) FilterOverflowed(n int)             { o.filterOverflow.Add(int64(n)) }
+func (o *countingObserver) FilterRefused()                     { o.refused.Add(1) }
 
 // TestWhereEvaluatedOncePerFilter: 600 live subscribers holding three
 // distinct filters (each written several ways, which share one key) and
@@ -261,6 +266,9 @@ func TestWhereEvaluatedOncePerFilter(t *testing.T) {
 		}
 	}
 	testenv.Eventually(t, 5*time.Second, "the tail to fan out every event", func() bool { return obs.tail.Load() == events })
+	// Filters are evaluated on the hub's workers, after the tail: wait for
+	// the last evaluations, then check that there were no more.
+	testenv.Eventually(t, 5*time.Second, "every evaluation", func() bool { return obs.evaluations.Load() >= 3*events })
 	if got := obs.evaluations.Load(); got != 3*events {
 		t.Fatalf("%d filter evaluations for %d events, %d subscribers and 3 distinct filters, want %d", got, events, n, 3*events)
 	}

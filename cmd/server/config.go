@@ -21,6 +21,7 @@ import (
 	"github.com/rewind-dev/rewind/internal/natsflag"
 	"github.com/rewind-dev/rewind/natsconn"
 	"github.com/rewind-dev/rewind/natsembed"
+	"github.com/rewind-dev/rewind/replay"
 	"github.com/rewind-dev/rewind/server"
 	"github.com/rewind-dev/rewind/transport/connlimit"
 	"github.com/rewind-dev/rewind/transport/gqlws"
@@ -69,6 +70,7 @@ type config struct {
 	maxFields        int
 	maxOverlaps      int
 	clientReads      int
+	maxFilterCost    int
 	introspection    bool
 	federation       bool
 
@@ -102,7 +104,7 @@ var flagEnv = natsflag.WithEnv(map[string]string{
 	"init-timeout": "INIT_TIMEOUT", "max-depth": "MAX_DEPTH", "max-complexity": "MAX_COMPLEXITY",
 	"max-storage-reads": "MAX_STORAGE_READS", "client-reads": "CLIENT_READS",
 	"max-response-bytes": "MAX_RESPONSE_BYTES", "max-tokens": "MAX_TOKENS", "max-fields": "MAX_FIELDS",
-	"max-overlaps":  "MAX_OVERLAPS",
+	"max-overlaps": "MAX_OVERLAPS", "max-filter-cost": "MAX_FILTER_COST",
 	"introspection": "INTROSPECTION", "nats-sync": "NATS_SYNC", "group-commit": "GROUP_COMMIT",
 	"log-format": "LOG_FORMAT", "shutdown-delay": "SHUTDOWN_DELAY",
 	"read-timeout": "READ_TIMEOUT", "idle-timeout": "IDLE_TIMEOUT", "schema": "SCHEMA",
@@ -151,6 +153,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.maxTokens, "max-tokens", graph.DefaultMaxTokens, "most lexical tokens of a GraphQL document, checked before it is validated")
 	fs.IntVar(&c.maxFields, "max-fields", graph.DefaultMaxFields, "most fields and fragment spreads of a GraphQL document, as written, checked before it is validated")
 	fs.IntVar(&c.maxOverlaps, "max-overlaps", graph.DefaultMaxOverlaps, "most pairs of fields sharing a response name that validation may compare (its work grows with the square of repeats), checked before it is validated")
+	fs.IntVar(&c.maxFilterCost, "max-filter-cost", replay.DefaultMaxFilterCost, "filter work one principal's distinct live where filters may ask per event, in the steps of the cost model (see README, Security)")
 	fs.IntVar(&c.clientReads, "client-reads", server.DefaultClientReads, "storage reads one client runs at once: an HTTP request, or a WebSocket or SSE stream with all its subscriptions")
 	c.introspection = true
 	fs.Var(flagvalue.NewBool(&c.introspection), "introspection", "answer __schema and __type queries (GraphiQL needs them)")
@@ -167,7 +170,7 @@ func parseFlags(args []string) (config, error) {
 	fs.Int64Var(&c.maxMsgs, "max-msgs", 0, "keep at most this many events; 0: no limit")
 	fs.Var(flagvalue.NewSize(&c.maxBytes), "max-bytes", "keep at most this many bytes of events (e.g. 10GiB, or 10GB for 10^10); 0: no limit")
 	fs.Int64Var(&c.keepPerTopic, "keep-per-topic", 0, "keep at most this many events of each topic, the newest; 0: no limit")
-	durationVar(&c.duplicates, "duplicate-window", eventstore.DefaultDuplicates, "window in which a retried append or idempotency key stores nothing new")
+	durationVar(&c.duplicates, "duplicate-window", eventstore.DefaultDuplicates, "window in which a retried append or idempotency key stores nothing new (100ms or more)")
 	fs.Var(flagvalue.NewStrings(&c.schema), "schema", "typed event declarations: a .graphqls file or a folder of them, repeatable or comma-separated (see README, Typed events)")
 	fs.Usage = func() {}
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
@@ -216,6 +219,9 @@ func printUsage(w io.Writer, fs *flag.FlagSet) {
 		"a container health check for images without a shell. --url defaults to /readyz on $ADDR's port.")
 }
 
+// minDuplicates is JetStream's shortest deduplication window.
+const minDuplicates = 100 * time.Millisecond
+
 // logLevels is the help and the error of --log-level.
 const logLevels = "debug, info, warn or error"
 
@@ -240,6 +246,9 @@ func (c config) validate() error {
 	if c.maxAge < 0 || c.maxMsgs < 0 || c.maxBytes < 0 || c.keepPerTopic < 0 || c.duplicates < 0 {
 		errs = append(errs, errors.New("--max-age, --max-msgs, --max-bytes, --keep-per-topic and --duplicate-window cannot be negative"))
 	}
+	if c.duplicates >= 0 && c.duplicates < minDuplicates {
+		errs = append(errs, fmt.Errorf("--duplicate-window=%s: JetStream always deduplicates appends, over 100ms at least, and Rewind's retried appends rely on it (0 would silently mean 2m): leave the flag out for the default of 2m, or give 100ms or more", c.duplicates))
+	}
 	if c.maxAge > 0 && c.duplicates > c.maxAge {
 		errs = append(errs, errors.New("--duplicate-window cannot be longer than --max-age"))
 	}
@@ -256,7 +265,7 @@ func (c config) validate() error {
 		errs = append(errs, fmt.Errorf("--auth=%q: use none or jwt", c.authMode))
 	}
 	if c.publishRate < 0 || c.maxConnections < 1 || c.maxConnsPerAddr < 1 || c.maxSubscriptions < 1 ||
-		c.initTimeout <= 0 || c.maxDepth < 1 || c.maxComplexity < 1 || c.maxStorageReads < 1 || c.clientReads < 1 {
+		c.initTimeout <= 0 || c.maxDepth < 1 || c.maxComplexity < 1 || c.maxStorageReads < 1 || c.clientReads < 1 || c.maxFilterCost < 1 {
 		errs = append(errs, errors.New("limits must be positive (--publish-rate may be 0: no limit)"))
 	}
 	if _, _, err := natsflag.ParseSync(c.natsSync); err != nil {
@@ -297,6 +306,7 @@ func (c config) serverConfig() server.Config {
 	n.Embedded = natsembed.Config{DataDir: c.dataDir, Listen: c.natsListen, SyncAlways: always, SyncInterval: interval}
 	return server.Config{
 		NATS: n,
+		Hub:  replay.Config{MaxFilterCost: c.maxFilterCost},
 		Store: eventstore.Config{
 			Stream:     c.stream,
 			MaxPayload: c.maxPayload,

@@ -19,6 +19,7 @@ import (
 	"github.com/rewind-dev/rewind/internal/proctest"
 	"github.com/rewind-dev/rewind/internal/wstest"
 	"github.com/rewind-dev/rewind/natsconn"
+	"github.com/rewind-dev/rewind/replay"
 	api "github.com/rewind-dev/rewind/server"
 )
 
@@ -213,6 +214,7 @@ func withLimitDefaults(c config) config {
 	c.maxConnections, c.maxConnsPerAddr, c.maxSubscriptions = 10000, 1000, 200
 	c.initTimeout, c.maxDepth, c.maxComplexity = 3*time.Second, graph.DefaultMaxDepth, graph.DefaultMaxCost
 	c.maxStorageReads, c.clientReads = graph.DefaultMaxStorageReads, api.DefaultClientReads
+	c.maxFilterCost = replay.DefaultMaxFilterCost
 	c.readTimeout, c.idleTimeout = 30*time.Second, 120*time.Second
 	return c
 }
@@ -285,6 +287,15 @@ func TestFlagsAndEnv(t *testing.T) {
 		{name: "replicas out of range", env: map[string]string{"REPLICAS": "7"}, wantErr: "1 to 5"},
 		{name: "bad duration", env: map[string]string{"MAX_AGE": "a month"}, wantErr: `MAX_AGE="a month"`},
 		{name: "window longer than age", args: []string{"--max-age=1m"}, wantErr: "cannot be longer"},
+		// JetStream would take 0 for its default: refused, with the fix.
+		{name: "zero duplicate window", args: []string{"--duplicate-window=0"}, wantErr: "--duplicate-window=0s: JetStream always deduplicates appends, over 100ms at least, and Rewind's retried appends rely on it (0 would silently mean 2m): leave the flag out for the default of 2m, or give 100ms or more"},
+		{name: "zero DUPLICATE_WINDOW", env: map[string]string{"DUPLICATE_WINDOW": "0s"}, wantErr: "leave the flag out for the default of 2m"},
+		{name: "duplicate window under JetStream's minimum", args: []string{"--duplicate-window=50ms"}, wantErr: "give 100ms or more"},
+		{name: "shortest duplicate window", args: []string{"--duplicate-window=100ms"},
+			want: func() config { c := defaults; c.duplicates = 100 * time.Millisecond; return c }()},
+		{name: "filter budget", env: map[string]string{"MAX_FILTER_COST": "5000"},
+			want: func() config { c := defaults; c.maxFilterCost = 5000; return c }()},
+		{name: "zero filter budget", args: []string{"--max-filter-cost=0"}, wantErr: "limits must be positive"},
 		{name: "jwt without a key", args: []string{"--auth=jwt"}, wantErr: "needs one of --jwt-secret-file"},
 		{name: "key without jwt", args: []string{"--jwt-secret-file=/s"}, wantErr: "need --auth=jwt"},
 		{name: "unknown auth", env: map[string]string{"AUTH": "basic"}, wantErr: `--auth="basic"`},

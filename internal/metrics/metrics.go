@@ -55,6 +55,8 @@ type Metrics struct {
 	slowConsumers prometheus.Counter
 	tailRestarts  prometheus.Counter
 	filterEvals   prometheus.Counter
+	filterFull    prometheus.Counter
+	filterRefused prometheus.Counter
 }
 
 var _ replay.Observer = (*Metrics)(nil)
@@ -104,7 +106,11 @@ func New(reg *prometheus.Registry) *Metrics {
 		tailRestarts: f.counter("rewind_tail_restarts_total",
 			"Restarts of the live tail after JetStream failed or the tail stalled."),
 		filterEvals: f.counter("rewind_filter_evaluations_total",
-			"Evaluations of subscriptions' where filters by the live tail: one per distinct filter per event, however many subscribers share it."),
+			"Evaluations of live subscriptions' where filters on the hub's filter workers: one per distinct filter of a principal per event, however many subscribers share it."),
+		filterFull: f.counter("rewind_filter_overflows_total",
+			"Live events a filter's queue had no room for (it was 512 events behind): its subscribers went back to catch up from storage."),
+		filterRefused: f.counter("rewind_filter_budget_refusals_total",
+			"Subscriptions refused because their filter would take the principal's filters past --max-filter-cost."),
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -183,6 +189,12 @@ func (m *Metrics) SlowConsumer() { m.slowConsumers.Inc() }
 
 // FiltersEvaluated implements replay.Observer.
 func (m *Metrics) FiltersEvaluated(n int) { m.filterEvals.Add(float64(n)) }
+
+// FilterOverflowed implements replay.Observer.
+func (m *Metrics) FilterOverflowed(n int) { m.filterFull.Add(float64(n)) }
+
+// FilterRefused implements replay.Observer.
+func (m *Metrics) FilterRefused() { m.filterRefused.Inc() }
 
 type protocolKey struct{}
 
