@@ -215,6 +215,7 @@ func withLimitDefaults(c config) config {
 	c.initTimeout, c.maxDepth, c.maxComplexity = 3*time.Second, graph.DefaultMaxDepth, graph.DefaultMaxCost
 	c.maxStorageReads, c.clientReads = graph.DefaultMaxStorageReads, api.DefaultClientReads
 	c.maxFilterCost = replay.DefaultMaxFilterCost
+	c.maxTokens, c.maxFields, c.maxOverlaps = graph.DefaultMaxTokens, graph.DefaultMaxFields, graph.DefaultMaxOverlaps
 	c.readTimeout, c.idleTimeout = 30*time.Second, 120*time.Second
 	return c
 }
