@@ -21,6 +21,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/rewind-dev/rewind/auth"
+	"github.com/rewind-dev/rewind/codes"
 	"github.com/rewind-dev/rewind/eventfilter"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/graph"
@@ -218,7 +219,7 @@ func Publish(ctx context.Context, store *eventstore.Store, topic, typ string, v 
 // CURSOR_EXPIRED, BAD_USER_INPUT, SLOW_CONSUMER, UNAVAILABLE, ...; see
 // package graph), or "" for an error that is not Rewind's.
 func Code(err error) string {
-	return graph.Code(err)
+	return codes.Of(err)
 }
 
 // ErrorPresenter returns a gqlgen error presenter that adds extensions.code

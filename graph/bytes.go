@@ -2,7 +2,6 @@ package graph
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -10,6 +9,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/rewind-dev/rewind/codes"
 	"github.com/rewind-dev/rewind/eventstore"
 )
 
@@ -41,13 +41,9 @@ import (
 // history of large events, and nothing a client asks by accident.
 const DefaultResponsePayloads = 8
 
-// CodeResponseTooLarge refuses what would render more bytes than
-// MaxResponseBytes.
-const CodeResponseTooLarge = "RESPONSE_TOO_LARGE"
-
 // ErrResponseTooLarge: what an operation asks would render more bytes than
 // its limit allows.
-var ErrResponseTooLarge = errors.New("response too large")
+var ErrResponseTooLarge = codes.New(codes.ResponseTooLarge, "response too large")
 
 // fieldBytes bound what a field of the envelope renders beside data, its
 // key and punctuation included: an id, a time, a boolean; a topic (at most

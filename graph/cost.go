@@ -11,6 +11,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/rewind-dev/rewind/codes"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/graph/model"
 )
@@ -288,7 +289,7 @@ func checkValue(arg string, v *ast.Value) *gqlerror.Error {
 	}
 	err := &gqlerror.Error{
 		Message:    fmt.Sprintf("argument %s: the number %s %s; pass it in a variable or as a string", arg, abbreviate(v.Raw), problem),
-		Extensions: map[string]any{"code": CodeBadUserInput},
+		Extensions: map[string]any{"code": codes.BadUserInput},
 	}
 	if v.Position != nil {
 		err.Locations = []gqlerror.Location{{Line: v.Position.Line, Column: v.Position.Column}}

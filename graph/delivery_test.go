@@ -15,6 +15,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/rewind-dev/rewind/codes"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/transport"
 )
@@ -140,7 +141,7 @@ func TestReportSubscriptionError(t *testing.T) {
 	if !r.reportSubscriptionError(transport.With(context.Background(), d), eventstore.ErrUnavailable) {
 		t.Fatal("not reported to the delivery")
 	}
-	if len(d.errs) != 1 || d.errs[0].Extensions["code"] != CodeUnavailable {
-		t.Fatalf("reported %v, want one %s error", d.errs, CodeUnavailable)
+	if len(d.errs) != 1 || d.errs[0].Extensions["code"] != codes.Unavailable {
+		t.Fatalf("reported %v, want one %s error", d.errs, codes.Unavailable)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/parser"
+
+	"github.com/rewind-dev/rewind/codes"
 )
 
 // Defaults of the document limits in Limits, declared once.
@@ -27,10 +29,6 @@ const (
 	// about 10 ms on a 2-core machine (BenchmarkValidateWorst).
 	DefaultMaxOverlaps = 20_000
 )
-
-// CodeDocumentLimit refuses a document before it is validated: more
-// tokens, fields or overlapping fields than the limits allow.
-const CodeDocumentLimit = "DOCUMENT_LIMIT_EXCEEDED"
 
 // documentLimits refuses, before gqlgen parses and validates it, a
 // document whose validation would cost out of proportion to its size.
@@ -65,7 +63,7 @@ func (d *documentLimits) MutateOperationParameters(ctx context.Context, params *
 	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: params.Query}, d.maxTokens)
 	if err != nil {
 		if strings.Contains(err.Error(), "exceeded token limit") {
-			return limitError(CodeDocumentLimit, "the document has more than %d tokens, the limit", d.maxTokens)
+			return limitError(codes.DocumentLimit, "the document has more than %d tokens, the limit", d.maxTokens)
 		}
 		return nil // a syntax error: gqlgen's parser reports it with its code
 	}
@@ -97,7 +95,7 @@ func (d *documentLimits) check(doc *ast.QueryDocument) *gqlerror.Error {
 		count(f.SelectionSet)
 	}
 	if fields > d.maxFields {
-		return limitError(CodeDocumentLimit, "the document has %d fields and fragment spreads, the limit is %d", fields, d.maxFields)
+		return limitError(codes.DocumentLimit, "the document has %d fields and fragment spreads, the limit is %d", fields, d.maxFields)
 	}
 	o := overlaps{budget: d.maxOverlaps, frags: map[string]*ast.FragmentDefinition{}, collected: map[*ast.Selection][]fieldGroup{}}
 	for _, f := range doc.Fragments {
@@ -111,7 +109,7 @@ func (d *documentLimits) check(doc *ast.QueryDocument) *gqlerror.Error {
 		ok = ok && o.everySet(f.SelectionSet)
 	}
 	if !ok {
-		return limitError(CodeDocumentLimit, "validating the document would compare more than %d pairs of fields that share a response name, the limit: repeat a field (by aliases, fragments or spreads) less often", d.maxOverlaps)
+		return limitError(codes.DocumentLimit, "validating the document would compare more than %d pairs of fields that share a response name, the limit: repeat a field (by aliases, fragments or spreads) less often", d.maxOverlaps)
 	}
 	return nil
 }

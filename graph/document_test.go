@@ -11,6 +11,8 @@ import (
 	"github.com/vektah/gqlparser/v2/parser"
 	"github.com/vektah/gqlparser/v2/validator"
 	"github.com/vektah/gqlparser/v2/validator/rules"
+
+	"github.com/rewind-dev/rewind/codes"
 )
 
 // repeated is a selection set of field n times, each under its own
@@ -93,7 +95,7 @@ func TestDocumentLimits(t *testing.T) {
 				t.Fatalf("refused: %v", err)
 			case tc.refusal != "" && err == nil:
 				t.Fatal("accepted")
-			case err != nil && (!strings.Contains(err.Message, tc.refusal) || err.Extensions["code"] != CodeDocumentLimit):
+			case err != nil && (!strings.Contains(err.Message, tc.refusal) || err.Extensions["code"] != codes.DocumentLimit):
 				t.Fatalf("refusal %q (code %v), want one saying %q", err.Message, err.Extensions["code"], tc.refusal)
 			}
 		})

@@ -12,6 +12,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/rewind-dev/rewind/codes"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/replay"
 )
@@ -23,17 +24,17 @@ func TestErrorPresenterCodes(t *testing.T) {
 		code    string
 		message string // "" keeps the error's own
 	}{
-		{fmt.Errorf("x: %w", eventstore.ErrInvalidTopic), CodeBadUserInput, ""},
-		{fmt.Errorf("x: %w", eventstore.ErrInvalidEvent), CodeBadUserInput, ""},
-		{badInput("first must be positive"), CodeBadUserInput, ""},
-		{fmt.Errorf("x: %w", eventstore.ErrInvalidStart), CodeBadUserInput, ""},
-		{fmt.Errorf("afterId: %w", eventstore.ErrCursorNotFound), CodeCursorNotFound, ""},
-		{fmt.Errorf("afterId: %w", eventstore.ErrCursorExpired), CodeCursorExpired, ""},
-		{eventstore.ErrPayloadTooLarge, CodePayloadTooLarge, ""},
-		{replay.ErrSlowConsumer, CodeSlowConsumer, ""},
-		{fmt.Errorf("append: %w: timeout", eventstore.ErrUnavailable), CodeUnavailable, ""},
-		{errors.New("disk on fire"), CodeInternal, "internal error"},
-		{&gqlerror.Error{Message: "cannot coerce"}, CodeBadUserInput, "cannot coerce"},
+		{fmt.Errorf("x: %w", eventstore.ErrInvalidTopic), codes.BadUserInput, ""},
+		{fmt.Errorf("x: %w", eventstore.ErrInvalidEvent), codes.BadUserInput, ""},
+		{badInput("first must be positive"), codes.BadUserInput, ""},
+		{fmt.Errorf("x: %w", eventstore.ErrInvalidStart), codes.BadUserInput, ""},
+		{fmt.Errorf("afterId: %w", eventstore.ErrCursorNotFound), codes.CursorNotFound, ""},
+		{fmt.Errorf("afterId: %w", eventstore.ErrCursorExpired), codes.CursorExpired, ""},
+		{eventstore.ErrPayloadTooLarge, codes.PayloadTooLarge, ""},
+		{replay.ErrSlowConsumer, codes.SlowConsumer, ""},
+		{fmt.Errorf("append: %w: timeout", eventstore.ErrUnavailable), codes.Unavailable, ""},
+		{errors.New("disk on fire"), codes.Internal, "internal error"},
+		{&gqlerror.Error{Message: "cannot coerce"}, codes.BadUserInput, "cannot coerce"},
 		{&gqlerror.Error{Message: "x", Extensions: map[string]any{"code": "GRAPHQL_VALIDATION_FAILED"}}, "GRAPHQL_VALIDATION_FAILED", "x"},
 	} {
 		got := present(context.Background(), tc.err)
@@ -47,8 +48,8 @@ func TestErrorPresenterCodes(t *testing.T) {
 			t.Errorf("%v: message %q hides the cause", tc.err, got.Message)
 		}
 	}
-	if _, err := eventstore.ParseID("short"); Code(err) != CodeBadUserInput {
-		t.Errorf("a malformed id maps to %q", Code(err))
+	if _, err := eventstore.ParseID("short"); codes.Of(err) != codes.BadUserInput {
+		t.Errorf("a malformed id maps to %q", codes.Of(err))
 	}
 }
 

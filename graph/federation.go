@@ -12,6 +12,7 @@ import (
 	"github.com/vektah/gqlparser/v2/parser"
 
 	"github.com/rewind-dev/rewind/auth"
+	"github.com/rewind-dev/rewind/codes"
 	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/eventstore"
 )
@@ -119,7 +120,7 @@ func (s *typedSchema) resolveFederation(ctx context.Context, oc *graphql.Operati
 	defer func() {
 		// CollectFields panics on what validation should have refused.
 		if v := recover(); v != nil {
-			graphql.AddError(ctx, fmt.Errorf("%w: collect fields: %v", errBadInput, v))
+			graphql.AddError(ctx, fmt.Errorf("%w: collect fields: %v", codes.ErrBadInput, v))
 			out, ok = nil, false
 		}
 	}()
@@ -213,7 +214,7 @@ func (s *typedSchema) entities(ctx context.Context, oc *graphql.OperationContext
 		sl := sels[typename]
 		if sl == nil {
 			if sl, err = c.object(typename, "_Entity", f.Selections); err != nil {
-				return nil, fmt.Errorf("%w: %v", errBadInput, err)
+				return nil, fmt.Errorf("%w: %v", codes.ErrBadInput, err)
 			}
 			sels[typename] = sl
 		}

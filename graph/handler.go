@@ -9,6 +9,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/rewind-dev/rewind/codes"
 	"github.com/rewind-dev/rewind/eventstore"
 )
 
@@ -122,13 +123,13 @@ func MutationGate(res *Resolver) graphql.HandlerExtension { return mutationGate{
 func (r *Resolver) Presenter() graphql.ErrorPresenterFunc { return r.present }
 
 // RecoverFunc is gqlgen's recover function: it logs the panic with its
-// stack, once, and gives the client errPanicked, which the error presenter
+// stack, once, and gives the client codes.ErrInternal, which the error presenter
 // shows as "internal error" with INTERNAL_SERVER_ERROR. gqlgen calls it for
 // panics in resolvers and, over POST and GET, anywhere in the request
 // (parsing, extensions), where it answers 500.
 func RecoverFunc(log *slog.Logger) graphql.RecoverFunc {
 	return func(ctx context.Context, p any) error {
 		log.ErrorContext(ctx, "graphql: panic", "panic", p, "stack", string(debug.Stack()))
-		return errPanicked
+		return codes.ErrInternal
 	}
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/rewind-dev/rewind/codes"
 )
 
 // limits refuses, before anything executes, operations that would make
@@ -43,11 +45,11 @@ func (l *limits) MutateOperationContext(ctx context.Context, rc *graphql.Operati
 	}
 	switch {
 	case m.depth > l.maxDepth:
-		return limitError(CodeDepthLimit, "operation is %d levels deep, the limit is %d", m.depth, l.maxDepth)
+		return limitError(codes.DepthLimit, "operation is %d levels deep, the limit is %d", m.depth, l.maxDepth)
 	case m.reads > l.maxReads:
-		return limitError(CodeComplexityLimit, "operation reads storage in %d fields, the limit is %d (it costs %d, the limit is %d)", m.reads, l.maxReads, m.cost, l.maxCost)
+		return limitError(codes.ComplexityLimit, "operation reads storage in %d fields, the limit is %d (it costs %d, the limit is %d)", m.reads, l.maxReads, m.cost, l.maxCost)
 	case m.cost > l.maxCost:
-		return limitError(CodeComplexityLimit, "operation costs %d, the limit is %d", m.cost, l.maxCost)
+		return limitError(codes.ComplexityLimit, "operation costs %d, the limit is %d", m.cost, l.maxCost)
 	}
 	return l.checkBytes(rc)
 }
@@ -65,7 +67,7 @@ func (l *limits) checkBytes(rc *graphql.OperationContext) (gerr *gqlerror.Error)
 	m := costMeter{oc: rc, schema: l.es.Schema()}
 	for _, f := range graphql.CollectFields(rc, rc.Operation.SelectionSet, []string{rootOf(rc.Operation.Operation)}) {
 		if _, err := checkRender(m, f.Field, l.maxBytes, l.maxPayload); err != nil {
-			return limitError(CodeResponseTooLarge, "%s", strings.TrimPrefix(err.Error(), ErrResponseTooLarge.Error()+": "))
+			return limitError(codes.ResponseTooLarge, "%s", strings.TrimPrefix(err.Error(), ErrResponseTooLarge.Error()+": "))
 		}
 	}
 	return nil

@@ -8,7 +8,6 @@ package graph
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/rewind-dev/rewind/auth"
+	"github.com/rewind-dev/rewind/codes"
 	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/graph/model"
@@ -56,9 +56,6 @@ func (r *Resolver) schema() *ast.Schema {
 	return parsedSchema
 }
 
-// ErrRateLimited: a principal publishes faster than its allowed rate.
-var ErrRateLimited = errors.New("rate limited")
-
 // LimitPublishes allows each principal perSecond appends on average, in
 // bursts of up to burst; beyond it publishes fail with RATE_LIMITED.
 func (r *Resolver) LimitPublishes(perSecond float64, burst int) {
@@ -86,7 +83,7 @@ func (r *Resolver) allow(p *auth.Principal, n int) error {
 		r.limiters.Add(p.Subject, lim)
 	}
 	if !lim.AllowN(time.Now(), n) {
-		return fmt.Errorf("%w: %s publishes faster than %.0f events/s", ErrRateLimited, p.Subject, float64(r.rate))
+		return fmt.Errorf("%w: %s publishes faster than %.0f events/s", codes.ErrRateLimited, p.Subject, float64(r.rate))
 	}
 	return nil
 }

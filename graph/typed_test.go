@@ -14,6 +14,7 @@ import (
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/rewind-dev/rewind/codes"
 	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/eventstore"
 )
@@ -190,7 +191,7 @@ func TestTypedShapeMismatchPropagates(t *testing.T) {
 		}
 		var se *ShapeError
 		if !errors.As(errs[0], &se) || se.Path != c.path || se.EventID != ev.ID.String() ||
-			errs[0].Extensions["code"] != CodeEventShapeMismatch || errs[0].Extensions["eventId"] != ev.ID.String() {
+			errs[0].Extensions["code"] != codes.EventShapeMismatch || errs[0].Extensions["eventId"] != ev.ID.String() {
 			t.Errorf("%s: error %+v (%+v), want path %s", c.data, errs[0], se, c.path)
 		}
 	}

@@ -15,13 +15,14 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/rewind-dev/rewind/codes"
 	"github.com/rewind-dev/rewind/eventstore"
 )
 
 // ErrShapeMismatch: a stored event whose data does not fit the type
 // declared for it now (it was stored before the schema changed, say). The
 // error is a *ShapeError naming the event and the field.
-var ErrShapeMismatch = errors.New("stored event does not fit its declared type")
+var ErrShapeMismatch = codes.New(codes.EventShapeMismatch, "stored event does not fit its declared type")
 
 // ShapeError says which stored event does not fit its type, and where.
 type ShapeError struct {
@@ -283,7 +284,7 @@ func compileTyped(op *graphql.OperationContext, schema *ast.Schema, f *typedFiel
 	defer func() {
 		// CollectFields panics on what validation should have refused.
 		if v := recover(); v != nil {
-			err = fmt.Errorf("%w: collect fields: %v", errBadInput, v)
+			err = fmt.Errorf("%w: collect fields: %v", codes.ErrBadInput, v)
 		}
 	}()
 	c := &compiler{op: op, schema: schema}
@@ -291,7 +292,7 @@ func compileTyped(op *graphql.OperationContext, schema *ast.Schema, f *typedFiel
 	fd := schema.Types[f.root].Fields.ForName(f.name)
 	vt, err := c.vtype(fd.Type, cf.Selections)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", errBadInput, cf.Alias, err)
+		return nil, fmt.Errorf("%w: %s: %v", codes.ErrBadInput, cf.Alias, err)
 	}
 	p = &typedProgram{key: c.key.String(), field: f, alias: cf.Alias, vt: vt, present: present}
 	p.root = appendQuoted([]byte{'{'}, cf.Alias)

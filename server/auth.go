@@ -9,7 +9,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/rewind-dev/rewind/auth"
-	"github.com/rewind-dev/rewind/graph"
+	"github.com/rewind-dev/rewind/codes"
 )
 
 // authenticator puts the request's principal in its context.
@@ -55,7 +55,7 @@ func (a authenticator) middleware(page bool, next http.Handler) http.Handler {
 
 func unauthenticated(w http.ResponseWriter, msg string) {
 	w.Header().Set("WWW-Authenticate", `Bearer realm="rewind"`)
-	writeError(w, http.StatusUnauthorized, graph.CodeUnauthenticated, msg)
+	writeError(w, http.StatusUnauthorized, codes.Unauthenticated, msg)
 }
 
 // untilExpiry ends a request (an SSE stream, say) when its credentials do.

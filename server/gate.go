@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"sync/atomic"
 
-	"github.com/rewind-dev/rewind/graph"
+	"github.com/rewind-dev/rewind/codes"
 )
 
 // gate is the HTTP handler while the server starts: the listener opens
@@ -36,7 +36,7 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		_ = json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{
 			"message":    "the server is starting: the event store is not open yet; retry shortly",
-			"extensions": map[string]string{"code": graph.CodeUnavailable},
+			"extensions": map[string]string{"code": codes.Unavailable},
 		}}})
 	}
 }

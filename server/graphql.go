@@ -18,6 +18,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/rewind-dev/rewind/codes"
 	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/graph"
 	"github.com/rewind-dev/rewind/transport/connlimit"
@@ -132,7 +133,7 @@ func recoverHTTP(w http.ResponseWriter, r *http.Request, log *slog.Logger) {
 }
 
 // internalErrorBody is the answer to a panic outside any operation.
-const internalErrorBody = `{"errors":[{"message":"internal error","extensions":{"code":"` + graph.CodeInternal + `"}}]}`
+const internalErrorBody = `{"errors":[{"message":"internal error","extensions":{"code":"` + codes.Internal + `"}}]}`
 
 // isGraphiQL reports whether r is a browser asking for the GraphiQL page
 // rather than an operation: a plain GET that accepts HTML.
@@ -159,7 +160,7 @@ func subscriptionNeedsStream() *gqlerror.Error {
 		Message: "a subscription needs a stream, and a plain POST or GET answers once: send it with the header " +
 			"'Accept: text/event-stream' (GraphQL over SSE, e.g. curl -N -H 'accept: text/event-stream'), " +
 			"or over a WebSocket (graphql-transport-ws or graphql-ws)",
-		Extensions: map[string]any{"code": graph.CodeSubscriptionNeedsStream},
+		Extensions: map[string]any{"code": codes.SubscriptionNeedsStream},
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/rewind-dev/rewind/codes"
 	"github.com/rewind-dev/rewind/graph"
 )
 
@@ -126,7 +127,7 @@ func TestPanicsAnswerInternalError(t *testing.T) {
 			defer srv.Close()
 			for _, method := range []string{http.MethodPost, http.MethodGet} {
 				r := do(t, method, srv.URL, "boom", `query boom { hello }`)
-				if len(r.Errors) != 1 || r.Errors[0].Message != "internal error" || r.Errors[0].Extensions["code"] != graph.CodeInternal {
+				if len(r.Errors) != 1 || r.Errors[0].Message != "internal error" || r.Errors[0].Extensions["code"] != codes.Internal {
 					t.Fatalf("%s: status %d, errors %+v", method, r.status, r.Errors)
 				}
 				recs := logs.take()
@@ -135,7 +136,7 @@ func TestPanicsAnswerInternalError(t *testing.T) {
 					t.Fatalf("%s: logged %v", method, recs)
 				}
 				// The server still answers: hello needs a principal.
-				if r := do(t, method, srv.URL, "fine", `query fine { hello }`); len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != graph.CodeUnauthenticated {
+				if r := do(t, method, srv.URL, "fine", `query fine { hello }`); len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != codes.Unauthenticated {
 					t.Fatalf("%s after the panic: %+v", method, r.Errors)
 				}
 			}
@@ -181,12 +182,12 @@ func TestHostileLiterals(t *testing.T) {
 	srv := httptest.NewServer(graphQL(graph.NewResolver(nil, nil, log), Config{}, endpoint{}, log))
 	defer srv.Close()
 	for _, tc := range []struct{ name, query, code string }{
-		{"json float", `mutation boom { publish(topic: "x", data: 1e400) { id } }`, graph.CodeBadUserInput},
-		{"json negative float", `mutation boom { publish(topic: "x", data: -1e400) { id } }`, graph.CodeBadUserInput},
-		{"json float in a list", `mutation boom { publish(topic: "x", data: [1, [2, 1e400]]) { id } }`, graph.CodeBadUserInput},
-		{"json int past int64", `mutation boom { publish(topic: "x", data: {a: 99999999999999999999}) { id } }`, graph.CodeBadUserInput},
-		{"time literal", `subscription boom { events(topics: ["t"], since: 1e400) { id } }`, graph.CodeBadUserInput},
-		{"in a fragment", `mutation boom { ...P } fragment P on Mutation { publish(topic: "x", data: 1e999) { id } }`, graph.CodeBadUserInput},
+		{"json float", `mutation boom { publish(topic: "x", data: 1e400) { id } }`, codes.BadUserInput},
+		{"json negative float", `mutation boom { publish(topic: "x", data: -1e400) { id } }`, codes.BadUserInput},
+		{"json float in a list", `mutation boom { publish(topic: "x", data: [1, [2, 1e400]]) { id } }`, codes.BadUserInput},
+		{"json int past int64", `mutation boom { publish(topic: "x", data: {a: 99999999999999999999}) { id } }`, codes.BadUserInput},
+		{"time literal", `subscription boom { events(topics: ["t"], since: 1e400) { id } }`, codes.BadUserInput},
+		{"in a fragment", `mutation boom { ...P } fragment P on Mutation { publish(topic: "x", data: 1e999) { id } }`, codes.BadUserInput},
 		{"int argument past int32", `query boom { events(topic: "t", first: 99999999999999999999) { edges { cursor } } }`, "GRAPHQL_VALIDATION_FAILED"},
 		{"int argument as float", `subscription boom { count(target: 1e400) }`, "GRAPHQL_VALIDATION_FAILED"},
 		{"id past int64", `query boom { event(id: 99999999999999999999) { id } }`, "GRAPHQL_VALIDATION_FAILED"},

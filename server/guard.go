@@ -8,8 +8,8 @@ import (
 	"net/http"
 	"unicode/utf8"
 
+	"github.com/rewind-dev/rewind/codes"
 	"github.com/rewind-dev/rewind/eventstore"
-	"github.com/rewind-dev/rewind/graph"
 )
 
 // DefaultClientReads is how many storage reads one client (an HTTP
@@ -34,7 +34,7 @@ func requireUTF8(next http.Handler) http.Handler {
 		for key, values := range r.URL.Query() {
 			for _, v := range append(values, key) {
 				if !utf8.ValidString(v) {
-					writeError(w, http.StatusBadRequest, graph.CodeBadUserInput, "the query string is not valid UTF-8")
+					writeError(w, http.StatusBadRequest, codes.BadUserInput, "the query string is not valid UTF-8")
 					return
 				}
 			}
@@ -47,14 +47,14 @@ func requireUTF8(next http.Handler) http.Handler {
 		var tooLarge *http.MaxBytesError
 		switch {
 		case errors.As(err, &tooLarge):
-			writeError(w, http.StatusRequestEntityTooLarge, graph.CodePayloadTooLarge,
+			writeError(w, http.StatusRequestEntityTooLarge, codes.PayloadTooLarge,
 				fmt.Sprintf("request body is over the limit of %d bytes", tooLarge.Limit))
 			return
 		case err != nil:
-			writeError(w, http.StatusBadRequest, graph.CodeBadUserInput, "could not read the request body")
+			writeError(w, http.StatusBadRequest, codes.BadUserInput, "could not read the request body")
 			return
 		case !utf8.Valid(body):
-			writeError(w, http.StatusBadRequest, graph.CodeBadUserInput,
+			writeError(w, http.StatusBadRequest, codes.BadUserInput,
 				fmt.Sprintf("the request body is not valid UTF-8 at byte %d", eventstore.InvalidUTF8(body)))
 			return
 		}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/rewind-dev/rewind/codes"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/graph"
 	"github.com/rewind-dev/rewind/internal/metrics"
@@ -55,7 +56,7 @@ func newHandler(cfg Config, store *eventstore.Store, hub *replay.Hub, m *metrics
 func limitBody(n int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > n {
-			writeError(w, http.StatusRequestEntityTooLarge, graph.CodePayloadTooLarge,
+			writeError(w, http.StatusRequestEntityTooLarge, codes.PayloadTooLarge,
 				fmt.Sprintf("request body of %d bytes is over the limit of %d", r.ContentLength, n))
 			return
 		}
@@ -72,25 +73,25 @@ func publishMessage(res *graph.Resolver) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		text := r.URL.Query().Get("message")
 		if text == "" {
-			writeError(w, http.StatusBadRequest, graph.CodeBadUserInput, "query parameter message is required")
+			writeError(w, http.StatusBadRequest, codes.BadUserInput, "query parameter message is required")
 			return
 		}
 		msg, err := res.AppendMessage(r.Context(), text)
 		if err != nil {
-			code := graph.Code(err)
+			code := codes.Of(err)
 			status := http.StatusInternalServerError
 			switch code {
-			case graph.CodeBadUserInput:
+			case codes.BadUserInput:
 				status = http.StatusBadRequest
-			case graph.CodeUnauthenticated:
+			case codes.Unauthenticated:
 				status = http.StatusUnauthorized
-			case graph.CodeForbidden:
+			case codes.Forbidden:
 				status = http.StatusForbidden
-			case graph.CodeRateLimited:
+			case codes.RateLimited:
 				status = http.StatusTooManyRequests
-			case graph.CodePayloadTooLarge:
+			case codes.PayloadTooLarge:
 				status = http.StatusRequestEntityTooLarge
-			case graph.CodeUnavailable:
+			case codes.Unavailable:
 				status = http.StatusServiceUnavailable
 			}
 			writeError(w, status, code, err.Error())

@@ -1,19 +1,19 @@
-package graph_test
+package codes_test
 
 import (
 	"errors"
 	"fmt"
 
 	"github.com/rewind-dev/rewind/auth"
+	"github.com/rewind-dev/rewind/codes"
 	"github.com/rewind-dev/rewind/eventstore"
-	"github.com/rewind-dev/rewind/graph"
 	"github.com/rewind-dev/rewind/replay"
 )
 
-// Code is the one place where an error becomes the extensions.code a client
+// Of is the one place where an error becomes the extensions.code a client
 // branches on. It looks through wrapping (errors.Is), so resolvers and
 // transports may add context freely; an unexpected error has no code.
-func ExampleCode() {
+func ExampleOf() {
 	for _, err := range []error{
 		fmt.Errorf("after %q: %w", "01J00000000000000000000000", eventstore.ErrCursorNotFound),
 		fmt.Errorf("append: %w", eventstore.ErrPayloadTooLarge),
@@ -21,7 +21,7 @@ func ExampleCode() {
 		fmt.Errorf("topic orders.us: %w", auth.ErrForbidden),
 		errors.New("something else"),
 	} {
-		fmt.Printf("%q\n", graph.Code(err))
+		fmt.Printf("%q\n", codes.Of(err))
 	}
 	// Output:
 	// "CURSOR_NOT_FOUND"
