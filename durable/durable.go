@@ -12,9 +12,7 @@ package durable
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -22,11 +20,10 @@ import (
 
 	"github.com/rewind-dev/rewind/auth"
 	"github.com/rewind-dev/rewind/codes"
+	"github.com/rewind-dev/rewind/deliver"
 	"github.com/rewind-dev/rewind/eventfilter"
 	"github.com/rewind-dev/rewind/eventstore"
-	"github.com/rewind-dev/rewind/graph"
 	"github.com/rewind-dev/rewind/replay"
-	"github.com/rewind-dev/rewind/transport"
 )
 
 // Source is where subscriptions come from: the store resolves cursors, the
@@ -126,81 +123,22 @@ func Subscribe[T, Out any](ctx context.Context, src Source, req Request, wrap fu
 	if present == nil {
 		present = ErrorPresenter(nil)
 	}
-	hreq, err := start(ctx, src.Store, req)
-	if err != nil {
-		return nil, err
-	}
-	var live replay.LiveMark
-	sctx, cancel := context.WithCancel(ctx)
-	// The hub ends a subscription whose reader stalls, but this goroutine
-	// stands between them holding an event: slow lets it give up that
-	// send and report SLOW_CONSUMER at once, not when the reader next
-	// reads.
-	slow := make(chan struct{})
-	var slowOnce sync.Once
-	sub, err := src.Hub.Subscribe(sctx, hreq,
-		live.Option(),
-		replay.OnEnd(func(err error) {
-			if errors.Is(err, replay.ErrSlowConsumer) {
-				slowOnce.Do(func() { close(slow) })
-			}
-		}))
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	d, _ := transport.From(ctx) // nil outside Rewind's transports
-	ids, _ := d.(transport.EventIDSink)
-	out := make(chan Out)
-	go func() {
-		defer close(out)
-		defer cancel()
-		fail := func(err error) {
-			e := present(ctx, err)
-			if d != nil {
-				d.ReportError(e)
-			}
-		}
-		for ev := range sub.C {
-			v, err := o.decode(*ev)
-			if err != nil {
-				fail(fmt.Errorf("decode event %s of type %q: %w", ev.ID, ev.Type, err))
-				return
-			}
-			// Over SSE the transport writes the id in the message's id
-			// field, for the browser's Last-Event-ID.
-			if ids != nil {
-				ids.Delivering(ev.ID.String())
-			}
-			e := Event[T]{
-				ID: ev.ID.String(), Topic: ev.Topic, Type: ev.Type, Time: ev.Time(),
-				Live: live.Live(ev.Seq),
-				Data: v,
-			}
-			select {
-			case out <- wrap(e):
-			case <-ctx.Done():
-				return
-			case <-slow:
-				fail(replay.ErrSlowConsumer)
-				return
-			}
-		}
-		if err := sub.Err(); err != nil {
-			fail(err)
-		}
-	}()
-	return out, nil
-}
-
-// start turns req's start point into the hub's, as Rewind's own fields do.
-func start(ctx context.Context, store *eventstore.Store, req Request) (replay.Request, error) {
-	out := replay.Request{Topics: req.Topics, Types: req.Types, Filter: req.Where}
+	ds := deliver.Source{Store: src.Store, Hub: src.Hub, Present: present}
+	hreq := replay.Request{Topics: req.Topics, Types: req.Types, Filter: req.Where}
 	if p, err := auth.From(ctx); err == nil {
-		out.Owner = p.Subject // its filter is charged to its principal
+		hreq.Owner = p.Subject // its filter is charged to its principal
 	}
-	err := graph.StartAt(ctx, store, &out, req.AfterID, req.Last, req.Since, req.Latest)
-	return out, err
+	if err := ds.Request(ctx, &hreq, deliver.Start{AfterID: req.AfterID, Last: req.Last, Since: req.Since, Latest: req.Latest}); err != nil {
+		return nil, err
+	}
+	return deliver.Relay(ctx, ds, hreq, func(ev *eventstore.Event, live bool) (Out, bool, error) {
+		v, err := o.decode(*ev)
+		if err != nil {
+			var zero Out
+			return zero, false, fmt.Errorf("decode event %s of type %q: %w", ev.ID, ev.Type, err)
+		}
+		return wrap(Event[T]{ID: ev.ID.String(), Topic: ev.Topic, Type: ev.Type, Time: ev.Time(), Live: live, Data: v}), true, nil
+	})
 }
 
 // Publish stores v, encoded as JSON, as an event of type typ on topic and
@@ -217,7 +155,7 @@ func Publish(ctx context.Context, store *eventstore.Store, topic, typ string, v 
 
 // Code returns the extensions.code Rewind's API gives err (CURSOR_NOT_FOUND,
 // CURSOR_EXPIRED, BAD_USER_INPUT, SLOW_CONSUMER, UNAVAILABLE, ...; see
-// package graph), or "" for an error that is not Rewind's.
+// package codes), or "" for an error that is not Rewind's.
 func Code(err error) string {
 	return codes.Of(err)
 }

@@ -12,8 +12,11 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/rewind-dev/rewind/codes"
+	"github.com/rewind-dev/rewind/deliver"
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/graph/generated"
 	"github.com/rewind-dev/rewind/graph/model"
+	"github.com/rewind-dev/rewind/internal/saturate"
 )
 
 // Defaults of the operation limits in Limits, declared once.
@@ -65,32 +68,66 @@ const (
 // subscription costs its selection once (each event renders it once, as
 // the subscriber reads) plus the storage its start point reads: last, the
 // events AfterLast reads back over; afterId, since or latest, replayWeight.
-func costs() ComplexityRoot {
-	var c ComplexityRoot
+func costs() generated.ComplexityRoot {
+	var c generated.ComplexityRoot
 	c.Query.Events = func(child int, _ string, first *int, _ *string, where *model.Filter) int {
 		n := defaultPage
 		if first != nil {
 			n = min(max(*first, 1), maxPage) // out of range is refused by the resolver
 		}
 		if where != nil {
-			return addSat(mulSat(n, child), addSat(filteredScanWeight, whereCost(where)))
+			return saturate.Add(saturate.Mul(n, child), saturate.Add(filteredScanWeight, whereCost(where)))
 		}
-		return mulSat(n, child)
+		return saturate.Mul(n, child)
 	}
 	c.Query.Topics = func(child int, first *int, _ *string) int {
 		n := defaultTopicsPage
 		if first != nil {
 			n = min(max(*first, 1), maxPage) // out of range is refused by the resolver
 		}
-		return mulSat(n, addSat(child, topicReads))
+		return saturate.Mul(n, saturate.Add(child, topicReads))
 	}
 	c.Subscription.Events = func(child int, _ []string, afterID *string, _ []string, last *int, since *time.Time, latest *bool, where *model.Filter) int {
-		return addSat(child, addSat(startWeight(afterID, last, since, latest), whereCost(where)))
+		return saturate.Add(child, saturate.Add(startWeight(afterID, last, since, latest), whereCost(where)))
 	}
 	c.Subscription.RealTimeMessages = func(child int, afterID *string, last *int, since *time.Time, latest *bool, where *model.Filter) int {
-		return addSat(child, addSat(startWeight(afterID, last, since, latest), whereCost(where)))
+		return saturate.Add(child, saturate.Add(startWeight(afterID, last, since, latest), whereCost(where)))
 	}
 	return c
+}
+
+// Costs is the cost model of Rewind's fields, for the twins of them a
+// typed API serves (typed.CostModel): a subscription its selection plus
+// its start point's reads and its filter, a page its size times its
+// selection plus its filter's scan.
+type Costs struct{}
+
+// Subscription is what a subscription with child's selection costs.
+func (Costs) Subscription(child int, st deliver.Start, where any) int {
+	return saturate.Add(child, saturate.Add(startWeight(st.AfterID, st.Last, st.Since, st.Latest), whereArgCost(where)))
+}
+
+// Page is what a page of first events (nil: the default) costs.
+func (Costs) Page(child int, first *int, where any) int {
+	n := defaultPage
+	if first != nil {
+		n = min(max(*first, 1), maxPage) // out of range is refused by the resolver
+	}
+	if where != nil {
+		return saturate.Add(saturate.Mul(n, child), saturate.Add(filteredScanWeight, whereArgCost(where)))
+	}
+	return saturate.Mul(n, child)
+}
+
+// ReadsStorage reports whether one of Rewind's fields reads the store.
+func (Costs) ReadsStorage(typeName, field string, args map[string]any) bool {
+	return readsStorage(typeName, field, args)
+}
+
+// storageReader is an executable schema that says which of its fields
+// read storage (a typed API's, wrapping Rewind's).
+type storageReader interface {
+	ReadsStorage(typeName, field string, args map[string]any) bool
 }
 
 // startWeight is what a subscription's start point reads from storage
@@ -130,8 +167,8 @@ type measure struct {
 
 func (m *measure) add(o measure) {
 	m.depth = max(m.depth, o.depth)
-	m.cost = addSat(m.cost, o.cost)
-	m.reads = addSat(m.reads, o.reads)
+	m.cost = saturate.Add(m.cost, o.cost)
+	m.reads = saturate.Add(m.reads, o.reads)
 }
 
 // walker measures an operation in one pass over its document: each
@@ -215,7 +252,7 @@ func (w *walker) field(f *ast.Field) (measure, *gqlerror.Error) {
 	if err != nil {
 		return measure{}, err
 	}
-	m := measure{depth: 1 + child.depth, reads: child.reads, cost: addSat(1, child.cost)}
+	m := measure{depth: 1 + child.depth, reads: child.reads, cost: saturate.Add(1, child.cost)}
 	if f.ObjectDefinition == nil {
 		return m, nil
 	}
@@ -230,11 +267,11 @@ func (w *walker) field(f *ast.Field) (measure, *gqlerror.Error) {
 		m.cost = c
 	}
 	reads := readsStorage
-	if t, ok := w.es.(*typedSchema); ok {
-		reads = t.readsStorage
+	if t, ok := w.es.(storageReader); ok {
+		reads = t.ReadsStorage
 	}
 	if reads(f.ObjectDefinition.Name, f.Name, args) {
-		m.reads = addSat(m.reads, 1)
+		m.reads = saturate.Add(m.reads, 1)
 	}
 	return m, nil
 }
@@ -303,26 +340,4 @@ func abbreviate(s string) string {
 		return s
 	}
 	return s[:37] + "..."
-}
-
-// addSat and mulSat saturate at math.MaxInt, so that no document can
-// overflow its cost back under the limit.
-func addSat(a, b int) int {
-	if a < 0 || b < 0 {
-		return max(a, b, 0)
-	}
-	if a > math.MaxInt-b {
-		return math.MaxInt
-	}
-	return a + b
-}
-
-func mulSat(a, b int) int {
-	if a <= 0 || b <= 0 {
-		return 0
-	}
-	if a > math.MaxInt/b {
-		return math.MaxInt
-	}
-	return a * b
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/rewind-dev/rewind/auth"
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/graph/generated"
 )
 
 // The cost model's promise, fuzzed: whatever query a client sends, what
@@ -62,8 +63,8 @@ func FuzzDocumentCost(f *testing.F) {
 		}
 		id = ev.ID.String()
 	}
-	res := NewResolver(store, hub, quietLog())
-	es := NewSchema(res)
+	res := New(Config{Store: store, Hub: hub, Logger: quietLog()})
+	es := res.Schema()
 	limits := Limits{MaxPayload: fuzzPayload}
 	srv := handler.New(es)
 	srv.AddTransport(transport.POST{})
@@ -120,7 +121,7 @@ func charged(schema *ast.Schema, docs *documentLimits, query string) int {
 	if err != nil {
 		return 0
 	}
-	es := NewExecutableSchema(Config{Complexity: costs()})
+	es := generated.NewExecutableSchema(generated.Config{Complexity: costs()})
 	m, _, gerr := measureOperation(context.Background(), es, op, vars)
 	if gerr != nil {
 		return 0

@@ -12,13 +12,14 @@ import (
 	"github.com/vektah/gqlparser/v2/validator"
 
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/graph/generated"
 )
 
 // costOf measures a valid document's only operation the way the limits
 // extension does.
 func costOf(t testing.TB, doc string, vars map[string]any) (measure, int) {
 	t.Helper()
-	es := NewExecutableSchema(Config{Complexity: costs()})
+	es := generated.NewExecutableSchema(generated.Config{Complexity: costs()})
 	q, errs := gqlparser.LoadQuery(es.Schema(), doc)
 	if len(errs) > 0 {
 		t.Fatalf("invalid document: %v", errs)
@@ -120,7 +121,7 @@ func TestCostSaturates(t *testing.T) {
 func BenchmarkCostNestedFragments(b *testing.B) {
 	for _, n := range []int{22, 40} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			es := NewExecutableSchema(Config{Complexity: costs()})
+			es := generated.NewExecutableSchema(generated.Config{Complexity: costs()})
 			q, errs := gqlparser.LoadQuery(es.Schema(), nestedFragments(n))
 			if len(errs) > 0 {
 				b.Fatal(errs)
@@ -187,7 +188,7 @@ func TestFragmentCycleEnds(t *testing.T) {
 	for _, f := range doc.Fragments {
 		link(f.SelectionSet)
 	}
-	es := NewExecutableSchema(Config{Complexity: costs()})
+	es := generated.NewExecutableSchema(generated.Config{Complexity: costs()})
 	m, visited, gerr := measureOperation(context.Background(), es, doc.Operations[0], nil)
 	if gerr != nil || m.cost != 1 || visited != 5 {
 		t.Fatalf("cost %d, visited %d, err %v", m.cost, visited, gerr)

@@ -13,6 +13,7 @@ import (
 	"github.com/vektah/gqlparser/v2/validator/rules"
 
 	"github.com/rewind-dev/rewind/codes"
+	"github.com/rewind-dev/rewind/graph/generated"
 )
 
 // repeated is a selection set of field n times, each under its own
@@ -136,7 +137,7 @@ func worstDocuments() map[string]string {
 // BenchmarkValidateWorst measures gqlparser's validation of the worst
 // documents the document limits let through.
 func BenchmarkValidateWorst(b *testing.B) {
-	schema := NewExecutableSchema(Config{}).Schema()
+	schema := generated.NewExecutableSchema(generated.Config{}).Schema()
 	for name, query := range worstDocuments() {
 		b.Run(name, func(b *testing.B) {
 			for b.Loop() {

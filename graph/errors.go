@@ -11,7 +11,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/rewind-dev/rewind/codes"
-	"github.com/rewind-dev/rewind/transport"
+	"github.com/rewind-dev/rewind/graph/render"
 )
 
 // maxPage bounds one page of history.
@@ -55,7 +55,7 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			gqlErr.Extensions = map[string]any{}
 		}
 		gqlErr.Extensions["code"] = code
-		if se, ok := errors.AsType[*ShapeError](err); ok {
+		if se, ok := errors.AsType[*render.ShapeError](err); ok {
 			gqlErr.Extensions["eventId"] = se.EventID // the client may resume after it
 		}
 		if stored := appendsFrom(ctx).storedSoFar(); stored != nil {
@@ -65,18 +65,6 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		}
 		return gqlErr
 	}
-}
-
-// reportSubscriptionError queues err to be sent as the subscription's error
-// when its results have all been sent. It reports false when no transport
-// delivers the subscription.
-func (r *Resolver) reportSubscriptionError(ctx context.Context, err error) bool {
-	e := r.present(ctx, err)
-	d, ok := transport.From(ctx)
-	if ok {
-		d.ReportError(e)
-	}
-	return ok
 }
 
 // isArgumentError reports whether gqlErr is about one of the current

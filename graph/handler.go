@@ -11,6 +11,7 @@ import (
 
 	"github.com/rewind-dev/rewind/codes"
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/internal/saturate"
 )
 
 // What an HTTP endpoint serving this schema needs from graph: the
@@ -18,17 +19,6 @@ import (
 // order they must run, the error presenter and the recover function. The
 // endpoint itself (transports, GraphiQL, persisted queries) is assembled
 // by the server package.
-
-// NewSchema returns the executable schema resolved by res, with the cost
-// model the limits measure, and the typed API if res serves one (see
-// ServeEvents).
-func NewSchema(res *Resolver) graphql.ExecutableSchema {
-	if res.typed == nil {
-		return NewExecutableSchema(Config{Resolvers: res, Complexity: costs()})
-	}
-	base := NewExecutableSchema(Config{Schema: res.typed.schema, Resolvers: res, Complexity: costs()})
-	return &typedSchema{base: base, api: res.typed, r: res}
-}
 
 // Limits bounds operations. Zero values take the Default constants.
 type Limits struct {
@@ -85,7 +75,7 @@ func (c Limits) withDefaults() Limits {
 		c.MaxPayload = eventstore.DefaultMaxPayload
 	}
 	if c.MaxResponseBytes <= 0 {
-		c.MaxResponseBytes = mulSat(DefaultResponsePayloads, c.MaxPayload)
+		c.MaxResponseBytes = saturate.Mul(DefaultResponsePayloads, c.MaxPayload)
 	}
 	return c
 }

@@ -6,9 +6,11 @@ import (
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/rewind-dev/rewind/codes"
+	"github.com/rewind-dev/rewind/graph/render"
 )
 
 // limits refuses, before anything executes, operations that would make
@@ -64,20 +66,29 @@ func (l *limits) checkBytes(rc *graphql.OperationContext) (gerr *gqlerror.Error)
 			gerr = nil
 		}
 	}()
-	m := costMeter{oc: rc, schema: l.es.Schema()}
 	for _, f := range graphql.CollectFields(rc, rc.Operation.SelectionSet, []string{rootOf(rc.Operation.Operation)}) {
-		if _, err := checkRender(m, f.Field, l.maxBytes, l.maxPayload); err != nil {
+		if err := checkRender(rc, l.es.Schema(), f.Field, l.maxBytes, l.maxPayload); err != nil {
 			return limitError(codes.ResponseTooLarge, "%s", strings.TrimPrefix(err.Error(), ErrResponseTooLarge.Error()+": "))
 		}
 	}
 	return nil
 }
 
+func rootOf(op ast.Operation) string {
+	switch op {
+	case ast.Mutation:
+		return "Mutation"
+	case ast.Subscription:
+		return "Subscription"
+	}
+	return "Query"
+}
+
 // InterceptOperation gives the operation its budget of bytes (see
 // bytes.go): a query or a mutation spends it on the events it reads; a
 // subscription renders each event within it.
 func (l *limits) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-	return next(withResponseBudget(ctx, l.maxBytes))
+	return next(render.WithBudget(ctx, l.maxBytes))
 }
 
 func limitError(code, format string, args ...any) *gqlerror.Error {

@@ -34,7 +34,7 @@ func (g mutationGate) InterceptOperation(ctx context.Context, next graphql.Opera
 	if oc == nil || oc.Operation == nil || oc.Operation.Operation != ast.Mutation {
 		return next(ctx)
 	}
-	evs, err := appendsOf(oc, g.r.typed)
+	evs, err := appendsOf(oc, g.r.cfg.Appends)
 	if err == nil {
 		err = g.r.mayAppendAll(ctx, evs)
 	}
@@ -47,19 +47,21 @@ func (g mutationGate) InterceptOperation(ctx context.Context, next graphql.Opera
 // appendsOf lists the event of every append in the operation, in
 // document order, as its resolver will append it: publish's arguments,
 // publishMessage's message, a typed publish's data.
-func appendsOf(oc *graphql.OperationContext, typed *typedAPI) ([]eventstore.Event, error) {
+func appendsOf(oc *graphql.OperationContext, other func(field string, args map[string]any) (eventstore.Event, bool, error)) ([]eventstore.Event, error) {
 	var evs []eventstore.Event
 	for _, f := range graphql.CollectFields(oc, oc.Operation.SelectionSet, []string{"Mutation"}) {
 		// The limits extension has checked the arguments, so mapping them
 		// cannot panic.
 		args := f.ArgumentMap(oc.Variables)
-		if tf := typed.field("Mutation", f.Name); tf != nil {
-			ev, err := typed.publishEvent(tf, args)
+		if other != nil {
+			ev, ok, err := other(f.Name, args)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", fieldAt(f), err)
 			}
-			evs = append(evs, ev)
-			continue
+			if ok {
+				evs = append(evs, ev)
+				continue
+			}
 		}
 		switch f.Name {
 		case "publish":
@@ -101,7 +103,7 @@ func fieldAt(f graphql.CollectedField) string {
 func (r *Resolver) mayAppendAll(ctx context.Context, evs []eventstore.Event) error {
 	topics := make([]string, len(evs))
 	for i, ev := range evs {
-		if err := r.store.Validate(ev); err != nil {
+		if err := r.cfg.Store.Validate(ev); err != nil {
 			return err
 		}
 		topics[i] = ev.Topic
@@ -168,4 +170,12 @@ func (a *appends) storedSoFar() []map[string]any {
 		return nil
 	}
 	return append([]map[string]any(nil), a.stored...)
+}
+
+// Publish appends ev as Mutation.publish does: the principal's grant and
+// rate (or the mutation document's gate), its idempotency key (nil: none),
+// and the stored events the document's errors list. A typed API's publish
+// fields append through it.
+func (r *Resolver) Publish(ctx context.Context, ev eventstore.Event, key *string) (*eventstore.Event, error) {
+	return (&mutationResolver{r}).Publish(ctx, ev.Topic, &ev.Type, ev.Data, key)
 }

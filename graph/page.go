@@ -7,6 +7,7 @@ import (
 
 	"github.com/rewind-dev/rewind/eventfilter"
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/graph/render"
 )
 
 // maxScanPerPage bounds the events one filtered page of history reads
@@ -30,7 +31,7 @@ type pageQuery struct {
 	n      int              // events wanted, 1 to maxPage
 	filter *eventfilter.Filter
 	keep   func(*eventstore.Event) bool // nil keeps all; a kept event counts towards n
-	charge eventCharge
+	charge render.Charge
 }
 
 // readPage reads up to n events of q that keep and filter keep, scanning at
@@ -62,7 +63,7 @@ func readPage(ctx context.Context, store *eventstore.Store, pq pageQuery) (page,
 			p.hasNext = true // a further event: the page is full and not the last
 			return p, nil
 		}
-		if err := pq.charge.take(&ev); err != nil {
+		if err := pq.charge.Take(&ev); err != nil {
 			if len(p.events) == 0 {
 				return page{}, err
 			}
@@ -77,4 +78,15 @@ func readPage(ctx context.Context, store *eventstore.Store, pq pageQuery) (page,
 		p.hasNext, p.end = true, lastScanned
 	}
 	return p, nil
+}
+
+// History reads one page of history for a typed API's Query fields (see
+// readPage): first from 1 to maxPage events of q that filter and keep
+// keep, charged to the field resolved in ctx.
+func (r *Resolver) History(ctx context.Context, q eventstore.Query, first int, filter *eventfilter.Filter, keep func(*eventstore.Event) bool) ([]*eventstore.Event, bool, ulid.ULID, error) {
+	if first < 1 || first > maxPage {
+		return nil, false, ulid.ULID{}, badInput("first must be between 1 and %d, got %d", maxPage, first)
+	}
+	p, err := readPage(ctx, r.cfg.Store, pageQuery{q: q, n: first, filter: filter, keep: keep, charge: r.chargeFor(ctx)})
+	return p.events, p.hasNext, p.end, err
 }

@@ -39,27 +39,27 @@ func BenchmarkRender(b *testing.B) {
 		}
 	})
 	var buf []byte
-	b.Run("AppendData/lone", func(b *testing.B) {
+	b.Run("AppendResult/lone", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			buf = lone.c.r.AppendData(buf[:0], ev, true)
+			buf, _ = lone.c.r.AppendResult(buf[:0], ev, true)
 		}
 	})
 
 	shared := env.subscribe(b, ctx, query, nil).c.r
 	env.subscribe(b, ctx, query, nil)
-	b.Run("AppendData/shared-hit", func(b *testing.B) {
+	b.Run("AppendResult/shared-hit", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			buf = shared.AppendData(buf[:0], ev, true)
+			buf, _ = shared.AppendResult(buf[:0], ev, true)
 		}
 	})
-	b.Run("AppendData/shared-miss", func(b *testing.B) {
+	b.Run("AppendResult/shared-miss", func(b *testing.B) {
 		b.ReportAllocs()
 		next := *ev
 		for b.Loop() {
 			next.Seq++
-			buf = shared.AppendData(buf[:0], &next, true)
+			buf, _ = shared.AppendResult(buf[:0], &next, true)
 		}
 	})
 }
@@ -88,10 +88,10 @@ func BenchmarkRenderMessage(b *testing.B) {
 		}
 	})
 	var buf []byte
-	b.Run("AppendData/lone", func(b *testing.B) {
+	b.Run("AppendResult/lone", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			buf = lone.c.r.AppendData(buf[:0], ev, false)
+			buf, _ = lone.c.r.AppendResult(buf[:0], ev, false)
 		}
 	})
 }

@@ -5,10 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,7 +16,9 @@ import (
 
 	"github.com/rewind-dev/rewind/auth"
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/graph/generated"
 	"github.com/rewind-dev/rewind/graph/model"
+	"github.com/rewind-dev/rewind/graph/render"
 	"github.com/rewind-dev/rewind/internal/testenv"
 	"github.com/rewind-dev/rewind/replay"
 )
@@ -29,7 +29,6 @@ import (
 // test sends on feed and messages instead of what the hub does.
 type compilingRoot struct {
 	*Resolver
-	rs       *renderers
 	compiled chan compiled
 	feed     chan *eventstore.Event
 	messages chan *model.Message
@@ -37,21 +36,26 @@ type compilingRoot struct {
 
 type compiled struct {
 	ctx context.Context
-	r   *renderer
+	r   *render.Renderer
 	err error
 }
 
-func (c *compilingRoot) Subscription() SubscriptionResolver {
+func (c *compilingRoot) Subscription() generated.SubscriptionResolver {
 	return compilingSubscription{c.Resolver.Subscription(), c}
 }
 
 type compilingSubscription struct {
-	SubscriptionResolver
+	generated.SubscriptionResolver
 	root *compilingRoot
 }
 
 func (s compilingSubscription) compile(ctx context.Context) {
-	r, err := s.root.rs.newRenderer(ctx)
+	fc := graphql.GetFieldContext(ctx)
+	prog, err := render.Compile(graphql.GetOperationContext(ctx), s.root.schema(), fc.Field, render.Options{Present: s.root.present})
+	var r *render.Renderer
+	if err == nil {
+		r = s.root.cache.Renderer(ctx, prog)
+	}
 	s.root.compiled <- compiled{ctx, r, err}
 }
 
@@ -88,11 +92,10 @@ func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func newRenderEnv(t testing.TB, store *eventstore.Store, hub *replay.Hub) *renderEnv {
 	root := &compilingRoot{
-		Resolver: NewResolver(store, hub, quietLog()),
-		rs:       &renderers{},
+		Resolver: New(Config{Store: store, Hub: hub, Logger: quietLog()}),
 		compiled: make(chan compiled, 1),
 	}
-	return &renderEnv{store: store, root: root, exec: executor.New(NewExecutableSchema(Config{Resolvers: root}))}
+	return &renderEnv{store: store, root: root, exec: executor.New(generated.NewExecutableSchema(generated.Config{Resolvers: root}))}
 }
 
 // startStore starts JetStream, a store and a hub for the test.
@@ -163,10 +166,7 @@ func (e *renderEnv) subscribe(t testing.TB, ctx context.Context, query string, v
 
 // caughtUp reports whether the events subscription has caught up, after
 // which the live field of each event is final.
-func (s *sub) caughtUp(res *Resolver) bool {
-	v, ok := res.live.m.Load(s.op)
-	return ok && v.(*replay.LiveMark).CaughtUp()
-}
+func (s *sub) caughtUp(res *Resolver) bool { return res.marks.CaughtUp(s.ctx) }
 
 const (
 	zeroID   = "00000000000000000000000000"
@@ -308,7 +308,7 @@ func TestRendererMatchesGqlgen(t *testing.T) {
 					got[i] = append(got[i], s.next())
 				}
 			}
-			if subs[0].c.r.shape != subs[1].c.r.shape {
+			if subs[0].c.r.Program() != subs[1].c.r.Program() {
 				t.Fatal("two subscriptions of one query do not share a shape")
 			}
 			if !messages {
@@ -327,15 +327,15 @@ func TestRendererMatchesGqlgen(t *testing.T) {
 			compared := 0
 			for i, s := range subs {
 				for j, ev := range evs {
-					live := env.root.isLive(s.c.ctx, ev)
+					live := env.root.marks.Live(s.c.ctx, ev.Seq)
 					if !messages && live != (j == len(evs)-1) {
 						t.Fatalf("event %d: live %v; the test needs replayed events and one live", j, live)
 					}
 					want := got[i][j]
-					if out := s.c.r.AppendData([]byte("prefix"), ev, live); !bytes.Equal(out, append([]byte("prefix"), want...)) {
+					if out, _ := s.c.r.AppendResult([]byte("prefix"), ev, live); !bytes.Equal(out, append([]byte("prefix"), want...)) {
 						t.Errorf("subscription %d, event %d (%s):\n renderer %s\n gqlgen   %s", i, j, ev.Data, out[len("prefix"):], want)
 					}
-					if out := s.c.r.shape.prog.render(nil, ev, live); !bytes.Equal(out, want) {
+					if out, _ := s.c.r.Program().Render(nil, ev, live); !bytes.Equal(out, want) {
 						t.Errorf("subscription %d, event %d unshared:\n renderer %s\n gqlgen   %s", i, j, out, want)
 					}
 					compared++
@@ -352,9 +352,10 @@ func TestRendererMatchesGqlgen(t *testing.T) {
 	}
 }
 
-// TestRendererInvalidData checks data gqlgen nulls or writes as null:
-// nil data makes the whole non-null event null; empty data is written
-// as null. The store holds neither, so the events are fed directly.
+// TestRendererInvalidData checks data the store never holds, fed
+// directly: empty or nil data, which gqlgen writes as null or nulls with
+// an error; the renderer nulls the event with an error (GraphQL's null
+// propagation), and writes what gqlgen writes when data is not selected.
 func TestRendererInvalidData(t *testing.T) {
 	env := newRenderEnv(t, nil, nil)
 	env.root.feed = make(chan *eventstore.Event, 1)
@@ -362,12 +363,11 @@ func TestRendererInvalidData(t *testing.T) {
 	for _, tc := range []struct {
 		name, query string
 		data        json.RawMessage
-		errs        bool // gqlgen reports an error beside the data
+		same, errs  bool // the renderer writes what gqlgen writes; it reports errors
 	}{
-		{"nil data selected", `subscription { events(topics: ["x"]) { id data } }`, nil, true},
-		{"nil data selected aliased", `subscription { e: events(topics: ["x"]) { d: data } }`, nil, true},
-		{"nil data not selected", `subscription { events(topics: ["x"]) { id live } }`, nil, false},
-		{"empty data", `subscription { events(topics: ["x"]) { id data } }`, json.RawMessage{}, false},
+		{"nil data selected", `subscription { events(topics: ["x"]) { id data } }`, nil, false, true},
+		{"nil data not selected", `subscription { events(topics: ["x"]) { id live } }`, nil, true, false},
+		{"empty data", `subscription { events(topics: ["x"]) { id data } }`, json.RawMessage{}, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(operation(context.Background()))
@@ -384,25 +384,24 @@ func TestRendererInvalidData(t *testing.T) {
 			ev := &eventstore.Event{ID: id, Seq: 7, Topic: "x", Type: "t", Data: tc.data}
 			env.root.feed <- ev
 			resp := handle(ctx)
-			if (len(resp.Errors) > 0) != tc.errs {
-				t.Errorf("gqlgen errors: %v", resp.Errors)
-			}
-			if out := c.r.AppendData(nil, ev, false); !bytes.Equal(out, resp.Data) {
+			out, rerrs := c.r.AppendResult(nil, ev, false)
+			if tc.same && !bytes.Equal(out, resp.Data) {
 				t.Errorf("renderer %s, gqlgen %s", out, resp.Data)
+			}
+			if !json.Valid(out) || (len(rerrs) > 0) != tc.errs {
+				t.Errorf("renderer %s with errors %v", out, rerrs)
 			}
 		})
 	}
 }
 
-// TestRendererRefuses checks the selections and contexts newRenderer
-// leaves to gqlgen.
+// TestRendererRefuses checks the selections left to gqlgen's executor.
 func TestRendererRefuses(t *testing.T) {
 	env := newRenderEnv(t, nil, nil)
 	env.root.feed = make(chan *eventstore.Event)
-	for _, tc := range []struct{ name, query, why string }{
-		{"another subscription", `subscription { count(target: 1, intervalMs: 1) }`, "subscription count"},
-		{"deferred fragment", `subscription { events(topics: ["x"]) { id ... @defer { data } } }`, "@defer on data"},
-		{"deferred named fragment", `subscription { events(topics: ["x"]) { id ...F @defer(label: "l") } } fragment F on Event { topic }`, "@defer on topic"},
+	for _, tc := range []struct{ name, query string }{
+		{"deferred fragment", `subscription { events(topics: ["x"]) { id ... @defer { data } } }`},
+		{"deferred named fragment", `subscription { events(topics: ["x"]) { id ...F @defer(label: "l") } } fragment F on Event { topic }`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(operation(context.Background()))
@@ -412,140 +411,9 @@ func TestRendererRefuses(t *testing.T) {
 				t.Skipf("gqlgen refuses it too: %v", errs)
 			}
 			env.exec.DispatchOperation(ctx, op)
-			if c := <-env.root.compiled; !errors.Is(c.err, errNotRenderable) || !strings.Contains(c.err.Error(), tc.why) {
-				t.Errorf("newRenderer: %v, want errNotRenderable for %s", c.err, tc.why)
+			if c := <-env.root.compiled; !errors.Is(c.err, render.ErrNotRenderable) || !strings.Contains(c.err.Error(), "@defer") {
+				t.Errorf("Compile: %v, want ErrNotRenderable for @defer", c.err)
 			}
 		})
 	}
-	if _, err := env.root.rs.newRenderer(context.Background()); !errors.Is(err, errNotRenderable) {
-		t.Errorf("newRenderer outside an operation: %v", err)
-	}
-}
-
-// TestRendererSharing checks that renderers of one shape share rendered
-// events, whatever the query's text, that different shapes do not, and
-// that a shape is forgotten when its last subscription ends.
-func TestRendererSharing(t *testing.T) {
-	env := newRenderEnv(t, nil, nil)
-	env.root.feed = make(chan *eventstore.Event)
-	rs := env.root.rs
-	start := func(ctx context.Context, query string, vars map[string]any) *renderer {
-		t.Helper()
-		s := env.subscribe(t, ctx, query, vars)
-		if s.c.err != nil {
-			t.Fatal(s.c.err)
-		}
-		return s.c.r
-	}
-	ctxA, endA := context.WithCancel(context.Background())
-	ctxB, endB := context.WithCancel(context.Background())
-	ctxC, endC := context.WithCancel(context.Background())
-	defer endC()
-	a := start(ctxA, `subscription { events(topics: ["a"]) { id topic live } }`, nil)
-	b := start(ctxB, `subscription($v: Boolean!) { events(topics: ["b", "c"], types: ["t"]) { ...F x: data @skip(if: $v) } } fragment F on Event { id ... on Event { topic live } }`,
-		map[string]any{"v": true})
-	other := start(ctxC, `subscription { e: events(topics: ["a"]) { id topic live } }`, nil)
-	if a.shape != b.shape {
-		t.Fatal("renderers of one shape do not share it")
-	}
-	if a.shape == other.shape {
-		t.Fatal("renderers of different root aliases share a shape")
-	}
-	if start(ctxC, `subscription { x: events(topics: ["a"]) { __typename } }`, nil).shape ==
-		start(ctxC, `subscription { x: realTimeMessages { __typename } }`, nil).shape {
-		t.Fatal("an Event and a Message renderer share a shape")
-	}
-
-	ev := &eventstore.Event{ID: ulid.Make(), Seq: 1, Topic: "a", Type: "t", Data: json.RawMessage(`{}`)}
-	want := a.shape.prog.render(nil, ev, true)
-	for i, r := range []*renderer{a, b, a, b} {
-		if out := r.AppendData(nil, ev, true); !bytes.Equal(out, want) {
-			t.Fatalf("render %d: %s, want %s", i, out, want)
-		}
-	}
-	if n := a.shape.stored.Load(); n != 1 {
-		t.Errorf("one event for two subscribers rendered %d times", n)
-	}
-	if e := a.shape.ring[0].Load(); e == nil || !bytes.Equal(e.out, want) {
-		t.Errorf("cached %v, want %s", e, want)
-	}
-	b.AppendData(nil, ev, false) // another value of live: another rendering
-	b.AppendData(nil, &eventstore.Event{ID: ulid.Make(), Seq: 1, Topic: "a", Data: json.RawMessage(`1`)}, true)
-	if n := a.shape.stored.Load(); n != 3 {
-		t.Errorf("stored %d renderings, want 3: live and the event id are part of the key", n)
-	}
-	other.AppendData(nil, ev, true)
-	if n := other.shape.stored.Load(); n != 0 {
-		t.Errorf("a lone subscriber's renderings are cached (%d)", n)
-	}
-
-	endA()
-	testenv.Eventually(t, 5*time.Second, "a subscription to release its shape", func() bool { return b.shape.refs.Load() == 1 })
-	b.AppendData(nil, &eventstore.Event{ID: ulid.Make(), Seq: 2, Data: json.RawMessage(`2`)}, true)
-	if n := b.shape.stored.Load(); n != 3 {
-		t.Errorf("a shape with one subscriber left still caches (%d)", n)
-	}
-	endB()
-	testenv.Eventually(t, 5*time.Second, "the shape to be forgotten", func() bool {
-		rs.mu.Lock()
-		defer rs.mu.Unlock()
-		_, ok := rs.shapes[b.shape.key]
-		return !ok && len(rs.shapes) == 3
-	})
-	if out := b.AppendData(nil, ev, true); !bytes.Equal(out, want) {
-		t.Errorf("a released renderer writes %s, want %s", out, want)
-	}
-	ctxD, endD := context.WithCancel(context.Background())
-	defer endD()
-	if d := start(ctxD, `subscription { events(topics: ["a"]) { id topic live } }`, nil); d.shape == b.shape {
-		t.Error("a forgotten shape came back")
-	}
-}
-
-// TestRendererConcurrent renders events through renderers of one shape
-// from many goroutines at once, as a fan-out does: every output is the
-// event's, whoever rendered and cached it.
-func TestRendererConcurrent(t *testing.T) {
-	env := newRenderEnv(t, nil, nil)
-	env.root.feed = make(chan *eventstore.Event)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var rs []*renderer
-	for range 3 {
-		s := env.subscribe(t, ctx, `subscription { events(topics: ["a"]) { id data live } }`, nil)
-		rs = append(rs, s.c.r)
-	}
-	var evs []*eventstore.Event
-	for i := range 3 * renderRing {
-		evs = append(evs, &eventstore.Event{ID: ulid.Make(), Seq: uint64(i + 1), Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))})
-	}
-	var wg sync.WaitGroup
-	for g := range 8 {
-		wg.Go(func() {
-			var buf []byte
-			for i := range 2000 {
-				ev, live := evs[(i/7+g)%len(evs)], i%3 == 0
-				buf = rs[(i+g)%len(rs)].AppendData(buf[:0], ev, live)
-				if want := rs[0].shape.prog.render(nil, ev, live); !bytes.Equal(buf, want) {
-					t.Errorf("got %s, want %s", buf, want)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-}
-
-// FuzzAppendQuoted checks appendQuoted against gqlgen's string marshaler.
-func FuzzAppendQuoted(f *testing.F) {
-	for _, s := range []string{"", "plain", "\"\\\t\r\n\b\f\x00\x1f\x7f", "ü 日本 😀 \u2028", "</script>", "\xff\xfe bad \xc3 utf-8 \xe2\x82", "\xc3\x22"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		var want bytes.Buffer
-		graphql.MarshalString(s).MarshalGQL(&want)
-		if got := appendQuoted(nil, s); !bytes.Equal(got, want.Bytes()) {
-			t.Errorf("appendQuoted(%q) = %s, gqlgen writes %s", s, got, want.Bytes())
-		}
-	})
 }

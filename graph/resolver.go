@@ -1,6 +1,9 @@
-// Package graph is the gqlgen glue of Rewind's GraphQL API: resolvers that
-// translate arguments into eventstore and replay calls, the JSON scalar,
-// and the one place where errors become extensions.code.
+// Package graph serves Rewind's own GraphQL schema (schema.graphqls): its
+// resolvers, mutations and their document gate, where filters, the cost
+// model and operation limits, and the one error presenter that gives every
+// error its extensions.code. Subscriptions go out through package
+// deliver; a typed API (package graph/typed) is composed beside it by the
+// server. It is a public package.
 package graph
 
 //go:generate go tool gqlgen generate
@@ -20,48 +23,86 @@ import (
 
 	"github.com/rewind-dev/rewind/auth"
 	"github.com/rewind-dev/rewind/codes"
-	"github.com/rewind-dev/rewind/eventschema"
+	"github.com/rewind-dev/rewind/deliver"
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/graph/generated"
 	"github.com/rewind-dev/rewind/graph/model"
+	"github.com/rewind-dev/rewind/graph/render"
 	"github.com/rewind-dev/rewind/replay"
 )
+
+// Config is what the API serves from. Store and Hub are required.
+type Config struct {
+	Store *eventstore.Store
+	Hub   *replay.Hub
+	// Logger receives unexpected errors (shown to clients without detail).
+	// Default: discard.
+	Logger *slog.Logger
+	// Schema is the schema served: Rewind's own merged with a typed API's
+	// (typed.API.Schema). Default: Rewind's own.
+	Schema *ast.Schema
+	// Appends names the event a mutation field gqlgen's generated code does
+	// not know appends (a typed API's publish fields, typed.API.Append),
+	// so that a mutation document's gate checks them with the others.
+	Appends func(field string, args map[string]any) (ev eventstore.Event, ok bool, err error)
+	// PublishRate, when positive, bounds each principal's appends per
+	// second, in bursts of PublishBurst (at least 1).
+	PublishRate  float64
+	PublishBurst int
+}
 
 // Resolver serves the schema from a store and a live hub, for the
 // principal (package auth) each request's context carries.
 type Resolver struct {
-	store     *eventstore.Store
-	hub       *replay.Hub
-	present   graphql.ErrorPresenterFunc
-	limiters  *lru.Cache[string, *rate.Limiter] // per principal; nil: no limit
-	rate      rate.Limit
-	burst     int
-	live      liveMarks // caught-up points of running subscriptions
-	renderers renderers // compiled selections of natively served subscriptions
-	typed     *typedAPI // the typed API (ServeEvents, ServeFederation); nil: none
-	events    *eventschema.Schema
-	federated bool
+	cfg      Config
+	present  graphql.ErrorPresenterFunc
+	limiters *lru.Cache[string, *rate.Limiter] // per principal; nil: no limit
+	marks    deliver.Marks                     // caught-up points of running subscriptions
+	cache    render.Cache                      // renders shared by shape
 }
 
-// NewResolver returns the root resolver.
-func NewResolver(store *eventstore.Store, hub *replay.Hub, log *slog.Logger) *Resolver {
-	return &Resolver{store: store, hub: hub, present: ErrorPresenter(log)}
-}
-
-// schema is the schema the resolver serves: Rewind's own, with the typed
-// API's types when it serves one.
-func (r *Resolver) schema() *ast.Schema {
-	if r.typed != nil {
-		return r.typed.schema
+// New returns the root resolver for cfg.
+func New(cfg Config) *Resolver {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return parsedSchema
+	if cfg.Schema == nil {
+		cfg.Schema = generated.Schema()
+	}
+	r := &Resolver{cfg: cfg, present: ErrorPresenter(cfg.Logger)}
+	if cfg.PublishRate > 0 {
+		r.limiters, _ = lru.New[string, *rate.Limiter](100_000)
+	}
+	return r
 }
 
-// LimitPublishes allows each principal perSecond appends on average, in
-// bursts of up to burst; beyond it publishes fail with RATE_LIMITED.
-func (r *Resolver) LimitPublishes(perSecond float64, burst int) {
-	r.limiters, _ = lru.New[string, *rate.Limiter](100_000)
-	r.rate, r.burst = rate.Limit(perSecond), max(burst, 1)
+// Sources are the SDL of Rewind's own schema, for a typed API built
+// beside it (typed.Build).
+func Sources() []*ast.Source { return generated.Sources() }
+
+// Schema returns the executable schema: gqlgen's generated executor of
+// Rewind's fields, on Config.Schema, with the cost model the limits
+// measure.
+func (r *Resolver) Schema() graphql.ExecutableSchema {
+	return generated.NewExecutableSchema(generated.Config{Schema: r.cfg.Schema, Resolvers: r, Complexity: costs()})
 }
+
+// Source is where the API's subscriptions come from: the store and hub,
+// errors presented as the API presents them, cursors checked against the
+// caller's grants, caught-up points kept for the live field.
+func (r *Resolver) Source() deliver.Source {
+	return deliver.Source{
+		Store: r.cfg.Store, Hub: r.cfg.Hub, Present: r.present,
+		CheckCursor: func(ctx context.Context, id ulid.ULID) error { return readableCursor(ctx, r.cfg.Store, id) },
+		Marks:       &r.marks,
+	}
+}
+
+// Cache is the render cache the API's subscriptions share by shape.
+func (r *Resolver) Cache() *render.Cache { return &r.cache }
+
+// schema is the schema the resolver serves.
+func (r *Resolver) schema() *ast.Schema { return r.cfg.Schema }
 
 // mayPublish checks that the request's principal may append to topic now.
 // Within a mutation document the gate has checked every append already.
@@ -79,17 +120,17 @@ func (r *Resolver) allow(p *auth.Principal, n int) error {
 	}
 	lim, ok := r.limiters.Get(p.Subject)
 	if !ok {
-		lim = rate.NewLimiter(r.rate, r.burst)
+		lim = rate.NewLimiter(rate.Limit(r.cfg.PublishRate), max(r.cfg.PublishBurst, 1))
 		r.limiters.Add(p.Subject, lim)
 	}
 	if !lim.AllowN(time.Now(), n) {
-		return fmt.Errorf("%w: %s publishes faster than %.0f events/s", codes.ErrRateLimited, p.Subject, float64(r.rate))
+		return fmt.Errorf("%w: %s publishes faster than %.0f events/s", codes.ErrRateLimited, p.Subject, r.cfg.PublishRate)
 	}
 	return nil
 }
 
-// mayRead checks that the request's principal may read every pattern.
-func mayRead(ctx context.Context, patterns ...string) error {
+// MayRead checks that the request's principal may read every pattern.
+func MayRead(ctx context.Context, patterns ...string) error {
 	p, err := auth.From(ctx)
 	if err != nil {
 		return err
@@ -97,9 +138,9 @@ func mayRead(ctx context.Context, patterns ...string) error {
 	return p.CheckRead(patterns...)
 }
 
-// owner is whom a subscription's filter work is charged to in the hub
+// Owner is whom a subscription's filter work is charged to in the hub
 // (replay.Request.Owner): the request's principal.
-func owner(ctx context.Context) string {
+func Owner(ctx context.Context) string {
 	if p, err := auth.From(ctx); err == nil {
 		return p.Subject
 	}
@@ -121,7 +162,7 @@ func (r *Resolver) AppendMessage(ctx context.Context, content string) (*model.Me
 	if err != nil {
 		return nil, err
 	}
-	ev, err = r.store.Append(ctx, ev)
+	ev, err = r.cfg.Store.Append(ctx, ev)
 	if err != nil {
 		return nil, err
 	}
@@ -134,30 +175,19 @@ func messageEvent(content string) (eventstore.Event, error) {
 	return eventstore.Event{Topic: MessagesTopic, Type: MessageType, Data: data}, err
 }
 
-// toMessage reads a message event: {"content": "..."} or a bare string;
-// any other data is shown as JSON text.
+// toMessage reads a message event (see render.Content).
 func toMessage(ev *eventstore.Event) *model.Message {
-	m := &model.Message{ID: ev.ID.String(), Timestamp: ev.Time()}
-	var body struct {
-		Content *string `json:"content"`
-	}
-	switch {
-	case json.Unmarshal(ev.Data, &body) == nil && body.Content != nil:
-		m.Content = *body.Content
-	case json.Unmarshal(ev.Data, &m.Content) == nil:
-	default:
-		m.Content = string(ev.Data)
-	}
-	return m
+	return &model.Message{ID: ev.ID.String(), Timestamp: ev.Time(), Content: render.Content(ev.Data)}
 }
 
-// cursor resolves a cursor argument (afterId, after) to a stream sequence.
-func (r *Resolver) cursor(ctx context.Context, arg, id string) (uint64, error) {
+// Cursor resolves a cursor argument (after) to a stream sequence, a cursor
+// the caller may not read answered as an unknown one.
+func (r *Resolver) Cursor(ctx context.Context, arg, id string) (uint64, error) {
 	u, err := eventstore.ParseID(id)
 	if err == nil {
-		if err = readableCursor(ctx, r.store, u); err == nil {
+		if err = readableCursor(ctx, r.cfg.Store, u); err == nil {
 			var seq uint64
-			if seq, err = r.store.Resolve(ctx, u); err == nil {
+			if seq, err = r.cfg.Store.Resolve(ctx, u); err == nil {
 				return seq, nil
 			}
 		}

@@ -7,13 +7,16 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/oklog/ulid/v2"
 
 	"github.com/rewind-dev/rewind/auth"
+	"github.com/rewind-dev/rewind/deliver"
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/graph/generated"
 	"github.com/rewind-dev/rewind/graph/model"
+	"github.com/rewind-dev/rewind/graph/render"
 	"github.com/rewind-dev/rewind/replay"
-	"github.com/rewind-dev/rewind/transport"
 )
 
 // ID is the resolver for the id field.
@@ -23,7 +26,7 @@ func (r *eventResolver) ID(ctx context.Context, obj *eventstore.Event) (string, 
 
 // Live is the resolver for the live field.
 func (r *eventResolver) Live(ctx context.Context, obj *eventstore.Event) (bool, error) {
-	return r.isLive(ctx, obj), nil
+	return r.marks.Live(ctx, obj.Seq), nil
 }
 
 // Publish is the resolver for the publish field.
@@ -45,7 +48,7 @@ func (r *mutationResolver) Publish(ctx context.Context, topic string, typeArg *s
 		}
 		opts = append(opts, eventstore.WithIdempotencyKey(*idempotencyKey), eventstore.WithIdempotencyScope(p.Subject))
 	}
-	ev, err := r.store.Append(ctx, ev, opts...)
+	ev, err := r.cfg.Store.Append(ctx, ev, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +84,7 @@ func (r *queryResolver) Event(ctx context.Context, id string) (*eventstore.Event
 	if err := p.CheckReadSomething(); err != nil {
 		return nil, err
 	}
-	ev, err := r.store.Get(ctx, u)
+	ev, err := r.cfg.Store.Get(ctx, u)
 	if errIs(err, eventstore.ErrCursorNotFound, eventstore.ErrCursorExpired) {
 		return nil, nil
 	}
@@ -91,7 +94,7 @@ func (r *queryResolver) Event(ctx context.Context, id string) (*eventstore.Event
 	if !p.CanRead(ev.Topic) {
 		return nil, nil // as if unknown: ids cannot probe other topics
 	}
-	if err := r.chargeFor(ctx).take(&ev); err != nil {
+	if err := r.chargeFor(ctx).Take(&ev); err != nil {
 		return nil, err
 	}
 	return &ev, nil
@@ -109,7 +112,7 @@ func (r *queryResolver) Events(ctx context.Context, topic string, first *int, af
 	if err := eventstore.ValidatePattern(topic); err != nil {
 		return nil, err
 	}
-	if err := mayRead(ctx, topic); err != nil {
+	if err := MayRead(ctx, topic); err != nil {
 		return nil, err
 	}
 	filter, err := CompileWhere(where)
@@ -118,13 +121,13 @@ func (r *queryResolver) Events(ctx context.Context, topic string, first *int, af
 	}
 	pq := pageQuery{q: eventstore.Query{Topics: []string{topic}}, n: n, filter: filter, charge: r.chargeFor(ctx)}
 	if after != nil {
-		seq, err := r.cursor(ctx, "after", *after)
+		seq, err := r.Cursor(ctx, "after", *after)
 		if err != nil {
 			return nil, err
 		}
 		pq.q.After = seq
 	}
-	p, err := readPage(ctx, r.store, pq)
+	p, err := readPage(ctx, r.cfg.Store, pq)
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +165,7 @@ func (r *queryResolver) Topics(ctx context.Context, first *int, after *string) (
 	if p.Admin {
 		readable = []string{">"}
 	}
-	topics, _, err := r.store.Topics(ctx, readable, page) // costs what p may read, not what the stream holds
+	topics, _, err := r.cfg.Store.Topics(ctx, readable, page) // costs what p may read, not what the stream holds
 	if err != nil {
 		return nil, err
 	}
@@ -220,82 +223,72 @@ func (r *subscriptionResolver) Events(ctx context.Context, topics []string, afte
 			return nil, err
 		}
 	}
-	if err := mayRead(ctx, topics...); err != nil {
+	if err := MayRead(ctx, topics...); err != nil {
 		return nil, err
 	}
 	filter, err := CompileWhere(where)
 	if err != nil {
 		return nil, err
 	}
-	req := replay.Request{Topics: topics, Types: types, Filter: filter, Owner: owner(ctx)}
-	if err := StartAt(ctx, r.store, &req, afterID, last, since, latest); err != nil {
+	req := replay.Request{Topics: topics, Types: types, Filter: filter, Owner: Owner(ctx)}
+	src := r.Source()
+	if err := src.Request(ctx, &req, deliver.Start{AfterID: afterID, Last: last, Since: since, Latest: latest}); err != nil {
 		return nil, err
 	}
-	// Natively if the delivery offers it, else through gqlgen's channel
-	// (with each event's id if the delivery writes ids).
-	d, _ := transport.From(ctx)
-	if native, err := r.streamNatively(ctx, d, req); native || err != nil {
-		return make(chan *eventstore.Event), err
+	if native, err := r.stream(ctx, src, req); native || err != nil {
+		return make(chan *eventstore.Event), err // gqlgen never reads it: the transport drains the stream
 	}
-	sub, err := r.hub.Subscribe(ctx, req,
-		replay.OnEnd(func(err error) { r.reportSubscriptionError(ctx, err) }),
-		r.trackLive(ctx))
-	if err != nil {
-		return nil, err
-	}
-	return withEventIDs(ctx, d, sub.C), nil
+	return deliver.Relay(ctx, src, req, func(ev *eventstore.Event, _ bool) (*eventstore.Event, bool, error) { return ev, true, nil })
 }
 
 // RealTimeMessages is the resolver for the realTimeMessages field.
 func (r *subscriptionResolver) RealTimeMessages(ctx context.Context, afterID *string, last *int, since *time.Time, latest *bool, where *model.Filter) (<-chan *model.Message, error) {
-	if err := mayRead(ctx, MessagesTopic); err != nil {
+	if err := MayRead(ctx, MessagesTopic); err != nil {
 		return nil, err
 	}
 	filter, err := CompileWhere(where)
 	if err != nil {
 		return nil, err
 	}
-	req := replay.Request{Topics: []string{MessagesTopic}, Types: []string{MessageType}, Filter: filter, Owner: owner(ctx)}
-	if err := StartAt(ctx, r.store, &req, afterID, last, since, latest); err != nil {
+	req := replay.Request{Topics: []string{MessagesTopic}, Types: []string{MessageType}, Filter: filter, Owner: Owner(ctx)}
+	src := r.Source()
+	if err := src.Request(ctx, &req, deliver.Start{AfterID: afterID, Last: last, Since: since, Latest: latest}); err != nil {
 		return nil, err
 	}
-	d, _ := transport.From(ctx)
-	if native, err := r.streamNatively(ctx, d, req); native || err != nil {
+	if native, err := r.stream(ctx, src, req); native || err != nil {
 		return make(chan *model.Message), err
 	}
-	sub, err := r.hub.Subscribe(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	out := make(chan *model.Message)
-	go func() {
-		defer close(out)
-		for ev := range sub.C {
-			delivering(d, ev)
-			select {
-			case out <- toMessage(ev):
-			case <-ctx.Done():
-				return
-			}
-		}
-		if err := sub.Err(); err != nil {
-			r.reportSubscriptionError(ctx, err)
-		}
-	}()
-	return out, nil
+	return deliver.Relay(ctx, src, req, func(ev *eventstore.Event, _ bool) (*model.Message, bool, error) { return toMessage(ev), true, nil })
 }
 
-// Event returns EventResolver implementation.
-func (r *Resolver) Event() EventResolver { return &eventResolver{r} }
+// stream serves the subscription resolved in ctx natively when its
+// delivery takes streams (see deliver.Source.Stream), each event rendered
+// by the subscription's selection, once per shape; false when it must go
+// through gqlgen's channel (another delivery, a selection the renderer
+// cannot write exactly: @defer).
+func (r *Resolver) stream(ctx context.Context, src deliver.Source, req replay.Request) (bool, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil || !graphql.HasOperationContext(ctx) {
+		return false, nil
+	}
+	prog, err := render.Compile(graphql.GetOperationContext(ctx), r.schema(), fc.Field, render.Options{Present: r.present})
+	if err != nil {
+		return false, nil
+	}
+	return src.Stream(ctx, req, r.cache.Renderer(ctx, prog), nil)
+}
 
-// Mutation returns MutationResolver implementation.
-func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
+// Event returns the EventResolver implementation.
+func (r *Resolver) Event() generated.EventResolver { return &eventResolver{r} }
 
-// Query returns QueryResolver implementation.
-func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
+// Mutation returns generated.MutationResolver implementation.
+func (r *Resolver) Mutation() generated.MutationResolver { return &mutationResolver{r} }
 
-// Subscription returns SubscriptionResolver implementation.
-func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
+// Query returns the QueryResolver implementation.
+func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
+
+// Subscription returns generated.SubscriptionResolver implementation.
+func (r *Resolver) Subscription() generated.SubscriptionResolver { return &subscriptionResolver{r} }
 
 type (
 	eventResolver        struct{ *Resolver }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/rewind-dev/rewind/eventfilter"
 	"github.com/rewind-dev/rewind/graph/model"
+	"github.com/rewind-dev/rewind/internal/saturate"
 )
 
 // CompileWhere turns a field's where argument into the filter a
@@ -107,5 +108,5 @@ func whereArgCost(where any) int {
 }
 
 func filterCost(nodes, values int) int {
-	return addSat(mulSat(nodes, filterNodeWeight), mulSat(values, filterValueWeight))
+	return saturate.Add(saturate.Mul(nodes, filterNodeWeight), saturate.Mul(values, filterValueWeight))
 }

@@ -112,6 +112,15 @@ func (f *Feed) lastPut() uint64 {
 	return f.last
 }
 
+// Ended reports, without taking anything, whether the subscription has
+// ended, and why (nil when its context ended): a reader blocked handing an
+// event on can learn that the hub gave up on it (ErrSlowConsumer).
+func (f *Feed) Ended() (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ended, f.err
+}
+
 func (f *Feed) isEnded() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -45,8 +45,8 @@ type endpoint struct {
 // connections) on one endpoint, and GraphiQL to browsers (its assets are
 // served by graphiql.Assets, mounted beside the endpoint).
 // Zero values of cfg take the defaults of the component each setting goes to.
-func graphQL(res *graph.Resolver, cfg Config, ep endpoint, log *slog.Logger) http.Handler {
-	srv := handler.New(graph.NewSchema(res))
+func graphQL(a *api, cfg Config, ep endpoint, log *slog.Logger) http.Handler {
+	srv := handler.New(a.schema)
 	ws := gqlws.New(gqlws.Config{
 		AllowedOrigins:   cfg.AllowedOrigins,
 		InitTimeout:      cfg.InitTimeout,
@@ -79,14 +79,14 @@ func graphQL(res *graph.Resolver, cfg Config, ep endpoint, log *slog.Logger) htt
 	// fill in, so they come after them, before gqlgen parses it.
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
 	srv.Use(graph.DocumentLimits(limits, queries))
-	srv.Use(graph.MutationGate(res))
+	srv.Use(graph.MutationGate(a.res))
 	for _, e := range ep.extensions {
 		srv.Use(e)
 	}
-	srv.SetErrorPresenter(res.Presenter())
+	srv.SetErrorPresenter(a.res.Presenter())
 	srv.SetRecoverFunc(graph.RecoverFunc(log))
 
-	page := graphiql.Page("/graphql", graphiql.Examples{Topics: declaredTopics(cfg.Events), Tabs: res.ExampleOperations()})
+	page := graphiql.Page("/graphql", graphiql.Examples{Topics: declaredTopics(cfg.Events), Tabs: a.examples})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer recoverHTTP(w, r, log)
 		if isGraphiQL(r) {

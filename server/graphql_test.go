@@ -16,7 +16,6 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/rewind-dev/rewind/codes"
-	"github.com/rewind-dev/rewind/graph"
 )
 
 // panicker panics at one stage of an operation named "boom", to check that
@@ -122,7 +121,7 @@ func TestPanicsAnswerInternalError(t *testing.T) {
 		t.Run(stage, func(t *testing.T) {
 			logs := &logBuffer{}
 			log := slog.New(slog.NewJSONHandler(logs, nil))
-			h := graphQL(graph.NewResolver(nil, nil, log), Config{}, endpoint{extensions: []graphql.HandlerExtension{panicker{stage}}}, log)
+			h := graphQL(testAPI(t, log), Config{}, endpoint{extensions: []graphql.HandlerExtension{panicker{stage}}}, log)
 			srv := httptest.NewServer(h)
 			defer srv.Close()
 			for _, method := range []string{http.MethodPost, http.MethodGet} {
@@ -179,7 +178,7 @@ func TestRecoverHTTP(t *testing.T) {
 func TestHostileLiterals(t *testing.T) {
 	logs := &logBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
-	srv := httptest.NewServer(graphQL(graph.NewResolver(nil, nil, log), Config{}, endpoint{}, log))
+	srv := httptest.NewServer(graphQL(testAPI(t, log), Config{}, endpoint{}, log))
 	defer srv.Close()
 	for _, tc := range []struct{ name, query, code string }{
 		{"json float", `mutation boom { publish(topic: "x", data: 1e400) { id } }`, codes.BadUserInput},
@@ -206,4 +205,14 @@ func TestHostileLiterals(t *testing.T) {
 	if recs := logs.take(); len(recs) != 0 {
 		t.Fatalf("refusals logged %v", recs)
 	}
+}
+
+// testAPI is the API on no store, for what fails before any resolver reads.
+func testAPI(t *testing.T, log *slog.Logger) *api {
+	t.Helper()
+	a, err := newAPI(Config{}, nil, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

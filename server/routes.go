@@ -23,20 +23,15 @@ import (
 // newHandler returns the handler for every route; m, if set, instruments
 // them and is served at /metrics.
 func newHandler(cfg Config, store *eventstore.Store, hub *replay.Hub, m *metrics.Metrics, log *slog.Logger) (http.Handler, error) {
-	res := graph.NewResolver(store, hub, log)
-	if err := res.ServeEvents(cfg.Events); err != nil {
+	a, err := newAPI(cfg, store, hub, log)
+	if err != nil {
 		return nil, err
 	}
-	if err := res.ServeFederation(cfg.Federation); err != nil {
-		return nil, err
-	}
-	if cfg.PublishRate > 0 {
-		res.LimitPublishes(cfg.PublishRate, cfg.PublishBurst)
-	}
+	res := a.res
 	authn := authenticator{verifier: cfg.Auth}
 	// A request may carry a payload at the limit, escaped inside a query.
 	maxBody := 2*int64(store.Config().MaxPayload) + 64<<10
-	gql := graphQL(res, cfg, endpoint{maxMessageBytes: maxBody, maxPayload: store.Config().MaxPayload, initFunc: authn.initWebSocket, extensions: extensions(m)}, log)
+	gql := graphQL(a, cfg, endpoint{maxMessageBytes: maxBody, maxPayload: store.Config().MaxPayload, initFunc: authn.initWebSocket, extensions: extensions(m)}, log)
 
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", limitBody(maxBody, requireUTF8(limitReads(cfg.ClientReads, authn.middleware(true, gql)))))

@@ -23,7 +23,6 @@ import (
 	"github.com/rewind-dev/rewind/auth"
 	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/eventstore"
-	"github.com/rewind-dev/rewind/graph"
 	"github.com/rewind-dev/rewind/internal/metrics"
 	"github.com/rewind-dev/rewind/natsconn"
 	"github.com/rewind-dev/rewind/natsembed"
@@ -191,7 +190,7 @@ func (c Config) Validate() error {
 	if c.ShutdownDelay < 0 {
 		errs = append(errs, errors.New("--shutdown-delay cannot be negative"))
 	}
-	if err := graph.CheckEvents(c.Events); err != nil {
+	if err := checkEvents(c.Events); err != nil {
 		errs = append(errs, err) // a declared name clashes with Rewind's own
 	}
 	if c.Events != nil && c.EventStore != nil && c.EventStore.Config().Check == nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/rewind-dev/rewind/deliver"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/replay"
 )
@@ -328,7 +329,8 @@ func (e extension) InterceptOperation(ctx context.Context, next graphql.Operatio
 		// The operation's context ends with it, on every transport.
 		context.AfterFunc(ctx, running.Dec)
 		delivered := e.m.deliveries.WithLabelValues(proto)
-		h := next(context.WithValue(ctx, deliveriesKey{}, delivered))
+		// Native streams count their results themselves (deliver.Stream).
+		h := next(deliver.WithCounter(ctx, delivered))
 		return func(ctx context.Context) *graphql.Response {
 			resp := h(ctx)
 			if resp != nil && resp.Data != nil {
@@ -350,16 +352,6 @@ func (e extension) InterceptOperation(ctx context.Context, next graphql.Operatio
 		}
 	}
 	return next(ctx)
-}
-
-type deliveriesKey struct{}
-
-// Deliveries returns the counter of the subscription running in ctx's
-// deliveries, for a transport that delivers results without going
-// through gqlgen's response handlers (which count them otherwise), or nil.
-func Deliveries(ctx context.Context) prometheus.Counter {
-	c, _ := ctx.Value(deliveriesKey{}).(prometheus.Counter)
-	return c
 }
 
 // factory registers what it makes.

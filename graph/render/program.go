@@ -1,4 +1,4 @@
-package graph
+package render
 
 import (
 	"context"
@@ -74,7 +74,8 @@ const (
 	kHasNext  // pageInfo
 	kEnd      // pageInfo
 	kStored   // a field of the data, by name
-	kType     // Event.type (Event as a federation entity)
+	kType     // Event.type
+	kContent  // Message.content: the data read as a message
 )
 
 // vtype is an output type: a list, a leaf, an object or a union.
@@ -158,7 +159,7 @@ func (c *compiler) object(typename, union string, selections ast.SelectionSet) (
 // others (the user's types) read stored data.
 func envelopeKind(def *ast.Definition, name string) fieldKind {
 	pos := def.Position
-	generated := pos != nil && pos.Src != nil && pos.Src.Name == typedSource
+	generated := pos != nil && pos.Src != nil && pos.Src.Name == GeneratedSource
 	switch {
 	case def.Name == "PageInfo":
 		if name == "hasNextPage" {
@@ -166,9 +167,17 @@ func envelopeKind(def *ast.Definition, name string) fieldKind {
 		}
 		return kEnd
 	case def.Name == "Event" && !generated:
-		// Rewind's generic envelope, rendered here as an _entities member.
+		// Rewind's generic envelope: its data is a JSON leaf.
 		if name == "type" {
 			return kType
+		}
+	case def.Name == "Message" && !generated:
+		// Rewind's seed messages: events of the messages topic.
+		switch name {
+		case "content":
+			return kContent
+		case "timestamp":
+			return kTime
 		}
 	case !generated:
 		return kStored
@@ -196,8 +205,10 @@ func envelopeKind(def *ast.Definition, name string) fieldKind {
 	return kData
 }
 
-// typedSource is the name of the source holding the generated SDL.
-const typedSource = "rewind:typed-events.graphqls"
+// GeneratedSource is the name of the schema source holding the typed
+// API's generated SDL (envelopes, connections, inputs): its types are
+// Rewind's, the others' fields read stored data.
+const GeneratedSource = "rewind:typed-events.graphqls"
 
 func (c *compiler) vtype(t *ast.Type, selections ast.SelectionSet) (*vtype, error) {
 	vt := &vtype{nonNull: t.NonNull, name: t.Name()}
@@ -262,43 +273,120 @@ func (c *compiler) vtype(t *ast.Type, selections ast.SelectionSet) (*vtype, erro
 	return vt, nil
 }
 
-// typedProgram renders one root field's value for an event.
-type typedProgram struct {
+// Program renders one root field's value for an event (an Event, a
+// Message, a typed envelope) or a page of events (a connection of them).
+type Program struct {
 	key   string
-	field *typedField
 	root  []byte // {"<alias>":
 	alias string
-	vt    *vtype // the field's type: TEvent! or TEventConnection!
+	vt    *vtype // the field's type: Event!, TEvent!, TEventConnection!...
 	live  bool   // the output depends on live
-	// maxBytes stops a render that reaches it (RESPONSE_TOO_LARGE): a
-	// projection writes keys and nulls for each element of a list, which
-	// the estimate before the operation cannot see. 0: no limit.
-	maxBytes int
-	// present presents field errors once, where they are found: the
-	// rendering, errors included, is shared by every subscriber.
-	present graphql.ErrorPresenterFunc
+	opts  Options
 }
 
-// compileTyped compiles the selection of root field cf of f.
-func compileTyped(op *graphql.OperationContext, schema *ast.Schema, f *typedField, cf graphql.CollectedField, present graphql.ErrorPresenterFunc) (p *typedProgram, err error) {
+// Options are what a Program needs beyond its selection.
+type Options struct {
+	// Present presents field errors once, where they are found: the
+	// rendering, errors included, is shared by every subscriber.
+	Present graphql.ErrorPresenterFunc
+	// Member names the union member an event of a union field belongs
+	// to ("" for none); nil when the field is no union's.
+	Member func(ev *eventstore.Event) string
+	// MaxBytes stops a render that reaches it (RESPONSE_TOO_LARGE): a
+	// projection writes keys and nulls for each element of a list, which
+	// an estimate made before the operation cannot see. 0: no limit.
+	MaxBytes int
+}
+
+// ErrNotRenderable: a selection a Program cannot write byte for byte as
+// gqlgen would (@defer); its caller serves it through gqlgen.
+var ErrNotRenderable = errors.New("selection not renderable")
+
+// Compile compiles root field cf (its definition from validation, its
+// selection collected in op as gqlgen's executor collects it) against
+// schema. It fails with ErrNotRenderable for a selection it cannot render
+// exactly, and with codes.ErrBadInput for one it cannot serve.
+func Compile(op *graphql.OperationContext, schema *ast.Schema, cf graphql.CollectedField, opts Options) (p *Program, err error) {
 	defer func() {
 		// CollectFields panics on what validation should have refused.
 		if v := recover(); v != nil {
 			err = fmt.Errorf("%w: collect fields: %v", codes.ErrBadInput, v)
 		}
 	}()
+	if cf.Field == nil || cf.Definition == nil {
+		return nil, fmt.Errorf("%w: a field without its definition", ErrNotRenderable)
+	}
+	if opts.Present == nil {
+		opts.Present = graphql.DefaultErrorPresenter
+	}
 	c := &compiler{op: op, schema: schema}
-	c.key.WriteString(f.root + "." + f.name + " " + cf.Alias)
-	fd := schema.Types[f.root].Fields.ForName(f.name)
-	vt, err := c.vtype(fd.Type, cf.Selections)
-	if err != nil {
+	c.key.WriteString(cf.ObjectDefinition.Name + "." + cf.Name + " " + cf.Alias)
+	vt, err := c.vtype(cf.Definition.Type, cf.Selections)
+	switch {
+	case errors.Is(err, errDefer):
+		return nil, fmt.Errorf("%w: %v", ErrNotRenderable, err)
+	case err != nil:
 		return nil, fmt.Errorf("%w: %s: %v", codes.ErrBadInput, cf.Alias, err)
 	}
-	p = &typedProgram{key: c.key.String(), field: f, alias: cf.Alias, vt: vt, present: present}
-	p.root = appendQuoted([]byte{'{'}, cf.Alias)
+	p = &Program{key: c.key.String(), alias: cf.Alias, vt: vt, opts: opts}
+	p.root = AppendQuoted([]byte{'{'}, cf.Alias)
 	p.root = append(p.root, ':')
 	p.live = selectsLive(vt)
 	return p, nil
+}
+
+// CompileObject compiles selections on the object type typename, a member
+// of union (whose fragments apply to it too), for values rendered alone:
+// an entity of _entities.
+func CompileObject(op *graphql.OperationContext, schema *ast.Schema, typename, union string, selections ast.SelectionSet, opts Options) (p *Program, err error) {
+	defer func() {
+		// CollectFields panics on what validation should have refused.
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%w: collect fields: %v", codes.ErrBadInput, v)
+		}
+	}()
+	if opts.Present == nil {
+		opts.Present = graphql.DefaultErrorPresenter
+	}
+	c := &compiler{op: op, schema: schema}
+	obj, err := c.object(typename, union, selections)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", codes.ErrBadInput, err)
+	}
+	vt := &vtype{name: typename, obj: obj}
+	return &Program{key: c.key.String(), vt: vt, live: selectsLive(vt), opts: opts}, nil
+}
+
+// RenderValue appends ev's value alone, null when it cannot be rendered,
+// with the errors of the render at path.
+func (p *Program) RenderValue(buf []byte, ev *eventstore.Event, live bool, path ast.Path) ([]byte, gqlerror.List) {
+	st := &renderState{ev: ev, live: live && p.live, member: p.opts.Member, present: p.opts.Present}
+	for _, el := range path {
+		switch el := el.(type) {
+		case ast.PathName:
+			st.path = append(st.path, step{name: string(el)})
+		case ast.PathIndex:
+			st.path = append(st.path, step{index: int(el), isIndex: true})
+		}
+	}
+	n0 := len(buf)
+	st.limit(n0, p.opts.MaxBytes)
+	buf, ok := st.envelope(buf, p.vt, ev)
+	if !ok {
+		return append(buf[:n0], "null"...), st.errs
+	}
+	return buf, st.errs
+}
+
+// Value returns the value inside out, a render of p ({"<alias>":value}).
+func (p *Program) Value(out []byte) []byte { return out[len(p.root) : len(out)-1] }
+
+// WithMaxBytes returns a copy of p that stops at n bytes (see
+// Options.MaxBytes).
+func (p *Program) WithMaxBytes(n int) *Program {
+	q := *p
+	q.opts.MaxBytes = n
+	return &q
 }
 
 func selectsLive(vt *vtype) bool {
@@ -383,12 +471,13 @@ func dataPath(p ast.Path) string {
 	return b.String()
 }
 
-// renderEvent appends the root field's data for ev, and the errors of
-// fields whose stored values do not fit (EVENT_SHAPE_MISMATCH), presented.
-func (p *typedProgram) renderEvent(buf []byte, ev *eventstore.Event, live bool) ([]byte, gqlerror.List) {
-	st := &renderState{ev: ev, live: live && p.live, path: append(make([]step, 0, 16), step{name: p.alias}), member: p.memberOf, present: p.present}
+// Render appends the root field's data for ev ({"<alias>":...}), and the
+// errors of fields whose stored values do not fit (EVENT_SHAPE_MISMATCH),
+// presented.
+func (p *Program) Render(buf []byte, ev *eventstore.Event, live bool) ([]byte, gqlerror.List) {
+	st := &renderState{ev: ev, live: live && p.live, path: append(make([]step, 0, 16), step{name: p.alias}), member: p.opts.Member, present: p.opts.Present}
 	n0 := len(buf)
-	st.limit(n0, p.maxBytes)
+	st.limit(n0, p.opts.MaxBytes)
 	buf = append(buf, p.root...)
 	buf, ok := st.envelope(buf, p.vt, ev)
 	if !ok {
@@ -396,13 +485,6 @@ func (p *typedProgram) renderEvent(buf []byte, ev *eventstore.Event, live bool) 
 		return append(buf[:n0], "null"...), st.errs
 	}
 	return append(buf, '}'), st.errs
-}
-
-func (p *typedProgram) memberOf(ev *eventstore.Event) string {
-	if m := p.field.member(ev.Topic, ev.Type); m != nil {
-		return m.Name
-	}
-	return ""
 }
 
 // envelope renders an event's envelope (TEvent) for vt.
@@ -413,23 +495,25 @@ func (st *renderState) envelope(buf []byte, vt *vtype, ev *eventstore.Event) ([]
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = appendQuoted(buf, f.alias)
+		buf = AppendQuoted(buf, f.alias)
 		buf = append(buf, ':')
 		switch f.kind {
 		case kTypename:
-			buf = appendQuoted(buf, vt.obj.typename)
+			buf = AppendQuoted(buf, vt.obj.typename)
 		case kID, kCursor:
 			buf = appendID(buf, ev.ID)
 		case kTopic:
-			buf = appendQuoted(buf, ev.Topic)
+			buf = AppendQuoted(buf, ev.Topic)
 		case kType:
-			buf = appendQuoted(buf, ev.Type)
+			buf = AppendQuoted(buf, ev.Type)
 		case kTime:
 			buf = append(buf, '"')
 			buf = ev.Time().AppendFormat(buf, time.RFC3339Nano)
 			buf = append(buf, '"')
 		case kLive:
 			buf = strconv.AppendBool(buf, st.live)
+		case kContent:
+			buf = AppendQuoted(buf, Content(ev.Data))
 		case kData:
 			st.path = append(st.path, step{name: f.alias})
 			var ok bool
@@ -443,8 +527,13 @@ func (st *renderState) envelope(buf []byte, vt *vtype, ev *eventstore.Event) ([]
 	return append(buf, '}'), true
 }
 
-// data renders the event's data: an object, or a union's member.
+// data renders the event's data: an object, or a union's member, or (the
+// generic Event's) the stored JSON as it is, as gqlgen's JSON scalar
+// writes it.
 func (st *renderState) data(buf []byte, vt *vtype, ev *eventstore.Event) ([]byte, bool) {
+	if vt.leaf == leafJSON && vt.elem == nil && len(ev.Data) > 0 {
+		return append(buf, ev.Data...), true
+	}
 	if vt.union == nil {
 		return st.value(buf, vt, ev.Data)
 	}
@@ -573,10 +662,10 @@ func (st *renderState) object(buf []byte, s *sel, raw []byte) ([]byte, bool) {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = appendQuoted(buf, f.alias)
+		buf = AppendQuoted(buf, f.alias)
 		buf = append(buf, ':')
 		if f.kind == kTypename {
-			buf = appendQuoted(buf, s.typename)
+			buf = AppendQuoted(buf, s.typename)
 			continue
 		}
 		st.path = append(st.path, step{name: f.alias})
@@ -657,7 +746,7 @@ func appendLeaf(buf []byte, vt *vtype, raw []byte) ([]byte, string) {
 			}
 			return strconv.AppendQuote(buf, t.Format(time.RFC3339Nano)), "" // as graphql.MarshalTime
 		}
-		return appendQuoted(buf, s), ""
+		return AppendQuoted(buf, s), ""
 	}
 	return buf, "cannot be served"
 }
@@ -681,14 +770,13 @@ func appendID(buf []byte, id ulid.ULID) []byte {
 	return append(buf, '"')
 }
 
-// renderPage appends Query.t's data for one page of events.
-// renderPage renders a page of evs. end is the page's endCursor when it is
+// RenderPage renders a page of evs for a connection field (Query.t). end is the page's endCursor when it is
 // not the last edge's (a filtered page whose scan ran out); zero: the last
 // edge's, or null on an empty page.
-func (p *typedProgram) renderPage(buf []byte, evs []*eventstore.Event, hasNext bool, end ulid.ULID) ([]byte, gqlerror.List) {
-	st := &renderState{path: []step{{name: p.alias}}, member: p.memberOf, present: p.present}
+func (p *Program) RenderPage(buf []byte, evs []*eventstore.Event, hasNext bool, end ulid.ULID) ([]byte, gqlerror.List) {
+	st := &renderState{path: []step{{name: p.alias}}, member: p.opts.Member, present: p.opts.Present}
 	n0 := len(buf)
-	st.limit(n0, p.maxBytes)
+	st.limit(n0, p.opts.MaxBytes)
 	buf = append(buf, p.root...)
 	conn := p.vt.obj
 	buf = append(buf, '{')
@@ -696,11 +784,11 @@ func (p *typedProgram) renderPage(buf []byte, evs []*eventstore.Event, hasNext b
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = appendQuoted(buf, f.alias)
+		buf = AppendQuoted(buf, f.alias)
 		buf = append(buf, ':')
 		switch f.kind {
 		case kTypename:
-			buf = appendQuoted(buf, conn.typename)
+			buf = AppendQuoted(buf, conn.typename)
 		case kPageInfo:
 			buf = appendPageInfo(buf, f.vt.obj, evs, hasNext, end)
 		case kEdges:
@@ -731,11 +819,11 @@ func (st *renderState) edges(buf []byte, edge *sel, evs []*eventstore.Event) ([]
 			if j > 0 {
 				buf = append(buf, ',')
 			}
-			buf = appendQuoted(buf, f.alias)
+			buf = AppendQuoted(buf, f.alias)
 			buf = append(buf, ':')
 			switch f.kind {
 			case kTypename:
-				buf = appendQuoted(buf, edge.typename)
+				buf = AppendQuoted(buf, edge.typename)
 			case kCursor:
 				buf = appendID(buf, ev.ID)
 			case kNode:
@@ -760,11 +848,11 @@ func appendPageInfo(buf []byte, s *sel, evs []*eventstore.Event, hasNext bool, e
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = appendQuoted(buf, f.alias)
+		buf = AppendQuoted(buf, f.alias)
 		buf = append(buf, ':')
 		switch {
 		case f.kind == kTypename:
-			buf = appendQuoted(buf, s.typename)
+			buf = AppendQuoted(buf, s.typename)
 		case f.kind == kHasNext:
 			buf = strconv.AppendBool(buf, hasNext)
 		case end != ulid.ULID{}:

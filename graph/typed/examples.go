@@ -1,4 +1,4 @@
-package graph
+package typed
 
 import (
 	"fmt"
@@ -7,13 +7,11 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 )
 
-// ExampleOperations returns example operations of the typed API, for
-// GraphiQL's tabs: a typed subscription (on the first @events union, with
-// a fragment on each member, or on the first event type) and a typed
-// publish of the first event type with its required fields. None without
-// a typed API.
-func (r *Resolver) ExampleOperations() []string {
-	a := r.typed
+// Examples returns example operations of the typed API, for GraphiQL's
+// tabs: a typed subscription (on the first @events union, with a fragment
+// on each member, or on the first event type) and a typed publish of the
+// first event type with its required fields. None without event types.
+func (a *API) Examples() []string {
 	if a == nil || len(a.source.Events) == 0 {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package graph
+package render
 
 import (
 	"bytes"
@@ -264,8 +264,10 @@ func jsonKind(raw []byte) string {
 		return "a boolean"
 	case c == 'n':
 		return "null"
+	case isNumber(raw) && len(raw) > 40:
+		return "a number"
 	case isNumber(raw):
-		return "the number " + abbreviate(string(raw))
+		return "the number " + string(raw)
 	}
 	return "something else"
 }

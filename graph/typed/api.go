@@ -1,4 +1,4 @@
-package graph
+package typed
 
 import (
 	"cmp"
@@ -13,6 +13,8 @@ import (
 	"github.com/vektah/gqlparser/v2/formatter"
 
 	"github.com/rewind-dev/rewind/eventschema"
+	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/graph/render"
 )
 
 // The typed API: for each declared event type T (and @events union U),
@@ -27,8 +29,8 @@ import (
 // schema (so validation and introspection see them) and served by
 // typedSchema, which hands every other root field to the generated code.
 
-// typedAPI is the typed API built from one eventschema.Schema.
-type typedAPI struct {
+// API is the typed API built from one eventschema.Schema.
+type API struct {
 	schema *ast.Schema            // Rewind's schema merged with the typed additions
 	fields map[string]*typedField // by root type and field: "Subscription.orderPlaced"
 	sdl    string                 // the added SDL, for tests and GraphiQL
@@ -55,11 +57,31 @@ type typedField struct {
 }
 
 // field returns the typed field root.name, or nil for one of Rewind's own.
-func (a *typedAPI) field(root, name string) *typedField {
+func (a *API) field(root, name string) *typedField {
 	if a == nil {
 		return nil
 	}
 	return a.fields[root+"."+name]
+}
+
+// Schema is Rewind's schema merged with the typed API's types and fields:
+// the schema gqlgen's executor, validation and introspection serve.
+func (a *API) Schema() *ast.Schema { return a.schema }
+
+// SDL returns the SDL the typed API adds: the user's types without
+// Rewind's directives, the envelopes, inputs and root fields.
+func (a *API) SDL() string { return a.sdl }
+
+// Append returns the event the root mutation field name with args (mapped,
+// the literals checked) appends, for a mutation document's gate to check
+// before anything runs; ok is false when name is none of the typed API's.
+func (a *API) Append(name string, args map[string]any) (ev eventstore.Event, ok bool, err error) {
+	tf := a.field("Mutation", name)
+	if tf == nil {
+		return eventstore.Event{}, false, nil
+	}
+	ev, err = a.publishEvent(tf, args)
+	return ev, true, err
 }
 
 // member returns the declaration an event of the field's union (or the
@@ -71,15 +93,19 @@ func (f *typedField) member(topic, typ string) *eventschema.Event {
 	return f.union.Member(topic, typ)
 }
 
-// buildTypedAPI builds the typed API of s (nil: no event types), with the
-// federation subgraph contract when federated, or says which of s's names
-// clash with Rewind's own (file and line of the definition).
-func buildTypedAPI(s *eventschema.Schema, federated bool) (*typedAPI, error) {
+// Build builds the typed API of s (nil: no event types) beside Rewind's
+// own schema (the SDL sources of package graph), with the federation
+// subgraph contract when federated, or says which of s's names clash with
+// Rewind's own (file and line of the definition).
+func Build(rewind []*ast.Source, s *eventschema.Schema, federated bool) (*API, error) {
 	if s == nil {
 		s = &eventschema.Schema{Types: &ast.Schema{}}
 	}
-	base := parsedSchema
-	a := &typedAPI{fields: map[string]*typedField{}, source: s}
+	base, err := gqlparser.LoadSchema(rewind...)
+	if err != nil {
+		return nil, fmt.Errorf("Rewind's schema: %w", err)
+	}
+	a := &API{fields: map[string]*typedField{}, source: s}
 	taken := map[string]string{} // type name -> who defines it
 	for name, def := range base.Types {
 		if !def.BuiltIn {
@@ -226,11 +252,11 @@ func buildTypedAPI(s *eventschema.Schema, federated bool) (*typedAPI, error) {
 	}
 
 	a.sdl = sdl.String() + ext.String()
-	sources := append(slices.Clone(sources),
+	sources := append(slices.Clone(rewind),
 		&ast.Source{Name: "rewind:event-types.graphqls", Input: sdl.String()},
-		&ast.Source{Name: typedSource, Input: ext.String()})
+		&ast.Source{Name: render.GeneratedSource, Input: ext.String()})
 	if federated {
-		fed, err := a.federate(envelopes, userFedSDL.String(), ext.String(), taken, rootTaken)
+		fed, err := a.federate(rewind, envelopes, userFedSDL.String(), ext.String(), taken, rootTaken)
 		if err != nil {
 			return nil, err
 		}

@@ -1,7 +1,8 @@
-package graph
+package typed
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,12 +10,14 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/formatter"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/parser"
 
 	"github.com/rewind-dev/rewind/auth"
 	"github.com/rewind-dev/rewind/codes"
 	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/graph/render"
 )
 
 // The Apollo Federation v2 subgraph contract (ServeFederation):
@@ -46,20 +49,20 @@ const federationSource = "rewind:federation.graphqls"
 
 // maxRepresentations bounds one _entities call: each representation may
 // cost a storage read. A gateway batches the events of one response.
-const maxRepresentations = maxPage
+const maxRepresentations = 1000
 
 // maxMisses bounds the unknown ids one _entities call looks up: an id
 // that is not stored costs a scan of the stream (eventstore.Resolve), so
 // a call may cost as many scans as an operation's default storage reads
-// (DefaultMaxStorageReads) and no more. Known ids cost a request or a few.
-const maxMisses = DefaultMaxStorageReads
+// (graph.DefaultMaxStorageReads) and no more. Known ids cost a request or a few.
+const maxMisses = 10
 
 // federate registers the contract's root fields and entity types and
 // builds the subgraph SDL: Rewind's schema and userSDL (the user's types,
 // entity stubs with their @key) and ext (the typed API) with @key on
 // Event and every envelope. It returns the contract's SDL, which joins
 // the executable schema.
-func (a *typedAPI) federate(envelopes []*typedField, userSDL, ext string, taken, rootTaken map[string]string) (string, error) {
+func (a *API) federate(rewind []*ast.Source, envelopes []*typedField, userSDL, ext string, taken, rootTaken map[string]string) (string, error) {
 	for _, name := range []string{"_Any", "_Entity", "_Service"} {
 		if who, ok := taken[name]; ok {
 			return "", fmt.Errorf("%w: federation's type %s clashes with %s", eventschema.ErrInvalidSchema, name, who)
@@ -79,9 +82,9 @@ func (a *typedAPI) federate(envelopes []*typedField, userSDL, ext string, taken,
 		names = append(names, f.envelope)
 	}
 
-	docs, err := parser.ParseSchemas(append(slices.Clone(sources),
+	docs, err := parser.ParseSchemas(append(slices.Clone(rewind),
 		&ast.Source{Name: "rewind:event-types.graphqls", Input: userSDL},
-		&ast.Source{Name: typedSource, Input: ext})...)
+		&ast.Source{Name: render.GeneratedSource, Input: ext})...)
 	if err != nil {
 		return "", fmt.Errorf("%w: the subgraph SDL does not build: %v", eventschema.ErrInvalidSchema, err)
 	}
@@ -116,7 +119,7 @@ extend type Query {
 }
 
 // resolveFederation resolves _service or _entities in ctx (the field's).
-func (s *typedSchema) resolveFederation(ctx context.Context, oc *graphql.OperationContext, tf *typedField, f graphql.CollectedField, args map[string]any) (out []byte, ok bool) {
+func (s *schema) resolveFederation(ctx context.Context, oc *graphql.OperationContext, tf *typedField, f graphql.CollectedField, args map[string]any) (out []byte, ok bool) {
 	defer func() {
 		// CollectFields panics on what validation should have refused.
 		if v := recover(); v != nil {
@@ -143,12 +146,12 @@ func (s *typedSchema) resolveFederation(ctx context.Context, oc *graphql.Operati
 			if i > 0 {
 				buf = append(buf, ',')
 			}
-			buf = appendQuoted(buf, sf.Alias)
+			buf = render.AppendQuoted(buf, sf.Alias)
 			buf = append(buf, ':')
 			if sf.Name == "__typename" {
-				buf = appendQuoted(buf, "_Service")
+				buf = render.AppendQuoted(buf, "_Service")
 			} else {
-				buf = appendQuoted(buf, s.api.subgraph)
+				buf = render.AppendQuoted(buf, s.api.subgraph)
 			}
 		}
 		return append(buf, '}'), true
@@ -165,7 +168,7 @@ func (s *typedSchema) resolveFederation(ctx context.Context, oc *graphql.Operati
 // type's selection. A representation that names no event is null; one
 // whose event the principal may not read is null with FORBIDDEN at its
 // index, so the gateway gets no data of it.
-func (s *typedSchema) entities(ctx context.Context, oc *graphql.OperationContext, f graphql.CollectedField, args map[string]any) ([]byte, error) {
+func (s *schema) entities(ctx context.Context, oc *graphql.OperationContext, f graphql.CollectedField, args map[string]any) ([]byte, error) {
 	reps, _ := args["representations"].([]any)
 	if len(reps) > maxRepresentations {
 		return nil, badInput("representations: at most %d, got %d", maxRepresentations, len(reps))
@@ -174,9 +177,8 @@ func (s *typedSchema) entities(ctx context.Context, oc *graphql.OperationContext
 	if err != nil {
 		return nil, err
 	}
-	sels := map[string]*sel{}
-	c := &compiler{op: oc, schema: s.api.schema}
-	charge := s.r.chargeFor(ctx)
+	progs := map[string]*render.Program{}
+	charge := render.ChargeFor(ctx, s.api.schema)
 	buf := []byte{'['}
 	misses := 0
 	for i, rep := range reps {
@@ -190,7 +192,7 @@ func (s *typedSchema) entities(ctx context.Context, oc *graphql.OperationContext
 			continue
 		}
 		ev, tf, err := s.entity(ctx, p, rep)
-		if errIs(err, eventstore.ErrCursorNotFound, eventstore.ErrCursorExpired) {
+		if errors.Is(err, eventstore.ErrCursorNotFound) || errors.Is(err, eventstore.ErrCursorExpired) {
 			misses++
 			err = nil // no event: null, without error
 		}
@@ -198,7 +200,7 @@ func (s *typedSchema) entities(ctx context.Context, oc *graphql.OperationContext
 			graphql.AddError(ictx, err)
 		}
 		if ev != nil {
-			if err := charge.take(ev); err != nil {
+			if err := charge.Take(ev); err != nil {
 				graphql.AddError(ictx, err)
 				ev = nil
 			}
@@ -211,29 +213,16 @@ func (s *typedSchema) entities(ctx context.Context, oc *graphql.OperationContext
 		if tf != nil {
 			typename = tf.envelope
 		}
-		sl := sels[typename]
-		if sl == nil {
-			if sl, err = c.object(typename, "_Entity", f.Selections); err != nil {
-				return nil, fmt.Errorf("%w: %v", codes.ErrBadInput, err)
+		prog := progs[typename]
+		if prog == nil {
+			if prog, err = render.CompileObject(oc, s.api.schema, typename, "_Entity", f.Selections, s.renderOptions(ctx, tf)); err != nil {
+				return nil, err
 			}
-			sels[typename] = sl
+			progs[typename] = prog
 		}
-		st := &renderState{ev: ev, path: []step{{name: f.Alias}, {index: i, isIndex: true}}, present: s.r.present}
-		st.limit(len(buf), responseLimit(ctx))
-		if tf != nil {
-			st.member = func(ev *eventstore.Event) string {
-				if m := tf.member(ev.Topic, ev.Type); m != nil {
-					return m.Name
-				}
-				return ""
-			}
-		}
-		var ok bool
-		n0 := len(buf)
-		if buf, ok = st.envelope(buf, &vtype{name: typename, obj: sl}, ev); !ok {
-			buf = append(buf[:n0], "null"...)
-		}
-		for _, e := range st.errs {
+		var errs gqlerror.List
+		buf, errs = prog.RenderValue(buf, ev, false, ast.Path{ast.PathName(f.Alias), ast.PathIndex(i)})
+		for _, e := range errs {
 			graphql.AddError(ctx, e)
 		}
 	}
@@ -244,7 +233,7 @@ func (s *typedSchema) entities(ctx context.Context, oc *graphql.OperationContext
 // its envelope (nil for Event): nil for none (with ErrCursorNotFound or
 // ErrCursorExpired when the id is not stored), with an error for a
 // representation that is not one or an event p may not read.
-func (s *typedSchema) entity(ctx context.Context, p *auth.Principal, rep any) (*eventstore.Event, *typedField, error) {
+func (s *schema) entity(ctx context.Context, p *auth.Principal, rep any) (*eventstore.Event, *typedField, error) {
 	m, _ := rep.(map[string]any)
 	typename, _ := m["__typename"].(string)
 	id, _ := m["id"].(string)
@@ -259,8 +248,8 @@ func (s *typedSchema) entity(ctx context.Context, p *auth.Principal, rep any) (*
 	if err := p.CheckReadSomething(); err != nil {
 		return nil, nil, err // no lookup for who may read nothing
 	}
-	ev, err := s.r.store.Get(ctx, u)
-	if errIs(err, eventstore.ErrCursorNotFound, eventstore.ErrCursorExpired) {
+	ev, err := s.deps.Source.Store.Get(ctx, u)
+	if errors.Is(err, eventstore.ErrCursorNotFound) || errors.Is(err, eventstore.ErrCursorExpired) {
 		return nil, nil, err
 	}
 	if err != nil {

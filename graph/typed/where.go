@@ -1,4 +1,4 @@
-package graph
+package typed
 
 import (
 	"encoding/json"

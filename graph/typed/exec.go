@@ -1,4 +1,4 @@
-package graph
+package typed
 
 import (
 	"bytes"
@@ -8,88 +8,80 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/oklog/ulid/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/rewind-dev/rewind/codes"
+	"github.com/rewind-dev/rewind/deliver"
 	"github.com/rewind-dev/rewind/eventfilter"
 	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/graph/render"
 	"github.com/rewind-dev/rewind/graph/scalar"
-	"github.com/rewind-dev/rewind/internal/metrics"
+	"github.com/rewind-dev/rewind/internal/saturate"
 	"github.com/rewind-dev/rewind/replay"
-	"github.com/rewind-dev/rewind/transport"
 )
 
-// ServeEvents adds the typed API of s (see typedAPI) to the schema
-// NewSchema returns; nil leaves the API exactly as it is. It fails when
-// one of s's names clashes with Rewind's own, naming the file and line.
-// Call it before NewSchema and MutationGate.
-func (r *Resolver) ServeEvents(s *eventschema.Schema) error {
-	r.events = s
-	return r.buildAPI()
+// Deps is what the typed API needs of Rewind's own API (package graph),
+// which the server composing them gives it: the typed fields read, publish
+// and deliver exactly as their generic twins do.
+type Deps struct {
+	// Source serves subscriptions; its Present presents every error.
+	Source deliver.Source
+	// Cache shares renders of one shape between subscribers.
+	Cache *render.Cache
+	// MayRead checks that the request's principal may read every pattern.
+	MayRead func(ctx context.Context, patterns ...string) error
+	// Cursor resolves a cursor argument (after) as Rewind's history does.
+	Cursor func(ctx context.Context, arg, id string) (uint64, error)
+	// History reads one page of history: up to n events of q that filter
+	// and keep keep, charged against the operation's response budget.
+	History func(ctx context.Context, q eventstore.Query, n int, filter *eventfilter.Filter, keep func(*eventstore.Event) bool) (evs []*eventstore.Event, hasNext bool, end ulid.ULID, err error)
+	// Publish appends ev as Mutation.publish does: grants, rate,
+	// idempotency key (nil: none) and the mutation document's gate.
+	Publish func(ctx context.Context, ev eventstore.Event, key *string) (*eventstore.Event, error)
+	// Owner is whom a subscription's filters count against
+	// (replay.Request.Owner).
+	Owner func(ctx context.Context) string
+	// Cost is the cost model of the generic twins.
+	Cost CostModel
 }
 
-// ServeFederation makes the schema NewSchema returns an Apollo Federation
-// v2 subgraph (see federation.go), or, with false, not. Off, the API is
-// exactly as without it. Call it before NewSchema; with ServeEvents, in
-// either order.
-func (r *Resolver) ServeFederation(on bool) error {
-	r.federated = on
-	return r.buildAPI()
+// CostModel is what typed fields cost, as their generic twins do: a
+// subscription its selection (child) plus its start point's reads and its
+// filter, a page its size times its selection plus its filter's scan.
+type CostModel interface {
+	Subscription(child int, start deliver.Start, where any) int
+	Page(child int, first *int, where any) int
+	// ReadsStorage says which of Rewind's own fields read storage.
+	ReadsStorage(typeName, field string, args map[string]any) bool
 }
 
-func (r *Resolver) buildAPI() error {
-	if r.events == nil && !r.federated {
-		r.typed = nil
-		return nil
-	}
-	a, err := buildTypedAPI(r.events, r.federated)
-	if err != nil {
-		return err
-	}
-	r.typed = a
-	return nil
+// Serve returns the executable schema of a: base (gqlgen's generated
+// executable schema of Rewind's fields, on a's merged schema) serves
+// every root field of Rewind's, and the typed root fields are served here
+// with deps.
+func Serve(a *API, base graphql.ExecutableSchema, deps Deps) graphql.ExecutableSchema {
+	return &schema{base: base, api: a, deps: deps}
 }
 
-// CheckEvents reports whether the typed API of s can be served (see
-// ServeEvents), for a server to refuse to start when it cannot.
-func CheckEvents(s *eventschema.Schema) error {
-	if s == nil {
-		return nil
-	}
-	_, err := buildTypedAPI(s, true) // federated: the most names taken
-	return err
-}
-
-// TypedSDL returns the SDL the typed API adds (the user's types without
-// Rewind's directives, the envelopes, inputs and root fields), or "".
-func (r *Resolver) TypedSDL() string {
-	if r.typed == nil {
-		return ""
-	}
-	return r.typed.sdl
-}
-
-// typedSchema is the executable schema of the typed API: the generated one
-// serves Rewind's own root fields, and typed root fields are served here.
-type typedSchema struct {
+// schema is the executable schema of the typed API.
+type schema struct {
 	base graphql.ExecutableSchema
-	api  *typedAPI
-	r    *Resolver
+	api  *API
+	deps Deps
 }
 
-var _ graphql.ExecutableSchema = (*typedSchema)(nil)
+var _ graphql.ExecutableSchema = (*schema)(nil)
 
-func (s *typedSchema) Schema() *ast.Schema { return s.api.schema }
+func (s *schema) Schema() *ast.Schema { return s.api.schema }
 
-// Complexity counts typed fields like their generic twins (see costs):
-// a subscription its selection plus its start point's reads, a page its
-// size times its selection.
-func (s *typedSchema) Complexity(ctx context.Context, typeName, field string, child int, args map[string]any) (int, bool) {
+// Complexity counts typed fields like their generic twins (see CostModel);
+// _entities costs its representations times its selection.
+func (s *schema) Complexity(ctx context.Context, typeName, field string, child int, args map[string]any) (int, bool) {
 	f := s.api.field(typeName, field)
 	if f == nil {
 		return s.base.Complexity(ctx, typeName, field, child, args)
@@ -99,30 +91,29 @@ func (s *typedSchema) Complexity(ctx context.Context, typeName, field string, ch
 		return 1, true
 	case fedEntities:
 		reps, _ := args["representations"].([]any)
-		return mulSat(max(len(reps), 1), child), true
+		return saturate.Mul(max(len(reps), 1), child), true
 	}
 	switch f.root {
 	case "Subscription":
-		a := startArgs(args)
-		return addSat(child, addSat(startWeight(a.afterID, a.last, a.since, a.latest), whereArgCost(args["where"]))), true
+		st, _ := startArgs(args)
+		return s.deps.Cost.Subscription(child, st, args["where"]), true
 	case "Query":
-		n := defaultPage
+		var first *int
 		if v, ok := intArg(args["first"]); ok {
-			n = min(max(v, 1), maxPage)
+			first = &v
 		}
-		if args["where"] != nil {
-			return addSat(mulSat(n, child), addSat(filteredScanWeight, whereArgCost(args["where"]))), true
-		}
-		return mulSat(n, child), true
+		return s.deps.Cost.Page(child, first, args["where"]), true
 	}
 	return 0, false
 }
 
-// readsStorage is readsStorage for the typed fields too.
-func (s *typedSchema) readsStorage(typeName, field string, args map[string]any) bool {
+// ReadsStorage reports whether a root field reads storage: typed queries,
+// _entities, typed subscriptions with a start point, and Rewind's own
+// (CostModel.ReadsStorage).
+func (s *schema) ReadsStorage(typeName, field string, args map[string]any) bool {
 	f := s.api.field(typeName, field)
 	if f == nil {
-		return readsStorage(typeName, field, args)
+		return s.deps.Cost.ReadsStorage(typeName, field, args)
 	}
 	if f.fed != 0 {
 		return f.fed == fedEntities
@@ -131,8 +122,8 @@ func (s *typedSchema) readsStorage(typeName, field string, args map[string]any) 
 	case "Query":
 		return true
 	case "Subscription":
-		a := startArgs(args)
-		return (a.latest != nil && *a.latest) || a.afterID != nil || a.last != nil || a.since != nil
+		st, _ := startArgs(args)
+		return (st.Latest != nil && *st.Latest) || st.AfterID != nil || st.Last != nil || st.Since != nil
 	}
 	return false
 }
@@ -147,7 +138,7 @@ func rootOf(op ast.Operation) string {
 	return "Query"
 }
 
-func (s *typedSchema) Exec(ctx context.Context) graphql.ResponseHandler {
+func (s *schema) Exec(ctx context.Context) graphql.ResponseHandler {
 	oc := graphql.GetOperationContext(ctx)
 	root := rootOf(oc.Operation.Operation)
 	fields := graphql.CollectFields(oc, oc.Operation.SelectionSet, []string{root})
@@ -180,7 +171,7 @@ func (s *typedSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 // only them; for a mutation, each run of them in turn, so that fields
 // still execute in document order) and the results merge in document
 // order.
-func (s *typedSchema) execRoot(ctx context.Context, oc *graphql.OperationContext, root string, fields []graphql.CollectedField) *graphql.Response {
+func (s *schema) execRoot(ctx context.Context, oc *graphql.OperationContext, root string, fields []graphql.CollectedField) *graphql.Response {
 	values := make([][]byte, len(fields))
 	invalid := false
 	base := func(idx []int) {
@@ -218,7 +209,7 @@ func (s *typedSchema) execRoot(ctx context.Context, oc *graphql.OperationContext
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = appendQuoted(buf, f.Alias)
+		buf = render.AppendQuoted(buf, f.Alias)
 		buf = append(buf, ':')
 		if values[i] == nil {
 			buf = append(buf, "null"...)
@@ -232,7 +223,7 @@ func (s *typedSchema) execRoot(ctx context.Context, oc *graphql.OperationContext
 // execBase runs the root fields idx of fields through the generated
 // executor and returns their values by alias, nil when its data is null.
 // Their errors reach the response through ctx, as they would alone.
-func (s *typedSchema) execBase(ctx context.Context, oc *graphql.OperationContext, fields []graphql.CollectedField, idx []int) map[string]json.RawMessage {
+func (s *schema) execBase(ctx context.Context, oc *graphql.OperationContext, fields []graphql.CollectedField, idx []int) map[string]json.RawMessage {
 	set := make(ast.SelectionSet, 0, len(idx))
 	for _, i := range idx {
 		f := *fields[i].Field
@@ -270,22 +261,21 @@ func fieldContext(ctx context.Context, root string, f graphql.CollectedField, ar
 
 // resolve resolves a typed query or mutation field: its value, or false
 // (an error added) for a null, which propagates: the fields are non-null.
-func (s *typedSchema) resolve(ctx context.Context, tf *typedField, f graphql.CollectedField) ([]byte, bool) {
+func (s *schema) resolve(ctx context.Context, tf *typedField, f graphql.CollectedField) ([]byte, bool) {
 	oc := graphql.GetOperationContext(ctx)
 	args := f.ArgumentMap(oc.Variables)
 	ctx = fieldContext(ctx, tf.root, f, args)
 	if tf.fed != 0 {
 		return s.resolveFederation(ctx, oc, tf, f, args)
 	}
-	prog, err := compileTyped(oc, s.api.schema, tf, f, s.r.present)
+	prog, err := render.Compile(oc, s.api.schema, f, s.renderOptions(ctx, tf))
 	var out []byte
 	var errs gqlerror.List
 	if err == nil {
-		prog.maxBytes = responseLimit(ctx)
 		if tf.root == "Mutation" {
-			out, errs, err = s.r.publishTyped(ctx, tf, prog, args)
+			out, errs, err = s.publish(ctx, tf, prog, args)
 		} else {
-			out, errs, err = s.r.typedHistory(ctx, tf, prog, args)
+			out, errs, err = s.history(ctx, tf, prog, args)
 		}
 	}
 	if err != nil {
@@ -298,18 +288,14 @@ func (s *typedSchema) resolve(ctx context.Context, tf *typedField, f graphql.Col
 	if bytes.Equal(out, []byte("null")) {
 		return nil, false
 	}
-	// out is {"<alias>":value}: the value is what merges.
-	return out[len(prog.root) : len(out)-1], true
+	return prog.Value(out), true // the value is what merges
 }
 
-// typedHistory is Query.t: a page of the field's events, as Query.events.
-func (r *Resolver) typedHistory(ctx context.Context, tf *typedField, prog *typedProgram, args map[string]any) ([]byte, gqlerror.List, error) {
+// history is Query.t: a page of the field's events, as Query.events.
+func (s *schema) history(ctx context.Context, tf *typedField, prog *render.Program, args map[string]any) ([]byte, gqlerror.List, error) {
 	n := defaultPage
 	if v, ok := intArg(args["first"]); ok {
 		n = v
-	}
-	if n < 1 || n > maxPage {
-		return nil, nil, badInput("first must be between 1 and %d, got %d", maxPage, n)
 	}
 	topics := tf.patterns
 	if t, ok := args["topic"].(string); ok {
@@ -318,39 +304,34 @@ func (r *Resolver) typedHistory(ctx context.Context, tf *typedField, prog *typed
 			return nil, nil, err
 		}
 	}
-	if err := mayRead(ctx, topics...); err != nil {
+	if err := s.deps.MayRead(ctx, topics...); err != nil {
 		return nil, nil, err
 	}
-	filter, err := tf.whereArg(r.typed.source, args)
+	filter, err := tf.whereArg(s.api.source, args)
 	if err != nil {
 		return nil, nil, err
 	}
-	pq := pageQuery{
-		q: eventstore.Query{Topics: topics, Types: tf.types}, n: n, filter: filter,
-		// Another member's type on a pattern of this one is skipped.
-		keep:   func(ev *eventstore.Event) bool { return tf.member(ev.Topic, ev.Type) != nil },
-		charge: r.chargeFor(ctx),
-	}
+	q := eventstore.Query{Topics: topics, Types: tf.types}
 	if after, ok := args["after"].(string); ok {
-		seq, err := r.cursor(ctx, "after", after)
-		if err != nil {
+		if q.After, err = s.deps.Cursor(ctx, "after", after); err != nil {
 			return nil, nil, err
 		}
-		pq.q.After = seq
 	}
-	p, err := readPage(ctx, r.store, pq)
+	// Another member's type on a pattern of this one is skipped.
+	keep := func(ev *eventstore.Event) bool { return tf.member(ev.Topic, ev.Type) != nil }
+	evs, hasNext, end, err := s.deps.History(ctx, q, n, filter, keep)
 	if err != nil {
 		return nil, nil, err
 	}
-	out, errs := prog.renderPage(nil, p.events, p.hasNext, p.end)
+	out, errs := prog.RenderPage(nil, evs, hasNext, end)
 	return out, errs, nil
 }
 
-// publishTyped is Mutation.publishT: data, coerced by validation to the
-// input type, is stored as the JSON object, as publish stores it (grants,
-// rate, idempotency and the mutation gate alike).
-func (r *Resolver) publishTyped(ctx context.Context, tf *typedField, prog *typedProgram, args map[string]any) ([]byte, gqlerror.List, error) {
-	ev, err := r.typed.publishEvent(tf, args)
+// publish is Mutation.publishT: data, coerced by validation to the input
+// type, is stored as the JSON object, as publish stores it (grants, rate,
+// idempotency and the mutation gate alike).
+func (s *schema) publish(ctx context.Context, tf *typedField, prog *render.Program, args map[string]any) ([]byte, gqlerror.List, error) {
+	ev, err := s.api.publishEvent(tf, args)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -358,16 +339,40 @@ func (r *Resolver) publishTyped(ctx context.Context, tf *typedField, prog *typed
 	if k, ok := args["idempotencyKey"].(string); ok {
 		key = &k
 	}
-	stored, err := (&mutationResolver{r}).Publish(ctx, ev.Topic, &ev.Type, ev.Data, key)
+	stored, err := s.deps.Publish(ctx, ev, key)
 	if err != nil {
 		return nil, nil, err
 	}
-	out, errs := prog.renderEvent(nil, stored, false)
+	out, errs := prog.Render(nil, stored, false)
 	return out, errs, nil
 }
 
+// renderOptions are the render options of tf's programs in ctx's
+// operation: errors presented as the API does, union members by topic
+// and type, and the operation's response limit.
+func (s *schema) renderOptions(ctx context.Context, tf *typedField) render.Options {
+	opts := render.Options{Present: s.deps.Source.Present, MaxBytes: render.Limit(ctx)}
+	if tf != nil && tf.union != nil {
+		opts.Member = func(ev *eventstore.Event) string {
+			if m := tf.member(ev.Topic, ev.Type); m != nil {
+				return m.Name
+			}
+			return ""
+		}
+	}
+	return opts
+}
+
+// defaultPage is Query.t's first when it is null (the schema's default,
+// 50, arrives as an argument).
+const defaultPage = 50
+
+func badInput(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{codes.ErrBadInput}, args...)...)
+}
+
 // publishEvent is the event a typed publish with these arguments appends.
-func (a *typedAPI) publishEvent(tf *typedField, args map[string]any) (eventstore.Event, error) {
+func (a *API) publishEvent(tf *typedField, args map[string]any) (eventstore.Event, error) {
 	topic, _ := args["topic"].(string)
 	if err := tf.within(topic); err != nil {
 		return eventstore.Event{}, err
@@ -469,8 +474,8 @@ func (f *typedField) within(topic string) error {
 
 // subscribe serves a typed subscription, as Subscription.events: topics
 // narrowed, grants, start point, caught-up signal and errors alike. Each
-// event renders once per shape (see renderers) for all its subscribers.
-func (s *typedSchema) subscribe(ctx context.Context, oc *graphql.OperationContext, f graphql.CollectedField) graphql.ResponseHandler {
+// event renders once per shape for all its subscribers.
+func (s *schema) subscribe(ctx context.Context, oc *graphql.OperationContext, f graphql.CollectedField) graphql.ResponseHandler {
 	end := func(context.Context) *graphql.Response { return nil }
 	tf := s.api.field("Subscription", f.Name)
 	args := f.ArgumentMap(oc.Variables)
@@ -491,109 +496,53 @@ func (s *typedSchema) subscribe(ctx context.Context, oc *graphql.OperationContex
 	if err != nil {
 		return fail(err)
 	}
-	if err := mayRead(ctx, topics...); err != nil {
+	if err := s.deps.MayRead(ctx, topics...); err != nil {
 		return fail(err)
 	}
-	prog, err := compileTyped(oc, s.api.schema, tf, f, s.r.present)
+	prog, err := render.Compile(oc, s.api.schema, f, s.renderOptions(ctx, tf))
 	if err != nil {
 		return fail(err)
 	}
-	prog.maxBytes = responseLimit(ctx)
-	a := startArgs(args)
-	if a.err != nil {
-		return fail(a.err)
+	st, err := startArgs(args)
+	if err != nil {
+		return fail(err)
 	}
 	filter, err := tf.whereArg(s.api.source, args)
 	if err != nil {
 		return fail(err)
 	}
-	req := replay.Request{Topics: topics, Types: tf.types, Filter: filter, Owner: owner(ctx)}
-	if err := StartAt(ctx, s.r.store, &req, a.afterID, a.last, a.since, a.latest); err != nil {
+	req := replay.Request{Topics: topics, Types: tf.types, Filter: filter, Owner: s.deps.Owner(ctx)}
+	// Errors of the subscription's start and end are the field's.
+	src := s.deps.Source
+	if err := src.Request(fctx, &req, st); err != nil {
 		return fail(err)
 	}
-	render := s.r.renderers.newTypedRenderer(ctx, prog)
-	d, _ := transport.From(ctx)
-	onEnd := replay.OnEnd(func(err error) { s.r.reportSubscriptionError(fctx, err) })
-	if sink, ok := d.(transport.ResultSink); ok {
-		// Natively, as streamNatively serves events: no goroutine and no
-		// execution per event; errors go with the data they nulled.
-		st := &typedStream{field: tf, render: render, delivered: metrics.Deliveries(ctx)}
-		feed, err := s.r.hub.Attach(ctx, req, sink.Wake, onEnd, st.live.Option())
+	keep := func(ev *eventstore.Event) bool { return tf.member(ev.Topic, ev.Type) != nil }
+	r := s.deps.Cache.Renderer(ctx, prog)
+	if native, err := src.Stream(fctx, req, r, keep); native || err != nil {
 		if err != nil {
 			return fail(err)
 		}
-		st.feed = feed
-		sink.AttachResults(st)
-		return end // never called: the transport drains st
+		return end // never called: the transport drains the stream
 	}
-	mark := &replay.LiveMark{}
-	sub, err := s.r.hub.Subscribe(ctx, req, onEnd, mark.Option())
+	results, err := deliver.Relay(fctx, src, req, func(ev *eventstore.Event, live bool) (*graphql.Response, bool, error) {
+		if !keep(ev) {
+			return nil, false, nil
+		}
+		data, errs := r.AppendResult(nil, ev, live)
+		return &graphql.Response{Data: data, Errors: errs}, true, nil
+	})
 	if err != nil {
 		return fail(err)
 	}
 	return func(rctx context.Context) *graphql.Response {
-		for {
-			var ev *eventstore.Event
-			var ok bool
-			select {
-			case ev, ok = <-sub.C:
-			case <-rctx.Done():
-				return nil
-			}
-			if !ok {
-				return nil // an error was reported by OnEnd
-			}
-			if tf.member(ev.Topic, ev.Type) == nil {
-				continue // another member's type on a pattern of this one
-			}
-			delivering(d, ev)
-			data, errs := render.AppendResult(nil, ev, mark.Live(ev.Seq))
-			return &graphql.Response{Data: data, Errors: errs}
+		select {
+		case resp := <-results:
+			return resp // nil once the subscription ends (its error reported)
+		case <-rctx.Done():
+			return nil
 		}
 	}
-}
-
-// typedStream is a natively served typed subscription (a
-// transport.ResultStream): its feed and shared renderer.
-type typedStream struct {
-	field     *typedField
-	feed      *replay.Feed
-	render    *renderer
-	live      replay.LiveMark
-	delivered prometheus.Counter // nil without metrics
-
-	evs []*eventstore.Event // reused between drains
-	buf []byte
-}
-
-var _ transport.ResultStream = (*typedStream)(nil)
-
-func (s *typedStream) Drain(emit func(data []byte)) bool {
-	return s.DrainResults(func(data, _ []byte) { emit(data) })
-}
-
-func (s *typedStream) DrainResults(emit func(data, errors []byte)) bool {
-	evs, done, _ := s.feed.Take(s.evs[:0])
-	n := 0
-	for _, ev := range evs {
-		if s.field.member(ev.Topic, ev.Type) == nil {
-			continue // another member's type on a pattern of this one
-		}
-		var errs gqlerror.List
-		s.buf, errs = s.render.AppendResult(s.buf[:0], ev, s.live.Live(ev.Seq))
-		var errJSON []byte
-		if len(errs) > 0 {
-			errJSON, _ = json.Marshal(errs) // rare: events older than their type
-		}
-		emit(s.buf, errJSON)
-		n++
-	}
-	if s.delivered != nil && n > 0 {
-		s.delivered.Add(float64(n))
-	}
-	clear(evs)
-	s.evs = evs[:0]
-	return done
 }
 
 // whereArg compiles a typed field's where argument, as CompileWhere does
@@ -618,36 +567,27 @@ func (f *typedField) whereArg(s *eventschema.Schema, args map[string]any) (*even
 	return nil, fmt.Errorf("where: %w", err)
 }
 
-// start is a subscription's start point arguments, read from raw
-// arguments (the limits extension has checked their literals).
-type start struct {
-	afterID *string
-	last    *int
-	since   *time.Time
-	latest  *bool
-	err     error
-}
-
-func startArgs(args map[string]any) start {
-	var a start
+// startArgs reads a subscription's start point from its raw arguments
+// (the limits extension has checked their literals).
+func startArgs(args map[string]any) (deliver.Start, error) {
+	var st deliver.Start
 	if v, ok := args["afterId"].(string); ok {
-		a.afterID = &v
+		st.AfterID = &v
 	}
 	if v, ok := intArg(args["last"]); ok {
-		a.last = &v
+		st.Last = &v
 	}
 	if v, ok := args["latest"].(bool); ok {
-		a.latest = &v
+		st.Latest = &v
 	}
 	if v := args["since"]; v != nil {
 		t, err := scalar.UnmarshalTime(v)
 		if err != nil {
-			a.err = badInput("since: %v", err)
-		} else {
-			a.since = &t
+			return st, fmt.Errorf("%w: since: %v", codes.ErrBadInput, err)
 		}
+		st.Since = &t
 	}
-	return a
+	return st, nil
 }
 
 // intArg reads an Int argument as validation left it: int64 from a

@@ -1,10 +1,10 @@
-package graph
+package typed
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -15,8 +15,12 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/rewind-dev/rewind/codes"
+	"github.com/rewind-dev/rewind/deliver"
 	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/graph"
+	"github.com/rewind-dev/rewind/graph/generated"
+	"github.com/rewind-dev/rewind/graph/render"
 )
 
 const testTypes = `
@@ -36,21 +40,24 @@ type Shipped @event(topics: "orders.*", type: "shipped") { id: ID!  carrier: Str
 union OrderEvent @events = Placed | Shipped
 `
 
-func typedAPIFor(t testing.TB, sdl string) *typedAPI {
+func typedAPIFor(t testing.TB, sdl string) *API {
 	t.Helper()
 	s, err := eventschema.Parse(&ast.Source{Name: "test.graphqls", Input: sdl})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := buildTypedAPI(s, false)
+	a, err := Build(generated.Sources(), s, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return a
 }
 
+// present presents errors as the API does.
+var present = graph.ErrorPresenter(slog.New(slog.DiscardHandler))
+
 // programFor compiles the root field of query against a's schema.
-func programFor(t testing.TB, a *typedAPI, query string, vars map[string]any) *typedProgram {
+func programFor(t testing.TB, a *API, query string, vars map[string]any) *render.Program {
 	t.Helper()
 	doc, errs := gqlparser.LoadQuery(a.schema, query)
 	if errs != nil {
@@ -60,7 +67,8 @@ func programFor(t testing.TB, a *typedAPI, query string, vars map[string]any) *t
 	oc := &graphql.OperationContext{RawQuery: query, Doc: doc, Operation: op, Variables: vars}
 	root := rootOf(op.Operation)
 	f := graphql.CollectFields(oc, op.SelectionSet, []string{root})[0]
-	p, err := compileTyped(oc, a.schema, a.field(root, f.Name), f, ErrorPresenter(quietLog()))
+	s := &schema{api: a, deps: Deps{Source: deliver.Source{Present: present}}}
+	p, err := render.Compile(oc, a.schema, f, s.renderOptions(context.Background(), a.field(root, f.Name)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,60 +112,11 @@ func TestTypedRenderSelections(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p := programFor(t, a, c.query, c.vars)
-			got, errs := p.renderEvent(nil, ev, true)
+			got, errs := p.Render(nil, ev, true)
 			if string(got) != c.want || len(errs) > 0 {
 				t.Fatalf("got  %s %v\nwant %s", got, errs, c.want)
 			}
 		})
-	}
-}
-
-// TestTypedLeavesAsGqlgen: each leaf is written as gqlgen's own marshaler
-// writes the value it decodes to (the reference), escapes, numbers and
-// times included.
-func TestTypedLeavesAsGqlgen(t *testing.T) {
-	marshal := func(m graphql.Marshaler) string {
-		var b bytes.Buffer
-		m.MarshalGQL(&b)
-		return b.String()
-	}
-	cases := []struct {
-		leaf leafKind
-		raw  string
-		want string
-	}{
-		{leafString, `"plain"`, marshal(graphql.MarshalString("plain"))},
-		{leafString, `"a \"q\" \\ \/ \u00e9 \t \u001f \ud83d\ude00 é"`, marshal(graphql.MarshalString("a \"q\" \\ / \u00e9 \t \u001f \U0001F600 é"))},
-		{leafID, `"01X"`, marshal(graphql.MarshalID("01X"))},
-		{leafID, `42`, marshal(graphql.MarshalID("42"))},
-		{leafInt, `-7`, marshal(graphql.MarshalInt(-7))},
-		{leafInt, `3.0`, marshal(graphql.MarshalInt(3))},
-		{leafInt, `1e3`, marshal(graphql.MarshalInt(1000))},
-		{leafFloat, `12.50`, marshal(graphql.MarshalFloat(12.5))},
-		{leafFloat, `1000000`, marshal(graphql.MarshalFloat(1e6))},
-		{leafFloat, `0.1`, marshal(graphql.MarshalFloat(0.1))},
-		{leafFloat, `1e21`, marshal(graphql.MarshalFloat(1e21))},
-		{leafFloat, `5`, marshal(graphql.MarshalFloat(5))},
-		{leafBoolean, `false`, marshal(graphql.MarshalBoolean(false))},
-		{leafTime, `"2026-11-25T21:30:00.120+01:00"`, marshal(graphql.MarshalTime(time.Date(2026, 11, 25, 21, 30, 0, 120e6, time.FixedZone("", 3600))))},
-		{leafJSON, `{"a": [1, 2]}`, `{"a": [1, 2]}`},
-	}
-	for _, c := range cases {
-		got, reason := appendLeaf(nil, &vtype{leaf: c.leaf, name: "T"}, []byte(c.raw))
-		if reason != "" || string(got) != c.want {
-			t.Errorf("%d %s: got %s (%s), want %s", c.leaf, c.raw, got, reason, c.want)
-		}
-	}
-	for _, c := range []struct {
-		leaf leafKind
-		raw  string
-	}{
-		{leafInt, `1.5`}, {leafInt, `"1"`}, {leafInt, `1e300`}, {leafInt, `2147483648`}, {leafFloat, `"1"`}, {leafBoolean, `1`},
-		{leafString, `1`}, {leafTime, `"yesterday"`}, {leafID, `true`}, {leafEnum, `"XL"`},
-	} {
-		if _, reason := appendLeaf(nil, &vtype{leaf: c.leaf, name: "T", enum: map[string]bool{"S": true}}, []byte(c.raw)); reason == "" {
-			t.Errorf("%d %s: accepted", c.leaf, c.raw)
-		}
 	}
 }
 
@@ -179,7 +138,7 @@ func TestTypedShapeMismatchPropagates(t *testing.T) {
 	p := programFor(t, a, `subscription { placed { data { id note items { qty size } } } }`, nil)
 	for _, c := range cases {
 		ev := placedEvent(c.data)
-		got, errs := p.renderEvent(nil, ev, false)
+		got, errs := p.Render(nil, ev, false)
 		if c.path == "" {
 			if string(got) != c.want || len(errs) != 0 {
 				t.Errorf("%s: got %s %v, want %s", c.data, got, errs, c.want)
@@ -189,7 +148,7 @@ func TestTypedShapeMismatchPropagates(t *testing.T) {
 		if string(got) != c.want || len(errs) != 1 {
 			t.Fatalf("%s: got %s %v, want %s and one error", c.data, got, errs, c.want)
 		}
-		var se *ShapeError
+		var se *render.ShapeError
 		if !errors.As(errs[0], &se) || se.Path != c.path || se.EventID != ev.ID.String() ||
 			errs[0].Extensions["code"] != codes.EventShapeMismatch || errs[0].Extensions["eventId"] != ev.ID.String() {
 			t.Errorf("%s: error %+v (%+v), want path %s", c.data, errs[0], se, c.path)
@@ -206,7 +165,7 @@ func TestTypedHostileData(t *testing.T) {
 		`{"id":"p","items":[{"sku":"A"`, `{"id"`, `{"id":"p",}`, `{`, `"`, `{"items":` + strings.Repeat("[", 100000) + strings.Repeat("]", 100000) + `}`,
 		`{"id":"p","total":1,"items":[],"extra":` + strings.Repeat(`{"a":`, 5000) + `1` + strings.Repeat("}", 5000) + `}`,
 	} {
-		got, errs := p.renderEvent(nil, placedEvent(data), false)
+		got, errs := p.Render(nil, placedEvent(data), false)
 		if !json.Valid(got) {
 			t.Errorf("%.40s: invalid output %.80s", data, got)
 		}
@@ -232,7 +191,7 @@ func TestTypedSchemaClashes(t *testing.T) {
 			continue
 		}
 		checked++
-		_, err = buildTypedAPI(s, false)
+		_, err = Build(generated.Sources(), s, false)
 		if !errors.Is(err, eventschema.ErrInvalidSchema) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: %v, want an invalid schema naming %s", c.sdl, err, c.want)
 		}
@@ -242,27 +201,12 @@ func TestTypedSchemaClashes(t *testing.T) {
 	}
 }
 
-// TestNoEventsNoChange: without declared events the executable schema is
-// gqlgen's generated one, unwrapped, on its own parsed schema.
-func TestNoEventsNoChange(t *testing.T) {
-	r := NewResolver(nil, nil, quietLog())
-	if err := r.ServeEvents(nil); err != nil {
-		t.Fatal(err)
-	}
-	es := NewSchema(r)
-	if _, wrapped := es.(*typedSchema); wrapped || es.Schema() != parsedSchema {
-		t.Fatalf("NewSchema without events: %T", es)
-	}
-	s, err := eventschema.Parse(&ast.Source{Name: "t.graphqls", Input: testTypes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.ServeEvents(s); err != nil {
-		t.Fatal(err)
-	}
-	es = NewSchema(r)
-	for name, def := range parsedSchema.Types {
-		got := es.Schema().Types[name]
+// TestRewindsTypesUnchanged: the typed API adds to Rewind's schema and
+// changes none of its types.
+func TestRewindsTypesUnchanged(t *testing.T) {
+	a := typedAPIFor(t, testTypes)
+	for name, def := range generated.Schema().Types {
+		got := a.Schema().Types[name]
 		if got == nil || (name != "Query" && name != "Mutation" && name != "Subscription" && len(got.Fields) != len(def.Fields)) {
 			t.Errorf("the typed schema changed Rewind's type %s", name)
 		}
@@ -283,19 +227,17 @@ type OrderPlaced @event(topics: "orders.*", type: "placed") { orderId: ID!  tota
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	env := newRenderEnv(b, nil, nil)
-	env.root.feed = make(chan *eventstore.Event, 1)
-	const untypedQuery = `subscription { events(topics: ["orders.>"]) { id topic type data time live } }`
-	untyped := []*renderer{env.subscribe(b, ctx, untypedQuery, nil).c.r}
-	p := programFor(b, a, `subscription { orderPlaced { id topic time live data { orderId total currency lines { sku qty price } note } } }`, nil)
-	rs := &renderers{}
-	typed := []*renderer{rs.newTypedRenderer(ctx, p)}
+	var cache render.Cache
+	untypedProg := programFor(b, a, `subscription { events(topics: ["orders.>"]) { id topic type data time live } }`, nil)
+	typedProg := programFor(b, a, `subscription { orderPlaced { id topic time live data { orderId total currency lines { sku qty price } note } } }`, nil)
+	untyped := []*render.Renderer{cache.Renderer(ctx, untypedProg)}
+	typed := []*render.Renderer{cache.Renderer(ctx, typedProg)}
 
 	var buf []byte
 	b.Run("lone/untyped", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			buf = untyped[0].AppendData(buf[:0], ev, true)
+			buf, _ = untyped[0].AppendResult(buf[:0], ev, true)
 		}
 	})
 	b.Run("lone/typed", func(b *testing.B) {
@@ -306,58 +248,39 @@ type OrderPlaced @event(topics: "orders.*", type: "placed") { orderId: ID!  tota
 	})
 	const fanout = 1000
 	for len(typed) < fanout {
-		untyped = append(untyped, env.subscribe(b, ctx, untypedQuery, nil).c.r)
-		typed = append(typed, rs.newTypedRenderer(ctx, p))
+		untyped = append(untyped, cache.Renderer(ctx, untypedProg))
+		typed = append(typed, cache.Renderer(ctx, typedProg))
 	}
-	run := func(b *testing.B, render func(r *renderer, ev *eventstore.Event)) {
+	run := func(b *testing.B, rs []*render.Renderer) {
 		b.ReportAllocs()
 		next := *ev
 		for b.Loop() {
 			next.Seq++
-			for range fanout {
-				render(nil, &next)
+			for i := range fanout {
+				buf, _ = rs[i].AppendResult(buf[:0], &next, true)
 			}
 		}
 		b.ReportMetric(float64(b.N*fanout)/b.Elapsed().Seconds(), "deliveries/s")
 	}
-	b.Run("fanout1000/untyped", func(b *testing.B) {
-		i := 0
-		run(b, func(_ *renderer, ev *eventstore.Event) {
-			buf = untyped[i%fanout].AppendData(buf[:0], ev, true)
-			i++
-		})
-	})
-	b.Run("fanout1000/typed", func(b *testing.B) {
-		i := 0
-		run(b, func(_ *renderer, ev *eventstore.Event) {
-			buf, _ = typed[i%fanout].AppendResult(buf[:0], ev, true)
-			i++
-		})
-	})
+	b.Run("fanout1000/untyped", func(b *testing.B) { run(b, untyped) })
+	b.Run("fanout1000/typed", func(b *testing.B) { run(b, typed) })
 }
 
 // TestExampleOperations: GraphiQL's typed tabs are valid operations of
 // the typed schema, a subscription with a fragment on each member and a
 // publish; none without events.
 func TestExampleOperations(t *testing.T) {
-	r := NewResolver(nil, nil, quietLog())
-	if ops := r.ExampleOperations(); ops != nil {
-		t.Fatalf("examples without events: %v", ops)
+	if ops := (*API)(nil).Examples(); ops != nil {
+		t.Fatalf("examples without a typed API: %v", ops)
 	}
 	for _, sdl := range []string{testTypes, "type Solo @event(topics: \"a.>\", type: \"s\") { n: Int!  at: Time  items: [Item!]! }\ntype Item { k: String! }"} {
-		s, err := eventschema.Parse(&ast.Source{Name: "t.graphqls", Input: sdl})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := r.ServeEvents(s); err != nil {
-			t.Fatal(err)
-		}
-		ops := r.ExampleOperations()
+		a := typedAPIFor(t, sdl)
+		ops := a.Examples()
 		if len(ops) != 2 || !strings.Contains(ops[0], "subscription Follow") || !strings.Contains(ops[1], "mutation Publish") {
 			t.Fatalf("examples: %q", ops)
 		}
 		for _, op := range ops {
-			if _, errs := gqlparser.LoadQuery(r.typed.schema, op); errs != nil {
+			if _, errs := gqlparser.LoadQuery(a.Schema(), op); errs != nil {
 				t.Errorf("%s\n%v", op, errs)
 			}
 		}
@@ -394,7 +317,7 @@ func TestTypedRenderAgreesWithCheckStored(t *testing.T) {
 		`{"id":null,"total":1,"items":[]}`,
 		`"not an object"`,
 	} {
-		_, errs := p.renderEvent(nil, placedEvent(data), false)
+		_, errs := p.Render(nil, placedEvent(data), false)
 		checkErr := decl.CheckStored(json.RawMessage(data))
 		if (len(errs) == 0) != (checkErr == nil) {
 			t.Errorf("%s: the API's errors %v, CheckStored %v", data, errs, checkErr)
@@ -415,36 +338,11 @@ func FuzzTypedRender(f *testing.F) {
 	p := programFor(f, a, `subscription { placed { id data { id total ok at extra items { sku qty size } tags note } } }`, nil)
 	u := programFor(f, a, `subscription { orderEvent { data { __typename ... on Placed { items { qty } } } } }`, nil)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, prog := range []*typedProgram{p, u} {
-			out, _ := prog.renderEvent(nil, placedEvent(string(data)), false)
+		for _, prog := range []*render.Program{p, u} {
+			out, _ := prog.Render(nil, placedEvent(string(data)), false)
 			if !json.Valid(out) {
 				t.Fatalf("%q rendered invalid JSON %q", data, out)
 			}
 		}
 	})
-}
-
-// TestAppendRequoted: an escaped stored string is written as decoding it
-// (encoding/json) and quoting it (gqlgen's writeQuotedString) would.
-func TestAppendRequoted(t *testing.T) {
-	for _, raw := range []string{
-		`"a \"q\" \\ \/ \u00e9 \t \n \r \b \f \u001f \u007f"`, `"\ud83d\ude00 and é"`, `"lone \ud83d surrogate"`,
-		`"\udc00 low first"`, `"\u0000"`, `"end \\"`, `"mixed \uD83D\uDE00"`,
-	} {
-		var s string
-		if err := json.Unmarshal([]byte(raw), &s); err != nil {
-			t.Fatal(err)
-		}
-		var want bytes.Buffer
-		graphql.MarshalString(s).MarshalGQL(&want)
-		got, ok := appendRequoted(nil, []byte(raw))
-		if !ok || string(got) != want.String() {
-			t.Errorf("%s: got %s (%v), want %s", raw, got, ok, want.String())
-		}
-	}
-	for _, bad := range []string{`"\x"`, `"\u12"`, `"abc`, `"\"`} {
-		if _, ok := appendRequoted(nil, []byte(bad)); ok {
-			t.Errorf("%s accepted", bad)
-		}
-	}
 }
