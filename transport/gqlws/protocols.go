@@ -225,3 +225,13 @@ func (legacyProto) keepAlive(c *conn) {
 		_ = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.t.cfg.WriteTimeout))
 	}
 }
+
+// proto is one subprotocol's handling of client messages.
+type proto interface {
+	// handle processes m; false means the connection is over.
+	handle(ctx context.Context, c *conn, m message) bool
+	initTimeout(c *conn)
+	keepAlive(c *conn)
+}
+
+func fmtDup(id string) string { return fmt.Sprintf("Subscriber for %s already exists", id) }
