@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -25,14 +26,15 @@ const (
 // replace, a running operation with the same id is stopped first.
 func (c *conn) start(ctx context.Context, id string, payload json.RawMessage, replace bool, out events) startResult {
 	c.mu.Lock()
-	running, replaced := c.ops[id]
+	i := c.opIndexLocked(id)
+	replaced := i >= 0
 	if replaced {
 		if !replace {
 			c.mu.Unlock()
 			return duplicate
 		}
-		running.cancel() // the legacy protocol restarts an operation whose id is reused
-		delete(c.ops, id)
+		c.ops[i].cancel() // the legacy protocol restarts an operation whose id is reused
+		c.removeOpLocked(i)
 	}
 	if len(c.ops) >= c.t.cfg.MaxSubscriptions {
 		c.mu.Unlock()
@@ -40,28 +42,13 @@ func (c *conn) start(ctx context.Context, id string, payload json.RawMessage, re
 		return tooMany
 	}
 	opCtx, cancel := context.WithCancel(ctx)
-	op := &operation{cancel: cancel}
-	c.ops[id] = op
+	op := &operation{c: c, id: id, cancel: cancel}
+	c.ops = append(c.ops, op)
 	c.wg.Add(1)
 	c.mu.Unlock()
 	c.quiesce(replaced) // nothing of the replaced operation after the new one's messages
 
-	forget := func() {
-		c.mu.Lock()
-		if c.ops[id] == op { // not an operation that replaced this one
-			delete(c.ops, id)
-		}
-		c.mu.Unlock()
-	}
-	opCtx = context.WithValue(opCtx, forgetKey{}, forget)
-	var once sync.Once
-	release := func() {
-		once.Do(func() {
-			forget()
-			cancel()
-			c.wg.Done()
-		})
-	}
+	opCtx = context.WithValue(opCtx, operationKey{}, op)
 	go func() {
 		// A panic anywhere in the operation (gqlgen creating its context,
 		// a resolver, the executor) ends this operation only: the client
@@ -70,11 +57,11 @@ func (c *conn) start(ctx context.Context, id string, payload json.RawMessage, re
 			if v := recover(); v != nil {
 				c.t.panicked("running an operation", v, "id", id, "subprotocol", c.ws.Subprotocol())
 				out.errors(opCtx, id, internalError())
-				release()
+				op.release()
 			}
 		}()
-		if !c.execute(opCtx, id, payload, out, release) {
-			release()
+		if !c.execute(opCtx, id, payload, out, op.release) {
+			op.release()
 		}
 	}()
 	return started
@@ -90,8 +77,57 @@ func (c *conn) quiesce(cancelled bool) {
 	}
 }
 
-// operation is one running operation's handle.
-type operation struct{ cancel context.CancelFunc }
+// operation is one running operation's handle. Its context carries it
+// (operationKey), for writeLast to forget it.
+type operation struct {
+	c        *conn
+	id       string
+	cancel   context.CancelFunc
+	released atomic.Bool
+}
+
+// operationKey is the context key of an operation's handle.
+type operationKey struct{}
+
+// forget removes the operation from its connection's running operations,
+// unless an operation that reused its id replaced it there.
+func (op *operation) forget() {
+	c := op.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if i := c.opIndexLocked(op.id); i >= 0 && c.ops[i] == op {
+		c.removeOpLocked(i)
+	}
+}
+
+// release ends the operation, once: it is forgotten, its context
+// cancelled, and the connection stops waiting for it.
+func (op *operation) release() {
+	if op.released.CompareAndSwap(false, true) {
+		op.forget()
+		op.cancel()
+		op.c.wg.Done()
+	}
+}
+
+// opIndexLocked is the index of operation id in c.ops, or -1. c.mu is
+// held. A connection runs few operations (MaxSubscriptions at most): a
+// slice costs less than a map for the usual one or two.
+func (c *conn) opIndexLocked(id string) int {
+	for i, op := range c.ops {
+		if op.id == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// removeOpLocked removes c.ops[i]; c.mu is held.
+func (c *conn) removeOpLocked(i int) {
+	last := len(c.ops) - 1
+	c.ops[i], c.ops[last] = c.ops[last], nil
+	c.ops = c.ops[:last]
+}
 
 // stop cancels operation id; it reports whether it was running. Once it
 // returns, nothing more is sent for id: the client's complete (or stop)
@@ -100,14 +136,17 @@ type operation struct{ cancel context.CancelFunc }
 // it.
 func (c *conn) stop(id string) bool {
 	c.mu.Lock()
-	op, ok := c.ops[id]
-	delete(c.ops, id)
+	var op *operation
+	if i := c.opIndexLocked(id); i >= 0 {
+		op = c.ops[i]
+		c.removeOpLocked(i)
+	}
 	c.mu.Unlock()
-	if ok {
+	if op != nil {
 		op.cancel()
 	}
-	c.quiesce(ok)
-	return ok
+	c.quiesce(op != nil)
+	return op != nil
 }
 
 // events is how an operation's outcome is written in one subprotocol.

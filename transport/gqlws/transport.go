@@ -1,6 +1,7 @@
 package gqlws
 
 import (
+	"bufio"
 	"context"
 	"log/slog"
 	"net/http"
@@ -98,12 +99,24 @@ type Transport struct {
 	upgrader websocket.Upgrader
 	writes   sync.Pool // gorilla's write buffers, held only while a message is written
 	corks    sync.Pool // *[]byte: batches of frames being gathered (corkConn)
+	reads    sync.Pool // *bufio.Reader: read buffers lent while a message is read (conn.lend)
+	frames   sync.Pool // *[]byte: a result's message while a stream is drained
 
-	down     context.Context // ends when a server this transport serves shuts down
-	shutDown context.CancelFunc
+	// polling reports readable sockets (see poll_linux.go): started with
+	// the first connection it watches, stopped after the last.
+	pollMu  sync.Mutex
+	polling *poller
 
 	mu      sync.Mutex
-	servers map[*http.Server]bool
+	down    bool // a server this transport serves was shut down
+	servers map[*http.Server]*served
+}
+
+// served is what a transport knows of an http.Server it serves (or, under
+// nil, of connections that came through none): its open connections.
+type served struct {
+	conns map[*conn]struct{}
+	down  bool // the server's base context has ended
 }
 
 var _ graphql.Transport = (*Transport)(nil)
@@ -113,25 +126,29 @@ func New(cfg Config) *Transport {
 	cfg = cfg.withDefaults()
 	t := &Transport{
 		cfg:     cfg,
-		servers: map[*http.Server]bool{},
+		servers: map[*http.Server]*served{},
 		corks: sync.Pool{New: func() any {
 			b := make([]byte, 0, 16<<10)
 			return &b
 		}},
+		reads: sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufferSize) }},
+		frames: sync.Pool{New: func() any {
+			b := make([]byte, 0, 1024)
+			return &b
+		}},
 	}
-	// An idle connection keeps only a small read buffer: client messages
-	// are few and short, and write buffers come from a pool for the
-	// moment of a write. Ten thousand idle subscribers then cost
-	// kilobytes each, not tens of kilobytes.
+	// An idle connection keeps no buffer: read buffers are lent while a
+	// message is read (gorilla reads through the hijacker's reader, see
+	// hijacker), and write buffers come from a pool for the moment of a
+	// write. Ten thousand idle subscribers then cost kilobytes each, not
+	// tens of kilobytes.
 	t.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
 		Subprotocols:     []string{TransportWS, LegacyWS},
 		CheckOrigin:      OriginChecker(cfg.AllowedOrigins),
-		ReadBufferSize:   512,
 		WriteBufferSize:  4096,
 		WriteBufferPool:  &t.writes,
 	}
-	t.down, t.shutDown = context.WithCancel(context.Background())
 	return t
 }
 
@@ -181,7 +198,7 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		connlimit.Refuse(w, err)
 		return
 	}
-	hj := &hijacker{ResponseWriter: w, pool: &t.corks}
+	hj := &hijacker{ResponseWriter: w, t: t}
 	ws, err := t.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
 		release()
@@ -191,9 +208,11 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		t:       t,
 		ws:      ws,
 		cork:    hj.conn,
+		in:      hj.in,
+		lent:    hj.lent,
 		exec:    exec,
 		headers: r.Header,
-		ops:     map[string]*operation{},
+		reading: true, // see open
 	}
 	switch ws.Subprotocol() {
 	case TransportWS:
@@ -207,46 +226,62 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		return
 	}
 	ws.SetReadLimit(t.cfg.MaxMessageBytes)
-	// The connection gets a goroutine of its own and the handler returns,
-	// so that net/http releases what it holds for a request (buffers, the
-	// handler chain's stack) for as long as the socket stays open.
-	ctx, stop := t.lifetime(r)
-	go func() {
-		defer release()
-		defer stop()
-		c.serve(ctx)
-	}()
+	// The handler returns, so that net/http releases what it holds for a
+	// request (buffers, the handler chain's stack) for as long as the
+	// socket stays open.
+	c.open(r, release)
 }
 
-// lifetime returns the context a socket lives in once its handler has
-// returned: the request's values, ended when the server shuts down — its
-// base context ends (how Rewind's server ends requests) or Shutdown is
-// called — and not when the request's handler returns. stop releases it.
-func (t *Transport) lifetime(r *http.Request) (context.Context, func()) {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	stops := []func() bool{context.AfterFunc(t.down, cancel)}
-	if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok {
-		t.watch(srv)
-		if srv.BaseContext != nil {
-			stops = append(stops, context.AfterFunc(srv.BaseContext(nil), cancel))
+// track makes the server's shutdown reach c, which net/http leaves to its
+// handler: Shutdown of any server this transport serves, or the end of the
+// base context of c's server (how Rewind's server ends requests), cancels
+// c's context and closes it 1001 (clients come back). One registry for
+// every connection costs less than watching contexts for each.
+func (t *Transport) track(c *conn, srv *http.Server) {
+	t.mu.Lock()
+	s := t.servers[srv]
+	if s == nil {
+		s = &served{conns: map[*conn]struct{}{}}
+		t.servers[srv] = s
+		if srv != nil {
+			srv.RegisterOnShutdown(func() { t.goAway(nil) })
+			if srv.BaseContext != nil {
+				context.AfterFunc(srv.BaseContext(nil), func() { t.goAway(s) })
+			}
 		}
 	}
-	return ctx, func() {
-		for _, s := range stops {
-			s()
-		}
-		cancel()
+	s.conns[c] = struct{}{}
+	c.served = s
+	down := t.down || s.down
+	t.mu.Unlock()
+	if down {
+		c.goAway()
 	}
 }
 
-// watch makes srv's Shutdown end this transport's sockets: net/http leaves
-// hijacked connections to their handler.
-func (t *Transport) watch(srv *http.Server) {
+// untrack forgets c, which has ended.
+func (t *Transport) untrack(c *conn) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.servers[srv] {
-		return
+	delete(c.served.conns, c)
+}
+
+// goAway ends the connections of s, or with nil every connection, for the
+// server's shutdown, and those that come after.
+func (t *Transport) goAway(s *served) {
+	t.mu.Lock()
+	var conns []*conn
+	for _, each := range t.servers {
+		if s == nil || each == s {
+			each.down = true
+			for c := range each.conns {
+				conns = append(conns, c)
+			}
+		}
 	}
-	t.servers[srv] = true
-	srv.RegisterOnShutdown(t.shutDown)
+	t.down = t.down || s == nil
+	t.mu.Unlock()
+	for _, c := range conns {
+		c.goAway()
+	}
 }

@@ -53,22 +53,18 @@ func (c *conn) writeLast(opCtx context.Context, m any) bool {
 	if opCtx.Err() != nil {
 		return false
 	}
-	if forget, ok := opCtx.Value(forgetKey{}).(func()); ok {
-		forget()
+	if op, ok := opCtx.Value(operationKey{}).(*operation); ok {
+		op.forget()
 	}
 	return c.writeLocked(b)
 }
-
-// forgetKey is the context key of an operation's forget function, which
-// removes it from its connection's running operations (see writeLast).
-type forgetKey struct{}
 
 // writeLocked sends one text frame; c.writeMu is held.
 func (c *conn) writeLocked(b []byte) bool {
 	_ = c.ws.SetWriteDeadline(time.Now().Add(c.t.cfg.WriteTimeout))
 	if err := c.writeFrame(b); err != nil {
 		c.t.cfg.Logger.Debug("websocket write", "err", err)
-		_ = c.ws.Close() // ends the reader, and with it every operation
+		c.kill() // ends the connection, and with it every operation
 		return false
 	}
 	return true
@@ -82,7 +78,7 @@ func (c *conn) writeFrame(b []byte) error {
 	returned := false
 	defer func() {
 		if !returned {
-			_ = c.ws.Close()
+			c.kill()
 		}
 	}()
 	err := c.ws.WriteMessage(websocket.TextMessage, b)
@@ -108,6 +104,15 @@ func resultFrame(typ, id string, r *graphql.Response) ([]byte, bool) {
 		return nil, false
 	}
 	return appendDataFrame(make([]byte, 0, len(r.Data)+len(id)+48), typ, id, r.Data), true
+}
+
+// putFrame returns a frame buffer to the pool, unless an unusually large
+// result grew it.
+func (t *Transport) putFrame(b *[]byte) {
+	if cap(*b) <= maxPooledCork {
+		*b = (*b)[:0]
+		t.frames.Put(b)
+	}
 }
 
 // appendDataFrame appends a result message of type typ carrying data.
