@@ -185,9 +185,14 @@ func (e *Env) takeProfile(ctx context.Context, d time.Duration) <-chan error {
 }
 
 // fetchProfile saves the named profile (heap, goroutine) of the Rewind
-// started for profiling to the profile file with name as suffix.
+// started for profiling to the profile file with name as suffix. The heap
+// profile is taken after a collection, so that it shows exactly what is
+// live.
 func (e *Env) fetchProfile(ctx context.Context, name string) error {
 	url, file := e.pprofURL+"/debug/pprof/"+name, e.profileFile+"."+name
+	if name == "heap" {
+		url += "?gc=1"
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err

@@ -353,7 +353,7 @@ func (e *Env) Suite(ctx context.Context, o SuiteOptions) *Results {
 	if o.runs("conns") && ctx.Err() == nil {
 		for i, n := range o.connCounts() {
 			for _, run := range e.connsOrder(servers) {
-				if o.ProfileFile != "" && o.ProfileWorkload == "conns" && run.peer == Rewind && run.round == 1 && i == 0 {
+				if o.ProfileFile != "" && o.ProfileWorkload == "conns" && run.peer == Rewind && run.round <= 1 && i == 0 {
 					e.profileNext(o.ProfileFile)
 				}
 				c := e.Conns(ctx, run.peer, n)
