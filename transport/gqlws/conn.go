@@ -155,6 +155,7 @@ func (c *conn) end() {
 	}
 	c.t.untrack(c)
 	c.cancel()
+	c.cancelOps()
 	c.wg.Wait()
 	_ = c.ws.Close()
 	c.unpoll()
@@ -246,6 +247,7 @@ func (p *pulse) stop() {
 // and the client is told to reconnect and resume.
 func (c *conn) goAway() {
 	c.cancel()
+	c.cancelOps()
 	go c.guarded("closing at shutdown", func() {
 		c.closeWith(CloseGoingAway, "server shutting down; reconnect and resume")
 	})()

@@ -45,7 +45,11 @@ func (c *conn) start(ctx context.Context, id string, payload json.RawMessage, re
 	op := &operation{c: c, id: id, cancel: cancel}
 	c.ops = append(c.ops, op)
 	c.wg.Add(1)
+	ended := c.ctx.Err() != nil // cancelOps has been, or will find op
 	c.mu.Unlock()
+	if ended {
+		cancel()
+	}
 	c.quiesce(replaced) // nothing of the replaced operation after the new one's messages
 
 	opCtx = context.WithValue(opCtx, operationKey{}, op)
@@ -127,6 +131,16 @@ func (c *conn) removeOpLocked(i int) {
 	last := len(c.ops) - 1
 	c.ops[i], c.ops[last] = c.ops[last], nil
 	c.ops = c.ops[:last]
+}
+
+// cancelOps ends every running operation's context, once the
+// connection's has ended (see acknowledge).
+func (c *conn) cancelOps() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, op := range c.ops {
+		op.cancel()
+	}
 }
 
 // stop cancels operation id; it reports whether it was running. Once it

@@ -41,6 +41,12 @@ func (c *conn) acknowledge(ctx context.Context, payload json.RawMessage) error {
 	if err != nil {
 		return err
 	}
+	if opsCtx == ctx || opsCtx.Done() == ctx.Done() {
+		// Ending with ctx alone, operations need not be its children:
+		// the connection cancels each as it ends (cancelOps), and ctx
+		// keeps no map of them, one per connection.
+		opsCtx = context.WithoutCancel(opsCtx)
+	}
 	c.opsCtx = opsCtx
 	c.mu.Lock()
 	c.acked = true
