@@ -352,6 +352,12 @@ func (e *Env) Suite(ctx context.Context, o SuiteOptions) *Results {
 	}
 	if o.runs("conns") && ctx.Err() == nil {
 		for i, n := range o.connCounts() {
+			if err := FileLimit(n); err != nil {
+				// Not a run of any server: reported once.
+				e.logf("connections: %v", err)
+				res.Conns = append(res.Conns, ConnsRun{Peer: Rewind, Connections: n, Sources: len(e.Dialer.LocalAddrs), Err: err.Error()})
+				continue
+			}
 			for _, run := range e.connsOrder(servers) {
 				if o.ProfileFile != "" && o.ProfileWorkload == "conns" && run.peer == Rewind && run.round <= 1 && i == 0 {
 					e.profileNext(o.ProfileFile)
