@@ -167,22 +167,7 @@ func summary(w writer, r *workload.Results) {
 		w("| 3 | cursor resolution, %d-event stream | p99 time to first event < 10 ms | p99 %.1f ms (p50 %.1f ms) | %s |\n",
 			c.Events, c.Latency.P99, c.Latency.P50, status(c.Latency.P99 < 10))
 	}
-	var node *workload.ConnsRun
-	for i := range r.Conns {
-		if r.Conns[i].Peer == workload.Node && r.Conns[i].Err == "" {
-			node = &r.Conns[i]
-		}
-	}
-	for _, c := range r.Conns {
-		if c.Peer != workload.Rewind || c.Err != "" {
-			continue
-		}
-		w("| 4 | %d idle connections | <= 16 KiB RSS per connection | %.1f KiB | %s |\n", c.Connections, c.PerConn/1024, status(c.PerConn <= 16*1024))
-		if node != nil {
-			w("| 4 | %d idle connections | no more than node-graphql-ws per connection | %.1f vs %.1f KiB | %s |\n",
-				c.Connections, c.PerConn/1024, node.PerConn/1024, status(c.PerConn <= node.PerConn))
-		}
-	}
+	connsTargets(w, r)
 	if p := r.Publish; p != nil {
 		for _, raw := range p.Raw {
 			if rw := rewindPublish(p, raw.FSync); rw != nil {
@@ -437,22 +422,135 @@ func cursor(w writer, r *workload.Results) {
 	w("| %d | %.1f | %.1f | %.1f | %d |\n\n", c.Cursors, c.Latency.P50, c.Latency.P99, c.Latency.Max, c.Wrong)
 }
 
+// connsTargets writes workload 4's target rows: per connection at the
+// first count (the mean of Rewind's rounds), and the 100,000 connections
+// of issue 25, or, when they could not be measured, the most that were.
+func connsTargets(w writer, r *workload.Results) {
+	counts := connCounts(r)
+	if len(counts) == 0 {
+		return
+	}
+	n := counts[0]
+	if perConn, ok := meanPerConn(connsRuns(r, workload.Rewind, n)); ok {
+		w("| 4 | %d idle connections | <= 16 KiB RSS per connection | %.1f KiB | %s |\n", n, perConn/1024, status(perConn <= 16*1024))
+		w("| 4 | %d idle connections (issue 25) | <= 6 KiB RSS per connection | %.1f KiB | %s |\n", n, perConn/1024, status(perConn <= 6*1024))
+		for _, node := range connsRuns(r, workload.Node, n) {
+			if node.Err == "" {
+				w("| 4 | %d idle connections | no more than node-graphql-ws per connection | %.1f vs %.1f KiB | %s |\n",
+					n, perConn/1024, node.PerConn/1024, status(perConn <= node.PerConn))
+			}
+		}
+	}
+	const target = "| 4 | 100,000 idle connections (issue 25) | server under 1 GiB RSS, every subscription receiving a published event |"
+	var large, failed, most *workload.ConnsRun
+	for i := range r.Conns {
+		c := &r.Conns[i]
+		switch {
+		case c.Peer != workload.Rewind:
+		case c.Err == "" && c.Connections >= 100_000 && (large == nil || c.RSSAfter > large.RSSAfter):
+			large = c
+		case c.Err != "" && c.Connections >= 100_000:
+			failed = c
+		case c.Err == "" && (most == nil || c.Connections > most.Connections || c.Connections == most.Connections && c.RSSAfter > most.RSSAfter):
+			most = c
+		}
+	}
+	switch {
+	case large != nil:
+		w("%s %d connections: %s RSS, one event to all in %.0f ms (p99 %.0f ms) | %s |\n",
+			target, large.Connections, mib(large.RSSAfter), large.Fanout.ToAll, large.Fanout.P99, status(large.RSSAfter < 1<<30))
+	case failed != nil && most != nil:
+		w("%s not measured: %s. The most measured, %d: %s RSS (the larger of the rounds), one event to all in %.0f ms (p99 %.0f ms) | **not measured** |\n",
+			target, oneLine(failed.Err), most.Connections, mib(most.RSSAfter), most.Fanout.ToAll, most.Fanout.P99)
+	case failed != nil:
+		w("%s not measured: %s | **not measured** |\n", target, oneLine(failed.Err))
+	default:
+		w("%s not measured in this run (`--only conns --conns 100000`) | |\n", target)
+	}
+}
+
+// connCounts lists workload 4's connection counts in the order run.
+func connCounts(r *workload.Results) []int {
+	var out []int
+	for _, c := range r.Conns {
+		if !slices.Contains(out, c.Connections) {
+			out = append(out, c.Connections)
+		}
+	}
+	return out
+}
+
+// connsRuns is peer's runs of workload 4 at n connections.
+func connsRuns(r *workload.Results, peer string, n int) []workload.ConnsRun {
+	var out []workload.ConnsRun
+	for _, c := range r.Conns {
+		if c.Peer == peer && c.Connections == n {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// meanPerConn is the mean RSS per connection of runs without errors.
+func meanPerConn(runs []workload.ConnsRun) (float64, bool) {
+	sum, k := 0.0, 0
+	for _, c := range runs {
+		if c.Err == "" {
+			sum += c.PerConn
+			k++
+		}
+	}
+	if k == 0 {
+		return 0, false
+	}
+	return sum / float64(k), true
+}
+
 func conns(w writer, r *workload.Results) {
 	if len(r.Conns) == 0 {
 		return
 	}
 	w("## 4. Idle connections\n\n")
-	w("Each server gets one warm-up connection, then N more WebSocket connections with one live subscription each; one event is published and reaches all of them (so every subscription is live), ")
-	w("then the server's RSS is read from /proc. Growth per connection = (RSS after - RSS before) / N.\n\n")
-	w("| server | connections | connect time s | RSS before | RSS after | per connection |\n|---|---|---|---|---|---|\n")
+	w("Each server gets one warm-up connection, then N more WebSocket connections (from several loopback source addresses, 127.0.0.1 and up) with one live `events` subscription each; ")
+	w("events are published until every subscription has received one (so every subscription is live), then the server's RSS is read from /proc and, for Rewind, ")
+	w("its heap in use, goroutine stacks and goroutines from its /metrics. Growth per connection = (after - before) / N. ")
+	w("Then %d events are published one at a time, each once every connection has the one before: **to all** is the time from an event's publish ", 5)
+	w("(the publish time carried in its data, taken before the publish request, which waits for fsync) until the last connection had it, the median of the events (the slowest in brackets); ")
+	w("p50 and p99 are over every delivery. The harness's client, one reading goroutine per connection, shares the 2 cores with the server.\n\n")
+	if r.Machine.Baseline != "" {
+		w("**%s** is Rewind built from %s, measured alternately with the tested build (baseline, tested, tested, baseline) in this same run.\n\n", workload.RewindBaseline, r.Machine.Baseline)
+	}
+	w("| server | connections | sources | connect time s | RSS before | RSS after | RSS per connection | heap per connection | stacks per connection | goroutines per connection | to all ms | p50 ms | p99 ms |\n")
+	w("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, c := range r.Conns {
+		name := c.Peer
+		if c.Round > 0 {
+			name = fmt.Sprintf("%s (round %d)", c.Peer, c.Round)
+		}
 		if c.Err != "" {
-			w("| %s | %d | error: %s ||||\n", c.Peer, c.Connections, oneLine(c.Err))
+			w("| %s | %d | %d | error: %s ||||||||||\n", name, c.Connections, c.Sources, oneLine(c.Err))
 			continue
 		}
-		w("| %s | %d | %.1f | %s | %s | %.1f KiB |\n", c.Peer, c.Connections, c.ConnectTime, mib(c.RSSBefore), mib(c.RSSAfter), c.PerConn/1024)
+		heap, stack, gor := "", "", ""
+		if c.Runtime != nil {
+			h, s, g := c.Runtime.PerConn(c.Connections)
+			heap, stack, gor = fmt.Sprintf("%.1f KiB", h/1024), fmt.Sprintf("%.1f KiB", s/1024), fmt.Sprintf("%.2f", g)
+		}
+		fan := " | | |"
+		if f := c.Fanout; f != nil {
+			fan = fmt.Sprintf("%.0f (%.0f) | %.0f | %.0f |", f.ToAll, f.ToAllMax, f.P50, f.P99)
+		}
+		w("| %s | %d | %d | %.1f | %s | %s | %.1f KiB | %s | %s | %s | %s\n", name, c.Connections, c.Sources, c.ConnectTime,
+			mib(c.RSSBefore), mib(c.RSSAfter), c.PerConn/1024, heap, stack, gor, fan)
 	}
 	w("\n")
+	for _, n := range connCounts(r) {
+		after, ok1 := meanPerConn(connsRuns(r, workload.Rewind, n))
+		before, ok2 := meanPerConn(connsRuns(r, workload.RewindBaseline, n))
+		if ok1 && ok2 {
+			w("At %d connections, RSS per connection (mean of the rounds): %.1f KiB against the baseline's %.1f KiB, %s.\n\n", n, after/1024, before/1024, ratio(after, before))
+		}
+	}
 }
 
 func publish(w writer, r *workload.Results) {

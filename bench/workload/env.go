@@ -33,6 +33,9 @@ const (
 	// comparison with the peers keeps using the untyped, unfiltered run.
 	RewindTyped    = "rewind-typed"
 	RewindFiltered = "rewind-filtered"
+	// RewindBaseline is Rewind built from SuiteOptions.Baseline, measured
+	// beside Rewind in workload 4.
+	RewindBaseline = "rewind-baseline"
 )
 
 // Env is what every workload needs.
@@ -47,6 +50,10 @@ type Env struct {
 	RewindBin, GqlgenMemBin, NodeDir string
 	// Source says what the servers were built from.
 	Source string
+	// BaselineBin is RewindBaseline's executable, built from Baseline.
+	BaselineBin, Baseline string
+	// MaxConns is the most connections a workload opens at once: Rewind's
+	// connection limits are raised above it.
 	// FSync is Rewind's NATS_SYNC (always or an interval) in every workload
 	// but publish, which measures both.
 	FSync string
@@ -54,6 +61,7 @@ type Env struct {
 	RewindEnv []string
 	// Progress receives one line per step.
 	Progress io.Writer
+	MaxConns int
 	Dialer   *wsclient.Dialer
 	mu       sync.Mutex
 	n        int
@@ -89,19 +97,23 @@ func (e *Env) start(ctx context.Context, peer, dataDir, fsync string, env ...str
 	}
 	spec := proc.Spec{Name: peer, Log: logf, Env: []string{"ADDR=127.0.0.1:0"}}
 	switch peer {
-	case Rewind:
+	case Rewind, RewindBaseline:
 		if dataDir == "" {
 			dataDir = filepath.Join(e.Work, fmt.Sprintf("data-%02d", n))
 		}
 		spec.Path = e.RewindBin
+		if peer == RewindBaseline {
+			spec.Path = e.BaselineBin
+		}
+		// The workloads open more connections from one address than
+		// the defaults allow a single client.
+		limit := strconv.Itoa(max(100_000, e.MaxConns+1000))
 		// info: the address is logged at info; Rewind logs little else.
 		spec.Env = append(spec.Env, "DATA_DIR="+dataDir, "LOG_LEVEL=info", "NATS_SYNC="+fsync,
-			// The workloads open more connections from one address than
-			// the defaults allow a single client.
-			"MAX_CONNECTIONS=100000", "MAX_CONNECTIONS_PER_ADDRESS=100000")
+			"MAX_CONNECTIONS="+limit, "MAX_CONNECTIONS_PER_ADDRESS="+limit)
 		spec.Env = append(spec.Env, env...)
 		spec.Env = append(spec.Env, e.RewindEnv...)
-		if e.profileFile != "" {
+		if e.profileFile != "" && peer == Rewind {
 			port, err := freePort()
 			if err != nil {
 				return nil, err
@@ -173,9 +185,14 @@ func (e *Env) takeProfile(ctx context.Context, d time.Duration) <-chan error {
 }
 
 // fetchProfile saves the named profile (heap, goroutine) of the Rewind
-// started for profiling to the profile file with name as suffix.
+// started for profiling to the profile file with name as suffix. The heap
+// profile is taken after a collection, so that it shows exactly what is
+// live.
 func (e *Env) fetchProfile(ctx context.Context, name string) error {
 	url, file := e.pprofURL+"/debug/pprof/"+name, e.profileFile+"."+name
+	if name == "heap" {
+		url += "?gc=1"
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err

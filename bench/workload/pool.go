@@ -22,6 +22,7 @@ import (
 type pool struct {
 	conns  []*subConn
 	stepLo atomic.Int64 // deliveries of n >= stepLo count for the step
+	noHist bool         // keep each delivery's latency in lastLat only
 	wg     sync.WaitGroup
 }
 
@@ -33,6 +34,10 @@ type subscription struct {
 	// filters > 0 gives connection i the filter k == i % filters, on the
 	// k that the publisher sets to n % filters.
 	filters int
+	// noHist keeps no latency histogram per connection, only the last
+	// delivery's latency: a histogram grows to its largest latency's
+	// bucket, kilobytes, which a hundred thousand connections multiply.
+	noHist bool
 }
 
 // where is connection i's filter, or nil.
@@ -57,7 +62,9 @@ type subConn struct {
 	dups  int64
 	wrong int64 // deliveries the filter should have dropped
 	last  int64 // Unix nanoseconds of the last delivery
-	ended string
+	// lastLat is the last delivery's latency in nanoseconds.
+	lastLat int64
+	ended   string
 }
 
 type bitset []uint64
@@ -93,7 +100,7 @@ func openPoolFor(ctx context.Context, d *wsclient.Dialer, url, topic string, n i
 	if query == "" {
 		query = EventsQuery
 	}
-	p := &pool{conns: make([]*subConn, n)}
+	p := &pool{conns: make([]*subConn, n), noHist: sub.noHist}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(64)
 	for i := range n {
@@ -149,9 +156,11 @@ func (sc *subConn) handle(m wsclient.Msg) bool {
 		}
 		if n >= sc.p.stepLo.Load() {
 			sc.count++
-			sc.hist.Record(time.Duration(now - ts))
+			if !sc.p.noHist {
+				sc.hist.Record(time.Duration(now - ts))
+			}
 		}
-		sc.last = now
+		sc.last, sc.lastLat = now, now-ts
 	case wsclient.KindError, wsclient.KindComplete:
 		sc.mu.Lock()
 		defer sc.mu.Unlock()

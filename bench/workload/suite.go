@@ -34,6 +34,23 @@ type SuiteOptions struct {
 	// Rev, if set, builds the servers from this git revision (exported
 	// into the scratch folder) instead of the working tree.
 	Rev string
+	// Conns overrides workload 4's connection counts (default 10,000).
+	Conns []int
+	// Baseline, if set, is a git revision whose Rewind workload 4 measures
+	// too, as RewindBaseline, alternating with Rewind (baseline, Rewind,
+	// Rewind, baseline), so that before and after come from one session.
+	Baseline string
+}
+
+// connCounts is workload 4's connection counts.
+func (o SuiteOptions) connCounts() []int {
+	switch {
+	case len(o.Conns) > 0:
+		return o.Conns
+	case o.Quick:
+		return []int{200}
+	}
+	return []int{10_000}
 }
 
 func (o SuiteOptions) runs(w string) bool { return len(o.Only) == 0 || slices.Contains(o.Only, w) }
@@ -68,9 +85,11 @@ func Setup(ctx context.Context, root, work, rewindBin string, opts SuiteOptions,
 	}
 	e := &Env{FSync: "always", Root: root, Quick: opts.Quick, Work: work, Progress: progress, NodeDir: filepath.Join(root, "bench", "peers", "node")}
 	// Dial from several loopback addresses: a reconnect storm leaves more
-	// TIME_WAIT sockets than one address has ephemeral ports.
+	// TIME_WAIT sockets than one address has ephemeral ports (about
+	// 28,000), and so do workload 4's largest counts of connections.
 	e.Dialer = &wsclient.Dialer{}
-	for i := 1; i <= 8; i++ {
+	e.MaxConns = slices.Max(opts.connCounts())
+	for i := 1; i <= max(8, e.MaxConns/20_000+2); i++ {
 		e.Dialer.LocalAddrs = append(e.Dialer.LocalAddrs, fmt.Sprintf("127.0.0.%d", i))
 	}
 	src := root
@@ -92,6 +111,22 @@ func Setup(ctx context.Context, root, work, rewindBin string, opts SuiteOptions,
 		}
 		e.logf("building %s", pkg)
 		if e.RewindBin, err = Build(ctx, src, pkg, bin); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Baseline != "" && slices.Contains(opts.peers(Rewind), Rewind) && opts.runs("conns") {
+		src := filepath.Join(work, "baseline-src")
+		hash, err := Export(ctx, root, opts.Baseline, src)
+		if err != nil {
+			return nil, err
+		}
+		e.Baseline = "commit " + hash
+		dir := filepath.Join(bin, "baseline")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		e.logf("building ./cmd/server at %s (baseline)", hash)
+		if e.BaselineBin, err = Build(ctx, src, "./cmd/server", dir); err != nil {
 			return nil, err
 		}
 	}
@@ -121,7 +156,8 @@ type Machine struct {
 	NATSGo     string `json:"nats_go"`
 	Gqlgen     string `json:"gqlgen"`
 	NodePeer   string `json:"node_peer"`
-	Source     string `json:"source"` // what the servers were built from
+	Source     string `json:"source"`             // what the servers were built from
+	Baseline   string `json:"baseline,omitempty"` // what workload 4's RewindBaseline was built from
 	LoadBefore string `json:"load_before"`
 	LoadAfter  string `json:"load_after"`
 }
@@ -214,7 +250,7 @@ func (r *Results) Failures() []string {
 
 // isRewind reports whether peer is Rewind or one of its fan-out variants.
 func isRewind(peer string) bool {
-	return peer == Rewind || peer == RewindTyped || peer == RewindFiltered
+	return peer == Rewind || peer == RewindTyped || peer == RewindFiltered || peer == RewindBaseline
 }
 
 // Suite runs the chosen workloads, in quick or full size.
@@ -315,11 +351,21 @@ func (e *Env) Suite(ctx context.Context, o SuiteOptions) *Results {
 		res.Publish = p
 	}
 	if o.runs("conns") && ctx.Err() == nil {
-		for _, peer := range servers {
-			if o.ProfileFile != "" && o.ProfileWorkload == "conns" && peer == Rewind {
-				e.profileNext(o.ProfileFile)
+		for i, n := range o.connCounts() {
+			if err := FileLimit(n); err != nil {
+				// Not a run of any server: reported once.
+				e.logf("connections: %v", err)
+				res.Conns = append(res.Conns, ConnsRun{Peer: Rewind, Connections: n, Sources: len(e.Dialer.LocalAddrs), Err: err.Error()})
+				continue
 			}
-			res.Conns = append(res.Conns, e.Conns(ctx, peer, pick(200, 10_000)))
+			for _, run := range e.connsOrder(servers) {
+				if o.ProfileFile != "" && o.ProfileWorkload == "conns" && run.peer == Rewind && run.round <= 1 && i == 0 {
+					e.profileNext(o.ProfileFile)
+				}
+				c := e.Conns(ctx, run.peer, n)
+				c.Round = run.round
+				res.Conns = append(res.Conns, c)
+			}
 		}
 	}
 	if o.runs("mixed") && slices.Contains(servers, Rewind) && ctx.Err() == nil {
@@ -340,8 +386,30 @@ func (e *Env) Suite(ctx context.Context, o SuiteOptions) *Results {
 	return res
 }
 
+// connsRun is one server's turn in workload 4.
+type connsRun struct {
+	peer  string
+	round int
+}
+
+// connsOrder is the order of workload 4's runs: each server once, and with
+// a baseline build, the baseline and Rewind twice each, in the order
+// baseline, Rewind, Rewind, baseline, so that a drift in the machine's load
+// weighs on both alike.
+func (e *Env) connsOrder(servers []string) []connsRun {
+	var out []connsRun
+	for _, s := range servers {
+		if s == Rewind && e.BaselineBin != "" {
+			out = append(out, connsRun{RewindBaseline, 1}, connsRun{Rewind, 1}, connsRun{Rewind, 2}, connsRun{RewindBaseline, 2})
+			continue
+		}
+		out = append(out, connsRun{s, 0})
+	}
+	return out
+}
+
 func (e *Env) machine() Machine {
-	m := Machine{Cores: runtime.NumCPU(), Go: runtime.Version(), Source: e.Source}
+	m := Machine{Cores: runtime.NumCPU(), Go: runtime.Version(), Source: e.Source, Baseline: e.Baseline}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for line := range strings.Lines(string(b)) {
 			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {

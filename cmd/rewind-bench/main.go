@@ -43,8 +43,10 @@ func run() error {
 	work := flag.String("work", "", "scratch folder (data, logs); empty: a temporary one, removed afterwards")
 	rewindBin := flag.String("rewind-bin", "", "Rewind server binary; empty: build ./cmd/server (with --profile: ./bench/cmd/rewind-pprof)")
 	profile := flag.String("profile", "", "write a CPU profile of Rewind to this file (runs Rewind from the pprof build, bench/cmd/rewind-pprof)")
-	profileWorkload := flag.String("profile-workload", "fanout", "what to profile: fanout (30 s of the largest fan-out), replay (10 s of the catch-up replay), mixed (its first 10 s) or conns (heap and goroutine profiles with 10,000 connections open, to FILE.heap and FILE.goroutine)")
+	profileWorkload := flag.String("profile-workload", "fanout", "what to profile: fanout (30 s of the largest fan-out), replay (10 s of the catch-up replay), mixed (its first 10 s) or conns (heap and goroutine profiles with the first --conns count open, to FILE.heap and FILE.goroutine)")
 	fanoutSubs := flag.String("fanout-subscribers", "", "comma-separated subscriber counts for the fan-out (default 10,100,1000; quick: 20)")
+	connCounts := flag.String("conns", "", "comma-separated connection counts for the idle connections (default 10000; quick: 200); past about 20,000 per source address they come from more loopback addresses (127.0.0.2, ...), and each needs an open file in the harness and in the server")
+	baseline := flag.String("baseline", "", "also measure the idle connections with Rewind built from this git revision (e.g. main), alternating with the tested build: before and after in one run")
 	rev := flag.String("rev", "", "build the servers from this git revision (e.g. HEAD) instead of the working tree")
 	rewindEnv := flag.String("rewind-env", "", "extra environment for Rewind, comma-separated KEY=VALUE (e.g. GOGC=400), for experiments")
 	pprofAddr := flag.String("pprof", "", "serve the harness's own net/http/pprof on this loopback address, e.g. 127.0.0.1:6060")
@@ -83,6 +85,7 @@ func run() error {
 		ProfileFile:     *profile,
 		ProfileWorkload: *profileWorkload,
 		Rev:             *rev,
+		Baseline:        *baseline,
 	}
 	for _, s := range list(*fanoutSubs) {
 		n, err := strconv.Atoi(s)
@@ -90,6 +93,13 @@ func run() error {
 			return fmt.Errorf("--fanout-subscribers: %q is not a positive number", s)
 		}
 		opts.FanoutSubscribers = append(opts.FanoutSubscribers, n)
+	}
+	for _, s := range list(*connCounts) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return fmt.Errorf("--conns: %q is not a positive number", s)
+		}
+		opts.Conns = append(opts.Conns, n)
 	}
 	env, err := workload.Setup(ctx, root, dir, *rewindBin, opts, os.Stderr)
 	if err != nil {
@@ -131,10 +141,14 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		note := fmt.Sprintf("> Measured apart from the rest of this file, on %s UTC in %.0f s, with `go run ./cmd/rewind-bench --only %s --merge --out %s` "+
+		source := res.Machine.Source
+		if res.Machine.Baseline != "" {
+			source += ", the baseline from " + res.Machine.Baseline
+		}
+		note := fmt.Sprintf("> Measured apart from the rest of this file, on %s UTC in %.0f s, with `go run ./cmd/rewind-bench --only %s --merge --out %s%s` "+
 			"(servers built from %s; load average %s before, %s after); raw results: [%s/%s](%s/%s).",
-			res.Started.Format("2006-01-02 15:04"), res.Took, strings.Join(opts.Only, ","), filepath.Base(*out),
-			res.Machine.Source, res.Machine.LoadBefore, res.Machine.LoadAfter, *charts, ropts.RawName, *charts, ropts.RawName)
+			res.Started.Format("2006-01-02 15:04"), res.Took, strings.Join(opts.Only, ","), filepath.Base(*out), flagsNote(),
+			source, res.Machine.LoadBefore, res.Machine.LoadAfter, *charts, ropts.RawName, *charts, ropts.RawName)
 		if md, err = report.Merge(string(old), md, nums, note); err != nil {
 			return err
 		}
@@ -168,6 +182,19 @@ func runDurable(ctx context.Context, env *workload.Env, opts workload.SuiteOptio
 	}
 	d := env.Durable(ctx, cfg)
 	return &d
+}
+
+// flagsNote lists the flags that change what a merged section measured
+// (its size, its builds), as given.
+func flagsNote() string {
+	var b strings.Builder
+	flag.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "rev", "baseline", "conns", "fanout-subscribers", "peers":
+			fmt.Fprintf(&b, " --%s %s", f.Name, f.Value)
+		}
+	})
+	return b.String()
 }
 
 func list(s string) []string {

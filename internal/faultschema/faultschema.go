@@ -28,10 +28,11 @@ import (
 // fields: blocked waits in its resolver until Release, then fails as a
 // resolver whose context was cancelled; stream is served natively, by a
 // transport.StreamSink such as gqlws's, emits {"stream":1} and
-// {"stream":2} and then panics in Drain.
+// {"stream":2} and then panics in Drain; idle, served natively too, emits
+// {"idle":1} and then nothing, until the client stops it.
 const SDL = `
 type Query { ok: Int, costly: Int, boom: Int, later: Int }
-type Subscription { blocked: Int, stream: Int }
+type Subscription { blocked: Int, stream: Int, idle: Int }
 `
 
 // Schema is the executable schema, with hooks for blocked.
@@ -104,14 +105,20 @@ func (s *Schema) exec(ctx context.Context) graphql.ResponseHandler {
 		graphql.AddError(ctx, err)
 		s.returned <- struct{}{}
 		return func(context.Context) *graphql.Response { return nil }
-	case "stream":
+	case "stream", "idle":
 		d, _ := transport.From(ctx)
 		sink, ok := d.(transport.StreamSink)
 		if !ok {
-			graphql.AddError(ctx, errors.New("stream is served by a transport.StreamSink only"))
+			graphql.AddError(ctx, errors.New(field+" is served by a transport.StreamSink only"))
 			return func(context.Context) *graphql.Response { return nil }
 		}
-		sink.Attach(&panickyStream{})
+		if field == "stream" {
+			sink.Attach(&panickyStream{})
+		} else {
+			// It ends with its context, as a stream must.
+			sink.Attach(&idleStream{ctx: ctx})
+			context.AfterFunc(ctx, sink.Wake)
+		}
 		sink.Wake()
 		return func(context.Context) *graphql.Response { return nil }
 	}
@@ -125,4 +132,19 @@ func (*panickyStream) Drain(emit func([]byte)) bool {
 	emit([]byte(`{"stream":1}`))
 	emit([]byte(`{"stream":2}`))
 	panic("faultschema: stream panics in Drain")
+}
+
+// idleStream emits one result, then waits, like a subscription that has
+// caught up and waits for events, until its context ends.
+type idleStream struct {
+	ctx  context.Context
+	sent bool
+}
+
+func (s *idleStream) Drain(emit func([]byte)) bool {
+	if !s.sent {
+		s.sent = true
+		emit([]byte(`{"idle":1}`))
+	}
+	return s.ctx.Err() != nil
 }

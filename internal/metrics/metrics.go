@@ -8,10 +8,12 @@ package metrics
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -281,6 +283,17 @@ type countedConn struct {
 func (c *countedConn) Close() error {
 	c.closed.Do(c.open.Dec)
 	return c.Conn.Close()
+}
+
+// SyscallConn is the socket's: countedConn reads nothing itself, so the
+// WebSocket transport may poll the socket for readiness instead of keeping
+// a goroutine in a read for each idle connection.
+func (c *countedConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("metrics: the connection has no file descriptor")
+	}
+	return sc.SyscallConn()
 }
 
 type statusWriter struct {

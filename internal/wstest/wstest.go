@@ -45,6 +45,13 @@ func Dial(t testing.TB, url, proto string, header http.Header) *Client {
 	return cl
 }
 
+// Wrap makes a Client of a connection dialled otherwise (over TLS, say),
+// closed when the test ends.
+func Wrap(t testing.TB, c *websocket.Conn, proto string) *Client {
+	t.Cleanup(func() { _ = c.Close() })
+	return &Client{t: t, Conn: c, Proto: proto}
+}
+
 // TryDial connects and returns the error instead of failing the test.
 func TryDial(url, proto string, header http.Header) (*websocket.Conn, error) {
 	url = "ws" + strings.TrimPrefix(url, "http")

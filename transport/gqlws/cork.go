@@ -86,11 +86,16 @@ func (c *corkConn) sendLocked(limit int, deadline time.Time) error {
 // maxPooledCork keeps an unusually large burst's buffer out of the pool.
 const maxPooledCork = 1 << 20
 
-// hijacker hands gorilla the hijacked socket wrapped in a corkConn.
+// hijacker hands gorilla the hijacked socket wrapped in a corkConn, and a
+// reader of it whose buffer is lent from the transport's pool (see
+// conn.lend): with no ReadBufferSize, gorilla reads through the hijacked
+// reader, for good, instead of a buffer of its own.
 type hijacker struct {
 	http.ResponseWriter
-	pool *sync.Pool
+	t    *Transport
 	conn *corkConn
+	in   *bufio.Reader
+	lent *bufio.Reader
 }
 
 func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -98,6 +103,15 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	h.conn = &corkConn{Conn: nc, pool: h.pool}
-	return h.conn, brw, nil
+	h.conn = &corkConn{Conn: nc, pool: &h.t.corks}
+	if brw.Reader.Buffered() > 0 {
+		// The client sent data before the handshake's end: gorilla
+		// refuses the upgrade when it sees it.
+		return h.conn, brw, nil
+	}
+	r := h.t.reads.Get().(*bufio.Reader)
+	r.Reset(h.conn)
+	h.in, h.lent = &bufio.Reader{}, r
+	*h.in = *r
+	return h.conn, bufio.NewReadWriter(h.in, brw.Writer), nil
 }

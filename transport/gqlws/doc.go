@@ -19,6 +19,14 @@
 // subscriptions, so that a resolver may write its results natively) and
 // transport/connlimit (connection limits shared with transport/sse).
 //
+// On Linux an idle connection costs no goroutine and no buffer: the
+// transport polls sockets for readiness (epoll, one-shot) and reads on a
+// goroutine that ends once the buffer is empty. A hijacked net.Conn is
+// polled when it implements syscall.Conn, as *net.TCPConn does: a wrapper
+// that reads nothing itself (one that counts connections, say) may offer
+// its socket's SyscallConn to keep this; others, TLS among them, and other
+// systems get a reading goroutine per connection.
+//
 // Stable: Config's fields and their defaults, New and Transport's
 // methods, OriginChecker, the close codes, the subprotocol names and
 // CodeInternal; what goes over the wire is the specifications'. New

@@ -88,13 +88,12 @@ func (s *slot) again() bool {
 // connection's state past vouching for: the socket closes 1011. Either
 // way the slot stays marked running, so no later wake starts a drain.
 func (c *conn) serveNative(opCtx context.Context, id string, sl *slot, st transport.Stream, sink *errorSink, out events, finish func()) {
-	var frame []byte // one result's message, reused
 	drain := func() {
 		defer func() {
 			if v := recover(); v != nil {
 				c.t.panicked("draining a stream", v, "id", id, "subprotocol", c.ws.Subprotocol())
 				c.closeWith(CloseInternalError, "Internal server error")
-				_ = c.ws.Close()
+				c.kill()
 				finish()
 			}
 		}()
@@ -102,7 +101,7 @@ func (c *conn) serveNative(opCtx context.Context, id string, sl *slot, st transp
 			sl.mu.Lock()
 			sl.pending = false
 			sl.mu.Unlock()
-			done, ok, failed := c.drainOnce(opCtx, id, st, out, &frame)
+			done, ok, failed := c.drainOnce(opCtx, id, st, out)
 			if failed {
 				out.errors(opCtx, id, internalError())
 				finish()
@@ -133,10 +132,14 @@ const corkSlice = 64 << 10
 // before went out whole). Whether the operation was stopped is read
 // holding the write lock, as writeFor does, so that nothing goes out for
 // it once stop has returned.
-func (c *conn) drainOnce(opCtx context.Context, id string, st transport.Stream, out events, frame *[]byte) (done, ok, failed bool) {
+func (c *conn) drainOnce(opCtx context.Context, id string, st transport.Stream, out events) (done, ok, failed bool) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	stopped := opCtx.Err() != nil
+	// One result's message, reused for each: from a pool, so that an
+	// idle subscription holds no buffer the size of its largest result.
+	frame := c.t.frames.Get().(*[]byte)
+	defer c.t.putFrame(frame)
 	c.cork.cork()
 	var err error
 	done, failed = c.drainGuarded(id, st, func(data, errors []byte) {
@@ -153,7 +156,7 @@ func (c *conn) drainOnce(opCtx context.Context, id string, st transport.Stream, 
 	}
 	if err != nil {
 		c.t.cfg.Logger.Debug("websocket write", "id", id, "err", err)
-		_ = c.ws.Close() // ends the reader, and with it every operation
+		c.kill() // ends the connection, and with it every operation
 	}
 	return done, err == nil, failed
 }

@@ -41,6 +41,12 @@ func (c *conn) acknowledge(ctx context.Context, payload json.RawMessage) error {
 	if err != nil {
 		return err
 	}
+	if opsCtx == ctx || opsCtx.Done() == ctx.Done() {
+		// Ending with ctx alone, operations need not be its children:
+		// the connection cancels each as it ends (cancelOps), and ctx
+		// keeps no map of them, one per connection.
+		opsCtx = context.WithoutCancel(opsCtx)
+	}
 	c.opsCtx = opsCtx
 	c.mu.Lock()
 	c.acked = true
@@ -225,3 +231,13 @@ func (legacyProto) keepAlive(c *conn) {
 		_ = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.t.cfg.WriteTimeout))
 	}
 }
+
+// proto is one subprotocol's handling of client messages.
+type proto interface {
+	// handle processes m; false means the connection is over.
+	handle(ctx context.Context, c *conn, m message) bool
+	initTimeout(c *conn)
+	keepAlive(c *conn)
+}
+
+func fmtDup(id string) string { return fmt.Sprintf("Subscriber for %s already exists", id) }

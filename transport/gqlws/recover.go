@@ -32,7 +32,7 @@ func (c *conn) guarded(where string, f func()) func() {
 			if v := recover(); v != nil {
 				c.t.panicked(where, v, "subprotocol", c.ws.Subprotocol())
 				c.closeWith(CloseInternalError, "Internal server error")
-				_ = c.ws.Close() // closeWith itself may be what panicked
+				c.kill() // closeWith itself may be what panicked
 			}
 		}()
 		f()

@@ -1,6 +1,6 @@
 // Command rewind-pprof is Rewind's server as server.New builds it for
 // cmd/server (embedded JetStream in DATA_DIR with NATS_SYNC, default store,
-// hub and HTTP surface), plus net/http/pprof on PPROF_ADDR (loopback only),
+// hub and HTTP surface, metrics at /metrics), plus net/http/pprof on PPROF_ADDR (loopback only),
 // for profiling under rewind-bench's load. It is a bench tool, not a way to
 // run Rewind.
 package main
@@ -18,8 +18,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/rewind-dev/rewind/internal/metrics"
 	"github.com/rewind-dev/rewind/internal/natsflag"
 	"github.com/rewind-dev/rewind/natsembed"
 	"github.com/rewind-dev/rewind/server"
@@ -57,7 +59,7 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	// Zero limits take the server's defaults, as cmd/server's flags do.
-	cfg := server.Config{Addr: addr, Logger: log}
+	cfg := server.Config{Addr: addr, Logger: log, Metrics: metrics.New(prometheus.NewRegistry())}
 	cfg.NATS.Embedded = natsembed.Config{DataDir: dataDir, SyncAlways: always, SyncInterval: interval}
 	if cfg.MaxConnections, err = envInt("MAX_CONNECTIONS", 0); err != nil {
 		return err
