@@ -18,6 +18,7 @@ import (
 	"github.com/rewind-dev/rewind/internal/wstest"
 	"github.com/rewind-dev/rewind/replay"
 	api "github.com/rewind-dev/rewind/server"
+	"github.com/rewind-dev/rewind/transport/gqlws"
 )
 
 type env struct {
@@ -313,7 +314,7 @@ func TestOrigins(t *testing.T) {
 		{[]string{"*"}, "https://anything.example", true},
 	} {
 		t.Run(fmt.Sprintf("%v/%s", tc.allowed, tc.origin), func(t *testing.T) {
-			e := start(t, api.Config{AllowedOrigins: tc.allowed}, replay.Config{})
+			e := start(t, api.Config{WebSocket: gqlws.Config{AllowedOrigins: tc.allowed}}, replay.Config{})
 			h := http.Header{}
 			if tc.origin != "" {
 				h.Set("Origin", tc.origin)
@@ -333,7 +334,7 @@ func TestOrigins(t *testing.T) {
 // server disconnects it, and on reconnecting with its cursor it gets every
 // event.
 func TestSlowClient(t *testing.T) {
-	e := start(t, api.Config{WriteTimeout: time.Second}, replay.Config{Buffer: 16})
+	e := start(t, api.Config{WebSocket: gqlws.Config{WriteTimeout: time.Second}}, replay.Config{Buffer: 16})
 	slow := wstest.Dial(t, e.url, wstest.TransportWS, nil)
 	slow.Init()
 	fast := wstest.Dial(t, e.url, wstest.LegacyWS, nil)

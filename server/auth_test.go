@@ -12,10 +12,12 @@ import (
 
 	"github.com/rewind-dev/rewind/auth/jwtauth"
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/graph"
 	"github.com/rewind-dev/rewind/internal/authtest"
 	"github.com/rewind-dev/rewind/internal/wstest"
 	"github.com/rewind-dev/rewind/replay"
 	api "github.com/rewind-dev/rewind/server"
+	"github.com/rewind-dev/rewind/transport/connlimit"
 )
 
 func startAuth(t *testing.T, cfg api.Config) (*env, authtest.HS256) {
@@ -207,7 +209,7 @@ func TestTokenExpiryEndsConnection(t *testing.T) {
 }
 
 func TestLimits(t *testing.T) {
-	e, key := startAuth(t, api.Config{PublishRate: 1, PublishBurst: 3, MaxConnectionsPerAddress: 2, MaxDepth: 3, DisableIntrospection: true})
+	e, key := startAuth(t, api.Config{PublishRate: 1, PublishBurst: 3, Connections: connlimit.Config{PerAddress: 2}, Limits: graph.Limits{MaxDepth: 3, DisableIntrospection: true}})
 	token := key.Token(t, "a", authtest.Grants{Admin: true}, time.Hour)
 	var got []string
 	for range 5 {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/graph"
 	"github.com/rewind-dev/rewind/internal/authtest"
 	"github.com/rewind-dev/rewind/internal/wstest"
 	"github.com/rewind-dev/rewind/replay"
@@ -165,10 +166,10 @@ func TestCursorOfUnreadableTopic(t *testing.T) {
 // subgraph schema is served to admin grants only, and the server refuses
 // to start that way without authentication.
 func TestFederationServiceWithoutIntrospection(t *testing.T) {
-	if _, err := api.New(api.Config{Federation: true, DisableIntrospection: true, EventStore: &eventstore.Store{}}); err == nil || !strings.Contains(err.Error(), "--auth=jwt") {
+	if _, err := api.New(api.Config{Federation: true, Limits: graph.Limits{DisableIntrospection: true}, EventStore: &eventstore.Store{}}); err == nil || !strings.Contains(err.Error(), "--auth=jwt") {
 		t.Fatalf("no authentication: %v", err)
 	}
-	e, key := startAuth(t, api.Config{Federation: true, DisableIntrospection: true})
+	e, key := startAuth(t, api.Config{Federation: true, Limits: graph.Limits{DisableIntrospection: true}})
 	admin := key.Token(t, "gateway", authtest.Grants{Admin: true}, time.Hour)
 	reader := key.Token(t, "reader", authtest.Grants{Subscribe: []string{">"}}, time.Hour)
 	if _, r := e.post(t, reader, `{ _service { sdl } }`, nil); !slices.Equal(codes(r), []string{"FORBIDDEN"}) {

@@ -19,13 +19,15 @@ import (
 	"github.com/rewind-dev/rewind/internal/wstest"
 	"github.com/rewind-dev/rewind/replay"
 	api "github.com/rewind-dev/rewind/server"
+	"github.com/rewind-dev/rewind/transport/connlimit"
+	"github.com/rewind-dev/rewind/transport/gqlws"
 )
 
 // fuzzConfig serves the fuzz targets: limits high enough that sockets the
 // server has not yet seen close never refuse the next input's, and an
 // init timeout short enough that an input that never initialises costs
 // little.
-var fuzzConfig = api.Config{MaxConnections: 1 << 20, MaxConnectionsPerAddress: 1 << 20, InitTimeout: 500 * time.Millisecond}
+var fuzzConfig = api.Config{Connections: connlimit.Config{Max: 1 << 20, PerAddress: 1 << 20}, WebSocket: gqlws.Config{InitTimeout: 500 * time.Millisecond}}
 
 // frameSep separates the frames of one FuzzWebSocketFrames input.
 const frameSep = "\x1e"

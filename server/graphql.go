@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"log/slog"
@@ -47,31 +48,24 @@ type endpoint struct {
 // Zero values of cfg take the defaults of the component each setting goes to.
 func graphQL(a *api, cfg Config, ep endpoint, log *slog.Logger) http.Handler {
 	srv := handler.New(a.schema)
-	ws := gqlws.New(gqlws.Config{
-		AllowedOrigins:   cfg.AllowedOrigins,
-		InitTimeout:      cfg.InitTimeout,
-		KeepAlive:        cfg.KeepAlive,
-		MaxSubscriptions: cfg.MaxSubscriptions,
-		MaxMessageBytes:  ep.maxMessageBytes,
-		WriteTimeout:     cfg.WriteTimeout,
-		Logger:           log,
-		InitFunc:         ep.initFunc,
-		// SSE streams count against the same limiter (ws.Connections).
-		Connections: connlimit.New(connlimit.Config{Max: cfg.MaxConnections, PerAddress: cfg.MaxConnectionsPerAddress}),
-	})
+	wcfg := cfg.WebSocket
+	wcfg.MaxMessageBytes, wcfg.Logger, wcfg.InitFunc = ep.maxMessageBytes, log, ep.initFunc
+	// SSE streams count against the same limiter (ws.Connections).
+	wcfg.Connections = connlimit.New(cfg.Connections)
+	ws := gqlws.New(wcfg)
+	scfg := cfg.SSE
+	scfg.KeepAlive = cmp.Or(scfg.KeepAlive, wcfg.KeepAlive)
+	scfg.WriteTimeout = cmp.Or(scfg.WriteTimeout, wcfg.WriteTimeout)
+	scfg.Logger, scfg.Connections = log, ws.Connections()
 	srv.AddTransport(ws)
-	srv.AddTransport(sse.New(sse.Config{KeepAlive: cfg.KeepAlive, WriteTimeout: cfg.WriteTimeout, Logger: log, Connections: ws.Connections()}))
+	srv.AddTransport(sse.New(scfg))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(oneShot{transport.GET{}})
 	srv.AddTransport(oneShot{transport.POST{}})
 	queries := lru.New[*ast.QueryDocument](1000)
 	srv.SetQueryCache(queries)
-	limits := graph.Limits{
-		MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity, MaxStorageReads: cfg.MaxStorageReads,
-		MaxTokens: cfg.MaxTokens, MaxFields: cfg.MaxFields, MaxOverlaps: cfg.MaxOverlaps,
-		MaxResponseBytes: cfg.MaxResponseBytes, MaxPayload: ep.maxPayload,
-		DisableIntrospection: cfg.DisableIntrospection,
-	}
+	limits := cfg.Limits
+	limits.MaxPayload = ep.maxPayload
 	for _, e := range graph.LimitExtensions(limits) {
 		srv.Use(e)
 	}

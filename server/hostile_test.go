@@ -16,6 +16,7 @@ import (
 	"github.com/rewind-dev/rewind/internal/wstest"
 	"github.com/rewind-dev/rewind/replay"
 	api "github.com/rewind-dev/rewind/server"
+	"github.com/rewind-dev/rewind/transport/gqlws"
 )
 
 // TestHostileClients: a client that never reads, one that floods
@@ -23,7 +24,7 @@ import (
 // connection_init are each cut off with their code, while a well-behaved
 // client on the same server receives every event.
 func TestHostileClients(t *testing.T) {
-	e := start(t, api.Config{WriteTimeout: time.Second, InitTimeout: time.Second, MaxSubscriptions: 50}, replay.Config{Buffer: 64})
+	e := start(t, api.Config{WebSocket: gqlws.Config{WriteTimeout: time.Second, InitTimeout: time.Second, MaxSubscriptions: 50}}, replay.Config{Buffer: 64})
 
 	good := wstest.Dial(t, e.url, wstest.TransportWS, nil)
 	good.Init()

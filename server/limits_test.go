@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rewind-dev/rewind/graph"
 	"github.com/rewind-dev/rewind/internal/wstest"
 	"github.com/rewind-dev/rewind/replay"
 	api "github.com/rewind-dev/rewind/server"
@@ -75,7 +76,7 @@ fragment TypeRef on __Type {
 // TestDepthLimit: an operation deeper than --max-depth is refused with the
 // depth it has, in a fragment too.
 func TestDepthLimit(t *testing.T) {
-	e := start(t, api.Config{MaxDepth: 5}, replay.Config{})
+	e := start(t, api.Config{Limits: graph.Limits{MaxDepth: 5}}, replay.Config{})
 	for _, tc := range []struct{ query, code, message string }{
 		{deepIntrospection(5), "", ""},
 		{deepIntrospection(6), "DEPTH_LIMIT_EXCEEDED", "operation is 6 levels deep, the limit is 5"},

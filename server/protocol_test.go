@@ -14,6 +14,7 @@ import (
 	"github.com/rewind-dev/rewind/internal/wstest"
 	"github.com/rewind-dev/rewind/replay"
 	api "github.com/rewind-dev/rewind/server"
+	"github.com/rewind-dev/rewind/transport/gqlws"
 )
 
 const liveQuery = `subscription { events(topics: ["t"]) { id } }`
@@ -77,7 +78,7 @@ func expectOpen(t *testing.T, c *wstest.Client) {
 
 // TestTransportWSRules: every rule of graphql-transport-ws, over a raw socket.
 func TestTransportWSRules(t *testing.T) {
-	e := start(t, api.Config{InitTimeout: 300 * time.Millisecond, MaxSubscriptions: 3}, replay.Config{})
+	e := start(t, api.Config{WebSocket: gqlws.Config{InitTimeout: 300 * time.Millisecond, MaxSubscriptions: 3}}, replay.Config{})
 	for _, tc := range []struct {
 		name   string
 		init   bool
@@ -201,7 +202,7 @@ func TestDuplicateIDDoesNotLeak(t *testing.T) {
 
 // TestLegacyRules: the graphql-ws (subscriptions-transport-ws) protocol.
 func TestLegacyRules(t *testing.T) {
-	e := start(t, api.Config{InitTimeout: 300 * time.Millisecond, KeepAlive: 100 * time.Millisecond}, replay.Config{})
+	e := start(t, api.Config{WebSocket: gqlws.Config{InitTimeout: 300 * time.Millisecond, KeepAlive: 100 * time.Millisecond}}, replay.Config{})
 
 	t.Run("init timeout", func(t *testing.T) {
 		c := wstest.Dial(t, e.url, wstest.LegacyWS, nil)

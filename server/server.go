@@ -23,10 +23,14 @@ import (
 	"github.com/rewind-dev/rewind/auth"
 	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/graph"
 	"github.com/rewind-dev/rewind/internal/metrics"
 	"github.com/rewind-dev/rewind/natsconn"
 	"github.com/rewind-dev/rewind/natsembed"
 	"github.com/rewind-dev/rewind/replay"
+	"github.com/rewind-dev/rewind/transport/connlimit"
+	"github.com/rewind-dev/rewind/transport/gqlws"
+	"github.com/rewind-dev/rewind/transport/sse"
 )
 
 // Defaults of the HTTP settings, declared once (cmd/server's flags show
@@ -38,10 +42,10 @@ const (
 )
 
 // Config configures a server. The zero value serves on :8080 from a
-// JetStream embedded in NATS.Embedded.DataDir (required then). Settings
-// that a component defaults are forwarded to it unchanged: their defaults
-// are the component's (eventstore.Config, replay.Config, the WebSocket and
-// SSE transports, connection limits, graph's operation limits).
+// JetStream embedded in NATS.Embedded.DataDir (required then). Each
+// component's configuration is nested as it is and forwarded unchanged:
+// its defaults are the component's (eventstore.Config, replay.Config,
+// gqlws.Config, sse.Config, connlimit.Config, graph.Limits).
 type Config struct {
 	// NATS is where events are stored.
 	NATS natsconn.Config
@@ -79,40 +83,24 @@ type Config struct {
 	// first. Default 0.
 	ShutdownDelay time.Duration
 
-	// AllowedOrigins for browser WebSocket upgrades; empty: same host and
-	// localhost.
-	AllowedOrigins []string
-	// WriteTimeout disconnects a WebSocket or SSE client that stops
-	// reading.
-	WriteTimeout time.Duration
-	// InitTimeout, KeepAlive and MaxSubscriptions tune WebSockets (see
-	// gqlws.Config for defaults); KeepAlive, SSE streams too.
-	InitTimeout      time.Duration
-	KeepAlive        time.Duration
-	MaxSubscriptions int
-	// MaxConnections and MaxConnectionsPerAddress bound WebSockets and SSE
-	// streams together (see connlimit.Config for defaults).
-	MaxConnections           int
-	MaxConnectionsPerAddress int
-	// MaxDepth, MaxComplexity, MaxStorageReads and DisableIntrospection
-	// bound operations (see graph's Default constants).
-	MaxDepth        int
-	MaxComplexity   int
-	MaxStorageReads int
-	// MaxResponseBytes bounds what one operation may make the server
-	// render (see graph.Limits). Default graph.DefaultResponsePayloads
-	// times the store's max payload.
-	MaxResponseBytes int
-	// MaxTokens, MaxFields and MaxOverlaps bound a document before it is
-	// validated (see graph's Default constants).
-	MaxTokens   int
-	MaxFields   int
-	MaxOverlaps int
+	// WebSocket configures the WebSocket transport: allowed origins,
+	// timeouts, keep-alive, operations per socket (see gqlws.Config for
+	// the defaults). The server sets its Connections, Logger, InitFunc and
+	// MaxMessageBytes.
+	WebSocket gqlws.Config
+	// SSE configures the SSE transport; its KeepAlive and WriteTimeout
+	// default to WebSocket's. The server sets its Connections and Logger.
+	SSE sse.Config
+	// Connections bounds WebSockets and SSE streams together (see
+	// connlimit.Config for the defaults).
+	Connections connlimit.Config
+	// Limits bounds operations (see graph.Limits for the defaults); its
+	// MaxPayload is the store's.
+	Limits graph.Limits
 	// ClientReads is how many storage reads one client runs at once: an
 	// HTTP request, or a WebSocket connection or SSE stream with all its
 	// subscriptions. Default DefaultClientReads (4).
-	ClientReads          int
-	DisableIntrospection bool
+	ClientReads int
 
 	// Auth verifies bearer tokens; nil turns authentication off: every
 	// request may do everything (local use only).
@@ -198,7 +186,7 @@ func (c Config) Validate() error {
 		// would go unchecked.
 		errs = append(errs, errors.New("Events is set but EventStore checks nothing: open it with eventstore.Config{Check: events.Check}"))
 	}
-	if c.Federation && c.DisableIntrospection && c.Auth == nil {
+	if c.Federation && c.Limits.DisableIntrospection && c.Auth == nil {
 		// With introspection off, _service is served to admin grants only,
 		// and without authentication everyone is admin.
 		errs = append(errs, errors.New("--introspection=false with --federation needs --auth=jwt: the subgraph schema (_service) is then served to admin grants only (give the gateway an admin token); without authentication anyone could read it"))

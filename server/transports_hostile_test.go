@@ -19,6 +19,7 @@ import (
 	"github.com/rewind-dev/rewind/internal/wstest"
 	"github.com/rewind-dev/rewind/replay"
 	api "github.com/rewind-dev/rewind/server"
+	"github.com/rewind-dev/rewind/transport/connlimit"
 )
 
 // transportAttacks are documents that took the server down or might:
@@ -184,7 +185,7 @@ func TestHostileDocumentsOverEveryTransport(t *testing.T) {
 // streams fill it, the next of either kind is refused with 429 and a
 // TOO_MANY_CONNECTIONS error, and a stream that ends frees its place.
 func TestConnectionLimitSharedBySSE(t *testing.T) {
-	e := start(t, api.Config{MaxConnectionsPerAddress: 5}, replay.Config{})
+	e := start(t, api.Config{Connections: connlimit.Config{PerAddress: 5}}, replay.Config{})
 	for range 3 {
 		wstest.Dial(t, e.url, wstest.TransportWS, nil).Init()
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/graph"
 	"github.com/rewind-dev/rewind/internal/authtest"
 	"github.com/rewind-dev/rewind/internal/testenv"
 	"github.com/rewind-dev/rewind/internal/wstest"
@@ -520,7 +521,7 @@ func TestTypedGateAndLimits(t *testing.T) {
 		t.Fatalf("eleven typed history fields: %v", got)
 	}
 	// A page costs its size times its selection, typed or not.
-	small := startTyped(t, api.Config{MaxComplexity: 1000})
+	small := startTyped(t, api.Config{Limits: graph.Limits{MaxComplexity: 1000}})
 	for _, c := range []struct{ query, want string }{
 		{`{ orderPlaced(first: 100) { edges { cursor } } }`, ""},
 		{`{ orderPlaced(first: 1000) { edges { cursor } } }`, "COMPLEXITY_LIMIT_EXCEEDED"},

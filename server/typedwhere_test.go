@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rewind-dev/rewind/graph"
 	"github.com/rewind-dev/rewind/internal/wstest"
 	api "github.com/rewind-dev/rewind/server"
 )
@@ -52,7 +53,7 @@ func TestTypedWhere(t *testing.T) {
 		t.Errorf("a bad filter: %+v", r.Errors)
 	}
 	// A filtered page costs its scan budget and its filter, as events does.
-	small := startTyped(t, api.Config{MaxComplexity: 5000})
+	small := startTyped(t, api.Config{Limits: graph.Limits{MaxComplexity: 5000}})
 	if r := small.query(t, `{ orderPlaced(first: 10) { edges { cursor } } }`, nil); len(r.Errors) > 0 {
 		t.Fatalf("unfiltered page: %+v", r.Errors)
 	}

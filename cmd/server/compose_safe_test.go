@@ -60,9 +60,9 @@ func checkSafeByDefault(t *testing.T, root string, project *types.Project) {
 		if cfg.authMode != "jwt" {
 			t.Errorf("%s: AUTH=%q, want jwt: with none, anyone who reaches the port may read and publish everything", name, cfg.authMode)
 		}
-		secret, ok := strings.CutPrefix(cfg.jwtSecretFile, "/run/secrets/")
+		secret, ok := strings.CutPrefix(cfg.jwt.SecretFile, "/run/secrets/")
 		if !ok || !slices.ContainsFunc(svc.Secrets, func(s types.ServiceSecretConfig) bool { return s.Source == secret }) {
-			t.Errorf("%s: JWT_SECRET_FILE %q is not one of its Docker secrets %+v", name, cfg.jwtSecretFile, svc.Secrets)
+			t.Errorf("%s: JWT_SECRET_FILE %q is not one of its Docker secrets %+v", name, cfg.jwt.SecretFile, svc.Secrets)
 		} else if def, ok := project.Secrets[secret]; !ok || def.File == "" {
 			t.Errorf("secret %s is not defined by a file: %+v", secret, def)
 		} else if rel, err := filepath.Rel(root, def.File); err != nil || !ignoredByGit(t, root, rel) {
@@ -72,19 +72,19 @@ func checkSafeByDefault(t *testing.T, root string, project *types.Project) {
 			t.Errorf("the JWT key's folder is not in .dockerignore (%v): docker build would send it to the builder", err)
 		}
 		// Draining outlasts Caddy's checks, and Docker waits for the drain.
-		if cfg.shutdownDelay < drain {
-			t.Errorf("%s: SHUTDOWN_DELAY %v, want at least %v: Caddy may still send new clients to an instance that is closing them", name, cfg.shutdownDelay, drain)
+		if cfg.server.ShutdownDelay < drain {
+			t.Errorf("%s: SHUTDOWN_DELAY %v, want at least %v: Caddy may still send new clients to an instance that is closing them", name, cfg.server.ShutdownDelay, drain)
 		}
-		if svc.StopGracePeriod == nil || time.Duration(*svc.StopGracePeriod) < cfg.shutdownDelay+serverShutdownBound {
-			t.Errorf("%s: stop_grace_period %v, want at least SHUTDOWN_DELAY (%v) + %v, or Docker kills it mid-drain", name, svc.StopGracePeriod, cfg.shutdownDelay, serverShutdownBound)
+		if svc.StopGracePeriod == nil || time.Duration(*svc.StopGracePeriod) < cfg.server.ShutdownDelay+serverShutdownBound {
+			t.Errorf("%s: stop_grace_period %v, want at least SHUTDOWN_DELAY (%v) + %v, or Docker kills it mid-drain", name, svc.StopGracePeriod, cfg.server.ShutdownDelay, serverShutdownBound)
 		}
 		// Retention removes old events before JetStream's disk bound
 		// refuses new ones (each node holds a whole replica).
-		if cfg.maxBytes <= 0 || cfg.maxBytes > jetStreamMax*9/10 {
-			t.Errorf("%s: MAX_BYTES %d, want set and at most 90%% of JetStream's max_file_store (%d)", name, cfg.maxBytes, jetStreamMax)
+		if cfg.server.Store.MaxBytes <= 0 || cfg.server.Store.MaxBytes > jetStreamMax*9/10 {
+			t.Errorf("%s: MAX_BYTES %d, want set and at most 90%% of JetStream's max_file_store (%d)", name, cfg.server.Store.MaxBytes, jetStreamMax)
 		}
-		if want := "https://" + value(lb.Environment, "REWIND_DOMAIN"); !slices.Contains(splitList(cfg.allowedOrigins), want) {
-			t.Errorf("%s: ALLOWED_ORIGINS %q lacks %s, where Caddy serves TLS", name, cfg.allowedOrigins, want)
+		if want := "https://" + value(lb.Environment, "REWIND_DOMAIN"); !slices.Contains(cfg.server.WebSocket.AllowedOrigins, want) {
+			t.Errorf("%s: ALLOWED_ORIGINS %q lacks %s, where Caddy serves TLS", name, cfg.server.WebSocket.AllowedOrigins, want)
 		}
 	}
 

@@ -74,21 +74,21 @@ func TestComposeFile(t *testing.T) {
 		}
 		cfg := parseEnv(t, svc.Environment)
 		checkHealthcheck(t, name, svc, cfg, dockerEntrypoint(t, filepath.Join(svc.Build.Context, "Dockerfile")))
-		origins := splitList(cfg.allowedOrigins)
+		origins := cfg.server.WebSocket.AllowedOrigins
 		for _, want := range []string{"http://localhost:8080", "http://127.0.0.1:8080"} {
 			if !slices.Contains(origins, want) {
 				t.Errorf("%s: ALLOWED_ORIGINS %v lacks %s, where the load balancer is opened", name, origins, want)
 			}
 		}
-		if cfg.replicas != 3 {
-			t.Errorf("%s: replicas %d, want 3 on a three-node cluster", name, cfg.replicas)
+		if cfg.server.Store.Replicas != 3 {
+			t.Errorf("%s: replicas %d, want 3 on a three-node cluster", name, cfg.server.Store.Replicas)
 		}
-		_, port, _ := strings.Cut(cfg.addr, ":")
+		_, port, _ := strings.Cut(cfg.server.Addr, ":")
 		if port != "8080" {
-			t.Errorf("%s listens on %q, the load balancer sends to 8080", name, cfg.addr)
+			t.Errorf("%s listens on %q, the load balancer sends to 8080", name, cfg.server.Addr)
 		}
 		var hosts []string
-		for _, u := range splitList(cfg.nats.URL) {
+		for _, u := range strings.Split(cfg.server.NATS.URL, ",") {
 			parsed, err := url.Parse(u)
 			if err != nil {
 				t.Fatalf("%s: NATS_URL %q: %v", name, u, err)
@@ -159,7 +159,7 @@ func checkHealthcheck(t *testing.T, name string, svc types.ServiceConfig, cfg co
 	if err != nil {
 		t.Fatalf("%s: health check %q: %v", name, hc.Test, err)
 	}
-	_, port, _ := net.SplitHostPort(cfg.addr)
+	_, port, _ := net.SplitHostPort(cfg.server.Addr)
 	if want := "http://127.0.0.1:" + port + "/readyz"; target != want {
 		t.Errorf("%s: health check probes %s, want %s", name, target, want)
 	}

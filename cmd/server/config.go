@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,75 +18,28 @@ import (
 	"github.com/rewind-dev/rewind/internal/flagvalue"
 	"github.com/rewind-dev/rewind/internal/metrics"
 	"github.com/rewind-dev/rewind/internal/natsflag"
-	"github.com/rewind-dev/rewind/natsconn"
-	"github.com/rewind-dev/rewind/natsembed"
 	"github.com/rewind-dev/rewind/replay"
 	"github.com/rewind-dev/rewind/server"
 	"github.com/rewind-dev/rewind/transport/connlimit"
 	"github.com/rewind-dev/rewind/transport/gqlws"
 )
 
-// config is everything the server reads from flags and the environment.
+// config is everything the server reads from flags and the environment:
+// the flags bind straight into the server's configuration, and what is
+// not one of its settings (how to log, the key files, the schema files,
+// the embedded server's fsync) is beside it.
 type config struct {
-	addr           string
-	dataDir        string
-	natsListen     string
-	allowedOrigins string
-	maxPayload     int
-	logLevel       string
-	logFormat      string
-	// shutdownDelay is how long /readyz answers 503 before connections
-	// close at shutdown.
-	shutdownDelay time.Duration
-	// readTimeout bounds reading a whole request, body included;
-	// idleTimeout, how long a keep-alive connection waits for its next
-	// request. Response streams (SSE) have no write deadline.
-	readTimeout time.Duration
-	idleTimeout time.Duration
+	server server.Config
 
-	// Connecting to an external NATS (the embedded one is dataDir,
-	// natsListen and natsSync).
-	nats natsconn.Config
-
-	// Who may do what, and limits.
-	authMode         string
-	jwtSecretFile    string
-	jwtPublicKeyFile string
-	jwtJWKSFile      string
-	jwtIssuer        string
-	jwtAudience      string
-	publishRate      float64
-	maxConnections   int
-	maxConnsPerAddr  int
-	maxSubscriptions int
-	initTimeout      time.Duration
-	maxDepth         int
-	maxComplexity    int
-	schema           []string
-	maxStorageReads  int
-	maxResponseBytes int
-	maxTokens        int
-	maxFields        int
-	maxOverlaps      int
-	clientReads      int
-	maxFilterCost    int
-	introspection    bool
-	federation       bool
-
-	// Durability of the embedded JetStream: "always" or an interval.
+	logLevel  string
+	logFormat string
+	// natsSync is the embedded JetStream's fsync: "always" or an interval.
 	natsSync string
-	// perMessage turns group commit off (--group-commit=false): every
-	// append is a publish of its own.
-	perMessage bool
-
-	// The stream.
-	stream       string
-	replicas     int
-	maxAge       time.Duration
-	maxMsgs      int64
-	maxBytes     int64
-	keepPerTopic int64
-	duplicates   time.Duration
+	// authMode is none or jwt, with jwt's key files and claims.
+	authMode string
+	jwt      jwtauth.Config
+	// schema are the typed event declarations' files and folders.
+	schema []string
 }
 
 // flagEnv maps each flag to the environment variable that sets it when
@@ -116,6 +68,7 @@ const usageHint = "run server --help for the flags"
 
 func parseFlags(args []string) (config, error) {
 	var c config
+	s := &c.server
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	// The flag package prints its error and the whole usage on a mistake;
 	// main prints the error once, with a hint, instead.
@@ -124,53 +77,56 @@ func parseFlags(args []string) (config, error) {
 		*p = value
 		fs.Var(flagvalue.NewDuration(p), name, usage)
 	}
-	fs.StringVar(&c.addr, "addr", server.DefaultAddr, "HTTP listen address")
-	fs.StringVar(&c.dataDir, "data-dir", "./data", "the embedded JetStream's data folder")
-	natsflag.Bind(fs, &c.nats, "embed a JetStream server in --data-dir")
-	fs.StringVar(&c.natsListen, "nats-listen", "", "also serve the embedded NATS on this host:port, e.g. for the admin CLI")
-	fs.StringVar(&c.allowedOrigins, "allowed-origins", "", "browser origins allowed to open WebSockets, comma-separated, * for any; empty: same host and localhost")
-	fs.Var(flagvalue.NewSize(&c.maxPayload), "max-payload", "largest event data, in bytes or with a unit (512KiB, 2MiB: binary; 2MB: 10^6); 0: 1 MiB, or less if the NATS server's max_payload leaves less room")
+	fs.StringVar(&s.Addr, "addr", server.DefaultAddr, "HTTP listen address")
+	fs.StringVar(&s.NATS.Embedded.DataDir, "data-dir", "./data", "the embedded JetStream's data folder")
+	natsflag.Bind(fs, &s.NATS, "embed a JetStream server in --data-dir")
+	fs.StringVar(&s.NATS.Embedded.Listen, "nats-listen", "", "also serve the embedded NATS on this host:port, e.g. for the admin CLI")
+	fs.Var(flagvalue.NewStrings(&s.WebSocket.AllowedOrigins), "allowed-origins", "browser origins allowed to open WebSockets, comma-separated, * for any; empty: same host and localhost")
+	fs.Var(flagvalue.NewSize(&s.Store.MaxPayload), "max-payload", "largest event data, in bytes or with a unit (512KiB, 2MiB: binary; 2MB: 10^6); 0: 1 MiB, or less if the NATS server's max_payload leaves less room")
 	fs.StringVar(&c.logLevel, "log-level", "info", logLevels)
 	fs.StringVar(&c.logFormat, "log-format", "text", "text (key=value lines, for people) or json (one object a line, for log collectors)")
-	durationVar(&c.shutdownDelay, "shutdown-delay", 0, "at SIGTERM, answer 503 on /readyz this long before closing connections, so that load balancers stop sending clients first")
+	durationVar(&s.ShutdownDelay, "shutdown-delay", 0, "at SIGTERM, answer 503 on /readyz this long before closing connections, so that load balancers stop sending clients first")
 	fs.StringVar(&c.authMode, "auth", "none", "none (anyone may do anything: local use only) or jwt")
-	fs.StringVar(&c.jwtSecretFile, "jwt-secret-file", "", "HS256 shared secret file (at least 32 bytes)")
-	fs.StringVar(&c.jwtPublicKeyFile, "jwt-public-key-file", "", "PEM public key file for RS256, EdDSA or ES256 tokens")
-	fs.StringVar(&c.jwtJWKSFile, "jwt-jwks-file", "", "JSON Web Key Set file; tokens name their key by kid")
-	fs.StringVar(&c.jwtIssuer, "jwt-issuer", "", "required iss claim, if set")
-	fs.StringVar(&c.jwtAudience, "jwt-audience", "", "required aud claim, if set")
-	fs.Float64Var(&c.publishRate, "publish-rate", 0, "appends per second allowed to each token (bursts of twice that); 0: no limit")
-	fs.IntVar(&c.maxConnections, "max-connections", connlimit.DefaultMax, "long-lived connections in total, WebSockets and SSE streams together")
-	fs.IntVar(&c.maxConnsPerAddr, "max-connections-per-address", connlimit.DefaultPerAddress, "long-lived connections (WebSockets and SSE streams) from one client address")
-	fs.IntVar(&c.maxSubscriptions, "max-subscriptions", gqlws.DefaultMaxSubscriptions, "operations on one WebSocket connection")
-	durationVar(&c.readTimeout, "read-timeout", server.DefaultReadTimeout, "time a client has to send a whole request, headers and body (WebSockets and SSE streams are not cut by it)")
-	durationVar(&c.idleTimeout, "idle-timeout", server.DefaultIdleTimeout, "time a keep-alive connection may wait for its next request")
-	durationVar(&c.initTimeout, "init-timeout", gqlws.DefaultInitTimeout, "time a WebSocket has to send connection_init")
-	fs.IntVar(&c.maxDepth, "max-depth", graph.DefaultMaxDepth, "deepest selection nesting of an operation")
-	fs.IntVar(&c.maxComplexity, "max-complexity", graph.DefaultMaxCost, "largest operation cost: a page of history costs its size times its selection, a replay what it reads (see README)")
-	fs.IntVar(&c.maxStorageReads, "max-storage-reads", graph.DefaultMaxStorageReads, "most fields of one operation that read storage (event, events, topics, subscriptions with a start point)")
-	fs.Var(flagvalue.NewSize(&c.maxResponseBytes), "max-response-bytes", fmt.Sprintf("most bytes one operation may make the server render: each subscription message, a mutation's result, a query's events together; 0: %d times --max-payload", graph.DefaultResponsePayloads))
-	fs.IntVar(&c.maxTokens, "max-tokens", graph.DefaultMaxTokens, "most lexical tokens of a GraphQL document, checked before it is validated")
-	fs.IntVar(&c.maxFields, "max-fields", graph.DefaultMaxFields, "most fields and fragment spreads of a GraphQL document, as written, checked before it is validated")
-	fs.IntVar(&c.maxOverlaps, "max-overlaps", graph.DefaultMaxOverlaps, "most pairs of fields sharing a response name that validation may compare (its work grows with the square of repeats), checked before it is validated")
-	fs.IntVar(&c.maxFilterCost, "max-filter-cost", replay.DefaultMaxFilterCost, "filter work one principal's distinct live where filters may ask per event, in the steps of the cost model (see README, Security)")
-	fs.IntVar(&c.clientReads, "client-reads", server.DefaultClientReads, "storage reads one client runs at once: an HTTP request, or a WebSocket or SSE stream with all its subscriptions")
-	c.introspection = true
-	fs.Var(flagvalue.NewBool(&c.introspection), "introspection", "answer __schema and __type queries (GraphiQL needs them)")
-	fs.Var(flagvalue.NewBool(&c.federation), "federation", "serve the Apollo Federation v2 subgraph contract (_service, _entities; Event and typed envelopes as entities) for a gateway (see README, Behind a gateway)")
+	fs.StringVar(&c.jwt.SecretFile, "jwt-secret-file", "", "HS256 shared secret file (at least 32 bytes)")
+	fs.StringVar(&c.jwt.PublicKeyFile, "jwt-public-key-file", "", "PEM public key file for RS256, EdDSA or ES256 tokens")
+	fs.StringVar(&c.jwt.JWKSFile, "jwt-jwks-file", "", "JSON Web Key Set file; tokens name their key by kid")
+	fs.StringVar(&c.jwt.Issuer, "jwt-issuer", "", "required iss claim, if set")
+	fs.StringVar(&c.jwt.Audience, "jwt-audience", "", "required aud claim, if set")
+	fs.Float64Var(&s.PublishRate, "publish-rate", 0, "appends per second allowed to each token (bursts of twice that); 0: no limit")
+	fs.IntVar(&s.Connections.Max, "max-connections", connlimit.DefaultMax, "long-lived connections in total, WebSockets and SSE streams together")
+	fs.IntVar(&s.Connections.PerAddress, "max-connections-per-address", connlimit.DefaultPerAddress, "long-lived connections (WebSockets and SSE streams) from one client address")
+	fs.IntVar(&s.WebSocket.MaxSubscriptions, "max-subscriptions", gqlws.DefaultMaxSubscriptions, "operations on one WebSocket connection")
+	durationVar(&s.ReadTimeout, "read-timeout", server.DefaultReadTimeout, "time a client has to send a whole request, headers and body (WebSockets and SSE streams are not cut by it)")
+	durationVar(&s.IdleTimeout, "idle-timeout", server.DefaultIdleTimeout, "time a keep-alive connection may wait for its next request")
+	durationVar(&s.WebSocket.InitTimeout, "init-timeout", gqlws.DefaultInitTimeout, "time a WebSocket has to send connection_init")
+	fs.IntVar(&s.Limits.MaxDepth, "max-depth", graph.DefaultMaxDepth, "deepest selection nesting of an operation")
+	fs.IntVar(&s.Limits.MaxComplexity, "max-complexity", graph.DefaultMaxCost, "largest operation cost: a page of history costs its size times its selection, a replay what it reads (see README)")
+	fs.IntVar(&s.Limits.MaxStorageReads, "max-storage-reads", graph.DefaultMaxStorageReads, "most fields of one operation that read storage (event, events, topics, subscriptions with a start point)")
+	fs.Var(flagvalue.NewSize(&s.Limits.MaxResponseBytes), "max-response-bytes", fmt.Sprintf("most bytes one operation may make the server render: each subscription message, a mutation's result, a query's events together; 0: %d times --max-payload", graph.DefaultResponsePayloads))
+	fs.IntVar(&s.Limits.MaxTokens, "max-tokens", graph.DefaultMaxTokens, "most lexical tokens of a GraphQL document, checked before it is validated")
+	fs.IntVar(&s.Limits.MaxFields, "max-fields", graph.DefaultMaxFields, "most fields and fragment spreads of a GraphQL document, as written, checked before it is validated")
+	fs.IntVar(&s.Limits.MaxOverlaps, "max-overlaps", graph.DefaultMaxOverlaps, "most pairs of fields sharing a response name that validation may compare (its work grows with the square of repeats), checked before it is validated")
+	fs.IntVar(&s.Hub.MaxFilterCost, "max-filter-cost", replay.DefaultMaxFilterCost, "filter work one principal's distinct live where filters may ask per event, in the steps of the cost model (see README, Security)")
+	fs.IntVar(&s.ClientReads, "client-reads", server.DefaultClientReads, "storage reads one client runs at once: an HTTP request, or a WebSocket or SSE stream with all its subscriptions")
+	fs.BoolFunc("introspection", "answer __schema and __type queries (GraphiQL needs them) (default true)", func(v string) error {
+		on, err := flagvalue.ParseBool(v)
+		s.Limits.DisableIntrospection = !on
+		return err
+	})
+	fs.Var(flagvalue.NewBool(&s.Federation), "federation", "serve the Apollo Federation v2 subgraph contract (_service, _entities; Event and typed envelopes as entities) for a gateway (see README, Behind a gateway)")
 	fs.StringVar(&c.natsSync, "nats-sync", natsflag.DefaultSync, "embedded JetStream: fsync every write (always, safe against power loss) or at an interval such as 2m (faster, loses the last writes on power loss)")
 	fs.BoolFunc("group-commit", "store appends made while another is being stored together, as one JetStream atomic batch with one fsync (default true); false: one publish per event", func(v string) error {
 		on, err := flagvalue.ParseBool(v)
-		c.perMessage = !on
+		s.Store.DisableGroupCommit = !on
 		return err
 	})
-	fs.StringVar(&c.stream, "stream", eventstore.DefaultStream, "JetStream stream name")
-	fs.IntVar(&c.replicas, "replicas", 1, "stream replicas: 1 embedded, 3 recommended on a cluster")
-	durationVar(&c.maxAge, "max-age", 0, "drop events older than this (e.g. 30d or 12h); 0 keeps them")
-	fs.Int64Var(&c.maxMsgs, "max-msgs", 0, "keep at most this many events; 0: no limit")
-	fs.Var(flagvalue.NewSize(&c.maxBytes), "max-bytes", "keep at most this many bytes of events (e.g. 10GiB, or 10GB for 10^10); 0: no limit")
-	fs.Int64Var(&c.keepPerTopic, "keep-per-topic", 0, "keep at most this many events of each topic, the newest; 0: no limit")
-	durationVar(&c.duplicates, "duplicate-window", eventstore.DefaultDuplicates, "window in which a retried append or idempotency key stores nothing new (100ms or more)")
+	fs.StringVar(&s.Store.Stream, "stream", eventstore.DefaultStream, "JetStream stream name")
+	fs.IntVar(&s.Store.Replicas, "replicas", 1, "stream replicas: 1 embedded, 3 recommended on a cluster")
+	durationVar(&s.Store.MaxAge, "max-age", 0, "drop events older than this (e.g. 30d or 12h); 0 keeps them")
+	fs.Int64Var(&s.Store.MaxMsgs, "max-msgs", 0, "keep at most this many events; 0: no limit")
+	fs.Var(flagvalue.NewSize(&s.Store.MaxBytes), "max-bytes", "keep at most this many bytes of events (e.g. 10GiB, or 10GB for 10^10); 0: no limit")
+	fs.Int64Var(&s.Store.MaxMsgsPerSubject, "keep-per-topic", 0, "keep at most this many events of each topic, the newest; 0: no limit")
+	durationVar(&s.Store.Duplicates, "duplicate-window", eventstore.DefaultDuplicates, "window in which a retried append or idempotency key stores nothing new (100ms or more)")
 	fs.Var(flagvalue.NewStrings(&c.schema), "schema", "typed event declarations: a .graphqls file or a folder of them, repeatable or comma-separated (see README, Typed events)")
 	fs.Usage = func() {}
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
@@ -197,6 +153,10 @@ func parseFlags(args []string) (config, error) {
 	})
 	if err := errors.Join(errs...); err != nil {
 		return c, err
+	}
+	s.PublishBurst = int(2 * s.PublishRate)
+	if always, interval, err := natsflag.ParseSync(c.natsSync); err == nil {
+		s.NATS.Embedded.SyncAlways, s.NATS.Embedded.SyncInterval = always, interval
 	}
 	return c, c.validate()
 }
@@ -226,51 +186,56 @@ const minDuplicates = 100 * time.Millisecond
 const logLevels = "debug, info, warn or error"
 
 func (c config) validate() error {
+	s := c.server
 	var errs []error
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(c.logLevel)); err != nil {
 		errs = append(errs, fmt.Errorf("--log-level=%q: use %s", c.logLevel, logLevels))
 	}
-	if c.readTimeout <= 0 || c.idleTimeout <= 0 {
+	if s.ReadTimeout <= 0 || s.IdleTimeout <= 0 {
 		errs = append(errs, errors.New("--read-timeout and --idle-timeout must be positive"))
 	}
 	if c.logFormat != "text" && c.logFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format=%q: use text or json", c.logFormat))
 	}
-	if c.maxPayload < 0 {
+	st := s.Store
+	if st.MaxPayload < 0 {
 		errs = append(errs, errors.New("--max-payload cannot be negative"))
 	}
-	if c.replicas < 1 || c.replicas > 5 {
+	if st.Replicas < 1 || st.Replicas > 5 {
 		errs = append(errs, errors.New("--replicas must be 1 to 5"))
 	}
-	if c.maxAge < 0 || c.maxMsgs < 0 || c.maxBytes < 0 || c.keepPerTopic < 0 || c.duplicates < 0 {
+	if st.MaxAge < 0 || st.MaxMsgs < 0 || st.MaxBytes < 0 || st.MaxMsgsPerSubject < 0 || st.Duplicates < 0 {
 		errs = append(errs, errors.New("--max-age, --max-msgs, --max-bytes, --keep-per-topic and --duplicate-window cannot be negative"))
 	}
-	if c.duplicates >= 0 && c.duplicates < minDuplicates {
-		errs = append(errs, fmt.Errorf("--duplicate-window=%s: JetStream always deduplicates appends, over 100ms at least, and Rewind's retried appends rely on it (0 would silently mean 2m): leave the flag out for the default of 2m, or give 100ms or more", c.duplicates))
+	if st.Duplicates >= 0 && st.Duplicates < minDuplicates {
+		errs = append(errs, fmt.Errorf("--duplicate-window=%s: JetStream always deduplicates appends, over 100ms at least, and Rewind's retried appends rely on it (0 would silently mean 2m): leave the flag out for the default of 2m, or give 100ms or more", st.Duplicates))
 	}
-	if c.maxAge > 0 && c.duplicates > c.maxAge {
+	if st.MaxAge > 0 && st.Duplicates > st.MaxAge {
 		errs = append(errs, errors.New("--duplicate-window cannot be longer than --max-age"))
 	}
+	keys := count(c.jwt.SecretFile != "", c.jwt.PublicKeyFile != "", c.jwt.JWKSFile != "")
 	switch c.authMode {
 	case "none":
-		if c.jwtSecretFile+c.jwtPublicKeyFile+c.jwtJWKSFile != "" {
+		if keys > 0 {
 			errs = append(errs, errors.New("JWT key options need --auth=jwt"))
 		}
 	case "jwt":
-		if count(c.jwtSecretFile != "", c.jwtPublicKeyFile != "", c.jwtJWKSFile != "") != 1 {
+		if keys != 1 {
 			errs = append(errs, errors.New("--auth=jwt needs one of --jwt-secret-file, --jwt-public-key-file and --jwt-jwks-file"))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("--auth=%q: use none or jwt", c.authMode))
 	}
-	if c.publishRate < 0 || c.maxConnections < 1 || c.maxConnsPerAddr < 1 || c.maxSubscriptions < 1 ||
-		c.initTimeout <= 0 || c.maxDepth < 1 || c.maxComplexity < 1 || c.maxStorageReads < 1 || c.clientReads < 1 || c.maxFilterCost < 1 {
-		errs = append(errs, errors.New("limits must be positive (--publish-rate may be 0: no limit)"))
+	l := s.Limits
+	if s.PublishRate < 0 || s.Connections.Max < 1 || s.Connections.PerAddress < 1 || s.WebSocket.MaxSubscriptions < 1 ||
+		s.WebSocket.InitTimeout <= 0 || l.MaxDepth < 1 || l.MaxComplexity < 1 || l.MaxStorageReads < 1 || s.ClientReads < 1 ||
+		s.Hub.MaxFilterCost < 1 || l.MaxTokens < 1 || l.MaxFields < 1 || l.MaxOverlaps < 1 || l.MaxResponseBytes < 0 {
+		errs = append(errs, errors.New("limits must be positive (--publish-rate may be 0: no limit; --max-response-bytes 0: its default)"))
 	}
 	if _, _, err := natsflag.ParseSync(c.natsSync); err != nil {
 		errs = append(errs, err)
-	} else if err := c.serverConfig().Validate(); err != nil {
+	} else if err := s.Validate(); err != nil {
 		// What the server checks itself: NATS, replicas on the embedded
 		// server, the shutdown delay.
 		errs = append(errs, err)
@@ -288,65 +253,11 @@ func count(bs ...bool) int {
 	return n
 }
 
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// serverConfig is the server's configuration but for what needs files or
-// a logger (the JWT key, the logger, metrics: see server).
-func (c config) serverConfig() server.Config {
-	always, interval, _ := natsflag.ParseSync(c.natsSync) // validated with the flags
-	n := c.nats
-	n.Embedded = natsembed.Config{DataDir: c.dataDir, Listen: c.natsListen, SyncAlways: always, SyncInterval: interval}
-	return server.Config{
-		NATS: n,
-		Hub:  replay.Config{MaxFilterCost: c.maxFilterCost},
-		Store: eventstore.Config{
-			Stream:     c.stream,
-			MaxPayload: c.maxPayload,
-			Replicas:   c.replicas,
-			Duplicates: c.duplicates,
-			MaxAge:     c.maxAge,
-			MaxMsgs:    c.maxMsgs,
-			MaxBytes:   c.maxBytes,
-
-			MaxMsgsPerSubject:  c.keepPerTopic,
-			DisableGroupCommit: c.perMessage,
-		},
-		Addr:                     c.addr,
-		ReadTimeout:              c.readTimeout,
-		IdleTimeout:              c.idleTimeout,
-		ShutdownDelay:            c.shutdownDelay,
-		AllowedOrigins:           splitList(c.allowedOrigins),
-		InitTimeout:              c.initTimeout,
-		MaxSubscriptions:         c.maxSubscriptions,
-		MaxConnections:           c.maxConnections,
-		MaxConnectionsPerAddress: c.maxConnsPerAddr,
-		MaxDepth:                 c.maxDepth,
-		MaxComplexity:            c.maxComplexity,
-		MaxStorageReads:          c.maxStorageReads,
-		MaxResponseBytes:         c.maxResponseBytes,
-		MaxTokens:                c.maxTokens,
-		MaxFields:                c.maxFields,
-		MaxOverlaps:              c.maxOverlaps,
-		ClientReads:              c.clientReads,
-		DisableIntrospection:     !c.introspection,
-		Federation:               c.federation,
-		PublishRate:              c.publishRate,
-		PublishBurst:             int(2 * c.publishRate),
-	}
-}
-
-// server is the server's whole configuration: serverConfig with the JWT
-// key loaded, log, and metrics on a registry of their own.
-func (c config) server(log *slog.Logger) (server.Config, error) {
-	cfg := c.serverConfig()
+// serverConfig is the server's whole configuration: the flags' with the
+// typed events loaded, the JWT key loaded, log, and metrics on a registry
+// of their own.
+func (c config) serverConfig(log *slog.Logger) (server.Config, error) {
+	cfg := c.server
 	cfg.Logger = log
 	cfg.Metrics = metrics.New(prometheus.NewRegistry())
 	if len(c.schema) > 0 {
@@ -359,17 +270,14 @@ func (c config) server(log *slog.Logger) (server.Config, error) {
 	if c.authMode == "none" {
 		return cfg, nil
 	}
-	v, err := jwtauth.New(jwtauth.Config{
-		SecretFile: c.jwtSecretFile, PublicKeyFile: c.jwtPublicKeyFile, JWKSFile: c.jwtJWKSFile,
-		Issuer: c.jwtIssuer, Audience: c.jwtAudience,
-	})
+	v, err := jwtauth.New(c.jwt)
 	if err != nil {
 		// validate saw to it that exactly one key flag is set.
 		flag := "--jwt-jwks-file"
 		switch {
-		case c.jwtSecretFile != "":
+		case c.jwt.SecretFile != "":
 			flag = "--jwt-secret-file"
-		case c.jwtPublicKeyFile != "":
+		case c.jwt.PublicKeyFile != "":
 			flag = "--jwt-public-key-file"
 		}
 		return cfg, fmt.Errorf("%s: %w", flag, err)

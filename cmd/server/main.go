@@ -43,7 +43,7 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config, log *slog.Logger) error {
-	scfg, err := cfg.server(log)
+	scfg, err := cfg.serverConfig(log)
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,6 @@ import (
 	"github.com/rewind-dev/rewind/graph"
 	"github.com/rewind-dev/rewind/internal/proctest"
 	"github.com/rewind-dev/rewind/internal/wstest"
-	"github.com/rewind-dev/rewind/natsconn"
 	"github.com/rewind-dev/rewind/replay"
 	api "github.com/rewind-dev/rewind/server"
 )
@@ -207,40 +206,46 @@ var configEnv = func() []string {
 	return out
 }()
 
-// withLimitDefaults sets the defaults of the auth, limit and durability flags.
-func withLimitDefaults(c config) config {
-	c.authMode, c.natsSync, c.introspection = "none", "always", true
-	c.logFormat = "text"
-	c.maxConnections, c.maxConnsPerAddr, c.maxSubscriptions = 10000, 1000, 200
-	c.initTimeout, c.maxDepth, c.maxComplexity = 3*time.Second, graph.DefaultMaxDepth, graph.DefaultMaxCost
-	c.maxStorageReads, c.clientReads = graph.DefaultMaxStorageReads, api.DefaultClientReads
-	c.maxFilterCost = replay.DefaultMaxFilterCost
-	c.maxTokens, c.maxFields, c.maxOverlaps = graph.DefaultMaxTokens, graph.DefaultMaxFields, graph.DefaultMaxOverlaps
-	c.readTimeout, c.idleTimeout = 30*time.Second, 120*time.Second
+// defaultConfig is the configuration no flag and no variable changes.
+func defaultConfig() config {
+	var c config
+	c.logLevel, c.logFormat, c.authMode, c.natsSync = "info", "text", "none", "always"
+	s := &c.server
+	s.Addr, s.ReadTimeout, s.IdleTimeout = ":8080", 30*time.Second, 120*time.Second
+	s.NATS.Embedded.DataDir, s.NATS.Embedded.SyncAlways = "./data", true
+	s.Store.Stream, s.Store.Replicas, s.Store.Duplicates = "REWIND", 1, 2*time.Minute
+	s.Connections.Max, s.Connections.PerAddress = 10000, 1000
+	s.WebSocket.MaxSubscriptions, s.WebSocket.InitTimeout = 200, 3*time.Second
+	s.Limits.MaxDepth, s.Limits.MaxComplexity, s.Limits.MaxStorageReads = graph.DefaultMaxDepth, graph.DefaultMaxCost, graph.DefaultMaxStorageReads
+	s.Limits.MaxTokens, s.Limits.MaxFields, s.Limits.MaxOverlaps = graph.DefaultMaxTokens, graph.DefaultMaxFields, graph.DefaultMaxOverlaps
+	s.ClientReads, s.Hub.MaxFilterCost = api.DefaultClientReads, replay.DefaultMaxFilterCost
+	return c
+}
+
+// with returns c changed by f.
+func with(c config, f func(c *config, s *api.Config)) config {
+	f(&c, &c.server)
 	return c
 }
 
 func TestFlagsAndEnv(t *testing.T) {
-	defaults := withLimitDefaults(config{addr: ":8080", dataDir: "./data", logLevel: "info",
-		stream: "REWIND", replicas: 1, duplicates: 2 * time.Minute})
+	defaults := defaultConfig()
 	fromEnv := map[string]string{
 		"ADDR": "127.0.0.1:9000", "DATA_DIR": "/var/lib/rewind",
 		"NATS_LISTEN": "127.0.0.1:4222", "ALLOWED_ORIGINS": "https://app.example", "MAX_PAYLOAD": "2048",
 		"LOG_LEVEL": "debug",
 	}
-	envConfig := withLimitDefaults(config{
-		addr: "127.0.0.1:9000", dataDir: "/var/lib/rewind",
-		natsListen: "127.0.0.1:4222", allowedOrigins: "https://app.example", maxPayload: 2048, logLevel: "debug",
-		stream: "REWIND", replicas: 1, duplicates: 2 * time.Minute,
+	envConfig := with(defaults, func(c *config, s *api.Config) {
+		s.Addr, s.NATS.Embedded.DataDir, s.NATS.Embedded.Listen = "127.0.0.1:9000", "/var/lib/rewind", "127.0.0.1:4222"
+		s.WebSocket.AllowedOrigins, s.Store.MaxPayload, c.logLevel = []string{"https://app.example"}, 2048, "debug"
 	})
 	allFlags := []string{
 		"--addr", ":9999", "-data-dir=/srv/rewind", "--nats-listen", ":0",
 		"--allowed-origins", "*", "--max-payload", "4096", "--log-level=warn",
 	}
-	flagConfig := withLimitDefaults(config{
-		addr: ":9999", dataDir: "/srv/rewind", natsListen: ":0",
-		allowedOrigins: "*", maxPayload: 4096, logLevel: "warn",
-		stream: "REWIND", replicas: 1, duplicates: 2 * time.Minute,
+	flagConfig := with(defaults, func(c *config, s *api.Config) {
+		s.Addr, s.NATS.Embedded.DataDir, s.NATS.Embedded.Listen = ":9999", "/srv/rewind", ":0"
+		s.WebSocket.AllowedOrigins, s.Store.MaxPayload, c.logLevel = []string{"*"}, 4096, "warn"
 	})
 	cluster := map[string]string{
 		"NATS_URL": "nats://n1:4222,nats://n2:4222,nats://n3:4222", "NATS_USER": "rewind", "NATS_PASSWORD": "s3cret",
@@ -248,12 +253,13 @@ func TestFlagsAndEnv(t *testing.T) {
 		"REPLICAS": "3", "MAX_AGE": "720h", "MAX_MSGS": "1000000", "MAX_BYTES": "1073741824", "DUPLICATE_WINDOW": "5m",
 		"KEEP_PER_TOPIC": "2",
 	}
-	clusterConfig := withLimitDefaults(config{
-		addr: ":8080", dataDir: "./data", logLevel: "info",
-		nats: natsconn.Config{URL: "nats://n1:4222,nats://n2:4222,nats://n3:4222", User: "rewind", Password: "s3cret",
-			CA: "/etc/ca.pem", Cert: "/etc/c.pem", Key: "/etc/k.pem"}, stream: "EV",
-		replicas: 3, maxAge: 720 * time.Hour, maxMsgs: 1000000, maxBytes: 1 << 30, duplicates: 5 * time.Minute,
-		keepPerTopic: 2,
+	clusterConfig := with(defaults, func(c *config, s *api.Config) {
+		n := &s.NATS
+		n.URL, n.User, n.Password = "nats://n1:4222,nats://n2:4222,nats://n3:4222", "rewind", "s3cret"
+		n.CA, n.Cert, n.Key = "/etc/ca.pem", "/etc/c.pem", "/etc/k.pem"
+		st := &s.Store
+		st.Stream, st.Replicas, st.MaxAge, st.MaxMsgs, st.MaxBytes, st.Duplicates = "EV", 3, 720*time.Hour, 1000000, 1<<30, 5*time.Minute
+		st.MaxMsgsPerSubject = 2
 	})
 
 	tests := []struct {
@@ -270,7 +276,7 @@ func TestFlagsAndEnv(t *testing.T) {
 		{
 			name: "one flag over env keeps the rest of env",
 			env:  fromEnv, args: []string{"--data-dir", "/elsewhere"},
-			want: func() config { c := envConfig; c.dataDir = "/elsewhere"; return c }(),
+			want: with(envConfig, func(_ *config, s *api.Config) { s.NATS.Embedded.DataDir = "/elsewhere" }),
 		},
 		{
 			name: "empty NATS_URL means embedded",
@@ -279,7 +285,7 @@ func TestFlagsAndEnv(t *testing.T) {
 		},
 		{name: "cluster settings from env", env: cluster, want: clusterConfig},
 		{name: "token", args: []string{"--nats-url=nats://x:4222", "--nats-token=t"},
-			want: func() config { c := defaults; c.nats.URL, c.nats.Token = "nats://x:4222", "t"; return c }()},
+			want: with(defaults, func(_ *config, s *api.Config) { s.NATS.URL, s.NATS.Token = "nats://x:4222", "t" })},
 		{name: "user without password", env: map[string]string{"NATS_URL": "nats://x", "NATS_USER": "u"}, wantErr: "go together"},
 		{name: "two auth methods", args: []string{"--nats-url=nats://x", "--nats-token=t", "--nats-creds=f"}, wantErr: "use one of"},
 		{name: "credentials without url", args: []string{"--nats-token=t"}, wantErr: "need --nats-url"},
@@ -293,22 +299,22 @@ func TestFlagsAndEnv(t *testing.T) {
 		{name: "zero DUPLICATE_WINDOW", env: map[string]string{"DUPLICATE_WINDOW": "0s"}, wantErr: "leave the flag out for the default of 2m"},
 		{name: "duplicate window under JetStream's minimum", args: []string{"--duplicate-window=50ms"}, wantErr: "give 100ms or more"},
 		{name: "shortest duplicate window", args: []string{"--duplicate-window=100ms"},
-			want: func() config { c := defaults; c.duplicates = 100 * time.Millisecond; return c }()},
+			want: with(defaults, func(_ *config, s *api.Config) { s.Store.Duplicates = 100 * time.Millisecond })},
 		{name: "filter budget", env: map[string]string{"MAX_FILTER_COST": "5000"},
-			want: func() config { c := defaults; c.maxFilterCost = 5000; return c }()},
+			want: with(defaults, func(_ *config, s *api.Config) { s.Hub.MaxFilterCost = 5000 })},
 		{name: "zero filter budget", args: []string{"--max-filter-cost=0"}, wantErr: "limits must be positive"},
 		{name: "jwt without a key", args: []string{"--auth=jwt"}, wantErr: "needs one of --jwt-secret-file"},
 		{name: "key without jwt", args: []string{"--jwt-secret-file=/s"}, wantErr: "need --auth=jwt"},
 		{name: "unknown auth", env: map[string]string{"AUTH": "basic"}, wantErr: `--auth="basic"`},
 		{name: "bad sync", args: []string{"--nats-sync=sometimes"}, wantErr: "--nats-sync"},
 		{name: "jwt and limits", env: map[string]string{"AUTH": "jwt", "JWT_JWKS_FILE": "/k.json", "PUBLISH_RATE": "50", "NATS_SYNC": "2m", "INTROSPECTION": "false"},
-			want: func() config {
-				c := defaults
-				c.authMode, c.jwtJWKSFile, c.publishRate, c.natsSync, c.introspection = "jwt", "/k.json", 50, "2m", false
-				return c
-			}()},
+			want: with(defaults, func(c *config, s *api.Config) {
+				c.authMode, c.jwt.JWKSFile, c.natsSync = "jwt", "/k.json", "2m"
+				s.PublishRate, s.PublishBurst, s.Limits.DisableIntrospection = 50, 100, true
+				s.NATS.Embedded.SyncAlways, s.NATS.Embedded.SyncInterval = false, 2*time.Minute
+			})},
 		{name: "federation from env", env: map[string]string{"FEDERATION": "true"},
-			want: func() config { c := defaults; c.federation = true; return c }()},
+			want: with(defaults, func(_ *config, s *api.Config) { s.Federation = true })},
 		{name: "federation flag over env", env: map[string]string{"FEDERATION": "true"}, args: []string{"--federation=false"}, want: defaults},
 		{name: "unknown flag", args: []string{"--bogus"}, wantErr: "flag provided but not defined"},
 		{name: "extra argument", args: []string{"serve"}, wantErr: "unexpected arguments"},
@@ -319,17 +325,17 @@ func TestFlagsAndEnv(t *testing.T) {
 		{name: "non-numeric max payload", args: []string{"--max-payload=lots"}, wantErr: "invalid value"},
 		{name: "non-numeric MAX_PAYLOAD", env: map[string]string{"MAX_PAYLOAD": "lots"}, wantErr: `MAX_PAYLOAD="lots": use a size in bytes such as 1048576, 512KiB, 2MiB (binary, 2^20) or 2MB (SI, 10^6)`},
 		{name: "MAX_PAYLOAD in SI megabytes", env: map[string]string{"MAX_PAYLOAD": "2MB"},
-			want: func() config { c := defaults; c.maxPayload = 2_000_000; return c }()},
+			want: with(defaults, func(_ *config, s *api.Config) { s.Store.MaxPayload = 2_000_000 })},
 		{name: "sizes in binary units", args: []string{"--max-payload=512KiB", "--max-bytes", "10GiB"},
-			want: func() config { c := defaults; c.maxPayload, c.maxBytes = 512<<10, 10<<30; return c }()},
+			want: with(defaults, func(_ *config, s *api.Config) { s.Store.MaxPayload, s.Store.MaxBytes = 512<<10, 10<<30 })},
 		{name: "durations in days", env: map[string]string{"MAX_AGE": "30d", "DUPLICATE_WINDOW": "1d12h", "SHUTDOWN_DELAY": "5s"},
-			want: func() config {
-				c := defaults
-				c.maxAge, c.duplicates, c.shutdownDelay = 30*24*time.Hour, 36*time.Hour, 5*time.Second
-				return c
-			}()},
+			want: with(defaults, func(_ *config, s *api.Config) {
+				s.Store.MaxAge, s.Store.Duplicates, s.ShutdownDelay = 30*24*time.Hour, 36*time.Hour, 5*time.Second
+			})},
 		{name: "nats-sync interval in days", args: []string{"--nats-sync=1d"},
-			want: func() config { c := defaults; c.natsSync = "1d"; return c }()},
+			want: with(defaults, func(c *config, s *api.Config) {
+				c.natsSync, s.NATS.Embedded.SyncAlways, s.NATS.Embedded.SyncInterval = "1d", false, 24*time.Hour
+			})},
 		{name: "MAX_AGE not a duration", env: map[string]string{"MAX_AGE": "abc"}, wantErr: `MAX_AGE="abc": use a duration such as 90s, 15m, 12h or 30d`},
 		{name: "--max-age not a duration", args: []string{"--max-age=a month"}, wantErr: `use a duration such as 90s, 15m, 12h or 30d`},
 		{name: "GROUP_COMMIT not a boolean", env: map[string]string{"GROUP_COMMIT": "yes"}, wantErr: `GROUP_COMMIT="yes": use true or false`},
@@ -339,21 +345,21 @@ func TestFlagsAndEnv(t *testing.T) {
 		{name: "replicas on the embedded server", env: map[string]string{"REPLICAS": "3"},
 			wantErr: "--replicas=3 needs a NATS cluster: use --replicas=1 with the embedded server, or --nats-url"},
 		{name: "timeouts", env: map[string]string{"READ_TIMEOUT": "5s", "IDLE_TIMEOUT": "2m"},
-			want: func() config { c := defaults; c.readTimeout, c.idleTimeout = 5*time.Second, 2*time.Minute; return c }()},
+			want: with(defaults, func(_ *config, s *api.Config) { s.ReadTimeout, s.IdleTimeout = 5*time.Second, 2*time.Minute })},
 		{name: "zero read timeout", args: []string{"--read-timeout=0"}, wantErr: "must be positive"},
 		{name: "schema files from flags and the environment", env: map[string]string{"SCHEMA": "a.graphqls, types/"},
-			want: func() config { c := defaults; c.schema = []string{"a.graphqls", "types/"}; return c }()},
+			want: with(defaults, func(c *config, _ *api.Config) { c.schema = []string{"a.graphqls", "types/"} })},
 		{name: "schema flags repeated", env: map[string]string{"SCHEMA": "ignored.graphqls"}, args: []string{"--schema=a.graphqls", "--schema", "b.graphqls,c"},
-			want: func() config { c := defaults; c.schema = []string{"a.graphqls", "b.graphqls", "c"}; return c }()},
+			want: with(defaults, func(c *config, _ *api.Config) { c.schema = []string{"a.graphqls", "b.graphqls", "c"} })},
 		{name: "unknown flag hints at --help", args: []string{"--port", "80"}, wantErr: "flag provided but not defined: -port\nrun server --help for the flags"},
 		{name: "a port alone in ADDR", env: map[string]string{"ADDR": "27187"}, wantErr: `--addr "27187": not host:port: use :27187 (every interface) or 127.0.0.1:27187 (this machine only)`},
 		{name: "no port in --nats-listen", args: []string{"--nats-listen", "localhost"}, wantErr: `--nats-listen "localhost": not host:port: use :8080`},
 		{name: "MAX_PAYLOAD over the embedded server's", env: map[string]string{"MAX_PAYLOAD": "100MiB"},
 			wantErr: "--max-payload 104857600 bytes is more than the embedded NATS server carries: at most 8387584 bytes (its max_payload, 8388608 bytes, less 1024 for headers); set --max-payload to 8191KiB or less, or run a NATS server with a larger max_payload and connect to it with --nats-url"},
 		{name: "MAX_PAYLOAD at the embedded server's ceiling", env: map[string]string{"MAX_PAYLOAD": "8191KiB"},
-			want: func() config { c := defaults; c.maxPayload = 8191 << 10; return c }()},
+			want: with(defaults, func(_ *config, s *api.Config) { s.Store.MaxPayload = 8191 << 10 })},
 		{name: "MAX_PAYLOAD for an external NATS", env: map[string]string{"MAX_PAYLOAD": "100MiB", "NATS_URL": "nats://x:4222"},
-			want: func() config { c := defaults; c.maxPayload, c.nats.URL = 100<<20, "nats://x:4222"; return c }()},
+			want: with(defaults, func(_ *config, s *api.Config) { s.Store.MaxPayload, s.NATS.URL = 100<<20, "nats://x:4222" })},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -61,10 +61,10 @@ func run(log *slog.Logger) error {
 	// Zero limits take the server's defaults, as cmd/server's flags do.
 	cfg := server.Config{Addr: addr, Logger: log, Metrics: metrics.New(prometheus.NewRegistry())}
 	cfg.NATS.Embedded = natsembed.Config{DataDir: dataDir, SyncAlways: always, SyncInterval: interval}
-	if cfg.MaxConnections, err = envInt("MAX_CONNECTIONS", 0); err != nil {
+	if cfg.Connections.Max, err = envInt("MAX_CONNECTIONS", 0); err != nil {
 		return err
 	}
-	if cfg.MaxConnectionsPerAddress, err = envInt("MAX_CONNECTIONS_PER_ADDRESS", 0); err != nil {
+	if cfg.Connections.PerAddress, err = envInt("MAX_CONNECTIONS_PER_ADDRESS", 0); err != nil {
 		return err
 	}
 	srv, err := server.New(cfg)
