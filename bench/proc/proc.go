@@ -5,24 +5,21 @@
 package proc
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/rewind-dev/rewind/bench/metrics"
+	"github.com/rewind-dev/rewind/internal/child"
 )
 
-// Spec says how to start a server.
+// Spec says how to start a server (see child.Spec).
 type Spec struct {
 	Name string   // for reports and log files
 	Path string   // executable
@@ -37,11 +34,7 @@ type Spec struct {
 type Server struct {
 	Name string
 	URL  string // http://host:port
-	cmd  *exec.Cmd
-
-	done    chan struct{}
-	waitErr error
-	logWG   sync.WaitGroup
+	proc *child.Proc
 }
 
 var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
@@ -49,64 +42,24 @@ var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
 // Start runs spec and returns once the server answers its health check, or
 // fails within timeout.
 func Start(ctx context.Context, spec Spec, timeout time.Duration) (*Server, error) {
-	cmd := exec.Command(spec.Path, spec.Args...)
-	cmd.Dir = spec.Dir
-	cmd.Env = append(os.Environ(), spec.Env...)
 	// Its own process group, so that a stop reaches anything it started.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	logw := spec.Log
-	if logw == nil {
-		logw = io.Discard
-	}
-	cmd.Stdout = logw
-	stderr, err := cmd.StderrPipe()
+	p, err := child.Start(child.Spec{Name: spec.Name, Path: spec.Path, Args: spec.Args, Env: spec.Env, Dir: spec.Dir, Output: spec.Log, Group: true})
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", spec.Name, err)
-	}
-	s := &Server{Name: spec.Name, cmd: cmd, done: make(chan struct{})}
-	addrc := make(chan string, 1)
-	s.logWG.Add(1)
-	go func() {
-		defer s.logWG.Done()
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		found := false
-		for sc.Scan() {
-			line := sc.Text()
-			fmt.Fprintln(logw, line)
-			if !found {
-				if m := listening.FindStringSubmatch(line); m != nil {
-					found = true
-					addrc <- m[1]
-				}
-			}
-		}
-		_, _ = io.Copy(logw, stderr)
-	}()
-	go func() {
-		s.logWG.Wait()
-		s.waitErr = cmd.Wait()
-		close(s.done)
-	}()
-
+	s := &Server{Name: spec.Name, proc: p}
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	select {
-	case addr := <-addrc:
-		if strings.HasPrefix(addr, ":") || strings.HasPrefix(addr, "[::]") || strings.HasPrefix(addr, "0.0.0.0") {
-			s.Stop()
-			return nil, fmt.Errorf("%s listens on %s, not on loopback", spec.Name, addr)
-		}
-		s.URL = "http://" + addr
-	case <-s.done:
-		return nil, fmt.Errorf("%s exited before listening: %v", spec.Name, s.waitErr)
-	case <-tctx.Done():
+	m, err := p.Await(tctx, listening)
+	if err != nil {
 		s.Stop()
-		return nil, fmt.Errorf("%s did not log its address within %s", spec.Name, timeout)
+		return nil, err
 	}
+	if addr := m[1]; strings.HasPrefix(addr, ":") || strings.HasPrefix(addr, "[::]") || strings.HasPrefix(addr, "0.0.0.0") {
+		s.Stop()
+		return nil, fmt.Errorf("%s listens on %s, not on loopback", spec.Name, addr)
+	}
+	s.URL = "http://" + m[1]
 	if err := s.waitHealthy(tctx); err != nil {
 		s.Stop()
 		return nil, err
@@ -129,51 +82,36 @@ func (s *Server) waitHealthy(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%s: /healthz not 200 in time (last error %v)", s.Name, err)
-		case <-s.done:
-			return fmt.Errorf("%s exited while starting: %v", s.Name, s.waitErr)
+		case <-s.proc.Exited:
+			return fmt.Errorf("%s exited while starting: %v", s.Name, s.proc.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
 
 // PID is the child's process id.
-func (s *Server) PID() int { return s.cmd.Process.Pid }
+func (s *Server) PID() int { return s.proc.Cmd.Process.Pid }
 
 // Usage reads the server's RSS and CPU time.
 func (s *Server) Usage() (metrics.Usage, error) { return metrics.ReadUsage(s.PID()) }
 
 // Done is closed when the process has exited.
-func (s *Server) Done() <-chan struct{} { return s.done }
+func (s *Server) Done() <-chan struct{} { return s.proc.Exited }
 
 // Alive reports whether the process still runs.
-func (s *Server) Alive() bool {
-	select {
-	case <-s.done:
-		return false
-	default:
-		return true
-	}
-}
+func (s *Server) Alive() bool { return s.proc.Running() }
 
 // Stop asks the server to stop (SIGTERM), kills its process group after
 // 10 s, and waits for it. It returns the exit error if the server had
 // already failed on its own.
 func (s *Server) Stop() error {
-	select {
-	case <-s.done:
-		return fmt.Errorf("%s had exited: %v", s.Name, s.waitErr)
-	default:
+	if !s.proc.Running() {
+		return fmt.Errorf("%s had exited: %v", s.Name, s.proc.Err())
 	}
-	_ = syscall.Kill(-s.PID(), syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-s.PID(), syscall.SIGKILL)
-		<-s.done
-	}
+	s.proc.Stop(10 * time.Second)
 	var ee *exec.ExitError
-	if s.waitErr != nil && !errors.As(s.waitErr, &ee) {
-		return s.waitErr
+	if err := s.proc.Err(); err != nil && !errors.As(err, &ee) {
+		return err
 	}
 	return nil
 }

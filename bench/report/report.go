@@ -57,7 +57,7 @@ func Write(r *workload.Results, o Options) (string, error) {
 		mode = "with --quick, a harness check whose figures mean nothing,"
 	}
 	w("# Benchmarks\n\n")
-	w("Rewind against its peers, measured in one run of `go run ./cmd/rewind-bench --out BENCHMARKS.md` ")
+	w("Rewind against its peers, measured in one run of `go run ./bench/cmd/rewind-bench --out BENCHMARKS.md` ")
 	w("%s on %s UTC, which took %.0f s. Every server is a child process on 127.0.0.1, ",
 		mode, r.Started.Format("2006-01-02 15:04"), r.Took)
 	w("driven by the harness's own graphql-transport-ws client (gorilla/websocket, one reading goroutine per connection); ")
@@ -79,9 +79,9 @@ func Write(r *workload.Results, o Options) (string, error) {
 	w("Rewind runs with its defaults (notably `NATS_SYNC=always`: fsync before every acknowledgement), except that its WebSocket connection limits are raised ")
 	w("(`MAX_CONNECTIONS` and `MAX_CONNECTIONS_PER_ADDRESS` at 100,000) because the harness opens all connections from the loopback; workload 5 also measures `NATS_SYNC=2m`.\n\n")
 
-	w("Rerun: `npm ci --prefix bench/peers/node` once, then `go run ./cmd/rewind-bench --rev HEAD --out BENCHMARKS.md` ")
+	w("Rerun: `npm ci --prefix bench/peers/node` once, then `go run ./bench/cmd/rewind-bench --rev HEAD --out BENCHMARKS.md` ")
 	w("(about 15 minutes; `--only fanout,replay,...` and `--peers rewind,...` narrow it, `--profile cpu.pprof` profiles Rewind, `--help` lists the rest). ")
-	w("`go run ./cmd/rewind-bench --quick` checks the harness in about half a minute, and `go test ./cmd/rewind-bench` runs that check against every server.\n\n")
+	w("`go run ./bench/cmd/rewind-bench --quick` checks the harness in about half a minute, and `go test ./bench/cmd/rewind-bench` runs that check against every server.\n\n")
 	summary(w, r)
 	fanout(w, r, charts, o.ChartLink)
 	replay(w, r)

@@ -5,7 +5,6 @@
 package proctest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -22,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rewind-dev/rewind/internal/child"
 )
 
 var (
@@ -81,43 +82,9 @@ func RaceEnabled() bool {
 	return false
 }
 
-// Log collects a process's output and tells waiters when it grows.
-type Log struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	changed chan struct{} // closed and replaced on every write
-}
-
-func newLog() *Log { return &Log{changed: make(chan struct{})} }
-
-func (b *Log) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.Write(p)
-	close(b.changed)
-	b.changed = make(chan struct{})
-	return len(p), nil
-}
-
-func (b *Log) snapshot() (string, <-chan struct{}) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String(), b.changed
-}
-
-func (b *Log) String() string {
-	s, _ := b.snapshot()
-	return s
-}
-
-// Proc is one running process.
-type Proc struct {
-	Name   string
-	Cmd    *exec.Cmd
-	Log    *Log          // stderr and stdout
-	Exited chan struct{} // closed once the process has ended
-	state  *os.ProcessState
-}
+// Proc is one running process (see package child), with methods that
+// fail the test.
+type Proc struct{ *child.Proc }
 
 // Start runs bin with args and env (added to this process's environment,
 // later entries winning) and returns once its output matches ready, whose
@@ -125,42 +92,27 @@ type Proc struct {
 // ends; a data race it reports fails the test.
 func Start(t testing.TB, name, bin string, args, env []string, ready *regexp.Regexp) (*Proc, string) {
 	t.Helper()
-	p := &Proc{Name: name, Log: newLog(), Exited: make(chan struct{})}
-	p.Cmd = exec.Command(bin, args...)
-	p.Cmd.Env = append(os.Environ(), env...)
-	p.Cmd.Stderr, p.Cmd.Stdout = p.Log, p.Log
-	if err := p.Cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
+	c, err := child.Start(child.Spec{Name: name, Path: bin, Args: args, Env: env})
+	if err != nil {
+		t.Fatal(err)
 	}
-	go func() {
-		_ = p.Cmd.Wait()
-		p.state = p.Cmd.ProcessState
-		close(p.Exited)
-	}()
+	p := &Proc{c}
 	t.Cleanup(func() {
 		p.Kill9IfRunning()
 		if strings.Contains(p.Log.String(), "WARNING: DATA RACE") {
 			t.Errorf("%s reported a data race:\n%s", name, p.Log)
 		}
 	})
-	timeout := time.NewTimer(60 * time.Second)
-	defer timeout.Stop()
-	for {
-		out, changed := p.Log.snapshot()
-		if m := ready.FindStringSubmatch(out); m != nil {
-			if len(m) > 1 {
-				return p, m[1]
-			}
-			return p, ""
-		}
-		select {
-		case <-changed:
-		case <-p.Exited:
-			t.Fatalf("%s exited before it was ready (%v):\n%s", name, p.state, p.Log)
-		case <-timeout.C:
-			t.Fatalf("%s not ready within 60s (waiting for %s):\n%s", name, ready, p.Log)
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	m, err := p.Await(ctx, ready)
+	if err != nil {
+		t.Fatal(err)
 	}
+	if len(m) > 1 {
+		return p, m[1]
+	}
+	return p, ""
 }
 
 // Kill9 sends SIGKILL, so nothing shuts down cleanly, and waits for the exit.
@@ -174,9 +126,9 @@ func (p *Proc) Kill9(t testing.TB) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("%s still running 10s after SIGKILL:\n%s", p.Name, p.Log)
 	}
-	ws, ok := p.state.Sys().(syscall.WaitStatus)
+	ws, ok := p.State().Sys().(syscall.WaitStatus)
 	if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("%s ended with %v, want killed by SIGKILL:\n%s", p.Name, p.state, p.Log)
+		t.Fatalf("%s ended with %v, want killed by SIGKILL:\n%s", p.Name, p.State(), p.Log)
 	}
 }
 
@@ -276,7 +228,7 @@ func (r *Rewind) WaitHealthy(t testing.TB, d time.Duration) {
 		select {
 		case <-tick.C:
 		case <-r.Exited:
-			t.Fatalf("%s exited before it was healthy (%v):\n%s", r.Name, r.state, r.Log)
+			t.Fatalf("%s exited before it was healthy (%v):\n%s", r.Name, r.State(), r.Log)
 		}
 	}
 }

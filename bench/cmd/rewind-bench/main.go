@@ -145,7 +145,7 @@ func run() error {
 		if res.Machine.Baseline != "" {
 			source += ", the baseline from " + res.Machine.Baseline
 		}
-		note := fmt.Sprintf("> Measured apart from the rest of this file, on %s UTC in %.0f s, with `go run ./cmd/rewind-bench --only %s --merge --out %s%s` "+
+		note := fmt.Sprintf("> Measured apart from the rest of this file, on %s UTC in %.0f s, with `go run ./bench/cmd/rewind-bench --only %s --merge --out %s%s` "+
 			"(servers built from %s; load average %s before, %s after); raw results: [%s/%s](%s/%s).",
 			res.Started.Format("2006-01-02 15:04"), res.Took, strings.Join(opts.Only, ","), filepath.Base(*out), flagsNote(),
 			source, res.Machine.LoadBefore, res.Machine.LoadAfter, *charts, ropts.RawName, *charts, ropts.RawName)
