@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/rewind-dev/rewind/codes"
@@ -66,22 +65,12 @@ func (l *limits) checkBytes(rc *graphql.OperationContext) (gerr *gqlerror.Error)
 			gerr = nil
 		}
 	}()
-	for _, f := range graphql.CollectFields(rc, rc.Operation.SelectionSet, []string{rootOf(rc.Operation.Operation)}) {
+	for _, f := range graphql.CollectFields(rc, rc.Operation.SelectionSet, []string{render.RootType(rc.Operation.Operation)}) {
 		if err := checkRender(rc, l.es.Schema(), f.Field, l.maxBytes, l.maxPayload); err != nil {
 			return limitError(codes.ResponseTooLarge, "%s", strings.TrimPrefix(err.Error(), ErrResponseTooLarge.Error()+": "))
 		}
 	}
 	return nil
-}
-
-func rootOf(op ast.Operation) string {
-	switch op {
-	case ast.Mutation:
-		return "Mutation"
-	case ast.Subscription:
-		return "Subscription"
-	}
-	return "Query"
 }
 
 // InterceptOperation gives the operation its budget of bytes (see

@@ -419,15 +419,5 @@ func (h *Hub) removeLocked(f *follower) {
 	h.n--
 }
 
-// StallTimeout is how long a subscription's reader may take nothing it
-// is handed before the subscription ends with ErrSlowConsumer
-// (Config.StallTimeout): readers outside the hub (package deliver's relay)
-// apply the same rule.
-func (h *Hub) StallTimeout() time.Duration { return h.cfg.StallTimeout }
-
-// SlowConsumer tells the hub's observer of a subscription that a reader
-// outside the hub ended with ErrSlowConsumer.
-func (h *Hub) SlowConsumer() { h.cfg.Observer.SlowConsumer() }
-
 // Ready is closed once the hub knows the stream's end and tails it.
 func (h *Hub) Ready() <-chan struct{} { return h.ready }

@@ -71,7 +71,14 @@ func OnEnd(fn func(error)) Option {
 // then on has a sequence above the one fn is given, and came live. It is
 // called before that first live event is delivered.
 func OnCaughtUp(fn func(seq uint64)) Option {
-	return func(r *run) { r.onCaughtUp = fn }
+	return func(r *run) {
+		if prev := r.onCaughtUp; prev != nil {
+			// Options compose: a LiveMark and a caller's callback alike.
+			r.onCaughtUp = func(seq uint64) { prev(seq); fn(seq) }
+			return
+		}
+		r.onCaughtUp = fn
+	}
 }
 
 // LiveMark is a subscription's caught-up point, which tells the events it
@@ -103,73 +110,151 @@ func (m *LiveMark) Live(seq uint64) bool { return m.caught.Load() && seq > m.seq
 // takes nothing from C for the hub's StallTimeout ends it with
 // ErrSlowConsumer.
 func (h *Hub) Subscribe(ctx context.Context, req Request, opts ...Option) (*Subscription, error) {
-	actx, cancel := context.WithCancel(ctx)
+	s := &Subscription{done: make(chan struct{})}
+	c, err := Relay[*eventstore.Event]{
+		Convert: func(ev *eventstore.Event, _ bool) (*eventstore.Event, bool, error) { return ev, true, nil },
+		End: func(err error) {
+			s.err = err
+			close(s.done)
+		},
+	}.Start(ctx, h, req, opts...)
+	if err != nil {
+		return nil, err
+	}
+	s.C = c
+	return s, nil
+}
+
+// Relay hands a subscription's events to a channel, each as Convert makes
+// it: the one way from a feed to a reader that takes values one at a time
+// (Subscribe, and the channels of package deliver). One goroutine takes
+// the events from the feed and sends their values; it ends when ctx does,
+// or the subscription does, and then the channel closes.
+type Relay[T any] struct {
+	// Convert makes the value sent for ev; ok false skips ev; an error
+	// ends the subscription with it. live is ev's caught-up signal (see
+	// LiveMark).
+	Convert func(ev *eventstore.Event, live bool) (v T, ok bool, err error)
+	// Sending, if set, is told of each event just before its value is
+	// sent (SSE writes the event's id).
+	Sending func(ev *eventstore.Event)
+	// End, if set, is called once, just before the channel closes, with
+	// why the subscription ended: nil when ctx ended it.
+	End func(err error)
+	// Mark, if set, records the subscription's caught-up point; Relay
+	// keeps one of its own otherwise.
+	Mark *LiveMark
+}
+
+// Start starts the relay of a subscription of req owned by ctx. A reader
+// that takes nothing for the hub's StallTimeout ends it with
+// ErrSlowConsumer, also when the hub gives up first, its feed full.
+func (rl Relay[T]) Start(ctx context.Context, h *Hub, req Request, opts ...Option) (<-chan T, error) {
+	mark := rl.Mark
+	if mark == nil {
+		mark = &LiveMark{}
+	}
 	wake := make(chan struct{}, 1)
-	var onEnd func(error)
-	opts = append(opts, func(r *run) { onEnd = r.onEnd })
-	feed, err := h.Attach(actx, req, func() {
+	notify := func() {
 		select {
 		case wake <- struct{}{}:
 		default:
 		}
-	}, opts...)
+	}
+	var onEnd func(error)
+	opts = append(opts, mark.Option(), func(r *run) { onEnd = r.onEnd })
+	actx, cancel := context.WithCancel(ctx)
+	feed, err := h.Attach(actx, req, notify, opts...)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	out := make(chan *eventstore.Event)
-	s := &Subscription{C: out, done: make(chan struct{})}
+	out := make(chan T)
 	go func() {
-		defer close(s.done)
 		defer close(out)
 		defer cancel()
-		stall := time.NewTimer(time.Hour)
-		defer stall.Stop()
-		var evs []*eventstore.Event
-		for {
-			select {
-			case <-wake:
-			case <-ctx.Done():
-				return
-			}
-			var done bool
-			evs, done, s.err = feed.Take(evs[:0])
-			for _, ev := range evs {
-				if err := send(ctx, out, ev, stall, h.cfg.StallTimeout); err != nil {
-					if errors.Is(err, ErrSlowConsumer) {
-						h.cfg.Observer.SlowConsumer()
-						s.err = err
-						if onEnd != nil {
-							onEnd(err)
-						}
-					}
-					return
-				}
-			}
-			if done {
-				return
+		err := rl.run(ctx, h, feed, out, wake, notify, mark)
+		if errors.Is(err, ErrSlowConsumer) {
+			h.cfg.Observer.SlowConsumer()
+			if onEnd != nil {
+				onEnd(err)
 			}
 		}
+		if ctx.Err() != nil {
+			err = nil // cancellation is the owner's doing
+		}
+		if rl.End != nil {
+			rl.End(err)
+		}
 	}()
-	return s, nil
+	return out, nil
 }
 
-// send hands ev to out, waiting for at most patience.
-func send(ctx context.Context, out chan<- *eventstore.Event, ev *eventstore.Event, stall *time.Timer, patience time.Duration) error {
+// run relays until the subscription or ctx ends, and says why.
+func (rl Relay[T]) run(ctx context.Context, h *Hub, feed *Feed, out chan<- T, wake chan struct{}, notify func(), mark *LiveMark) error {
+	var evs []*eventstore.Event
+	for {
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return nil
+		}
+		var done bool
+		var ended error
+		evs, done, ended = feed.Take(evs[:0])
+		for _, ev := range evs {
+			v, ok, err := rl.Convert(ev, mark.Live(ev.Seq))
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			if rl.Sending != nil {
+				rl.Sending(ev)
+			}
+			if err := hand(ctx, out, v, wake, feed, notify, h.cfg.StallTimeout); err != nil {
+				return err
+			}
+		}
+		clear(evs)
+		evs = evs[:0]
+		if done {
+			return ended
+		}
+	}
+}
+
+// hand sends v on out, waiting at most patience for the reader. A wake
+// while it waits whose feed the hub has ended (ErrSlowConsumer: its feed
+// full) ends the wait with that error; any other is passed on once v is
+// sent. Only a wait, which is rare, costs a timer.
+func hand[T any](ctx context.Context, out chan<- T, v T, wake <-chan struct{}, feed *Feed, notify func(), patience time.Duration) error {
 	select {
-	case out <- ev:
+	case out <- v:
 		return nil
 	default:
 	}
-	stall.Reset(patience)
+	stall := time.NewTimer(patience)
 	defer stall.Stop()
-	select {
-	case out <- ev:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-stall.C:
-		return ErrSlowConsumer
+	woken := false
+	for {
+		select {
+		case out <- v:
+			if woken {
+				notify()
+			}
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-stall.C:
+			return ErrSlowConsumer
+		case <-wake:
+			if ended, err := feed.Ended(); ended && err != nil {
+				return err
+			}
+			woken = true
+		}
 	}
 }
 

@@ -378,6 +378,18 @@ func (p *Program) RenderValue(buf []byte, ev *eventstore.Event, live bool, path 
 	return buf, st.errs
 }
 
+// RootType is the root type an operation's fields are on: Query,
+// Mutation or Subscription.
+func RootType(op ast.Operation) string {
+	switch op {
+	case ast.Mutation:
+		return "Mutation"
+	case ast.Subscription:
+		return "Subscription"
+	}
+	return "Query"
+}
+
 // Value returns the value inside out, a render of p ({"<alias>":value}).
 func (p *Program) Value(out []byte) []byte { return out[len(p.root) : len(out)-1] }
 

@@ -128,19 +128,9 @@ func (s *schema) ReadsStorage(typeName, field string, args map[string]any) bool 
 	return false
 }
 
-func rootOf(op ast.Operation) string {
-	switch op {
-	case ast.Mutation:
-		return "Mutation"
-	case ast.Subscription:
-		return "Subscription"
-	}
-	return "Query"
-}
-
 func (s *schema) Exec(ctx context.Context) graphql.ResponseHandler {
 	oc := graphql.GetOperationContext(ctx)
-	root := rootOf(oc.Operation.Operation)
+	root := render.RootType(oc.Operation.Operation)
 	fields := graphql.CollectFields(oc, oc.Operation.SelectionSet, []string{root})
 	typed := false
 	for _, f := range fields {

@@ -65,7 +65,7 @@ func programFor(t testing.TB, a *API, query string, vars map[string]any) *render
 	}
 	op := doc.Operations[0]
 	oc := &graphql.OperationContext{RawQuery: query, Doc: doc, Operation: op, Variables: vars}
-	root := rootOf(op.Operation)
+	root := render.RootType(op.Operation)
 	f := graphql.CollectFields(oc, op.SelectionSet, []string{root})[0]
 	s := &schema{api: a, deps: Deps{Source: deliver.Source{Present: present}}}
 	p, err := render.Compile(oc, a.schema, f, s.renderOptions(context.Background(), a.field(root, f.Name)))
