@@ -44,6 +44,10 @@ type SubscriptionState struct {
 	Delivered uint64
 	// Pending is how many events wait in its feed for the transport.
 	Pending int
+	// Position is the sequence the subscription has got past: every
+	// event of its topics up to it was delivered (or left out by its
+	// filter), and none after it yet.
+	Position uint64
 	// Behind is how many stream sequences lie between the hub's head and
 	// what the subscription has got past (delivered, or skipped as not
 	// its own): 0 when it is live with nothing waiting. While it reads
@@ -127,9 +131,8 @@ func (r *run) state(head uint64) SubscriptionState {
 	case phase == phaseLive:
 		pos = head
 	}
-	if head > pos {
-		st.Behind = head - pos
-	}
+	st.Position = min(pos, head)
+	st.Behind = head - st.Position
 	return st
 }
 
