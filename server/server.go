@@ -139,7 +139,8 @@ type Config struct {
 	// streams included) and /publish-message, continuing the caller's
 	// trace context, appends (the store's Tracer) and subscriptions and
 	// their deliveries (the hub's Tracer), unless Store or Hub have a
-	// Tracer of their own. Nil: no tracing, and none of it runs.
+	// Tracer of their own (with EventStore set, that store's own Tracer
+	// traces appends). Nil: no tracing, and none of it runs.
 	Tracing trace.TracerProvider
 	// Propagators read a caller's trace context from its request headers.
 	// Default: W3C Trace Context and Baggage.
