@@ -201,4 +201,3 @@ func (s linked) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingRes
 }
 
 func (s linked) Description() string { return "LinkedOr{" + s.base.Description() + "}" }
-
