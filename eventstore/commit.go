@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Group commit.
@@ -88,6 +89,7 @@ type pending struct {
 	msg   *nats.Msg
 	msgID string
 	size  int
+	span  trace.Span    // the append's, told the size of its batch; nil without tracing
 	wake  chan struct{} // 1-buffered: the queue has no leader and this is its head
 	done  chan struct{} // closed once ack and err, or alone, are set
 
@@ -103,11 +105,11 @@ func newCommitter(s *Store) *committer {
 }
 
 // append stores msg and returns its acknowledgement, like Store.publish.
-func (c *committer) append(ctx context.Context, msg *nats.Msg, msgID string) (*jetstream.PubAck, error) {
+func (c *committer) append(ctx context.Context, span trace.Span, msg *nats.Msg, msgID string) (*jetstream.PubAck, error) {
 	if c.off.Load() {
 		return c.s.publish(ctx, msg, msgID)
 	}
-	p := &pending{msg: msg, msgID: msgID, size: msgSize(msg), wake: make(chan struct{}, 1), done: make(chan struct{})}
+	p := &pending{msg: msg, msgID: msgID, size: msgSize(msg), span: span, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	c.mu.Lock()
 	c.queue = append(c.queue, p)
 	idle := !c.busy && len(c.queue) == 1
@@ -227,6 +229,9 @@ func (c *committer) commit(ctx context.Context, batch []*pending) {
 		first := ack.Sequence + 1 - uint64(len(batch))
 		for i, m := range batch {
 			m.ack = &jetstream.PubAck{Stream: ack.Stream, Domain: ack.Domain, Sequence: first + uint64(i)}
+			if m.span != nil {
+				m.span.SetAttributes(attrBatchSize.Int(len(batch)))
+			}
 			close(m.done)
 		}
 		return

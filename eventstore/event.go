@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Event is one stored event. Its ID is its identity; its Seq, the stream
@@ -17,6 +18,11 @@ type Event struct {
 	Topic string
 	Type  string
 	Data  json.RawMessage
+	// Trace is the trace context of the span that appended the event, when
+	// that span was sampled (see Config.Tracer): stored with the event, it
+	// lets every delivery, wherever and whenever, link to the append.
+	// Zero otherwise.
+	Trace trace.SpanContext
 }
 
 // Time is the moment the event was created, as recorded in its id.

@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/semaphore"
 )
 
@@ -78,6 +79,10 @@ type Config struct {
 	Check func(Event) error
 	// Logger reports stream creation and setting changes. Default: discard.
 	Logger *slog.Logger
+	// Tracer, if set, makes every append a span and stores a sampled
+	// span's trace context with its events (see Event.Trace). Default:
+	// none, and appends start no span.
+	Tracer trace.Tracer
 }
 
 // Defaults of Config that command-line tools show, declared once.
@@ -302,15 +307,23 @@ func (s *Store) Append(ctx context.Context, ev Event, opts ...AppendOption) (Eve
 	if ev.ID == (ulid.ULID{}) {
 		ev.ID = s.newID()
 	}
+	ctx, span := s.startAppend(ctx, "rewind.append", ev.Topic, 1)
+	ev, err := s.append(ctx, span, ev, o)
+	endAppend(span, err, ev)
+	return ev, err
+}
+
+func (s *Store) append(ctx context.Context, span trace.Span, ev Event, o appendOptions) (Event, error) {
 	msgID := ev.ID.String()
 	if o.key != "" {
 		msgID = o.msgID(ev.Topic)
 	}
+	ev.Trace = carried(span)
 	msg := s.message(ev)
 	var ack *jetstream.PubAck
 	var err error
 	if s.commits != nil {
-		ack, err = s.commits.append(ctx, msg, msgID)
+		ack, err = s.commits.append(ctx, span, msg, msgID)
 	} else {
 		ack, err = s.publish(ctx, msg, msgID)
 	}
@@ -402,6 +415,17 @@ func (s *Store) original(ctx context.Context, ev Event, o appendOptions, msgID s
 // prefix of evs may be stored; running the same batch again stores each
 // event at most once.
 func (s *Store) AppendBatch(ctx context.Context, evs []Event) ([]Event, error) {
+	topic := ""
+	if len(evs) > 0 {
+		topic = evs[0].Topic
+	}
+	ctx, span := s.startAppend(ctx, "rewind.append_batch", topic, len(evs))
+	out, err := s.appendBatch(ctx, evs, carried(span))
+	endAppend(span, err, out...)
+	return out, err
+}
+
+func (s *Store) appendBatch(ctx context.Context, evs []Event, tc trace.SpanContext) ([]Event, error) {
 	out := make([]Event, len(evs))
 	futures := make([]jetstream.PubAckFuture, len(evs))
 	for i, ev := range evs {
@@ -411,6 +435,7 @@ func (s *Store) AppendBatch(ctx context.Context, evs []Event) ([]Event, error) {
 		if ev.ID == (ulid.ULID{}) {
 			ev.ID = s.newID()
 		}
+		ev.Trace = tc
 		out[i] = ev
 	}
 	// At most batchWindow publishes are in flight: nats.go stalls, then
@@ -607,14 +632,16 @@ func (s *Store) newID() ulid.ULID {
 
 func (s *Store) subject(topic string) string { return s.cfg.SubjectPrefix + "." + topic }
 
-// message is ev as it is stored: data on the topic's subject, id and type
-// in headers.
+// message is ev as it is stored: data on the topic's subject, id, type
+// and trace context in headers.
 func (s *Store) message(ev Event) *nats.Msg {
-	return &nats.Msg{
+	msg := &nats.Msg{
 		Subject: s.subject(ev.Topic),
 		Data:    ev.Data,
 		Header:  nats.Header{headerID: {ev.ID.String()}, headerType: {ev.Type}},
 	}
+	inject(msg.Header, ev.Trace)
+	return msg
 }
 
 // Get returns the event with id, or ErrCursorNotFound when no event has
@@ -653,6 +680,7 @@ func (s *Store) decode(subject string, seq uint64, h nats.Header, data []byte) (
 		Topic: strings.TrimPrefix(subject, s.cfg.SubjectPrefix+"."),
 		Type:  h.Get(headerType),
 		Data:  data,
+		Trace: extract(h),
 	}, nil
 }
 

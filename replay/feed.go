@@ -15,6 +15,7 @@ import (
 // once.
 type Feed struct {
 	notify func() // told that events or the end are waiting
+	r      *run   // told what the transport takes; nil in tests of the feed alone
 
 	mu     sync.Mutex
 	events []*eventstore.Event
@@ -34,6 +35,7 @@ func newFeed(max int, notify func()) *Feed {
 // over every event put before the end, and err says why (nil when its
 // context ended).
 func (f *Feed) Take(dst []*eventstore.Event) (evs []*eventstore.Event, done bool, err error) {
+	n := len(dst)
 	f.mu.Lock()
 	dst = append(dst, f.events...)
 	clear(f.events)
@@ -43,6 +45,9 @@ func (f *Feed) Take(dst []*eventstore.Event) (evs []*eventstore.Event, done bool
 	select {
 	case f.space <- struct{}{}:
 	default:
+	}
+	if f.r != nil && len(dst) > n {
+		f.r.handed(dst[n:])
 	}
 	return dst, done, err
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server/gsl"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/rewind-dev/rewind/eventfilter"
 	"github.com/rewind-dev/rewind/eventstore"
@@ -42,6 +43,10 @@ type Config struct {
 	// refused with ErrFilterBudget. Default DefaultMaxFilterCost; < 0: no
 	// limit.
 	MaxFilterCost int
+	// Tracer, if set, traces subscriptions and deliveries (see
+	// "Tracing of subscriptions" in trace.go). Default: none; then no
+	// span is started and deliveries allocate nothing for tracing.
+	Tracer trace.Tracer
 }
 
 // DefaultMaxFilterCost is Config.MaxFilterCost's default: some 1.2 ms of
@@ -93,6 +98,10 @@ type Hub struct {
 	n        int                      // registered followers
 	filters  map[string]*sharedFilter // the distinct filters of every owner, by owner and key
 	owners   map[string]*owner        // owners holding filters
+
+	runsMu sync.Mutex // guards runs and nextID, never held with mu
+	runs   map[uint64]*run
+	nextID uint64
 }
 
 // NewHub returns a Hub on store; Run starts it. A nil log discards.
@@ -111,6 +120,7 @@ func NewHub(store *eventstore.Store, cfg Config, log *slog.Logger) *Hub {
 		filters: map[string]*sharedFilter{},
 		owners:  map[string]*owner{},
 		pool:    newFilterPool(),
+		runs:    map[uint64]*run{},
 	}
 }
 

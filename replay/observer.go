@@ -39,6 +39,27 @@ type Observer interface {
 	FilterOverflowed(n int)
 	// FilterRefused: a subscription was refused with ErrFilterBudget.
 	FilterRefused()
+	// Subscribed: a subscription started. What it returns is told about
+	// that subscription's deliveries and end (nil: nothing), so that an
+	// observer can resolve its labels once per subscription rather than
+	// once per event.
+	Subscribed(sub SubscriptionInfo) SubscriptionObserver
+}
+
+// SubscriptionObserver is told what one subscription does. Its methods
+// are called on the goroutines doing the work and must return at once.
+type SubscriptionObserver interface {
+	// Delivered: the transport took ev out of the feed at now (one clock
+	// reading for all the events it took at once); replayed says ev was
+	// read from storage (or the hub's window) before the subscription
+	// first caught up, rather than coming after.
+	Delivered(ev *eventstore.Event, replayed bool, now time.Time)
+	// CaughtUp: the subscription first met the live tail, took after it
+	// started.
+	CaughtUp(took time.Duration)
+	// Ended: the subscription ended; err says why (nil: its owner
+	// cancelled it).
+	Ended(err error)
 }
 
 type nopObserver struct{}
@@ -53,3 +74,6 @@ func (nopObserver) SlowConsumer()                      {}
 func (nopObserver) FiltersEvaluated(int)               {}
 func (nopObserver) FilterOverflowed(int)               {}
 func (nopObserver) FilterRefused()                     {}
+func (nopObserver) Subscribed(SubscriptionInfo) SubscriptionObserver {
+	return nil
+}

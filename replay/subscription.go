@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/rewind-dev/rewind/eventfilter"
 	"github.com/rewind-dev/rewind/eventstore"
 )
@@ -183,6 +185,9 @@ func (rl Relay[T]) Start(ctx context.Context, h *Hub, req Request, opts ...Optio
 		if ctx.Err() != nil {
 			err = nil // cancellation is the owner's doing
 		}
+		if err != nil && feed.r != nil {
+			feed.r.finish(err) // the end's reason, for the observer and the tracer
+		}
 		if rl.End != nil {
 			rl.End(err)
 		}
@@ -291,6 +296,13 @@ func (h *Hub) Attach(ctx context.Context, req Request, notify func(), opts ...Op
 	for _, opt := range opts {
 		opt(r)
 	}
+	r.label, r.started = labelOf(ctx), time.Now()
+	h.listed(r)
+	r.feed.r = r
+	r.obs = h.cfg.Observer.Subscribed(r.info())
+	if h.cfg.Tracer != nil {
+		r.startSpan(ctx)
+	}
 	context.AfterFunc(ctx, r.cancelled)
 	go r.catchUp(true)
 	return r.feed, nil
@@ -316,6 +328,21 @@ type run struct {
 	released bool      // its group is given back; guarded by Hub.mu
 
 	delivered, fromMemory int // replayed deliveries, for the observer
+
+	// What Hub.Subscriptions, the observer and the tracer are told.
+	id        uint64
+	label     string
+	started   time.Time
+	obs       SubscriptionObserver // nil: none
+	phase     atomic.Int32         // phaseReplaying, phaseLive or phaseCatchingUp
+	caught    atomic.Bool          // it has caught up, at caughtSeq
+	caughtSeq atomic.Uint64
+	taken     atomic.Uint64 // sequence of the last event the transport took
+	finished  atomic.Bool
+
+	span       trace.Span      // the start's; nil without a tracer
+	tctx       context.Context // holds span: the parent of the other spans
+	deliverCtx context.Context // the parent of delivery spans
 }
 
 // errDirect ends a catch-up goroutine whose subscription the hub now feeds.
@@ -326,6 +353,7 @@ var errDirect = errors.New("caught up: fed by the hub")
 // start; later calls follow an overflow of its feed.
 func (r *run) catchUp(first bool) {
 	if !first {
+		r.phase.Store(phaseCatchingUp)
 		r.hub.cfg.Observer.Overflowed()
 	}
 	err := r.loop(r.ctx, first)
@@ -339,13 +367,48 @@ func (r *run) catchUp(first bool) {
 		r.onEnd(err)
 	}
 	r.release()
+	r.finish(err)
 	r.feed.end(err)
 }
 
 // cancelled releases the subscription once its context ends.
 func (r *run) cancelled() {
 	r.release()
+	r.finish(nil)
 	r.feed.end(nil)
+}
+
+// finish takes the subscription off the hub's list and tells the
+// observer and the tracer why it ended, once.
+func (r *run) finish(err error) {
+	if !r.finished.CompareAndSwap(false, true) {
+		return
+	}
+	r.hub.unlisted(r)
+	if r.obs != nil {
+		r.obs.Ended(err)
+	}
+	r.traceEnd(err)
+}
+
+// handed is told the events the transport took out of the feed.
+func (r *run) handed(evs []*eventstore.Event) {
+	r.taken.Store(evs[len(evs)-1].Seq)
+	tracing := r.span != nil
+	if r.obs == nil && !tracing {
+		return
+	}
+	now := time.Now()
+	caught, at := r.caught.Load(), r.caughtSeq.Load()
+	for _, ev := range evs {
+		replayed := !caught || ev.Seq <= at
+		if r.obs != nil {
+			r.obs.Delivered(ev, replayed, now)
+		}
+		if tracing && ev.Trace.IsSampled() {
+			r.traceDelivery(ev, replayed, now)
+		}
+	}
 }
 
 // release takes the subscription out of the live set and gives back its
@@ -419,8 +482,10 @@ func (r *run) loop(ctx context.Context, first bool) error {
 		// nothing above until is missed.
 		r.hub.cfg.Observer.ReplayStarted(until)
 		began, delivered0 := time.Now(), r.delivered
+		span := r.readSpan(0, until)
 		err := r.retry(ctx, func() error { return r.readLatest(ctx, until) })
 		r.hub.cfg.Observer.ReplayDone(r.delivered-delivered0, 0, time.Since(began))
+		endRead(span, r.delivered-delivered0, 0, err)
 		if err != nil {
 			r.hub.unregister(f)
 			return err
@@ -432,8 +497,10 @@ func (r *run) loop(ctx context.Context, first bool) error {
 			r.hub.cfg.Observer.ReplayStarted(head - r.last)
 			began, mem0 := time.Now(), r.fromMemory
 			delivered0 := r.delivered
+			span := r.readSpan(r.last, head)
 			err := r.replay(ctx, head)
 			r.hub.cfg.Observer.ReplayDone(r.delivered-delivered0, r.fromMemory-mem0, time.Since(began))
+			endRead(span, r.delivered-delivered0, r.fromMemory-mem0, err)
 			if err != nil {
 				r.hub.unregister(f)
 				return err
@@ -444,10 +511,17 @@ func (r *run) loop(ctx context.Context, first bool) error {
 			// The first time replay meets the live feed: later storage
 			// reads (after an overflow) are catching up, not replaying.
 			r.caughtUp = true
+			r.caughtSeq.Store(r.last)
+			r.caught.Store(true)
+			if r.obs != nil {
+				r.obs.CaughtUp(time.Since(r.started))
+			}
+			r.traceCaughtUp(r.last)
 			if r.onCaughtUp != nil {
 				r.onCaughtUp(r.last)
 			}
 		}
+		r.phase.Store(phaseLive)
 		direct, err := r.drain(ctx, f)
 		if direct {
 			return errDirect
@@ -509,6 +583,7 @@ func (r *run) read(ctx context.Context, head uint64) error {
 		}
 		if len(buf) == 0 {
 			r.last = head // nothing stored in the stretch matches: done
+			r.feed.advance(r.last)
 			return nil
 		}
 		for _, ev := range buf {
@@ -524,6 +599,7 @@ func (r *run) read(ctx context.Context, head uint64) error {
 			return err
 		}
 		r.last = buf[len(buf)-1].Seq
+		r.feed.advance(r.last) // what was skipped counts as got past
 	}
 	if r.last >= head {
 		return nil

@@ -202,6 +202,9 @@ func (o *countingObserver) SlowConsumer()                      {}
 func (o *countingObserver) FiltersEvaluated(n int)             { o.evaluations.Add(int64(n)) }
 func (o *countingObserver) FilterOverflowed(n int)             { o.filterOverflow.Add(int64(n)) }
 func (o *countingObserver) FilterRefused()                     { o.refused.Add(1) }
+func (o *countingObserver) Subscribed(replay.SubscriptionInfo) replay.SubscriptionObserver {
+	return nil
+}
 
 // TestWhereEvaluatedOncePerFilter: 600 live subscribers holding three
 // distinct filters (each written several ways, which share one key) and

@@ -34,8 +34,9 @@ func newHandler(cfg Config, store *eventstore.Store, hub *replay.Hub, m *metrics
 	gql := graphQL(a, cfg, endpoint{maxMessageBytes: maxBody, maxPayload: store.Config().MaxPayload, initFunc: authn.initWebSocket, extensions: extensions(m)}, log)
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", limitBody(maxBody, requireUTF8(limitReads(cfg.ClientReads, authn.middleware(true, gql)))))
-	mux.Handle("POST /publish-message", limitBody(maxBody, requireUTF8(authn.middleware(false, publishMessage(res)))))
+	mux.Handle("/graphql", traced(cfg, "/graphql", labelled(limitBody(maxBody, requireUTF8(limitReads(cfg.ClientReads, authn.middleware(true, gql)))))))
+	mux.Handle("POST /publish-message", traced(cfg, "/publish-message", limitBody(maxBody, requireUTF8(authn.middleware(false, publishMessage(res))))))
+	mux.Handle("GET /debug/subscriptions", authn.middleware(false, debugSubscriptions(hub)))
 	mux.Handle("GET /graphiql/", http.StripPrefix("/graphiql/", graphiql.Assets()))
 	mux.Handle("GET /healthz", healthz(store, hub))
 	mux.Handle("GET /readyz", readyz(store, hub, cfg.Draining))

@@ -18,6 +18,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/rewind-dev/rewind/auth"
@@ -119,7 +121,21 @@ type Config struct {
 	// Draining is closed when the server begins shutting down: /readyz
 	// answers 503 from then on. Nil: Run's own shutdown closes it.
 	Draining <-chan struct{}
+
+	// Tracing, if set, traces requests to /graphql (WebSocket and SSE
+	// streams included) and /publish-message, continuing the caller's
+	// trace context, appends (the store's Tracer) and subscriptions and
+	// their deliveries (the hub's Tracer), unless Store or Hub have a
+	// Tracer of their own (with EventStore set, that store's own Tracer
+	// traces appends). Nil: no tracing, and none of it runs.
+	Tracing trace.TracerProvider
+	// Propagators read a caller's trace context from its request headers.
+	// Default: W3C Trace Context and Baggage.
+	Propagators propagation.TextMapPropagator
 }
+
+// tracerName names Rewind's spans' instrumentation scope.
+const tracerName = "github.com/rewind-dev/rewind"
 
 func (c Config) withDefaults() Config {
 	if c.Addr == "" {
@@ -142,6 +158,17 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Events != nil && c.Store.Check == nil {
 		c.Store.Check = c.Events.Check
+	}
+	if c.Tracing != nil {
+		if c.Store.Tracer == nil {
+			c.Store.Tracer = c.Tracing.Tracer(tracerName)
+		}
+		if c.Hub.Tracer == nil {
+			c.Hub.Tracer = c.Tracing.Tracer(tracerName)
+		}
+		if c.Propagators == nil {
+			c.Propagators = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+		}
 	}
 	return c
 }
@@ -329,6 +356,7 @@ func (s *Server) Open(ctx context.Context) error {
 	hub := replay.NewHub(store, hcfg, s.log)
 	if m != nil {
 		m.WatchHub(hub)
+		m.WatchStream(hub, probe(store, hub, s.cfg.Draining))
 	}
 	s.mu.Lock()
 	s.store, s.hub = store, hub

@@ -47,7 +47,7 @@ type command struct {
 func commands() []*command {
 	return []*command{
 		topicsCommand(), eventsCommand(), tailCommand(), replayCommand(),
-		exportCommand(), importCommand(), statsCommand(), checkCommand(),
+		exportCommand(), importCommand(), statsCommand(), checkCommand(), traceCommand(),
 	}
 }
 

@@ -12,8 +12,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
+	"time"
 
+	"github.com/rewind-dev/rewind/internal/telemetry"
 	"github.com/rewind-dev/rewind/server"
 )
 
@@ -47,9 +50,36 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// Tracing is configured the standard way, by the OTEL_* environment:
+	// on when an OTLP endpoint is set.
+	tracing, err := telemetry.FromEnv(ctx, "rewind", buildVersion(), os.Getenv)
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	if tracing != nil {
+		log.Info("tracing on", "export", tracing.Summary)
+		scfg.Tracing, scfg.Propagators = tracing.Provider(), tracing.Propagators()
+		defer func() {
+			// After the server has drained: the last spans are exported.
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := tracing.Shutdown(sctx); err != nil {
+				log.Warn("tracing: spans left unexported at shutdown", "err", err)
+			}
+		}()
+	}
 	srv, err := server.New(scfg)
 	if err != nil {
 		return err
 	}
 	return srv.Run(ctx)
+}
+
+// buildVersion is the module version the binary was built from, or
+// "devel".
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
 }

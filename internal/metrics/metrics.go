@@ -60,6 +60,12 @@ type Metrics struct {
 	filterEvals   prometheus.Counter
 	filterFull    prometheus.Counter
 	filterRefused prometheus.Counter
+
+	groups          *topicGroups
+	deliveryLatency *prometheus.HistogramVec
+	caughtUp        *prometheus.HistogramVec
+	ends            *prometheus.CounterVec
+	cursorErrors    *prometheus.CounterVec
 }
 
 var _ replay.Observer = (*Metrics)(nil)
@@ -114,6 +120,20 @@ func New(reg *prometheus.Registry) *Metrics {
 			"Live events a filter's queue had no room for (it was 512 events behind): its subscribers went back to catch up from storage."),
 		filterRefused: f.counter("rewind_filter_budget_refusals_total",
 			"Subscriptions refused because their filter would take the principal's filters past --max-filter-cost."),
+
+		groups: &topicGroups{labels: map[string]string{}},
+		deliveryLatency: f.histogramVec("rewind_delivery_latency_seconds",
+			"Time from an event's append (its id's time) to a subscription's transport taking it, by topic group and source (live: after the subscription caught up; replay: read back before). Exemplars carry the trace id of sampled appends.",
+			prometheus.ExponentialBuckets(0.0005, 4, 14), []string{"topics", "source"}),
+		caughtUp: f.histogramVec("rewind_subscription_catch_up_seconds",
+			"Time from a subscription's start to its first meeting the live tail (start point, replay and catch-up), by topic group.",
+			prometheus.ExponentialBuckets(0.001, 4, 12), []string{"topics"}),
+		ends: f.counterVec("rewind_subscription_ends_total",
+			"Subscriptions ended, by reason: closed (by the client or the server's shutdown), slow_consumer, cursor_expired, cursor_not_found, unavailable, error.",
+			[]string{"reason"}),
+		cursorErrors: f.counterVec("rewind_cursor_errors_total",
+			"Operations answered with a cursor error, by code (CURSOR_NOT_FOUND, CURSOR_EXPIRED).",
+			[]string{"code"}),
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -121,7 +141,8 @@ func New(reg *prometheus.Registry) *Metrics {
 
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+	// OpenMetrics, when the scraper asks for it, carries the exemplars.
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg, EnableOpenMetrics: true})
 }
 
 // WatchNATS exports the connection's state and reconnections.
@@ -154,6 +175,19 @@ func (m *Metrics) WatchHub(h *replay.Hub) {
 			Name: "rewind_tail_sequence",
 			Help: "Stream sequence of the last event the live tail fanned out.",
 		}, func() float64 { return float64(h.Head()) }),
+		&lagCollector{
+			hub:    h,
+			groups: m.groups,
+			max: prometheus.NewDesc("rewind_subscriptions_lag_max_events",
+				"The largest lag of this instance's running subscriptions of a topic group: stream sequences between the live tail's head and what the subscription has got past (see GET /debug/subscriptions).",
+				[]string{"topics"}, nil),
+			sum: prometheus.NewDesc("rewind_subscriptions_lag_sum_events",
+				"The sum of the lags of this instance's running subscriptions of a topic group, in stream sequences.",
+				[]string{"topics"}, nil),
+			count: prometheus.NewDesc("rewind_subscriptions_running",
+				"This instance's running subscriptions of a topic group, whatever their transport.",
+				[]string{"topics"}, nil),
+		},
 	)
 }
 
@@ -200,6 +234,11 @@ func (m *Metrics) FilterOverflowed(n int) { m.filterFull.Add(float64(n)) }
 func (m *Metrics) FilterRefused() { m.filterRefused.Inc() }
 
 type protocolKey struct{}
+
+// ProtocolOf is the protocol label of a request, as the metrics have it:
+// graphql-transport-ws, graphql-ws, websocket (another subprotocol),
+// graphql-sse, or "" for a plain request.
+func ProtocolOf(r *http.Request) string { return protocolOf(r) }
 
 // protocolOf classifies a request: a WebSocket by the subprotocol gorilla
 // will pick (the client's first offer that the server speaks), SSE by its
@@ -330,6 +369,7 @@ func (e extension) InterceptOperation(ctx context.Context, next graphql.Operatio
 	if oc == nil || oc.Operation == nil {
 		return next(ctx)
 	}
+	ctx = context.WithValue(ctx, metricsKey{}, e.m)
 	switch oc.Operation.Operation {
 	case ast.Subscription:
 		proto, _ := ctx.Value(protocolKey{}).(string)
@@ -349,6 +389,7 @@ func (e extension) InterceptOperation(ctx context.Context, next graphql.Operatio
 			if resp != nil && resp.Data != nil {
 				delivered.Inc()
 			}
+			e.m.countCursorErrors(resp)
 			return resp
 		}
 	case ast.Mutation:
@@ -361,10 +402,28 @@ func (e extension) InterceptOperation(ctx context.Context, next graphql.Operatio
 				result = "error"
 			}
 			e.m.publish.WithLabelValues("graphql", result).Observe(time.Since(start).Seconds())
+			e.m.countCursorErrors(resp)
 			return resp
 		}
 	}
-	return next(ctx)
+	h := next(ctx)
+	return func(ctx context.Context) *graphql.Response {
+		resp := h(ctx)
+		e.m.countCursorErrors(resp)
+		return resp
+	}
+}
+
+// countCursorErrors counts the cursor errors among resp's.
+func (m *Metrics) countCursorErrors(resp *graphql.Response) {
+	if resp == nil {
+		return
+	}
+	for _, e := range resp.Errors {
+		if code, _ := e.Extensions["code"].(string); cursorCodes[code] {
+			m.CursorError(code)
+		}
+	}
 }
 
 // factory registers what it makes.
