@@ -189,6 +189,8 @@ func TestTraceAcrossKillAndResume(t *testing.T) {
 	live.Init()
 	first := a.publish(t, "orders", 1) // untraced: no span, no stored context
 	live.Subscribe("s", wstest.EventsQuery, map[string]any{"topics": []string{"orders"}, "after": first.ID})
+	// The traced event must come live: publish once the subscription is.
+	testenv.Eventually(t, 10*time.Second, "the subscription to be live", func() bool { return livePhase(t, a) })
 
 	tp, traceID, callerSpan := traceparent(0x11)
 	ev := publishTraced(t, a, "orders", 2, tp)
@@ -234,4 +236,22 @@ func TestTraceAcrossKillAndResume(t *testing.T) {
 	if n := len(rcv.find("rewind.append", func(s receivedSpan) bool { return strAttr(s, "rewind.event.id") == first.ID })); n != 0 {
 		t.Errorf("the untraced publish made %d append spans, want none", n)
 	}
+}
+
+// livePhase reports whether p's one subscription follows the live tail
+// (GET /debug/subscriptions; everyone is admin without authentication).
+func livePhase(t *testing.T, p *proc) bool {
+	t.Helper()
+	resp, err := http.Get("http://" + p.Addr + "/debug/subscriptions")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Subscriptions []struct{ Phase string } `json:"subscriptions"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&body) != nil {
+		return false
+	}
+	return len(body.Subscriptions) == 1 && body.Subscriptions[0].Phase == "live"
 }
