@@ -20,7 +20,7 @@ import (
 // StallTimeout is ended by the hub's rule (ErrSlowConsumer).
 func Relay[T any](ctx context.Context, s Source, req replay.Request, conv func(ev *eventstore.Event, live bool) (v T, ok bool, err error)) (<-chan T, error) {
 	mark := &replay.LiveMark{}
-	end := s.ender(ctx)
+	end := s.ender(ctx, ctx)
 	rl := replay.Relay[T]{Convert: conv, End: end.fail, Mark: mark}
 	d, _ := transport.From(ctx)
 	if ids, ok := d.(transport.EventIDSink); ok {

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vektah/gqlparser/v2/ast"
+
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/oklog/ulid/v2"
 
@@ -81,20 +83,48 @@ func resumeID(ctx context.Context) (string, bool) {
 	return "", false
 }
 
+// Lifetime returns the context a subscription resolved in ctx should
+// register what it holds on (a renderer's shape, the hub's registration):
+// its delivery's own (transport.Lifetime), which ends with the operation
+// but holds none of the executor's state, or ctx itself.
+func Lifetime(ctx context.Context) context.Context {
+	d, _ := transport.From(ctx)
+	if l, ok := d.(transport.Lifetime); ok {
+		if life := l.Lifetime(); life != nil {
+			return life
+		}
+	}
+	return ctx
+}
+
 // ender reports the error a subscription ends with, once, to its
 // delivery: the one end-of-stream rule of every way out.
 type ender struct {
-	ctx     context.Context
+	ctx     context.Context // what presenting needs, and the subscription's end
+	d       transport.Delivery
 	present graphql.ErrorPresenterFunc
 	once    sync.Once
 }
 
-func (s Source) ender(ctx context.Context) *ender {
+// ender returns the ender of the subscription resolved in ctx. With a
+// lean life (see Lifetime), it keeps of ctx only what presenting an error
+// needs: the field's path, so that ctx's executor state can go.
+func (s Source) ender(ctx, life context.Context) *ender {
 	present := s.Present
 	if present == nil {
 		present = graphql.DefaultErrorPresenter
 	}
-	return &ender{ctx: ctx, present: present}
+	d, _ := transport.From(ctx)
+	e := &ender{ctx: ctx, d: d, present: present}
+	if life != ctx {
+		e.ctx = life
+		if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Field != nil {
+			// The path of a root field is its alias.
+			root := &ast.Field{Alias: fc.Field.Alias, Name: fc.Field.Name}
+			e.ctx = graphql.WithFieldContext(life, &graphql.FieldContext{Object: fc.Object, Field: graphql.CollectedField{Field: root}})
+		}
+	}
+	return e
 }
 
 // fail reports err (nil: nothing, the subscription ends cleanly).
@@ -104,8 +134,8 @@ func (e *ender) fail(err error) {
 	}
 	e.once.Do(func() {
 		presented := e.present(e.ctx, err)
-		if d, ok := transport.From(e.ctx); ok {
-			d.ReportError(presented)
+		if e.d != nil {
+			e.d.ReportError(presented)
 		}
 	})
 }

@@ -37,15 +37,19 @@ func WithCounter(ctx context.Context, c Counter) context.Context {
 // with no goroutine per subscription and no execution per event. keep,
 // if set, skips the events it refuses. It reports false, having started
 // nothing, when the delivery takes no stream: serve it with Relay then.
+// Intern r on Lifetime(ctx), as the stream registers itself there.
 func (s Source) Stream(ctx context.Context, req replay.Request, r Renderer, keep func(*eventstore.Event) bool) (bool, error) {
 	d, _ := transport.From(ctx)
 	sink, ok := d.(transport.ResultSink)
 	if !ok {
 		return false, nil
 	}
-	st := &stream{render: r, keep: keep, end: s.ender(ctx)}
+	// What the stream holds is registered on the operation's own context,
+	// not ctx: an idle subscription then keeps no executor state alive.
+	life := Lifetime(ctx)
+	st := &stream{render: r, keep: keep, end: s.ender(ctx, life)}
 	st.delivered, _ = ctx.Value(counterKey{}).(Counter)
-	feed, err := s.Hub.Attach(ctx, req, sink.Wake, st.live.Option())
+	feed, err := s.Hub.Attach(life, req, sink.Wake, st.live.Option())
 	if err != nil {
 		return true, err
 	}

@@ -275,7 +275,7 @@ func (r *Resolver) stream(ctx context.Context, src deliver.Source, req replay.Re
 	if err != nil {
 		return false, nil
 	}
-	return src.Stream(ctx, req, r.cache.Renderer(ctx, prog), nil)
+	return src.Stream(ctx, req, r.cache.Renderer(deliver.Lifetime(ctx), prog), nil)
 }
 
 // Event returns the EventResolver implementation.

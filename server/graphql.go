@@ -50,6 +50,11 @@ func graphQL(a *api, cfg Config, ep endpoint, log *slog.Logger) http.Handler {
 	srv := handler.New(a.schema)
 	wcfg := cfg.WebSocket
 	wcfg.MaxMessageBytes, wcfg.Logger, wcfg.InitFunc = ep.maxMessageBytes, log, ep.initFunc
+	if wcfg.OperationHeaders == nil {
+		// Rewind's resolvers read no header (authentication happens at the
+		// upgrade): an idle connection keeps none.
+		wcfg.OperationHeaders = []string{}
+	}
 	// SSE streams count against the same limiter (ws.Connections).
 	wcfg.Connections = connlimit.New(cfg.Connections)
 	ws := gqlws.New(wcfg)

@@ -95,6 +95,17 @@ type EventIDSink interface {
 	Delivering(id string)
 }
 
+// Lifetime is a Delivery that offers the operation's own context: it ends
+// when the operation does (the client stops it, the connection closes) and
+// carries what the transport put in it, but none of the executor's
+// per-operation state. A stream attached to a StreamSink that registers
+// on it, rather than on the resolver's context, lets the executor's state
+// go once the resolver has returned: what an idle subscription holds is
+// then the stream alone.
+type Lifetime interface {
+	Lifetime() context.Context
+}
+
 type deliveryKey struct{}
 
 // With returns ctx carrying d: a transport calls it for each operation

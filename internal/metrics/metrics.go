@@ -379,8 +379,9 @@ func (e extension) InterceptOperation(ctx context.Context, next graphql.Operatio
 		e.m.subsTotal.WithLabelValues(proto).Inc()
 		running := e.m.subscriptions.WithLabelValues(proto)
 		running.Inc()
-		// The operation's context ends with it, on every transport.
-		context.AfterFunc(ctx, running.Dec)
+		// The operation's context ends with it, on every transport; its
+		// delivery's own holds none of the executor's state.
+		context.AfterFunc(deliver.Lifetime(ctx), running.Dec)
 		delivered := e.m.deliveries.WithLabelValues(proto)
 		// Native streams count their results themselves (deliver.Stream).
 		h := next(deliver.WithCounter(ctx, delivered))

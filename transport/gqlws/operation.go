@@ -208,7 +208,7 @@ func (c *conn) execute(ctx context.Context, id string, payload json.RawMessage, 
 	var sl *slot
 	if rc.Operation != nil && rc.Operation.Operation == "subscription" {
 		sl = &slot{}
-		d = subscription{sink, sl}
+		d = subscription{sink, sl, opCtx}
 	}
 	ctx = transport.With(graphql.WithOperationContext(ctx, rc), d)
 	responses, ctx := c.exec.DispatchOperation(ctx, rc)
@@ -272,11 +272,13 @@ func (s *errorSink) take() gqlerror.List {
 	return s.errs
 }
 
-// subscription is the Delivery of a subscription: its errors, and the
-// slot a native stream attaches to (transport.StreamSink).
+// subscription is the Delivery of a subscription: its errors, the slot a
+// native stream attaches to (transport.StreamSink), and the operation's
+// own context (transport.Lifetime), which holds none of the executor's.
 type subscription struct {
 	errs *errorSink
 	slot *slot
+	life context.Context
 }
 
 var (
@@ -284,7 +286,10 @@ var (
 	_ transport.Delivery   = subscription{}
 	_ transport.StreamSink = subscription{}
 	_ transport.ResultSink = subscription{}
+	_ transport.Lifetime   = subscription{}
 )
+
+func (s subscription) Lifetime() context.Context { return s.life }
 
 func (s subscription) ReportError(err *gqlerror.Error) { s.errs.ReportError(err) }
 func (s subscription) Attach(st transport.Stream)      { s.slot.Attach(st) }

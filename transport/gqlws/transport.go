@@ -49,6 +49,11 @@ type Config struct {
 	// a context for the connection's operations and when the connection's
 	// credentials expire (zero: never); the socket closes 4403 then.
 	InitFunc func(ctx context.Context, payload map[string]any) (context.Context, time.Time, error)
+	// OperationHeaders names the upgrade request's headers handed to each
+	// operation (gqlgen's OperationContext.Headers), which every idle
+	// connection keeps for as long as it is open; nil hands them all, as
+	// gqlgen's own transport does, and an empty list none.
+	OperationHeaders []string
 	// Connections counts open sockets against the server's connection
 	// limits, shared with the other transports that hold connections open
 	// (503 or 429 before the upgrade). Default: a limiter of its own with
@@ -211,7 +216,7 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		in:      hj.in,
 		lent:    hj.lent,
 		exec:    exec,
-		headers: r.Header,
+		headers: operationHeaders(r.Header, t.cfg.OperationHeaders),
 		reading: true, // see open
 	}
 	switch ws.Subprotocol() {
@@ -284,4 +289,19 @@ func (t *Transport) goAway(s *served) {
 	for _, c := range conns {
 		c.goAway()
 	}
+}
+
+// operationHeaders keeps of h the headers named in keep (all when keep is
+// nil), in a header of their own so that the request's can go.
+func operationHeaders(h http.Header, keep []string) http.Header {
+	if keep == nil {
+		return h
+	}
+	out := http.Header{}
+	for _, name := range keep {
+		if v := h.Values(name); len(v) > 0 {
+			out[http.CanonicalHeaderKey(name)] = v
+		}
+	}
+	return out
 }
