@@ -27,11 +27,15 @@ type lifetimeSink struct {
 	st transport.ResultStream
 }
 
-func (s *lifetimeSink) ReportError(*gqlerror.Error)             {}
-func (s *lifetimeSink) Attach(st transport.Stream)              {}
-func (s *lifetimeSink) Wake()                                   {}
-func (s *lifetimeSink) Lifetime() context.Context               { return s.life }
-func (s *lifetimeSink) AttachResults(st transport.ResultStream) { s.mu.Lock(); s.st = st; s.mu.Unlock() }
+func (s *lifetimeSink) ReportError(*gqlerror.Error) {}
+func (s *lifetimeSink) Attach(st transport.Stream)  {}
+func (s *lifetimeSink) Wake()                       {}
+func (s *lifetimeSink) Lifetime() context.Context   { return s.life }
+func (s *lifetimeSink) AttachResults(st transport.ResultStream) {
+	s.mu.Lock()
+	s.st = st
+	s.mu.Unlock()
+}
 
 func (s *lifetimeSink) stream() transport.ResultStream {
 	s.mu.Lock()
