@@ -38,7 +38,7 @@ func (e *ShapeError) Error() string {
 func (e *ShapeError) Unwrap() error { return ErrShapeMismatch }
 
 // A typed selection is compiled once per operation (and interned by shape
-// for subscriptions, see renderers) into a tree of sel and vtype, which
+// for subscriptions, see Cache) into a tree of sel and vtype, which
 // renders an event's stored JSON by projecting it: one scan of each
 // object, no decoding into maps, output byte for byte as gqlgen's
 // marshalers write it.

@@ -27,7 +27,8 @@ import (
 //
 // gqlgen's generated executor knows none of them: they are added to its
 // schema (so validation and introspection see them) and served by
-// typedSchema, which hands every other root field to the generated code.
+// the executable schema Serve returns, which hands every other root field
+// to the generated code.
 
 // API is the typed API built from one eventschema.Schema.
 type API struct {

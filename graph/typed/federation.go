@@ -31,7 +31,7 @@ import (
 // types it sees at build time, and the envelopes of typed events only
 // exist once --schema is read at start. One mechanism serves Event and
 // every envelope: an id resolves to the stored event, rendered by the
-// typed projection (typedrender.go).
+// typed projection (package graph/render).
 
 // fedField names the two root fields of the contract.
 type fedField uint8
