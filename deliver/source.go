@@ -100,15 +100,16 @@ func Lifetime(ctx context.Context) context.Context {
 // ender reports the error a subscription ends with, once, to its
 // delivery: the one end-of-stream rule of every way out.
 type ender struct {
-	ctx     context.Context // what presenting needs, and the subscription's end
+	ctx     context.Context // the subscription's end; with root, what presenting needs
+	root    *graphql.FieldContext
 	d       transport.Delivery
 	present graphql.ErrorPresenterFunc
 	once    sync.Once
 }
 
 // ender returns the ender of the subscription resolved in ctx. With a
-// lean life (see Lifetime), it keeps of ctx only what presenting an error
-// needs: the field's path, so that ctx's executor state can go.
+// lean life (see Lifetime), it keeps of ctx only the root field's name and
+// alias (its error's path), so that ctx's executor state can go.
 func (s Source) ender(ctx, life context.Context) *ender {
 	present := s.Present
 	if present == nil {
@@ -119,9 +120,8 @@ func (s Source) ender(ctx, life context.Context) *ender {
 	if life != ctx {
 		e.ctx = life
 		if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Field != nil {
-			// The path of a root field is its alias.
 			root := &ast.Field{Alias: fc.Field.Alias, Name: fc.Field.Name}
-			e.ctx = graphql.WithFieldContext(life, &graphql.FieldContext{Object: fc.Object, Field: graphql.CollectedField{Field: root}})
+			e.root = &graphql.FieldContext{Object: fc.Object, Field: graphql.CollectedField{Field: root}}
 		}
 	}
 	return e
@@ -133,7 +133,11 @@ func (e *ender) fail(err error) {
 		return
 	}
 	e.once.Do(func() {
-		presented := e.present(e.ctx, err)
+		ctx := e.ctx
+		if e.root != nil {
+			ctx = graphql.WithFieldContext(ctx, e.root) // the path of a root field is its alias
+		}
+		presented := e.present(ctx, err)
 		if e.d != nil {
 			e.d.ReportError(presented)
 		}

@@ -3,6 +3,7 @@ package deliver
 import (
 	"context"
 	"encoding/json"
+	"sync"
 
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -69,8 +70,11 @@ type stream struct {
 	delivered Counter // nil: not counted
 
 	evs []*eventstore.Event // reused between drains
-	buf []byte
 }
+
+// buffers lend render buffers to drains: an idle stream holds none, as a
+// buffer grows to the largest result rendered.
+var buffers = sync.Pool{New: func() any { return new([]byte) }}
 
 var _ transport.ResultStream = (*stream)(nil)
 
@@ -81,18 +85,22 @@ func (s *stream) Drain(emit func(data []byte)) bool {
 func (s *stream) DrainResults(emit func(data, errors []byte)) bool {
 	evs, done, err := s.feed.Take(s.evs[:0])
 	n := 0
-	for _, ev := range evs {
-		if s.keep != nil && !s.keep(ev) {
-			continue
+	if len(evs) > 0 {
+		buf := buffers.Get().(*[]byte)
+		for _, ev := range evs {
+			if s.keep != nil && !s.keep(ev) {
+				continue
+			}
+			var errs gqlerror.List
+			*buf, errs = s.render.AppendResult((*buf)[:0], ev, s.live.Live(ev.Seq))
+			var errJSON []byte
+			if len(errs) > 0 {
+				errJSON, _ = json.Marshal(errs) // rare: events older than their type
+			}
+			emit(*buf, errJSON)
+			n++
 		}
-		var errs gqlerror.List
-		s.buf, errs = s.render.AppendResult(s.buf[:0], ev, s.live.Live(ev.Seq))
-		var errJSON []byte
-		if len(errs) > 0 {
-			errJSON, _ = json.Marshal(errs) // rare: events older than their type
-		}
-		emit(s.buf, errJSON)
-		n++
+		buffers.Put(buf)
 	}
 	if s.delivered != nil && n > 0 {
 		s.delivered.Add(float64(n))
