@@ -7,10 +7,10 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/rewind-dev/rewind/codes"
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/graph/document"
 	"github.com/rewind-dev/rewind/internal/saturate"
 )
 
@@ -33,12 +33,9 @@ type Limits struct {
 	// (Query.event, events and topics; subscriptions with afterId, last or
 	// since). Default DefaultMaxStorageReads (10).
 	MaxStorageReads int
-	// MaxTokens, MaxFields and MaxOverlaps bound a document before it is
-	// validated (see documentLimits). Defaults DefaultMaxTokens (15,000),
-	// DefaultMaxFields (2,000) and DefaultMaxOverlaps (5,000).
-	MaxTokens   int
-	MaxFields   int
-	MaxOverlaps int
+	// Document bounds a document before it is validated (see package
+	// document).
+	Document document.Limits
 	// MaxResponseBytes bounds what one operation may make the server
 	// render: each event of a subscription, a mutation's result, and all
 	// the events of a query together (see bytes.go). Default
@@ -62,15 +59,6 @@ func (c Limits) withDefaults() Limits {
 	if c.MaxStorageReads <= 0 {
 		c.MaxStorageReads = DefaultMaxStorageReads
 	}
-	if c.MaxTokens <= 0 {
-		c.MaxTokens = DefaultMaxTokens
-	}
-	if c.MaxFields <= 0 {
-		c.MaxFields = DefaultMaxFields
-	}
-	if c.MaxOverlaps <= 0 {
-		c.MaxOverlaps = DefaultMaxOverlaps
-	}
 	if c.MaxPayload <= 0 {
 		c.MaxPayload = eventstore.DefaultMaxPayload
 	}
@@ -92,16 +80,6 @@ func LimitExtensions(l Limits) []graphql.HandlerExtension {
 		return append(exts, noIntrospection{})
 	}
 	return append(exts, extension.Introspection{})
-}
-
-// DocumentLimits returns the extension that refuses documents over l's
-// MaxTokens, MaxFields or MaxOverlaps before they are validated. Use it
-// after any extension that fills in the query (automatic persisted
-// queries): it checks the document gqlgen will parse. Documents in cached,
-// gqlgen's query cache, passed it already.
-func DocumentLimits(l Limits, cached graphql.Cache[*ast.QueryDocument]) graphql.HandlerExtension {
-	l = l.withDefaults()
-	return &documentLimits{maxTokens: l.MaxTokens, maxFields: l.MaxFields, maxOverlaps: l.MaxOverlaps, cached: cached}
 }
 
 // MutationGate returns the extension that checks every append a mutation

@@ -22,6 +22,7 @@ import (
 	"github.com/rewind-dev/rewind/codes"
 	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/graph"
+	"github.com/rewind-dev/rewind/graph/document"
 	"github.com/rewind-dev/rewind/transport/connlimit"
 	"github.com/rewind-dev/rewind/transport/gqlws"
 	"github.com/rewind-dev/rewind/transport/sse"
@@ -77,7 +78,7 @@ func graphQL(a *api, cfg Config, ep endpoint, log *slog.Logger) http.Handler {
 	// The document limits check the query automatic persisted queries
 	// fill in, so they come after them, before gqlgen parses it.
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
-	srv.Use(graph.DocumentLimits(limits, queries))
+	srv.Use(document.Extension(limits.Document, queries))
 	srv.Use(graph.MutationGate(a.res))
 	for _, e := range ep.extensions {
 		srv.Use(e)

@@ -15,6 +15,7 @@ import (
 	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/graph"
+	"github.com/rewind-dev/rewind/graph/document"
 	"github.com/rewind-dev/rewind/internal/flagvalue"
 	"github.com/rewind-dev/rewind/internal/metrics"
 	"github.com/rewind-dev/rewind/internal/natsflag"
@@ -103,9 +104,9 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&s.Limits.MaxComplexity, "max-complexity", graph.DefaultMaxCost, "largest operation cost: a page of history costs its size times its selection, a replay what it reads (see README)")
 	fs.IntVar(&s.Limits.MaxStorageReads, "max-storage-reads", graph.DefaultMaxStorageReads, "most fields of one operation that read storage (event, events, topics, subscriptions with a start point)")
 	fs.Var(flagvalue.NewSize(&s.Limits.MaxResponseBytes), "max-response-bytes", fmt.Sprintf("most bytes one operation may make the server render: each subscription message, a mutation's result, a query's events together; 0: %d times --max-payload", graph.DefaultResponsePayloads))
-	fs.IntVar(&s.Limits.MaxTokens, "max-tokens", graph.DefaultMaxTokens, "most lexical tokens of a GraphQL document, checked before it is validated")
-	fs.IntVar(&s.Limits.MaxFields, "max-fields", graph.DefaultMaxFields, "most fields and fragment spreads of a GraphQL document, as written, checked before it is validated")
-	fs.IntVar(&s.Limits.MaxOverlaps, "max-overlaps", graph.DefaultMaxOverlaps, "most pairs of fields sharing a response name that validation may compare (its work grows with the square of repeats), checked before it is validated")
+	fs.IntVar(&s.Limits.Document.MaxTokens, "max-tokens", document.DefaultMaxTokens, "most lexical tokens of a GraphQL document, checked before it is validated")
+	fs.IntVar(&s.Limits.Document.MaxFields, "max-fields", document.DefaultMaxFields, "most fields and fragment spreads of a GraphQL document, as written, checked before it is validated")
+	fs.IntVar(&s.Limits.Document.MaxOverlaps, "max-overlaps", document.DefaultMaxOverlaps, "most pairs of fields sharing a response name that validation may compare (its work grows with the square of repeats), checked before it is validated")
 	fs.IntVar(&s.Hub.MaxFilterCost, "max-filter-cost", replay.DefaultMaxFilterCost, "filter work one principal's distinct live where filters may ask per event, in the steps of the cost model (see README, Security)")
 	fs.IntVar(&s.ClientReads, "client-reads", server.DefaultClientReads, "storage reads one client runs at once: an HTTP request, or a WebSocket or SSE stream with all its subscriptions")
 	fs.BoolFunc("introspection", "answer __schema and __type queries (GraphiQL needs them) (default true)", func(v string) error {
@@ -230,7 +231,7 @@ func (c config) validate() error {
 	l := s.Limits
 	if s.PublishRate < 0 || s.Connections.Max < 1 || s.Connections.PerAddress < 1 || s.WebSocket.MaxSubscriptions < 1 ||
 		s.WebSocket.InitTimeout <= 0 || l.MaxDepth < 1 || l.MaxComplexity < 1 || l.MaxStorageReads < 1 || s.ClientReads < 1 ||
-		s.Hub.MaxFilterCost < 1 || l.MaxTokens < 1 || l.MaxFields < 1 || l.MaxOverlaps < 1 || l.MaxResponseBytes < 0 {
+		s.Hub.MaxFilterCost < 1 || l.Document.MaxTokens < 1 || l.Document.MaxFields < 1 || l.Document.MaxOverlaps < 1 || l.MaxResponseBytes < 0 {
 		errs = append(errs, errors.New("limits must be positive (--publish-rate may be 0: no limit; --max-response-bytes 0: its default)"))
 	}
 	if _, _, err := natsflag.ParseSync(c.natsSync); err != nil {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rewind-dev/rewind/graph"
+	"github.com/rewind-dev/rewind/graph/document"
 	"github.com/rewind-dev/rewind/internal/proctest"
 	"github.com/rewind-dev/rewind/internal/wstest"
 	"github.com/rewind-dev/rewind/replay"
@@ -217,7 +218,7 @@ func defaultConfig() config {
 	s.Connections.Max, s.Connections.PerAddress = 10000, 1000
 	s.WebSocket.MaxSubscriptions, s.WebSocket.InitTimeout = 200, 3*time.Second
 	s.Limits.MaxDepth, s.Limits.MaxComplexity, s.Limits.MaxStorageReads = graph.DefaultMaxDepth, graph.DefaultMaxCost, graph.DefaultMaxStorageReads
-	s.Limits.MaxTokens, s.Limits.MaxFields, s.Limits.MaxOverlaps = graph.DefaultMaxTokens, graph.DefaultMaxFields, graph.DefaultMaxOverlaps
+	s.Limits.Document.MaxTokens, s.Limits.Document.MaxFields, s.Limits.Document.MaxOverlaps = document.DefaultMaxTokens, document.DefaultMaxFields, document.DefaultMaxOverlaps
 	s.ClientReads, s.Hub.MaxFilterCost = api.DefaultClientReads, replay.DefaultMaxFilterCost
 	return c
 }

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -295,9 +297,10 @@ func TestResumeAcrossKills(t *testing.T) {
 	t.Logf("%d events over %d connections; live flipped on %d", len(f.got), f.conns, f.flips)
 }
 
-// TestCursorError: a cursor the stream does not hold ends the operation
-// with an error carrying extensions.code, as on Rewind's own API.
-func TestCursorError(t *testing.T) {
+// TestErrorCodes: a cursor the stream does not hold ends the operation
+// with an error carrying extensions.code, as on Rewind's own API, and a
+// document over the document limits is refused with its code.
+func TestErrorCodes(t *testing.T) {
 	a := &app{bin: proctest.Build(t, "."), dir: t.TempDir()}
 	a.start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -315,5 +318,14 @@ func TestCursorError(t *testing.T) {
 	}
 	if m.Type != "error" || json.Unmarshal(m.Payload, &errs) != nil || len(errs) != 1 || errs[0].Extensions.Code != "CURSOR_NOT_FOUND" {
 		t.Fatalf("got %s %s, want an error with CURSOR_NOT_FOUND", m.Type, m.Payload)
+	}
+	c, err := client.New(client.Config{URL: *a.url.Load()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refused *client.Error
+	err = c.Do(ctx, "{"+strings.Repeat(" hello", 300)+" }", nil, nil)
+	if !errors.As(err, &refused) || refused.Code != "DOCUMENT_LIMIT_EXCEEDED" {
+		t.Fatalf("300 repeats of a field: %v, want DOCUMENT_LIMIT_EXCEEDED", err)
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/rewind-dev/rewind/durable"
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/examples/gqlgen-app/graph"
+	"github.com/rewind-dev/rewind/graph/document"
 	"github.com/rewind-dev/rewind/natsembed"
 	"github.com/rewind-dev/rewind/replay"
 	"github.com/rewind-dev/rewind/transport/gqlws"
@@ -76,6 +77,9 @@ func run(ctx context.Context, addr, dataDir string, log *slog.Logger) error {
 	srv.AddTransport(gqlws.New(gqlws.Config{Logger: log})) // instead of gqlgen's transport.Websocket
 	srv.AddTransport(transport.POST{})
 	srv.SetErrorPresenter(durable.ErrorPresenter(nil))
+	// Refuse documents whose validation would cost out of proportion to
+	// their size, before gqlgen validates them.
+	srv.Use(document.Extension(document.Limits{}, nil))
 
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", srv)

@@ -1,7 +1,12 @@
-package graph
+// Package document bounds what validating a GraphQL document may cost,
+// before gqlgen validates it: validation compares the fields that share a
+// response name pairwise, so a short document can cost seconds of CPU.
+// It knows no schema, and any gqlgen server can use it.
+package document
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -12,7 +17,7 @@ import (
 	"github.com/rewind-dev/rewind/codes"
 )
 
-// Defaults of the document limits in Limits, declared once.
+// Defaults of Limits, declared once.
 const (
 	// DefaultMaxTokens bounds the lexical tokens of a document. GraphiQL's
 	// introspection query has about 300.
@@ -30,7 +35,41 @@ const (
 	DefaultMaxOverlaps = 20_000
 )
 
-// documentLimits refuses, before gqlgen parses and validates it, a
+// Limits bounds a document. Zero values take the Default constants.
+type Limits struct {
+	// MaxTokens bounds its lexical tokens. Default DefaultMaxTokens.
+	MaxTokens int
+	// MaxFields bounds its fields and fragment spreads, as written.
+	// Default DefaultMaxFields.
+	MaxFields int
+	// MaxOverlaps bounds the pairs of fields sharing a response name that
+	// validation will compare. Default DefaultMaxOverlaps.
+	MaxOverlaps int
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxTokens <= 0 {
+		l.MaxTokens = DefaultMaxTokens
+	}
+	if l.MaxFields <= 0 {
+		l.MaxFields = DefaultMaxFields
+	}
+	if l.MaxOverlaps <= 0 {
+		l.MaxOverlaps = DefaultMaxOverlaps
+	}
+	return l
+}
+
+// Extension returns the gqlgen extension that refuses documents over l
+// with codes.DocumentLimit before they are validated. Use it after any
+// extension that fills in the query (automatic persisted queries): it
+// checks the document gqlgen will parse. Documents in cached, gqlgen's
+// query cache (nil for none), passed it already.
+func Extension(l Limits, cached graphql.Cache[*ast.QueryDocument]) graphql.HandlerExtension {
+	return &limiter{limits: l.withDefaults(), cached: cached}
+}
+
+// limiter refuses, before gqlgen parses and validates it, a
 // document whose validation would cost out of proportion to its size.
 // Validation compares the fields sharing a response name pairwise, and
 // recursively their selections (10,000 repeats of one field took 3.6 s of
@@ -38,20 +77,20 @@ const (
 // first, the way it finds them, and the count stops at the limit: what
 // this check spends is bounded by the limit too. A document gqlgen has
 // cached passed it already and is not parsed again.
-type documentLimits struct {
-	maxTokens, maxFields, maxOverlaps int
-	cached                            graphql.Cache[*ast.QueryDocument]
+type limiter struct {
+	limits Limits
+	cached graphql.Cache[*ast.QueryDocument]
 }
 
 var (
-	_ graphql.HandlerExtension          = (*documentLimits)(nil)
-	_ graphql.OperationParameterMutator = (*documentLimits)(nil)
+	_ graphql.HandlerExtension          = (*limiter)(nil)
+	_ graphql.OperationParameterMutator = (*limiter)(nil)
 )
 
-func (*documentLimits) ExtensionName() string                   { return "RewindDocumentLimits" }
-func (*documentLimits) Validate(graphql.ExecutableSchema) error { return nil }
+func (*limiter) ExtensionName() string                   { return "RewindDocumentLimits" }
+func (*limiter) Validate(graphql.ExecutableSchema) error { return nil }
 
-func (d *documentLimits) MutateOperationParameters(ctx context.Context, params *graphql.RawParams) *gqlerror.Error {
+func (d *limiter) MutateOperationParameters(ctx context.Context, params *graphql.RawParams) *gqlerror.Error {
 	if params.Query == "" {
 		return nil // gqlgen answers it
 	}
@@ -60,19 +99,21 @@ func (d *documentLimits) MutateOperationParameters(ctx context.Context, params *
 			return nil
 		}
 	}
-	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: params.Query}, d.maxTokens)
+	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: params.Query}, d.limits.MaxTokens)
 	if err != nil {
 		if strings.Contains(err.Error(), "exceeded token limit") {
-			return limitError(codes.DocumentLimit, "the document has more than %d tokens, the limit", d.maxTokens)
+			return refusal("the document has more than %d tokens, the limit", d.limits.MaxTokens)
 		}
 		return nil // a syntax error: gqlgen's parser reports it with its code
 	}
-	return d.check(doc)
+	return d.limits.Check(doc)
 }
 
-// check counts doc's fields as written, then the pairs of overlapping
-// fields validation would compare, up to the limit.
-func (d *documentLimits) check(doc *ast.QueryDocument) *gqlerror.Error {
+// Check counts doc's fields as written, then the pairs of overlapping
+// fields validation would compare, up to the limits, and refuses it with
+// codes.DocumentLimit over them.
+func (l Limits) Check(doc *ast.QueryDocument) *gqlerror.Error {
+	l = l.withDefaults()
 	fields := 0
 	var count func(ast.SelectionSet)
 	count = func(ss ast.SelectionSet) {
@@ -94,10 +135,10 @@ func (d *documentLimits) check(doc *ast.QueryDocument) *gqlerror.Error {
 	for _, f := range doc.Fragments {
 		count(f.SelectionSet)
 	}
-	if fields > d.maxFields {
-		return limitError(codes.DocumentLimit, "the document has %d fields and fragment spreads, the limit is %d", fields, d.maxFields)
+	if fields > l.MaxFields {
+		return refusal("the document has %d fields and fragment spreads, the limit is %d", fields, l.MaxFields)
 	}
-	o := overlaps{budget: d.maxOverlaps, frags: map[string]*ast.FragmentDefinition{}, collected: map[*ast.Selection][]fieldGroup{}}
+	o := overlaps{budget: l.MaxOverlaps, frags: map[string]*ast.FragmentDefinition{}, collected: map[*ast.Selection][]fieldGroup{}}
 	for _, f := range doc.Fragments {
 		o.frags[f.Name] = f
 	}
@@ -109,7 +150,7 @@ func (d *documentLimits) check(doc *ast.QueryDocument) *gqlerror.Error {
 		ok = ok && o.everySet(f.SelectionSet)
 	}
 	if !ok {
-		return limitError(codes.DocumentLimit, "validating the document would compare more than %d pairs of fields that share a response name, the limit: repeat a field (by aliases, fragments or spreads) less often", d.maxOverlaps)
+		return refusal("validating the document would compare more than %d pairs of fields that share a response name, the limit: repeat a field (by aliases, fragments or spreads) less often", l.MaxOverlaps)
 	}
 	return nil
 }
@@ -227,4 +268,8 @@ func (o *overlaps) collect(ss ast.SelectionSet) []fieldGroup {
 	walk(ss)
 	o.collected[&ss[0]] = groups
 	return groups
+}
+
+func refusal(format string, args ...any) *gqlerror.Error {
+	return &gqlerror.Error{Message: fmt.Sprintf(format, args...), Extensions: map[string]any{"code": codes.DocumentLimit}}
 }
