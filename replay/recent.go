@@ -30,6 +30,13 @@ import (
 // window cannot see (JetStream's clock, the size of stored headers): for
 // those it takes the stream's first sequence from JetStream before each
 // replay it serves (see sync), and from the hub's stall check.
+//
+// The two rules stay right while the window has not yet learnt what the
+// front lost: a topic's stored events are its newest N that are not
+// before the stream's first sequence, which is what the window keeps once
+// told that sequence; and as front removals only take the oldest, a
+// window holding more than MaxMsgs events holds its oldest no longer, and
+// one holding exactly MaxMsgs holds the whole stream.
 type recent struct {
 	maxEvents int
 	maxBytes  int
