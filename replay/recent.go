@@ -34,9 +34,9 @@ import (
 // The two rules stay right while the window has not yet learnt what the
 // front lost: a topic's stored events are its newest N that are not
 // before the stream's first sequence, which is what the window keeps once
-// told that sequence; and as front removals only take the oldest, a
-// window holding more than MaxMsgs events holds its oldest no longer, and
-// one holding exactly MaxMsgs holds the whole stream.
+// told that sequence; and as front removals only take the oldest, the
+// oldest event of a window holding more than MaxMsgs is no longer stored,
+// and a window holding exactly MaxMsgs holds the whole stream.
 type recent struct {
 	maxEvents int
 	maxBytes  int
@@ -255,7 +255,7 @@ func (w *recent) sync(ctx context.Context, store *eventstore.Store, after uint64
 	if !serves {
 		return nil // read from storage
 	}
-	st, err := w.states.get(ctx, store)
+	st, err := w.states.get(ctx, store.State)
 	if err != nil {
 		return err
 	}
@@ -341,14 +341,18 @@ type stateShare struct {
 }
 
 type stateCall struct {
-	done chan struct{}
-	st   eventstore.State
-	err  error
+	done    chan struct{}
+	callers int // who take its answer; guarded by stateShare.mu
+	st      eventstore.State
+	err     error
 }
 
-func (s *stateShare) get(ctx context.Context, store *eventstore.Store) (eventstore.State, error) {
+// get returns what read (the store's State) answers to a request sent
+// after get was called.
+func (s *stateShare) get(ctx context.Context, read func(context.Context) (eventstore.State, error)) (eventstore.State, error) {
 	s.mu.Lock()
 	if c := s.next; c != nil {
+		c.callers++
 		s.mu.Unlock()
 		select {
 		case <-c.done:
@@ -357,7 +361,7 @@ func (s *stateShare) get(ctx context.Context, store *eventstore.Store) (eventsto
 			return eventstore.State{}, ctx.Err()
 		}
 	}
-	c := &stateCall{done: make(chan struct{})}
+	c := &stateCall{done: make(chan struct{}), callers: 1}
 	prev := s.cur
 	if prev == nil {
 		s.cur = c
@@ -374,7 +378,7 @@ func (s *stateShare) get(ctx context.Context, store *eventstore.Store) (eventsto
 		s.mu.Unlock()
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stateTimeout)
-	c.st, c.err = store.State(sctx)
+	c.st, c.err = read(sctx)
 	cancel()
 	s.mu.Lock()
 	s.cur = nil
