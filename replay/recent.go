@@ -283,7 +283,7 @@ func (w *recent) prefill(ctx context.Context, store *eventstore.Store, st events
 		n = min(n, max(uint64(w.maxBytes)/avg, 1))
 	}
 	after, whole := st.FirstSeq-1, true
-	if st.Events > n && st.LastSeq-after > n {
+	if st.Events > n { // then its last n sequences hold n events or fewer
 		after, whole = st.LastSeq-n, false
 	}
 	w.mu.Lock()
