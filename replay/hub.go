@@ -33,6 +33,8 @@ type Config struct {
 	Observer Observer
 	// RecentEvents and RecentBytes bound the window of newest events kept
 	// in memory, from which replays are served without reading storage.
+	// The window keeps to the store's retention (see recent), so it never
+	// serves an event that storage has removed.
 	// Defaults 100,000 and 64 MiB; RecentEvents < 0 turns it off.
 	RecentEvents int
 	RecentBytes  int
@@ -112,7 +114,7 @@ func NewHub(store *eventstore.Store, cfg Config, log *slog.Logger) *Hub {
 	}
 	return &Hub{
 		store:   store,
-		recent:  newRecent(cfg.RecentEvents, cfg.RecentBytes),
+		recent:  newRecent(cfg.RecentEvents, cfg.RecentBytes, store.Config()),
 		cfg:     cfg,
 		log:     log,
 		ready:   make(chan struct{}),
@@ -210,6 +212,9 @@ func (h *Hub) watch(ctx context.Context, restart context.CancelFunc) {
 		sctx, cancel := context.WithTimeout(ctx, stallCheck)
 		st, err := h.store.State(sctx)
 		cancel()
+		if err == nil {
+			h.recent.retain(st.FirstSeq) // what age and bytes removed meanwhile
+		}
 		if err == nil && head == prev && st.LastSeq > head {
 			h.log.Warn("live tail stalled; restarting it", "after", head, "stream_last", st.LastSeq)
 			restart()

@@ -575,6 +575,9 @@ func (r *run) read(ctx context.Context, head uint64) error {
 	defer func() { r.hub.cfg.Observer.Replayed(n) }()
 	q := eventstore.Query{Topics: r.req.Topics, Types: r.req.Types}
 	s := r.newSifter()
+	if err := r.hub.recent.sync(ctx, r.hub.store, r.last); err != nil {
+		return err
+	}
 	var buf []*eventstore.Event
 	for r.last < head {
 		var ok bool
