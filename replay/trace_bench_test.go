@@ -90,4 +90,3 @@ func BenchmarkFanoutTracing(b *testing.B) {
 		})
 	}
 }
-
