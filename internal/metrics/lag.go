@@ -207,16 +207,6 @@ func (m *Metrics) WatchStream(h *replay.Hub, probe Probe) {
 // responses.
 var cursorCodes = map[string]bool{"CURSOR_NOT_FOUND": true, "CURSOR_EXPIRED": true}
 
-// CursorError counts a cursor error with code (its extensions.code) for
-// the operation running in ctx: for errors that reach a client without
-// going through gqlgen's responses, which the metrics extension counts by
-// itself. Without metrics in ctx it does nothing.
-func CursorError(ctx context.Context, code string) {
-	if m, ok := ctx.Value(metricsKey{}).(*Metrics); ok {
-		m.CursorError(code)
-	}
-}
-
 // CursorError counts a cursor error with code. A code that is not a code
 // (more than 40 bytes, or other than A-Z and _) counts as "OTHER".
 func (m *Metrics) CursorError(code string) {
@@ -237,5 +227,3 @@ func isCode(s string) bool {
 	}
 	return true
 }
-
-type metricsKey struct{}

@@ -369,7 +369,6 @@ func (e extension) InterceptOperation(ctx context.Context, next graphql.Operatio
 	if oc == nil || oc.Operation == nil {
 		return next(ctx)
 	}
-	ctx = context.WithValue(ctx, metricsKey{}, e.m)
 	switch oc.Operation.Operation {
 	case ast.Subscription:
 		proto, _ := ctx.Value(protocolKey{}).(string)
