@@ -1,13 +1,14 @@
 // Command rewind-pprof is Rewind's server as server.New builds it for
 // cmd/server (embedded JetStream in DATA_DIR with NATS_SYNC, default store,
 // hub and HTTP surface, metrics at /metrics), plus net/http/pprof on PPROF_ADDR (loopback only),
-// for profiling under rewind-bench's load. It is a bench tool, not a way to
+// for profiling under rewind-bench's load, and typed events from SCHEMA. It is a bench tool, not a way to
 // run Rewind.
 package main
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
@@ -21,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/internal/metrics"
 	"github.com/rewind-dev/rewind/internal/natsflag"
 	"github.com/rewind-dev/rewind/natsembed"
@@ -66,6 +68,13 @@ func run(log *slog.Logger) error {
 	}
 	if cfg.Connections.PerAddress, err = envInt("MAX_CONNECTIONS_PER_ADDRESS", 0); err != nil {
 		return err
+	}
+	// SCHEMA declares typed events, as cmd/server's: the typed fan-out
+	// subscribes to them.
+	if file := os.Getenv("SCHEMA"); file != "" {
+		if cfg.Events, err = eventschema.Load(file); err != nil {
+			return fmt.Errorf("SCHEMA: %w", err)
+		}
 	}
 	srv, err := server.New(cfg)
 	if err != nil {
