@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rewind-dev/rewind/eventstore"
@@ -85,12 +86,27 @@ func (s *subscription) Delivered(ev *eventstore.Event, replayed bool, now time.T
 	if replayed {
 		o = s.replayed
 	}
-	d := max(now.Sub(ev.Time()), 0).Seconds()
+	// From the id, not ev.Time(), whose receiver would copy the event
+	// into this frame.
+	d := max(now.Sub(ulid.Time(ev.ID.Time())), 0).Seconds()
 	if ev.Trace.IsSampled() {
-		if eo, ok := o.(prometheus.ExemplarObserver); ok {
-			eo.ObserveWithExemplar(d, prometheus.Labels{"trace_id": ev.Trace.TraceID().String()})
-			return
-		}
+		observeSampled(o, d, ev)
+		return
+	}
+	o.Observe(d)
+}
+
+// observeSampled observes d with ev's trace id as an exemplar. It is a
+// function of its own, never inlined, so that Delivered's frame stays
+// small: deliveries run on short-lived goroutines (a WebSocket's drains),
+// and a larger frame made each one grow its stack, some 8% of the
+// server's CPU in a fan-out.
+//
+//go:noinline
+func observeSampled(o prometheus.Observer, d float64, ev *eventstore.Event) {
+	if eo, ok := o.(prometheus.ExemplarObserver); ok {
+		eo.ObserveWithExemplar(d, prometheus.Labels{"trace_id": ev.Trace.TraceID().String()})
+		return
 	}
 	o.Observe(d)
 }
