@@ -11,6 +11,7 @@ import (
 // slot is where a subscription resolver attaches its transport.Stream: the
 // transport.StreamSink this transport offers each subscription.
 type slot struct {
+	workers *workers // runs the drains
 	mu      sync.Mutex
 	stream  transport.Stream
 	drain   func() // set once the transport drives the stream
@@ -45,7 +46,7 @@ func (s *slot) Wake() {
 	s.running = true
 	drain := s.drain
 	s.mu.Unlock()
-	go drain()
+	s.workers.run(drain)
 }
 
 // drive starts the transport's side: drain runs on each wake, one at a
@@ -59,7 +60,7 @@ func (s *slot) drive(drain func()) {
 	}
 	s.mu.Unlock()
 	if start {
-		go drain()
+		s.workers.run(drain)
 	}
 }
 
@@ -80,7 +81,7 @@ func (s *slot) again() bool {
 // time its slot is woken, until the stream ends; finish then releases the
 // operation. opCtx ends when the client or the connection stops it.
 //
-// Drains run on goroutines of their own (see slot.Wake), so each recovers
+// Drains run on the transport's workers (see workers), so each recovers
 // what panics in it. A panic in the stream's Drain (rendering a result)
 // ends this subscription with an INTERNAL_SERVER_ERROR error, and the
 // connection goes on: the results before it went out whole. A panic

@@ -13,7 +13,7 @@ import (
 // at a time and a drain starts after the last wake, so nothing waiting is
 // left behind; wakes before the transport drives the slot are kept.
 func TestSlotLosesNoWake(t *testing.T) {
-	var s slot
+	s := slot{workers: newWorkers()}
 	var produced, seen atomic.Int64
 	var running, overlap atomic.Int32
 	produced.Add(1)
@@ -52,7 +52,7 @@ func TestSlotLosesNoWake(t *testing.T) {
 // TestSlotKeepsWakeBeforeDrive: events that arrive while the resolver is
 // still returning are drained once the transport takes over.
 func TestSlotKeepsWakeBeforeDrive(t *testing.T) {
-	var s slot
+	s := slot{workers: newWorkers()}
 	s.Wake()
 	ran := make(chan struct{}, 1)
 	s.drive(func() {

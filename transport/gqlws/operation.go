@@ -207,7 +207,7 @@ func (c *conn) execute(ctx context.Context, id string, payload json.RawMessage, 
 	var d transport.Delivery = sink
 	var sl *slot
 	if rc.Operation != nil && rc.Operation.Operation == "subscription" {
-		sl = &slot{}
+		sl = &slot{workers: c.t.drains}
 		d = subscription{sink, sl, opCtx}
 	}
 	ctx = transport.With(graphql.WithOperationContext(ctx, rc), d)

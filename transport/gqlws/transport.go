@@ -106,6 +106,7 @@ type Transport struct {
 	corks    sync.Pool // *[]byte: batches of frames being gathered (corkConn)
 	reads    sync.Pool // *bufio.Reader: read buffers lent while a message is read (conn.lend)
 	frames   sync.Pool // *[]byte: a result's message while a stream is drained
+	drains   *workers  // run natively served streams' drains
 
 	// polling reports readable sockets (see poll_linux.go): started with
 	// the first connection it watches, stopped after the last.
@@ -132,6 +133,7 @@ func New(cfg Config) *Transport {
 	t := &Transport{
 		cfg:     cfg,
 		servers: map[*http.Server]*served{},
+		drains:  newWorkers(),
 		corks: sync.Pool{New: func() any {
 			b := make([]byte, 0, 16<<10)
 			return &b
