@@ -1,0 +1,284 @@
+package workload
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Workload 8's part of BENCHMARKS.md. Like workload 7 it runs beside the
+// suite, so its section is spliced into the report report.Write makes.
+
+// clusterHeading starts workload 8's section.
+const clusterHeading = "## 8. "
+
+// Section is workload 8's section of the report.
+func (r *ClusterResult) Section() string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	c := r.Config
+	w("%sBeyond one instance: two Rewind instances on a three-node NATS cluster\n\n", clusterHeading)
+	w("Measured on %s UTC in %.0f s (servers built from %s; load average %s before, %s after); the measured point behind the capacity model, [docs/capacity.md](docs/capacity.md). ",
+		r.Started.Format("2006-01-02 15:04"), r.Took, r.Source, r.LoadBefore, r.LoadAfter)
+	w("Three nats-server processes on 127.0.0.1 form one JetStream cluster (`sync_interval: %s` on each, as Rewind's embedded default); ", r.FSync)
+	w("Rewind's stream has %d replicas (`REPLICAS=%d`), and each Rewind instance is `cmd/server` with `NATS_URL` listing the three nodes. The modes, one after another in this run:\n\n", clusterReplicas, clusterReplicas)
+	w("- **%s**: one instance on the cluster, every subscriber on it.\n", ClusterOne)
+	w("- **%s**: two instances on the cluster; the subscribers split evenly between them (a and b), the publisher on a. Each instance tails the whole stream with its own ordered consumer, so b receives every event from NATS, not from a.\n", ClusterTwo)
+	w("- **%s**: one instance on its embedded single-node JetStream, as workload 1 runs it.\n\n", ClusterEmbedded)
+	w("Each mode starts on an empty stream (the cluster's is deleted between modes). %d subscribers in all, one WebSocket connection and one live `events` subscription each, on one topic, ", c.Subscribers)
+	w("so every event is delivered %d times; the publisher sends `publish` mutations to instance a over HTTP (up to %d in flight) at %.0f events/s, then %.0fx that per step of %s, ", c.Subscribers, c.Publishers, c.StartRate, c.Factor, c.StepTime)
+	w("with workload 1's pass rule (p99 at most %s, nothing lost or repeated, the rate kept; a failed step is tried once more). ", c.MaxP99)
+	w("**Tail lag** is, per event, the time instance b's probe subscription received it minus instance a's (negative: b first). ")
+	w("Then **publish**: %d clients send `publish` mutations back to back to instance a for %s on a topic nobody subscribes to: a's CPU per event is a publish plus its tail, b's is its tail alone, and each nats-server's is its share of storing and replicating the event and feeding the tails.\n\n", c.PublishClients, c.PublishTime)
+	w("> **How the machine bounds this.** All of it runs on the same 2 cores, shared with other work (the load average above): in %s, two Rewind instances, three nats-servers and the harness (its WebSocket clients and publisher) compete for them. ", ClusterTwo)
+	w("So the rates here are the machine's, not Rewind's or NATS's: a second instance cannot add capacity when there is no second machine to put it on, and every replica's fsync goes to the same disk. ")
+	w("What sharing disturbs least is CPU time per delivery and per event, which the capacity model uses; rates and latencies are for comparing the modes with each other in this one run.\n\n")
+	for _, e := range r.Errors {
+		w("Error: %s\n\n", oneLineText(e))
+	}
+
+	w("Fastest passing step of each mode:\n\n")
+	w("| mode | stream | leader | events/s | deliveries/s | per instance | p50 ms | p99 ms | Rewind CPU µs per delivery | NATS CPU µs per event (leader / others) | tail lag b-a p50 / p99 ms | harness CPU | next step stopped by |\n")
+	w("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, run := range r.Runs {
+		if run.Err != "" {
+			w("| %s | R%d | %s | error: %s ||||||||||\n", run.Mode, run.Replicas, dash(run.Leader), oneLineText(run.Err))
+			continue
+		}
+		s := run.BestStep()
+		if s == nil {
+			why := "no step run"
+			if len(run.Steps) > 0 {
+				why = "first step failed: " + run.Steps[0].Why
+			}
+			w("| %s | R%d | %s | %s ||||||||||\n", run.Mode, run.Replicas, dash(run.Leader), oneLineText(why))
+			continue
+		}
+		stop := "(last step)"
+		if run.Best+1 < len(run.Steps) {
+			stop = run.Steps[run.Best+1].Why
+		}
+		w("| %s | R%d | %s | %.0f | %.0f | %s | %.1f | %.1f | %s | %s | %s | %.0f%% | %s |\n", run.Mode, run.Replicas, dash(run.Leader),
+			s.PublishRate, s.DeliveriesPerSec, perInstanceRates(s), s.Latency.P50, s.Latency.P99, cpuPerDelivery(s),
+			nodesPerEvent(s.Nodes, s.Published), lagText(s.TailLag), s.HarnessCPU, oneLineText(stop))
+	}
+	w("\n")
+
+	if rate, ok := r.commonRate(); ok {
+		w("At the same load, the fastest step every mode passed (%.0f events/s asked, %.0f deliveries/s): CPU per delivery, which the model uses.\n\n", rate, rate*float64(c.Subscribers))
+		w("| mode | deliveries/s | p50 ms | p99 ms | Rewind CPU µs per delivery, each instance | all instances | NATS CPU µs per event, each node | all nodes |\n|---|---|---|---|---|---|---|---|\n")
+		for _, run := range r.Runs {
+			s := run.StepAt(rate)
+			if s == nil {
+				continue
+			}
+			w("| %s | %.0f | %.1f | %.1f | %s | %.1f | %s | %s |\n", run.Mode, s.DeliveriesPerSec, s.Latency.P50, s.Latency.P99,
+				cpuPerDelivery(s), perItem(s.RewindCPU(), s.Delivered()), nodesEach(s.Nodes, s.Published), nodesAll(s.Nodes, s.Published))
+		}
+		w("\n")
+	}
+
+	w("Publish, %d clients back to back on instance a, nobody subscribed:\n\n", c.PublishClients)
+	w("| mode | events/s | p50 ms | p99 ms | instance a CPU µs per event (publish + tail) | instance b CPU µs per event (tail only) | NATS CPU µs per event, each node | all nodes | harness CPU |\n|---|---|---|---|---|---|---|---|---|\n")
+	for _, run := range r.Runs {
+		p := run.Publish
+		if p == nil {
+			continue
+		}
+		if p.Err != "" {
+			w("| %s | error: %s ||||||||\n", run.Mode, oneLineText(p.Err))
+			continue
+		}
+		a, b := "", ""
+		if len(p.Instances) > 0 {
+			a = fmt.Sprintf("%.1f", p.Instances[0].Server.PerItem(p.Published))
+		}
+		if len(p.Instances) > 1 {
+			b = fmt.Sprintf("%.1f", p.Instances[1].Server.PerItem(p.Published))
+		}
+		w("| %s | %.0f | %.2f | %.2f | %s | %s | %s | %s | %.0f%% |\n", run.Mode, p.Rate, p.Latency.P50, p.Latency.P99, a, b,
+			nodesEach(p.Nodes, p.Published), nodesAll(p.Nodes, p.Published), p.HarnessCPU)
+	}
+	w("\n")
+	r.derived(w)
+
+	w("<details><summary>Every step</summary>\n\n")
+	w("| mode | events/s asked | events/s | instance | subscribers | deliveries/s | p50 ms | p99 ms | missing | duplicates | CPU | µs per delivery | RSS | result |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, run := range r.Runs {
+		for _, s := range run.Steps {
+			res := "ok"
+			if !s.Pass {
+				res = oneLineText(s.Why)
+			}
+			for _, in := range s.Instances {
+				w("| %s | %.0f | %.0f | %s | %d | %.0f | %.1f | %.1f | %d | %d | %.0f%% | %.1f | %s | %s |\n", run.Mode, s.Rate, s.PublishRate, in.Name, in.Subscribers,
+					in.DeliveriesPerSec, in.Latency.P50, in.Latency.P99, in.Missing, in.Duplicates, in.Server.CPUPercent, in.Server.PerItem(in.Delivered),
+					mibText(in.Server.RSS), res)
+			}
+		}
+	}
+	w("\n</details>\n\nRaw results: [docs/bench/cluster.json](docs/bench/cluster.json).\n\n")
+	return b.String()
+}
+
+// derived states the figures docs/capacity.md takes from this run.
+func (r *ClusterResult) derived(w func(string, ...any)) {
+	one, two := r.Run(ClusterOne), r.Run(ClusterTwo)
+	if one == nil || two == nil || one.Publish == nil || two.Publish == nil || one.Publish.Err != "" || two.Publish.Err != "" {
+		return
+	}
+	p1, p2 := one.Publish, two.Publish
+	w("For the capacity model, from this run:\n\n")
+	tail := 0.0
+	if len(p2.Instances) > 1 {
+		tail = p2.Instances[1].Server.PerItem(p2.Published)
+		w("- **Tail, per event per instance**: %.1f µs of CPU (instance b in %s's publish run, which only tails).\n", tail, ClusterTwo)
+	}
+	w("- **Publish, per event** on the instance that takes it (its own tail included): %.1f µs (%s), %.1f µs (%s).\n",
+		p1.Instances[0].Server.PerItem(p1.Published), ClusterOne, p2.Instances[0].Server.PerItem(p2.Published), ClusterTwo)
+	n1, n2 := nodesCPU(p1.Nodes)*1e6/float64(max(1, p1.Published)), nodesCPU(p2.Nodes)*1e6/float64(max(1, p2.Published))
+	w("- **NATS, per event published, R%d, all nodes together**: %.1f µs with one tail, %.1f µs with two (%+.1f µs for the second tail).\n", clusterReplicas, n1, n2, n2-n1)
+	if rate, ok := r.commonRate(); ok {
+		s1, s2 := one.StepAt(rate), two.StepAt(rate)
+		if s1 != nil && s2 != nil {
+			w("- **Rewind CPU per delivery** at %.0f events/s x %d subscribers: %.1f µs on one instance, %.1f µs over two (each serving half the subscribers, each tailing every event).\n",
+				rate, r.Config.Subscribers, perItem(s1.RewindCPU(), s1.Delivered()), perItem(s2.RewindCPU(), s2.Delivered()))
+		}
+	}
+	if s := two.BestStep(); s != nil && len(s.Instances) > 1 && tail > 0 {
+		// Instance b neither publishes nor serves the publisher: its CPU is
+		// its tail and its deliveries.
+		b := s.Instances[1]
+		net := (b.Server.CPUSeconds*1e6 - tail*float64(s.Published)) / float64(max(1, b.Delivered))
+		w("- **Delivery, net of the tail**, instance b at %.0f events/s x %d subscribers: %.1f µs per delivery (%.1f µs gross, less %.1f µs per event for its tail).\n",
+			s.PublishRate, b.Subscribers, net, b.Server.PerItem(b.Delivered), tail)
+	}
+	if s := two.BestStep(); s != nil && s.TailLag != nil && s.TailLag.Events > 0 {
+		w("- **Tail lag** between the instances at %.0f events/s: p50 %.1f ms, p99 %.1f ms (over %d events).\n", s.PublishRate, s.TailLag.P50, s.TailLag.P99, s.TailLag.Events)
+	}
+	w("\n")
+}
+
+// commonRate is the fastest rate every mode passed.
+func (r *ClusterResult) commonRate() (float64, bool) {
+	var best float64
+	found := false
+	if len(r.Runs) == 0 {
+		return 0, false
+	}
+	for _, s := range r.Runs[0].Steps {
+		if !s.Pass {
+			continue
+		}
+		all := true
+		for i := range r.Runs[1:] {
+			if r.Runs[1+i].StepAt(s.Rate) == nil {
+				all = false
+			}
+		}
+		if all && s.Rate > best {
+			best, found = s.Rate, true
+		}
+	}
+	return best, found
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func mibText(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+
+func perInstanceRates(s *ClusterStep) string {
+	var parts []string
+	for _, in := range s.Instances {
+		parts = append(parts, fmt.Sprintf("%s %.0f", in.Name, in.DeliveriesPerSec))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func cpuPerDelivery(s *ClusterStep) string {
+	var parts []string
+	for _, in := range s.Instances {
+		parts = append(parts, fmt.Sprintf("%s %.1f", in.Name, in.Server.PerItem(in.Delivered)))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func lagText(l *Lag) string {
+	if l == nil || l.Events == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f / %.1f", l.P50, l.P99)
+}
+
+// nodesPerEvent is the leader's CPU per event and the other nodes'.
+func nodesPerEvent(nodes []NodeUsage, events int64) string {
+	if len(nodes) == 0 {
+		return "(embedded)"
+	}
+	var lead string
+	var others []string
+	for _, n := range nodes {
+		v := fmt.Sprintf("%.1f", n.Usage.PerItem(events))
+		if n.Leader {
+			lead = v
+		} else {
+			others = append(others, v)
+		}
+	}
+	return dash(lead) + " / " + strings.Join(others, ", ")
+}
+
+func nodesEach(nodes []NodeUsage, events int64) string {
+	if len(nodes) == 0 {
+		return "(embedded)"
+	}
+	var parts []string
+	for _, n := range nodes {
+		name := n.Name
+		if n.Leader {
+			name += " (leader)"
+		}
+		parts = append(parts, fmt.Sprintf("%s %.1f", name, n.Usage.PerItem(events)))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func nodesAll(nodes []NodeUsage, events int64) string {
+	if len(nodes) == 0 {
+		return "(in Rewind's)"
+	}
+	return fmt.Sprintf("%.1f", nodesCPU(nodes)*1e6/float64(max(1, events)))
+}
+
+func nodesCPU(nodes []NodeUsage) float64 {
+	var c float64
+	for _, n := range nodes {
+		c += n.Usage.CPUSeconds
+	}
+	return c
+}
+
+// Splice puts r's section into a report written by report.Write: in place
+// of an earlier section 8, or else before the link to the raw results.
+func (r *ClusterResult) Splice(md string) string {
+	if r == nil {
+		return md
+	}
+	if i := strings.Index(md, clusterHeading); i >= 0 && (i == 0 || md[i-1] == '\n') {
+		end := len(md)
+		if j := strings.Index(md[i+len(clusterHeading):], "\n## "); j >= 0 {
+			end = i + len(clusterHeading) + j + 1
+		} else if j := strings.Index(md[i:], "\nRaw results of this run"); j >= 0 {
+			end = i + j + 1
+		}
+		return md[:i] + r.Section() + md[end:]
+	}
+	if i := strings.Index(md, "Raw results of this run"); i >= 0 {
+		return md[:i] + r.Section() + md[i:]
+	}
+	return md + "\n" + r.Section()
+}
