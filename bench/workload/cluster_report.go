@@ -2,6 +2,7 @@ package workload
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -26,7 +27,7 @@ func (r *ClusterResult) Section() string {
 	w("- **%s**: one instance on its embedded single-node JetStream, as workload 1 runs it.\n\n", ClusterEmbedded)
 	w("Each mode starts on an empty stream (the cluster's is deleted between modes). %d subscribers in all, one WebSocket connection and one live `events` subscription each, on one topic, ", c.Subscribers)
 	w("so every event is delivered %d times; the publisher sends `publish` mutations to instance a over HTTP (up to %d in flight) at %.0f events/s, then %.0fx that per step of %s, ", c.Subscribers, c.Publishers, c.StartRate, c.Factor, c.StepTime)
-	w("with workload 1's pass rule (p99 at most %s, nothing lost or repeated, the rate kept; a failed step is tried once more). ", c.MaxP99)
+	w("with workload 1's pass rule (p99 at most %s, nothing lost or repeated, the rate kept). Every mode runs the same rates, passed or not, so that CPU per delivery compares at equal load; a mode's ramp ends where it is saturated (p99 over %s, or publishing below 90%% of the rate) or at most after %d steps. ", c.MaxP99, c.Saturated, c.Steps)
 	w("**Tail lag** is, per event, the time instance b's probe subscription received it minus instance a's (negative: b first). ")
 	w("Then **publish**: %d clients send `publish` mutations back to back to instance a for %s on a topic nobody subscribes to: a's CPU per event is a publish plus its tail, b's is its tail alone, and each nats-server's is its share of storing and replicating the event and feeding the tails.\n\n", c.PublishClients, c.PublishTime)
 	w("> **How the machine bounds this.** All of it runs on the same 2 cores, shared with other work (the load average above): in %s, two Rewind instances, three nats-servers and the harness (its WebSocket clients and publisher) compete for them. ", ClusterTwo)
@@ -63,19 +64,43 @@ func (r *ClusterResult) Section() string {
 	}
 	w("\n")
 
-	if rate, ok := r.commonRate(); ok {
-		w("At the same load, the fastest step every mode passed (%.0f events/s asked, %.0f deliveries/s): CPU per delivery, which the model uses.\n\n", rate, rate*float64(c.Subscribers))
-		w("| mode | deliveries/s | p50 ms | p99 ms | Rewind CPU µs per delivery, each instance | all instances | NATS CPU µs per event, each node | all nodes |\n|---|---|---|---|---|---|---|---|\n")
+	if rates := r.sharedRates(); len(rates) > 0 {
+		w("At each rate every mode ran (whether its step passed or not): Rewind's CPU per delivery, all instances together (the figure the model uses), NATS's CPU per event published, all nodes together, and p99 latency.\n\n")
+		w("| events/s asked | deliveries/s asked |")
 		for _, run := range r.Runs {
-			s := run.StepAt(rate)
-			if s == nil {
-				continue
+			w(" %s: Rewind µs per delivery / NATS µs per event / p99 ms |", run.Mode)
+		}
+		w("\n|---|---|%s\n", strings.Repeat("---|", len(r.Runs)))
+		for _, rate := range rates {
+			w("| %.0f | %.0f |", rate, rate*float64(c.Subscribers))
+			for _, run := range r.Runs {
+				s := run.StepAt(rate)
+				w(" %.1f / %s / %.0f |", perItem(s.RewindCPU(), s.Delivered()), nodesAll(s.Nodes, s.Published), s.Latency.P99)
 			}
-			w("| %s | %.0f | %.1f | %.1f | %s | %.1f | %s | %s |\n", run.Mode, s.DeliveriesPerSec, s.Latency.P50, s.Latency.P99,
-				cpuPerDelivery(s), perItem(s.RewindCPU(), s.Delivered()), nodesEach(s.Nodes, s.Published), nodesAll(s.Nodes, s.Published))
+			w("\n")
 		}
 		w("\n")
 	}
+
+	w("Idle, for %s before each ramp (subscribers connected, nothing published): the floor under the per-event figures of slow steps, where the nodes' Raft heartbeats weigh on NATS's CPU per event.\n\n", c.IdleTime)
+	w("| mode | Rewind CPU, each instance | NATS CPU, each node |\n|---|---|---|\n")
+	for _, run := range r.Runs {
+		if run.Idle == nil {
+			continue
+		}
+		var rw, nt []string
+		for _, in := range run.Idle.Instances {
+			rw = append(rw, fmt.Sprintf("%s %.1f%%", in.Name, in.Server.CPUPercent))
+		}
+		for _, n := range run.Idle.Nodes {
+			nt = append(nt, fmt.Sprintf("%s %.1f%%", n.Name, n.Usage.CPUPercent))
+		}
+		if len(nt) == 0 {
+			nt = []string{"(embedded)"}
+		}
+		w("| %s | %s | %s |\n", run.Mode, strings.Join(rw, ", "), strings.Join(nt, ", "))
+	}
+	w("\n")
 
 	w("Publish, %d clients back to back on instance a, nobody subscribed:\n\n", c.PublishClients)
 	w("| mode | events/s | p50 ms | p99 ms | instance a CPU µs per event (publish + tail) | instance b CPU µs per event (tail only) | NATS CPU µs per event, each node | all nodes | harness CPU |\n|---|---|---|---|---|---|---|---|---|\n")
@@ -137,9 +162,9 @@ func (r *ClusterResult) derived(w func(string, ...any)) {
 		p1.Instances[0].Server.PerItem(p1.Published), ClusterOne, p2.Instances[0].Server.PerItem(p2.Published), ClusterTwo)
 	n1, n2 := nodesCPU(p1.Nodes)*1e6/float64(max(1, p1.Published)), nodesCPU(p2.Nodes)*1e6/float64(max(1, p2.Published))
 	w("- **NATS, per event published, R%d, all nodes together**: %.1f µs with one tail, %.1f µs with two (%+.1f µs for the second tail).\n", clusterReplicas, n1, n2, n2-n1)
-	if rate, ok := r.commonRate(); ok {
-		s1, s2 := one.StepAt(rate), two.StepAt(rate)
-		if s1 != nil && s2 != nil {
+	if rates := r.sharedRates(); len(rates) > 0 {
+		rate := rates[len(rates)-1]
+		if s1, s2 := one.StepAt(rate), two.StepAt(rate); s1 != nil && s2 != nil {
 			w("- **Rewind CPU per delivery** at %.0f events/s x %d subscribers: %.1f µs on one instance, %.1f µs over two (each serving half the subscribers, each tailing every event).\n",
 				rate, r.Config.Subscribers, perItem(s1.RewindCPU(), s1.Delivered()), perItem(s2.RewindCPU(), s2.Delivered()))
 		}
@@ -158,28 +183,22 @@ func (r *ClusterResult) derived(w func(string, ...any)) {
 	w("\n")
 }
 
-// commonRate is the fastest rate every mode passed.
-func (r *ClusterResult) commonRate() (float64, bool) {
-	var best float64
-	found := false
+// sharedRates are the fan-out rates every mode ran, in order.
+func (r *ClusterResult) sharedRates() []float64 {
 	if len(r.Runs) == 0 {
-		return 0, false
+		return nil
 	}
+	var out []float64
 	for _, s := range r.Runs[0].Steps {
-		if !s.Pass {
-			continue
+		all := !slices.Contains(out, s.Rate)
+		for i := range r.Runs {
+			all = all && r.Runs[i].StepAt(s.Rate) != nil
 		}
-		all := true
-		for i := range r.Runs[1:] {
-			if r.Runs[1+i].StepAt(s.Rate) == nil {
-				all = false
-			}
-		}
-		if all && s.Rate > best {
-			best, found = s.Rate, true
+		if all {
+			out = append(out, s.Rate)
 		}
 	}
-	return best, found
+	return out
 }
 
 func dash(s string) string {

@@ -459,6 +459,9 @@ func (e *Env) machine() Machine {
 	return m
 }
 
+// LoadAverage is the machine's load averages over 1, 5 and 15 minutes.
+func LoadAverage() string { return loadavg() }
+
 func loadavg() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {

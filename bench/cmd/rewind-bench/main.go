@@ -112,6 +112,8 @@ func run() error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("stopped: %w", ctx.Err())
 	}
+	// The run's time and load include the workloads run beside the suite.
+	res.Took, res.Machine.LoadAfter = time.Since(res.Started).Seconds(), workload.LoadAverage()
 
 	chartDir := *charts
 	if !filepath.IsAbs(chartDir) {
