@@ -2,6 +2,7 @@ package proc
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -150,6 +151,74 @@ func (n *NATSNode) waitHealthy(ctx context.Context) error {
 		case <-time.After(100 * time.Millisecond): // polling an HTTP endpoint
 		}
 	}
+}
+
+// Traffic is the bytes a node has sent and received over its open client
+// connections (Rewind's) and over its routes to the other nodes, from its
+// monitoring endpoints.
+type Traffic struct {
+	ClientOut int64 `json:"client_out"`
+	ClientIn  int64 `json:"client_in"`
+	RouteOut  int64 `json:"route_out"`
+	RouteIn   int64 `json:"route_in"`
+}
+
+// Sub is t less an earlier reading.
+func (t Traffic) Sub(before Traffic) Traffic {
+	return Traffic{ClientOut: t.ClientOut - before.ClientOut, ClientIn: t.ClientIn - before.ClientIn,
+		RouteOut: t.RouteOut - before.RouteOut, RouteIn: t.RouteIn - before.RouteIn}
+}
+
+// Traffic reads the node's /connz and /routez.
+func (n *NATSNode) Traffic(ctx context.Context) (Traffic, error) {
+	type counts struct {
+		In  int64 `json:"in_bytes"`
+		Out int64 `json:"out_bytes"`
+	}
+	var connz struct {
+		Conns []counts `json:"connections"`
+	}
+	var routez struct {
+		Routes []counts `json:"routes"`
+	}
+	var t Traffic
+	if err := n.monitor(ctx, "/connz?limit=100000", &connz); err != nil {
+		return t, err
+	}
+	if err := n.monitor(ctx, "/routez", &routez); err != nil {
+		return t, err
+	}
+	for _, c := range connz.Conns {
+		t.ClientOut += c.Out
+		t.ClientIn += c.In
+	}
+	for _, r := range routez.Routes {
+		t.RouteOut += r.Out
+		t.RouteIn += r.In
+	}
+	return t, nil
+}
+
+// monitor GETs a monitoring endpoint's JSON into v.
+func (n *NATSNode) monitor(ctx context.Context, path string, v any) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", n.MonitorPort, path), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("nats %s %s: %w", n.Name, path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("nats %s %s: HTTP %s", n.Name, path, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("nats %s %s: %w", n.Name, path, err)
+	}
+	return nil
 }
 
 // URL is the node's client URL.

@@ -157,7 +157,13 @@ type ClusterPublish struct {
 	Instances  []ClusterInstance `json:"instances"`
 	Nodes      []NodeUsage       `json:"nodes,omitempty"`
 	HarnessCPU float64           `json:"harness_cpu_percent"`
-	Err        string            `json:"error,omitempty"`
+	// Traffic is what the NATS nodes together sent and received over the
+	// run: to Rewind's connections (every instance's tail, and
+	// acknowledgements) and between themselves (replication).
+	Traffic *proc.Traffic `json:"traffic,omitempty"`
+	// DataBytes is the size of each event's data.
+	DataBytes int    `json:"data_bytes,omitempty"`
+	Err       string `json:"error,omitempty"`
 }
 
 // ClusterRun is one mode's fan-out ramp and publish run.
@@ -374,7 +380,7 @@ func (e *Env) clusterRun(ctx context.Context, cfg ClusterConfig, cl *proc.NATSCl
 		}
 		run.Leader = leader
 		for _, n := range cl.Nodes {
-			nodes = append(nodes, nodeMeter{name: n.Name, pid: n.PID(), leader: n.Name == leader})
+			nodes = append(nodes, nodeMeter{node: n, leader: n.Name == leader})
 		}
 		e.logf("cluster %s: stream %s R%d led by %s", run.Mode, eventstore.DefaultStream, clusterReplicas, leader)
 	}
@@ -511,8 +517,7 @@ func clusterWarmUp(ctx context.Context, pub *publisher, pools []*pool, probes []
 
 // nodeMeter measures one nats-server.
 type nodeMeter struct {
-	name   string
-	pid    int
+	node   *proc.NATSNode
 	leader bool
 	m      *meter
 }
@@ -520,7 +525,7 @@ type nodeMeter struct {
 func startNodes(nodes []nodeMeter) []nodeMeter {
 	out := slices.Clone(nodes)
 	for i := range out {
-		out[i].m = startMeter(out[i].pid)
+		out[i].m = startMeter(out[i].node.PID())
 	}
 	return out
 }
@@ -528,7 +533,7 @@ func startNodes(nodes []nodeMeter) []nodeMeter {
 func stopNodes(nodes []nodeMeter) []NodeUsage {
 	var out []NodeUsage
 	for _, n := range nodes {
-		out = append(out, NodeUsage{Name: n.name, Leader: n.leader, Usage: n.m.stop()})
+		out = append(out, NodeUsage{Name: n.node.Name, Leader: n.leader, Usage: n.m.stop()})
 	}
 	return out
 }
@@ -625,12 +630,18 @@ func (e *Env) clusterPublish(ctx context.Context, cfg ClusterConfig, insts []*pr
 	for i, s := range insts {
 		meters[i] = startMeter(s.PID())
 	}
+	before, terr := traffic(ctx, nodes)
 	nm, hm := startNodes(nodes), startMeter(0)
 	n, el, h, err := backToBack(ctx, pub, clusterPublishTopic, cfg.PublishClients, cfg.PublishTime)
 	for i := range meters {
 		r.Instances = append(r.Instances, ClusterInstance{Name: instanceName(i), Server: meters[i].stop()})
 	}
 	r.Nodes, r.HarnessCPU = stopNodes(nm), hm.stop().CPUPercent
+	if after, err := traffic(ctx, nodes); terr == nil && err == nil && len(nodes) > 0 {
+		d := after.Sub(before)
+		r.Traffic = &d
+	}
+	r.DataBytes = len(eventData(0))
 	if err != nil {
 		r.Err = err.Error()
 		return r
@@ -639,6 +650,22 @@ func (e *Env) clusterPublish(ctx context.Context, cfg ClusterConfig, insts []*pr
 	e.logf("cluster publish (%d instance(s)): %d clients, %.0f events/s, p50 %.2f ms p99 %.2f ms, instance a %.1f µs/event",
 		len(insts), r.Clients, r.Rate, r.Latency.P50, r.Latency.P99, r.Instances[0].Server.PerItem(n))
 	return r
+}
+
+// traffic is the nodes' traffic summed.
+func traffic(ctx context.Context, nodes []nodeMeter) (proc.Traffic, error) {
+	var sum proc.Traffic
+	for _, n := range nodes {
+		t, err := n.node.Traffic(ctx)
+		if err != nil {
+			return sum, err
+		}
+		sum.ClientOut += t.ClientOut
+		sum.ClientIn += t.ClientIn
+		sum.RouteOut += t.RouteOut
+		sum.RouteIn += t.RouteIn
+	}
+	return sum, nil
 }
 
 // clusterIdle measures every process for d while nothing is published.

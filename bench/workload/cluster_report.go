@@ -103,7 +103,7 @@ func (r *ClusterResult) Section() string {
 	w("\n")
 
 	w("Publish, %d clients back to back on instance a, nobody subscribed:\n\n", c.PublishClients)
-	w("| mode | events/s | p50 ms | p99 ms | instance a CPU µs per event (publish + tail) | instance b CPU µs per event (tail only) | NATS CPU µs per event, each node | all nodes | harness CPU |\n|---|---|---|---|---|---|---|---|---|\n")
+	w("| mode | events/s | p50 ms | p99 ms | instance a CPU µs per event (publish + tail) | instance b CPU µs per event (tail only) | NATS CPU µs per event, each node | all nodes | bytes from NATS to Rewind per event per instance | bytes between NATS nodes per event | harness CPU |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, run := range r.Runs {
 		p := run.Publish
 		if p == nil {
@@ -120,8 +120,13 @@ func (r *ClusterResult) Section() string {
 		if len(p.Instances) > 1 {
 			b = fmt.Sprintf("%.1f", p.Instances[1].Server.PerItem(p.Published))
 		}
-		w("| %s | %.0f | %.2f | %.2f | %s | %s | %s | %s | %.0f%% |\n", run.Mode, p.Rate, p.Latency.P50, p.Latency.P99, a, b,
-			nodesEach(p.Nodes, p.Published), nodesAll(p.Nodes, p.Published), p.HarnessCPU)
+		toRewind, between := "", ""
+		if t := p.Traffic; t != nil && p.Published > 0 {
+			toRewind = fmt.Sprintf("%.0f", float64(t.ClientOut)/float64(p.Published)/float64(len(p.Instances)))
+			between = fmt.Sprintf("%.0f", float64(t.RouteOut)/float64(p.Published))
+		}
+		w("| %s | %.0f | %.2f | %.2f | %s | %s | %s | %s | %s | %s | %.0f%% |\n", run.Mode, p.Rate, p.Latency.P50, p.Latency.P99, a, b,
+			nodesEach(p.Nodes, p.Published), nodesAll(p.Nodes, p.Published), toRewind, between, p.HarnessCPU)
 	}
 	w("\n")
 	r.derived(w)
@@ -161,6 +166,10 @@ func (r *ClusterResult) derived(w func(string, ...any)) {
 	w("- **Publish, per event** on the instance that takes it (its own tail included): %.1f µs (%s), %.1f µs (%s).\n",
 		p1.Instances[0].Server.PerItem(p1.Published), ClusterOne, p2.Instances[0].Server.PerItem(p2.Published), ClusterTwo)
 	n1, n2 := nodesCPU(p1.Nodes)*1e6/float64(max(1, p1.Published)), nodesCPU(p2.Nodes)*1e6/float64(max(1, p2.Published))
+	if t := p2.Traffic; t != nil && p2.Published > 0 {
+		w("- **Network, per event of %d bytes of data**: %.0f bytes from NATS to each instance (its tail; the publishing instance also gets acknowledgements), %.0f bytes between the NATS nodes (replication to two followers, and the Raft traffic).\n",
+			p2.DataBytes, float64(t.ClientOut)/float64(p2.Published)/float64(len(p2.Instances)), float64(t.RouteOut)/float64(p2.Published))
+	}
 	w("- **NATS, per event published, R%d, all nodes together**: %.1f µs with one tail, %.1f µs with two (%+.1f µs for the second tail).\n", clusterReplicas, n1, n2, n2-n1)
 	if rates := r.sharedRates(); len(rates) > 0 {
 		rate := rates[len(rates)-1]
