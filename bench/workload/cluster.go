@@ -174,6 +174,11 @@ type ClusterRun struct {
 	Leader    string        `json:"leader,omitempty"` // the stream's leader node
 	Steps     []ClusterStep `json:"steps"`
 	Best      int           `json:"best"` // the last (fastest) passing step, -1 if none
+	// Connect is each instance from the first connection until every
+	// subscription had received an event: what opening a WebSocket,
+	// graphql-transport-ws's handshake and a live subscription cost
+	// (with the warm-up's few events).
+	Connect []ClusterInstance `json:"connect,omitempty"`
 	// Idle is every process over IdleTime with the subscribers connected
 	// and nothing published: the floor (keep-alives, Raft heartbeats) under
 	// the per-event figures of the slow steps.
@@ -399,6 +404,10 @@ func (e *Env) clusterRun(ctx context.Context, cfg ClusterConfig, cl *proc.NATSCl
 			}
 		}
 	}()
+	connect := make([]*meter, len(insts))
+	for i, s := range insts {
+		connect[i] = startMeter(s.PID())
+	}
 	for i, s := range insts {
 		var err error
 		if probes[i], err = openProbe(ctx, e.Dialer, s.URL, clusterTopic); err != nil {
@@ -416,6 +425,9 @@ func (e *Env) clusterRun(ctx context.Context, cfg ClusterConfig, cl *proc.NATSCl
 	defer pub.close()
 	if err := clusterWarmUp(ctx, pub, pools, probes); err != nil {
 		return err
+	}
+	for i := range insts {
+		run.Connect = append(run.Connect, ClusterInstance{Name: instanceName(i), Subscribers: len(pools[i].conns) + 1, Server: connect[i].stop()})
 	}
 
 	idle := clusterIdle(ctx, cfg.IdleTime, insts, nodes)

@@ -82,6 +82,21 @@ func (r *ClusterResult) Section() string {
 		w("\n")
 	}
 
+	w("Connecting: each instance's CPU from its first connection until every subscription had received an event, per connection (a WebSocket upgrade, graphql-transport-ws's handshake, one live `events` subscription; the warm-up's few events included), and its RSS then.\n\n")
+	w("| mode | connections, each instance | CPU µs per connection, each instance | RSS, each instance |\n|---|---|---|---|\n")
+	for _, run := range r.Runs {
+		var n, cpu, rss []string
+		for _, in := range run.Connect {
+			n = append(n, fmt.Sprintf("%s %d", in.Name, in.Subscribers))
+			cpu = append(cpu, fmt.Sprintf("%s %.0f", in.Name, in.Server.PerItem(int64(in.Subscribers))))
+			rss = append(rss, fmt.Sprintf("%s %s", in.Name, mibText(in.Server.RSS)))
+		}
+		if len(n) > 0 {
+			w("| %s | %s | %s | %s |\n", run.Mode, strings.Join(n, ", "), strings.Join(cpu, ", "), strings.Join(rss, ", "))
+		}
+	}
+	w("\n")
+
 	w("Idle, for %s before each ramp (subscribers connected, nothing published): the floor under the per-event figures of slow steps, where the nodes' Raft heartbeats weigh on NATS's CPU per event.\n\n", c.IdleTime)
 	w("| mode | Rewind CPU, each instance | NATS CPU, each node |\n|---|---|---|\n")
 	for _, run := range r.Runs {
@@ -158,6 +173,15 @@ func (r *ClusterResult) derived(w func(string, ...any)) {
 	}
 	p1, p2 := one.Publish, two.Publish
 	w("For the capacity model, from this run:\n\n")
+	var cpu float64
+	var conns int
+	for _, in := range append(append([]ClusterInstance(nil), one.Connect...), two.Connect...) {
+		cpu += in.Server.CPUSeconds
+		conns += in.Subscribers
+	}
+	if conns > 0 {
+		w("- **Connect and subscribe**, per connection: %.0f µs of CPU (%s and %s together).\n", cpu*1e6/float64(conns), ClusterOne, ClusterTwo)
+	}
 	tail := 0.0
 	if len(p2.Instances) > 1 {
 		tail = p2.Instances[1].Server.PerItem(p2.Published)
