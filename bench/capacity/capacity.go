@@ -21,7 +21,7 @@ type Values map[string]float64
 var (
 	inputSymbols = []string{
 		"m_conn", "m_base", "m_window", "w_events", "c_del", "c_del10", "c_tail", "c_pub", "c_conn", "c_replay",
-		"n_event", "n_tail", "b_tail", "b_repl", "r_append", "r_cluster", "r_replay",
+		"n_event", "n_tail", "b_tail", "b_repl", "r_append", "r_cluster",
 	}
 	assumptionSymbols = []string{"K", "RAM", "u", "S", "env", "K_nats", "nic", "u_nats", "rho", "x", "storm", "t_out", "r_storage", "I_min"}
 )

@@ -13,7 +13,7 @@ func testValues() Values {
 	return Values{
 		"m_conn": 20, "m_base": 32, "m_window": 64, "w_events": 100_000, "c_del": 10, "c_del10": 30, "c_tail": 20,
 		"c_pub": 100, "c_conn": 100, "c_replay": 10, "n_event": 100, "n_tail": 10, "b_tail": 176, "b_repl": 200,
-		"r_append": 50_000, "r_cluster": 2_000, "r_replay": 200_000,
+		"r_append": 50_000, "r_cluster": 2_000,
 		"K": 8, "RAM": 16, "u": 0.5, "S": 1024, "env": 176, "K_nats": 8, "nic": 10, "u_nats": 0.5,
 		"rho": 6, "x": 10, "storm": 10, "t_out": 30, "r_storage": 1_000_000, "I_min": 2,
 	}

@@ -63,6 +63,10 @@ type ClusterConfig struct {
 	// instance for PublishTime, on a topic nobody subscribes to.
 	PublishClients int           `json:"publish_clients"`
 	PublishTime    time.Duration `json:"publish_time"`
+	// PacedRate is the publish run's rate, events/s, before it runs back
+	// to back: the same in every mode, well within what the machine can
+	// store, so that per-event CPU compares at equal batching.
+	PacedRate float64 `json:"paced_rate"`
 	// IdleTime measures every process before the ramp, nothing published.
 	IdleTime time.Duration `json:"idle_time"`
 	// Modes run in this order.
@@ -75,10 +79,10 @@ func ClusterSize(quick bool) ClusterConfig {
 	modes := []string{ClusterOne, ClusterTwo, ClusterEmbedded}
 	if quick {
 		return ClusterConfig{Subscribers: 20, StartRate: 50, Factor: 2, Steps: 1, StepTime: time.Second, MaxP99: 100 * time.Millisecond, Saturated: time.Second,
-			Publishers: 4, PublishClients: 8, PublishTime: time.Second, IdleTime: 500 * time.Millisecond, Modes: modes}
+			Publishers: 4, PublishClients: 8, PublishTime: time.Second, PacedRate: 200, IdleTime: 500 * time.Millisecond, Modes: modes}
 	}
 	return ClusterConfig{Subscribers: 1000, StartRate: 10, Factor: 2, Steps: 6, StepTime: 4 * time.Second, MaxP99: 100 * time.Millisecond, Saturated: time.Second,
-		Publishers: 32, PublishClients: 64, PublishTime: 5 * time.Second, IdleTime: 3 * time.Second, Modes: modes}
+		Publishers: 32, PublishClients: 64, PublishTime: 5 * time.Second, PacedRate: 1000, IdleTime: 3 * time.Second, Modes: modes}
 }
 
 // ClusterInstance is one Rewind instance's share of a step.
@@ -149,7 +153,10 @@ func (s *ClusterStep) RewindCPU() float64 {
 // topic nobody subscribes to: its CPU per event is a publish plus its
 // tail's share; the second instance's, its tail alone.
 type ClusterPublish struct {
-	Clients   int     `json:"clients"`
+	Clients int `json:"clients"`
+	// Asked is the rate asked for, events/s; 0: back to back, as fast as
+	// the clients go.
+	Asked     float64 `json:"asked,omitempty"`
 	Published int64   `json:"published"`
 	Rate      float64 `json:"rate"`
 	Latency   Latency `json:"latency"`
@@ -164,6 +171,14 @@ type ClusterPublish struct {
 	// DataBytes is the size of each event's data.
 	DataBytes int    `json:"data_bytes,omitempty"`
 	Err       string `json:"error,omitempty"`
+}
+
+// How says how the run published.
+func (p *ClusterPublish) How() string {
+	if p.Asked > 0 {
+		return fmt.Sprintf("paced at %.0f events/s", p.Asked)
+	}
+	return "back to back"
 }
 
 // ClusterRun is one mode's fan-out ramp and publish run.
@@ -182,7 +197,11 @@ type ClusterRun struct {
 	// Idle is every process over IdleTime with the subscribers connected
 	// and nothing published: the floor (keep-alives, Raft heartbeats) under
 	// the per-event figures of the slow steps.
-	Idle    *ClusterPublish `json:"idle,omitempty"`
+	Idle *ClusterPublish `json:"idle,omitempty"`
+	// Paced publishes at PacedRate, the same in every mode, so that the
+	// per-event figures compare at equal batching; Publish goes as fast as
+	// its clients can.
+	Paced   *ClusterPublish `json:"paced,omitempty"`
 	Publish *ClusterPublish `json:"publish,omitempty"`
 	Err     string          `json:"error,omitempty"`
 }
@@ -250,12 +269,14 @@ func (r *ClusterResult) Failures() []string {
 				}
 			}
 		}
-		if p := run.Publish; p == nil || p.Err != "" || p.Published == 0 {
-			why := "not run"
-			if p != nil {
-				why = fmt.Sprintf("%d published %s", p.Published, p.Err)
+		for _, p := range []*ClusterPublish{run.Paced, run.Publish} {
+			if p == nil || p.Err != "" || p.Published == 0 {
+				why := "not run"
+				if p != nil {
+					why = fmt.Sprintf("%s: %d published %s", p.How(), p.Published, p.Err)
+				}
+				out = append(out, fmt.Sprintf("cluster %s publish: %s", run.Mode, why))
 			}
-			out = append(out, fmt.Sprintf("cluster %s publish: %s", run.Mode, why))
 		}
 	}
 	return out
@@ -464,7 +485,9 @@ func (e *Env) clusterRun(ctx context.Context, cfg ClusterConfig, cl *proc.NATSCl
 			return fmt.Errorf("%s exited during the run", s.Name)
 		}
 	}
-	p := e.clusterPublish(ctx, cfg, insts, nodes)
+	paced := e.clusterPublish(ctx, cfg, insts, nodes, cfg.PacedRate)
+	run.Paced = &paced
+	p := e.clusterPublish(ctx, cfg, insts, nodes, 0)
 	run.Publish = &p
 	return nil
 }
@@ -630,8 +653,8 @@ func instanceName(i int) string { return string(rune('a' + i)) }
 // clusterPublish sends publish mutations back to back to the first
 // instance from cfg.PublishClients clients for cfg.PublishTime, on a topic
 // nobody subscribes to, and measures every process.
-func (e *Env) clusterPublish(ctx context.Context, cfg ClusterConfig, insts []*proc.Server, nodes []nodeMeter) ClusterPublish {
-	r := ClusterPublish{Clients: cfg.PublishClients}
+func (e *Env) clusterPublish(ctx context.Context, cfg ClusterConfig, insts []*proc.Server, nodes []nodeMeter, rate float64) ClusterPublish {
+	r := ClusterPublish{Clients: cfg.PublishClients, Asked: rate}
 	pub := newPublisher(insts[0].URL, cfg.PublishClients)
 	defer pub.close()
 	if _, err := pub.publishOne(ctx, clusterPublishTopic, 0); err != nil {
@@ -644,7 +667,18 @@ func (e *Env) clusterPublish(ctx context.Context, cfg ClusterConfig, insts []*pr
 	}
 	before, terr := traffic(ctx, nodes)
 	nm, hm := startNodes(nodes), startMeter(0)
-	n, el, h, err := backToBack(ctx, pub, clusterPublishTopic, cfg.PublishClients, cfg.PublishTime)
+	var (
+		n   int64
+		el  time.Duration
+		h   = &metrics.Hist{}
+		err error
+	)
+	if rate > 0 {
+		count := int64(rate * cfg.PublishTime.Seconds())
+		_, n, el, err = pub.paced(ctx, clusterPublishTopic, count, rate, cfg.PublishClients)
+	} else {
+		n, el, h, err = backToBack(ctx, pub, clusterPublishTopic, cfg.PublishClients, cfg.PublishTime)
+	}
 	for i := range meters {
 		r.Instances = append(r.Instances, ClusterInstance{Name: instanceName(i), Server: meters[i].stop()})
 	}
@@ -659,8 +693,8 @@ func (e *Env) clusterPublish(ctx context.Context, cfg ClusterConfig, insts []*pr
 		return r
 	}
 	r.Published, r.Rate, r.Latency = n, float64(n)/el.Seconds(), summarise(h)
-	e.logf("cluster publish (%d instance(s)): %d clients, %.0f events/s, p50 %.2f ms p99 %.2f ms, instance a %.1f µs/event",
-		len(insts), r.Clients, r.Rate, r.Latency.P50, r.Latency.P99, r.Instances[0].Server.PerItem(n))
+	e.logf("cluster publish (%d instance(s), %s): %d clients, %.0f events/s, p99 %.2f ms, instance a %.1f µs/event",
+		len(insts), r.How(), r.Clients, r.Rate, r.Latency.P99, r.Instances[0].Server.PerItem(n))
 	return r
 }
 

@@ -120,31 +120,40 @@ func (r *ClusterResult) Section() string {
 	}
 	w("\n")
 
-	w("Publish, %d clients back to back on instance a, nobody subscribed:\n\n", c.PublishClients)
-	w("| mode | events/s | p50 ms | p99 ms | instance a CPU µs per event (publish + tail) | instance b CPU µs per event (tail only) | NATS CPU µs per event, each node | all nodes | bytes from NATS to Rewind per event per instance | bytes between NATS nodes per event | harness CPU |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
-	for _, run := range r.Runs {
-		p := run.Publish
-		if p == nil {
-			continue
+	w("Publish on instance a from %d clients, nobody subscribed: first paced at %.0f events/s in every mode (the same batching everywhere: the per-event figures the model uses), then back to back (the rate the machine allows).\n\n", c.PublishClients, c.PacedRate)
+	w("| mode | publishing | events/s | p50 ms | p99 ms | instance a CPU µs per event (publish + tail) | instance b CPU µs per event (tail only) | NATS CPU µs per event, each node | all nodes | bytes from NATS to Rewind per event per instance | bytes between NATS nodes per event | harness CPU |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, paced := range []bool{true, false} {
+		for _, run := range r.Runs {
+			p := run.Publish
+			if paced {
+				p = run.Paced
+			}
+			if p == nil {
+				continue
+			}
+			if p.Err != "" {
+				w("| %s | %s | error: %s |||||||||\n", run.Mode, p.How(), oneLineText(p.Err))
+				continue
+			}
+			a, b := "", ""
+			if len(p.Instances) > 0 {
+				a = fmt.Sprintf("%.1f", p.Instances[0].Server.PerItem(p.Published))
+			}
+			if len(p.Instances) > 1 {
+				b = fmt.Sprintf("%.1f", p.Instances[1].Server.PerItem(p.Published))
+			}
+			toRewind, between := "", ""
+			if t := p.Traffic; t != nil && p.Published > 0 {
+				toRewind = fmt.Sprintf("%.0f", float64(t.ClientOut)/float64(p.Published)/float64(len(p.Instances)))
+				between = fmt.Sprintf("%.0f", float64(t.RouteOut)/float64(p.Published))
+			}
+			lat := "| - | -"
+			if p.Latency.Count > 0 {
+				lat = fmt.Sprintf("| %.2f | %.2f", p.Latency.P50, p.Latency.P99)
+			}
+			w("| %s | %s | %.0f %s | %s | %s | %s | %s | %s | %s | %.0f%% |\n", run.Mode, p.How(), p.Rate, lat, a, b,
+				nodesEach(p.Nodes, p.Published), nodesAll(p.Nodes, p.Published), toRewind, between, p.HarnessCPU)
 		}
-		if p.Err != "" {
-			w("| %s | error: %s ||||||||\n", run.Mode, oneLineText(p.Err))
-			continue
-		}
-		a, b := "", ""
-		if len(p.Instances) > 0 {
-			a = fmt.Sprintf("%.1f", p.Instances[0].Server.PerItem(p.Published))
-		}
-		if len(p.Instances) > 1 {
-			b = fmt.Sprintf("%.1f", p.Instances[1].Server.PerItem(p.Published))
-		}
-		toRewind, between := "", ""
-		if t := p.Traffic; t != nil && p.Published > 0 {
-			toRewind = fmt.Sprintf("%.0f", float64(t.ClientOut)/float64(p.Published)/float64(len(p.Instances)))
-			between = fmt.Sprintf("%.0f", float64(t.RouteOut)/float64(p.Published))
-		}
-		w("| %s | %.0f | %.2f | %.2f | %s | %s | %s | %s | %s | %s | %.0f%% |\n", run.Mode, p.Rate, p.Latency.P50, p.Latency.P99, a, b,
-			nodesEach(p.Nodes, p.Published), nodesAll(p.Nodes, p.Published), toRewind, between, p.HarnessCPU)
 	}
 	w("\n")
 	r.derived(w)
@@ -171,11 +180,11 @@ func (r *ClusterResult) Section() string {
 // derived states the figures docs/capacity.md takes from this run.
 func (r *ClusterResult) derived(w func(string, ...any)) {
 	one, two := r.Run(ClusterOne), r.Run(ClusterTwo)
-	if one == nil || two == nil || one.Publish == nil || two.Publish == nil || one.Publish.Err != "" || two.Publish.Err != "" {
+	if one == nil || two == nil || one.Paced == nil || two.Paced == nil || one.Paced.Err != "" || two.Paced.Err != "" || one.Paced.Published == 0 || two.Paced.Published == 0 {
 		return
 	}
-	p1, p2 := one.Publish, two.Publish
-	w("For the capacity model, from this run:\n\n")
+	p1, p2 := one.Paced, two.Paced
+	w("For the capacity model, from this run (per-event figures from the paced publish runs):\n\n")
 	var cpu float64
 	var conns int
 	for _, in := range append(append([]ClusterInstance(nil), one.Connect...), two.Connect...) {
@@ -187,7 +196,7 @@ func (r *ClusterResult) derived(w func(string, ...any)) {
 	}
 	if len(p2.Instances) > 1 {
 		tail := p2.Instances[1].Server.PerItem(p2.Published)
-		w("- **Tail, per event per instance**: %.1f µs of CPU (instance b in %s's publish run, which only tails).\n", tail, ClusterTwo)
+		w("- **Tail, per event per instance**: %.1f µs of CPU (instance b in %s's paced publish run, which only tails).\n", tail, ClusterTwo)
 	}
 	w("- **Publish, per event** on the instance that takes it (its own tail included): %.1f µs (%s), %.1f µs (%s).\n",
 		p1.Instances[0].Server.PerItem(p1.Published), ClusterOne, p2.Instances[0].Server.PerItem(p2.Published), ClusterTwo)
@@ -206,6 +215,10 @@ func (r *ClusterResult) derived(w func(string, ...any)) {
 	}
 	if lo <= hi {
 		w("- **Rewind CPU per delivery, two instances against one** (all instances together, each tailing every event, each serving half the subscribers): %.2fx to %.2fx over the rates both ran.\n", lo, hi)
+	}
+	if b1, b2 := one.Publish, two.Publish; b1 != nil && b2 != nil && b1.Err == "" && b2.Err == "" {
+		w("- **Publishing back to back** through instance a onto the R%d stream: %.0f events/s (%s), %.0f events/s (%s); p99 %.1f ms and %.1f ms.\n",
+			clusterReplicas, b1.Rate, ClusterOne, b2.Rate, ClusterTwo, b1.Latency.P99, b2.Latency.P99)
 	}
 	if s := two.BestStep(); s != nil && s.TailLag != nil && s.TailLag.Events > 0 {
 		w("- **Tail lag** between the instances at %.0f events/s: p50 %.1f ms, p99 %.1f ms (over %d events).\n", s.PublishRate, s.TailLag.P50, s.TailLag.P99, s.TailLag.Events)

@@ -50,8 +50,8 @@ func TestQuickCluster(t *testing.T) {
 		if mode == workload.ClusterTwo {
 			wantInstances = 2
 		}
-		if run.Publish == nil || len(run.Publish.Nodes) != wantNodes || len(run.Publish.Instances) != wantInstances {
-			t.Errorf("%s: publish run measured %+v, want %d nodes and %d instances", mode, run.Publish, wantNodes, wantInstances)
+		if run.Paced == nil || run.Publish == nil || len(run.Publish.Nodes) != wantNodes || len(run.Publish.Instances) != wantInstances || len(run.Paced.Instances) != wantInstances {
+			t.Errorf("%s: publish runs measured %+v and %+v, want %d nodes and %d instances", mode, run.Paced, run.Publish, wantNodes, wantInstances)
 		}
 		if mode != workload.ClusterEmbedded && run.Leader == "" {
 			t.Errorf("%s: no stream leader recorded", mode)
@@ -80,7 +80,7 @@ func TestQuickCluster(t *testing.T) {
 		t.Errorf("section 8 is not before the link to the raw results:\n%s", md)
 	}
 	for _, want := range []string{"| " + workload.ClusterOne + " | R3 | ", "| " + workload.ClusterTwo + " | R3 | ", "| " + workload.ClusterEmbedded + " | R1 | ",
-		"Publish, 8 clients back to back", "**Tail, per event per instance**"} {
+		"| cluster-2 | paced at 200 events/s |", "| cluster-1 | back to back |", "**Tail, per event per instance**"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q", want)
 		}
