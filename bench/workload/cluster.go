@@ -67,6 +67,11 @@ type ClusterConfig struct {
 	// to back: the same in every mode, well within what the machine can
 	// store, so that per-event CPU compares at equal batching.
 	PacedRate float64 `json:"paced_rate"`
+	// Tails ordered consumers, in TailRounds turns of TailTurn against as
+	// many without, measure what one more tail costs NATS (TailCost).
+	Tails      int           `json:"tails"`
+	TailTurn   time.Duration `json:"tail_turn"`
+	TailRounds int           `json:"tail_rounds"`
 	// IdleTime measures every process before the ramp, nothing published.
 	IdleTime time.Duration `json:"idle_time"`
 	// Modes run in this order.
@@ -79,10 +84,12 @@ func ClusterSize(quick bool) ClusterConfig {
 	modes := []string{ClusterOne, ClusterTwo, ClusterEmbedded}
 	if quick {
 		return ClusterConfig{Subscribers: 20, StartRate: 50, Factor: 2, Steps: 1, StepTime: time.Second, MaxP99: 100 * time.Millisecond, Saturated: time.Second,
-			Publishers: 4, PublishClients: 8, PublishTime: time.Second, PacedRate: 200, IdleTime: 500 * time.Millisecond, Modes: modes}
+			Publishers: 4, PublishClients: 8, PublishTime: time.Second, PacedRate: 200, IdleTime: 500 * time.Millisecond, Modes: modes,
+			Tails: 2, TailTurn: 500 * time.Millisecond, TailRounds: 1}
 	}
 	return ClusterConfig{Subscribers: 1000, StartRate: 10, Factor: 2, Steps: 6, StepTime: 4 * time.Second, MaxP99: 100 * time.Millisecond, Saturated: time.Second,
-		Publishers: 32, PublishClients: 64, PublishTime: 5 * time.Second, PacedRate: 1000, IdleTime: 3 * time.Second, Modes: modes}
+		Publishers: 32, PublishClients: 64, PublishTime: 5 * time.Second, PacedRate: 1000, IdleTime: 3 * time.Second, Modes: modes,
+		Tails: 8, TailTurn: 3 * time.Second, TailRounds: 2}
 }
 
 // ClusterInstance is one Rewind instance's share of a step.
@@ -234,6 +241,7 @@ type ClusterResult struct {
 	LoadBefore string        `json:"load_before"`
 	LoadAfter  string        `json:"load_after"`
 	Runs       []ClusterRun  `json:"runs"`
+	Tails      *TailCost     `json:"tails,omitempty"`
 	Errors     []string      `json:"errors,omitempty"`
 }
 
@@ -254,6 +262,9 @@ func (r *ClusterResult) Failures() []string {
 		return nil
 	}
 	out := slices.Clone(r.Errors)
+	if t := r.Tails; t != nil && t.Err != "" {
+		out = append(out, "cluster tails: "+t.Err)
+	}
 	for _, run := range r.Runs {
 		if run.Err != "" {
 			out = append(out, fmt.Sprintf("cluster %s: %s", run.Mode, run.Err))
@@ -345,6 +356,10 @@ func (e *Env) clusterModes(ctx context.Context, cfg ClusterConfig, modes []strin
 			break
 		}
 		res.Runs = append(res.Runs, e.clusterMode(ctx, cfg, m, cl))
+	}
+	if cfg.Tails > 0 && ctx.Err() == nil {
+		t := e.clusterTails(ctx, cl, cfg.Tails, cfg.PacedRate, cfg.TailTurn, cfg.TailRounds)
+		res.Tails = &t
 	}
 	return nil
 }

@@ -156,6 +156,19 @@ func (r *ClusterResult) Section() string {
 		}
 	}
 	w("\n")
+	if t := r.Tails; t != nil {
+		w("**One more tail, on the NATS side.** The modes above differ by one tail, which this machine cannot resolve. So the harness adds %d at once: turns of %s without tails and with %d ordered consumers (each on a connection of its own, as instances have), alternating, %d of each, each publishing %.0f events/s with nats.go alone on a stream of its own (R%d).\n\n",
+			t.Tails, t.Turn, t.Tails, len(t.Turns)/2, t.Rate, clusterReplicas)
+		if t.Err != "" {
+			w("Error: %s\n\n", oneLineText(t.Err))
+		} else {
+			w("| tails | events | NATS CPU µs per event, each node | all nodes | bytes from NATS to its clients per event |\n|---|---|---|---|---|\n")
+			for _, turn := range t.Turns {
+				w("| %d | %d | %s | %.1f | %.0f |\n", turn.Tails, turn.Published, nodesEach(turn.Nodes, turn.Published), turn.cpuPerEvent(), float64(turn.Traffic.ClientOut)/float64(max(1, turn.Published)))
+			}
+			w("\nPer tail: %.1f µs of NATS CPU and %.0f bytes per event.\n\n", t.PerTailCPU, t.PerTailBytes)
+		}
+	}
 	r.derived(w)
 
 	w("<details><summary>Every step</summary>\n\n")
@@ -205,7 +218,10 @@ func (r *ClusterResult) derived(w func(string, ...any)) {
 		w("- **Network, per event of %d bytes of data**: %.0f bytes from NATS to each instance (its tail; the publishing instance also gets acknowledgements), %.0f bytes between the NATS nodes (replication to two followers, and the Raft traffic).\n",
 			p2.DataBytes, float64(t.ClientOut)/float64(p2.Published)/float64(len(p2.Instances)), float64(t.RouteOut)/float64(p2.Published))
 	}
-	w("- **NATS, per event published, R%d, all nodes together**: %.1f µs with one tail, %.1f µs with two (%+.1f µs for the second tail).\n", clusterReplicas, n1, n2, n2-n1)
+	w("- **NATS, per event published, R%d, all nodes together**: %.1f µs with one tail, %.1f µs with two (%+.1f µs: the second tail is within this machine's noise).\n", clusterReplicas, n1, n2, n2-n1)
+	if t := r.Tails; t != nil && t.Err == "" {
+		w("- **NATS, per event per further tail**: %.1f µs of CPU and %.0f bytes (%d tails added at once).\n", t.PerTailCPU, t.PerTailBytes, t.Tails)
+	}
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, rate := range r.sharedRates() {
 		if s1, s2 := one.StepAt(rate), two.StepAt(rate); s1 != nil && s2 != nil && s1.Delivered() > 0 && s2.Delivered() > 0 {
