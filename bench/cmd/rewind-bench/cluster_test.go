@@ -15,7 +15,8 @@ import (
 // and one on its embedded JetStream. It checks that every mode delivered
 // exactly what was published at every instance, that the two instances'
 // tails were both measured, that the publish runs measured every process,
-// and that the section takes its place in the report. It checks no figure.
+// that the tail cost ran its turns, and that the section takes its place in
+// the report. It checks no figure.
 func TestQuickCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -69,6 +70,9 @@ func TestQuickCluster(t *testing.T) {
 				t.Errorf("%s: no tail lag measured", mode)
 			}
 		}
+	}
+	if c.Tails == nil || len(c.Tails.Turns) != 2 || c.Tails.PerTailBytes <= 0 {
+		t.Errorf("the tail cost was not measured: %+v (want a turn without tails and one with, and bytes per tail)", c.Tails)
 	}
 	base, err := report.Write(&workload.Results{Quick: true}, report.Options{ChartLink: "docs/bench"})
 	if err != nil {
