@@ -89,7 +89,7 @@ func ClusterSize(quick bool) ClusterConfig {
 	}
 	return ClusterConfig{Subscribers: 1000, StartRate: 10, Factor: 2, Steps: 6, StepTime: 4 * time.Second, MaxP99: 100 * time.Millisecond, Saturated: time.Second,
 		Publishers: 32, PublishClients: 64, PublishTime: 5 * time.Second, PacedRate: 1000, IdleTime: 3 * time.Second, Modes: modes,
-		Tails: 8, TailTurn: 3 * time.Second, TailRounds: 2}
+		Tails: 16, TailTurn: 3 * time.Second, TailRounds: 2}
 }
 
 // ClusterInstance is one Rewind instance's share of a step.

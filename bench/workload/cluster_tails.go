@@ -17,10 +17,12 @@ import (
 // TailCost is what one more tail of a stream costs the NATS cluster: every
 // Rewind instance runs one ordered consumer on the whole stream, so the
 // cluster sends every event once per instance. The Rewind modes differ by
-// one tail, which this shared machine cannot resolve; here the harness
-// adds many at once. Turns without tails and with Tails ordered consumers
-// (each on a connection of its own, as instances have) alternate, each
-// publishing at Rate with nats.go alone on a stream of their own.
+// one tail, which this shared machine cannot resolve under the cost of the
+// appends themselves (a Raft commit and an fsync each at low rates); here
+// the harness adds many at once, on a stream in memory with one replica,
+// whose appends cost little. Turns without tails and with Tails ordered
+// consumers (each on a connection of its own, as instances have)
+// alternate, each publishing at Rate with nats.go alone.
 type TailCost struct {
 	Tails int           `json:"tails"`
 	Rate  float64       `json:"rate"`
@@ -90,7 +92,7 @@ func (e *Env) tailTurns(ctx context.Context, cl *proc.NATSCluster, r *TailCost, 
 	}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if _, err := js.CreateStream(sctx, jetstream.StreamConfig{Name: tailStream, Subjects: []string{"tails.>"}, Storage: jetstream.FileStorage, Replicas: clusterReplicas}); err != nil {
+	if _, err := js.CreateStream(sctx, jetstream.StreamConfig{Name: tailStream, Subjects: []string{"tails.>"}, Storage: jetstream.MemoryStorage, Replicas: 1}); err != nil {
 		return fmt.Errorf("create stream %s: %w", tailStream, err)
 	}
 	defer func() {
