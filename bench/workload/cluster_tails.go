@@ -129,6 +129,17 @@ func (e *Env) tailTurns(ctx context.Context, cl *proc.NATSCluster, r *TailCost, 
 func tailTurn(ctx context.Context, cl *proc.NATSCluster, js jetstream.JetStream, nodes []nodeMeter, tails int, rate float64, d time.Duration) (TailTurn, error) {
 	t := TailTurn{Tails: tails}
 	count := int64(rate * d.Seconds())
+	// The tails start at the turn's first event wherever their consumers
+	// are created: Consume creates them asynchronously.
+	st, err := js.Stream(ctx, tailStream)
+	if err != nil {
+		return t, err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return t, err
+	}
+	first := info.State.LastSeq + 1
 	var received atomic.Int64
 	for range tails {
 		nc, err := nats.Connect(cl.URLs())
@@ -140,7 +151,7 @@ func tailTurn(ctx context.Context, cl *proc.NATSCluster, js jetstream.JetStream,
 		if err != nil {
 			return t, err
 		}
-		cons, err := tjs.OrderedConsumer(ctx, tailStream, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy})
+		cons, err := tjs.OrderedConsumer(ctx, tailStream, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: first})
 		if err != nil {
 			return t, fmt.Errorf("tail: %w", err)
 		}
