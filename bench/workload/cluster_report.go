@@ -30,7 +30,7 @@ func (r *ClusterResult) Section() string {
 	w("so every event is delivered %d times; the publisher sends `publish` mutations to instance a over HTTP (up to %d in flight) at %.0f events/s, then %.0fx that per step of %s, ", c.Subscribers, c.Publishers, c.StartRate, c.Factor, c.StepTime)
 	w("with workload 1's pass rule (p99 at most %s, nothing lost or repeated, the rate kept). Every mode runs the same rates, passed or not, so that CPU per delivery compares at equal load; a mode's ramp ends where it is saturated (p99 over %s, or publishing below 90%% of the rate) or at most after %d steps. ", c.MaxP99, c.Saturated, c.Steps)
 	w("**Tail lag** is, per event, the time instance b's probe subscription received it minus instance a's (negative: b first). ")
-	w("Then **publish**: %d clients send `publish` mutations back to back to instance a for %s on a topic nobody subscribes to: a's CPU per event is a publish plus its tail, b's is its tail alone, and each nats-server's is its share of storing and replicating the event and feeding the tails.\n\n", c.PublishClients, c.PublishTime)
+	w("Then **publish**: %d clients send `publish` mutations to instance a on a topic nobody subscribes to, for %s at %.0f events/s, then for %s back to back: a's CPU per event is a publish plus its tail, b's is its tail alone, and each nats-server's is its share of storing and replicating the event and feeding the tails.\n\n", c.PublishClients, c.PublishTime, c.PacedRate, c.PublishTime)
 	w("> **How the machine bounds this.** All of it runs on the same 2 cores, shared with other work (the load average above): in %s, two Rewind instances, three nats-servers and the harness (its WebSocket clients and publisher) compete for them. ", ClusterTwo)
 	w("So the rates here are the machine's, not Rewind's or NATS's: a second instance cannot add capacity when there is no second machine to put it on, and every replica's fsync goes to the same disk. ")
 	w("What sharing disturbs least is CPU time per delivery and per event, which the capacity model uses; rates and latencies are for comparing the modes with each other in this one run.\n\n")
@@ -67,7 +67,7 @@ func (r *ClusterResult) Section() string {
 
 	if rates := r.sharedRates(); len(rates) > 0 {
 		w("At each rate every mode ran (whether its step passed or not): Rewind's CPU per delivery, all instances together (the figure the model uses), NATS's CPU per event published, all nodes together, and p99 latency. ")
-		w("At these rates each publish is mostly a commit of its own (its own Raft entry, and with `sync_interval: always` its own fsync on each node), so NATS's CPU per event falls as the rate rises and batches form; the publish run below, with 64 clients, is the figure for busy streams. ")
+		w("At these rates each publish is mostly a commit of its own (its own Raft entry, and with `sync_interval: always` its own fsync on each node), so NATS's CPU per event falls as the rate rises and batches form; the publish runs below, back to back, give the figure for busy streams. ")
 		w("Rewind's CPU per delivery falls too, as more events share each write; on a machine too busy for the rate (p99 far over the bound) it falls further, because queued events are written together.\n\n")
 		w("| events/s asked | deliveries/s asked |")
 		for _, run := range r.Runs {
