@@ -79,7 +79,7 @@ func Render(v Values) string {
 	w("| ceiling | events/s | from |\n|---|---|---|\n")
 	w("| an instance spends its whole budget (`u` x `K` = %s cores) on its tail | %s | `u` x `K` / `c_tail` |\n", num(v["u"]*v["K"]), num(l.TailOnly))
 	w("| the tail takes a quarter of each instance's budget | %s | `u` x `K` / 4 / `c_tail` |\n", num(l.TailQuarter))
-	w("| the tail fills half an instance's %s Gbit/s NIC (events of `S` = %s bytes) | %s | `u_nats` x `nic` / ((`S` + `b_tail`) x 8) |\n", num(v["nic"]), num(v["S"]), num(l.NetTail))
+	w("| the tail fills %s of an instance's %s Gbit/s NIC (events of `S` = %s bytes) | %s | `u_nats` x `nic` / ((`S` + `b_tail`) x 8) |\n", num(v["u_nats"]), num(v["nic"]), num(v["S"]), num(l.NetTail))
 	w("| the three replicas' NICs, at `u_nats`, carry the tails: instances x events/s | %s | 3 x `u_nats` x `nic` / ((`S` + `b_tail`) x 8) |\n", num(l.EgressEvents))
 	w("| one stream's leader, measured (group commit, fsync always, loopback) | %s | `r_append` |\n", num(l.Append))
 	w("| one instance publishing onto the three-node cluster over HTTP, measured (2 shared cores) | %s | `r_cluster` |\n\n", num(v["r_cluster"]))
@@ -101,7 +101,7 @@ func Render(v Values) string {
 		w("| %s | %s | %s | %s | %s | **%d** (%d / %d / %d) | %s | %s (%.0f%%) | %s | %s / %s | %s |\n", num(p.Connections), num(p.Events), num(p.Fanout), num(p.Deliveries), num(p.DeliveryCPU),
 			p.Instances, p.InstancesCPU, p.InstancesMemory, p.InstancesNet, num(p.ConnsPer), num(p.CPUPer), 100*p.TailShare, num(p.MemoryPer), num(p.NetInPer), num(p.NetOutPer), num(p.Reach))
 	}
-	w("\nNATS, for the same examples: one stream, R3 (`n_event`, `n_tail` measured on the loopback cluster), the tails' egress shared by the three replicas. Then a reconnect storm: after an outage of `t_out` = %s s, `storm` = %s%% of the connections resume at once, each replaying what its subscription missed (`t_out` x D / N events), from the replay window when the outage fits in it, else from storage, which NATS serves at `r_storage`; Rewind's part is absorbed by the instances' idle CPU (`K` less their load).\n\n", num(v["t_out"]), num(v["storm"]))
+	w("\nNATS, for the same examples: one stream, R3, `n_event` per event and `n_tail` per event per further instance, the tails' egress shared by the three replicas. Then a reconnect storm: after an outage of `t_out` = %s s, `storm` = %s%% of the connections resume at once, each replaying what its subscription missed (`t_out` x D / N events), from the replay window when the outage fits in it, else from storage, which NATS serves at `r_storage`; Rewind's part is absorbed by the instances' idle CPU (`K` less their load).\n\n", num(v["t_out"]), num(v["storm"]))
 	w("| connections | events/s | fan-out | NATS cores, all nodes | tail egress per replica node Gbit/s | replication out of the leader Gbit/s | NATS nodes | leader load (E / `r_append`) | window holds s | storm: resumes | events each | Rewind CPU seconds | seconds for Rewind | events from storage | seconds for NATS |\n")
 	w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, p := range plans {
