@@ -6,24 +6,29 @@ import (
 )
 
 // Workloads numbers each workload as its section and target rows do.
-var Workloads = map[string]int{"fanout": 1, "replay": 2, "cursor": 3, "conns": 4, "publish": 5, "mixed": 6, "durable": 7}
+var Workloads = map[string]int{"fanout": 1, "replay": 2, "cursor": 3, "conns": 4, "publish": 5, "mixed": 6, "durable": 7, "cluster": 8}
 
 // Merge puts the sections and target rows of the workloads numbered nums
 // from fresh, a report of a run of those workloads only, into old, a
 // report of a full run, and keeps everything else of old: a run of one
 // workload then updates BENCHMARKS.md without discarding the others'
 // figures. note, if set, is put under each replaced section's heading (to
-// say when that section was measured).
+// say when that section was measured). A section old lacks (a workload
+// new since old was written) goes after the section numbered before it.
 func Merge(old, fresh string, nums []int, note string) (string, error) {
 	for _, n := range nums {
 		heading := fmt.Sprintf("## %d. ", n)
-		oi, oj, ok := section(old, heading)
-		if !ok {
-			return "", fmt.Errorf("merge: the old report has no section %q", heading)
-		}
 		fi, fj, ok := section(fresh, heading)
 		if !ok {
 			return "", fmt.Errorf("merge: the new report has no section %q", heading)
+		}
+		oi, oj, ok := section(old, heading)
+		if !ok {
+			_, prev, found := section(old, fmt.Sprintf("## %d. ", n-1))
+			if !found {
+				return "", fmt.Errorf("merge: the old report has neither section %q nor the one before it", heading)
+			}
+			oi, oj = prev, prev
 		}
 		body := fresh[fi:fj]
 		if note != "" {

@@ -21,4 +21,17 @@ func TestMerge(t *testing.T) {
 	if _, err := Merge(old, fresh, []int{6}, ""); err == nil {
 		t.Error("merging a section neither report has succeeded")
 	}
+
+	// A workload new since the old report was written goes after the
+	// section before it, before the link to the raw results.
+	fresh3 := "# Benchmarks\n\n## Targets\n\n| # | w |\n|---|---|\n\n## 3. Cursor resolution\n\nnew cursor\n\nRaw results of this run: y.\n"
+	got, err = Merge(old, fresh3, []int{3}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = "# Benchmarks\n\nold header\n\n## Targets\n\n| # | w |\n|---|---|\n| 1 | old fan-out a |\n| 1 | old fan-out b |\n| 2 | old replay |\n\n" +
+		"## 1. Fan-out\n\nold fan-out text\n\n## 2. Catch-up replay\n\nold replay\n\n## 3. Cursor resolution\n\nnew cursor\n\nRaw results of this run: x.\n"
+	if got != want {
+		t.Errorf("new section: got\n%s\nwant\n%s", got, want)
+	}
 }

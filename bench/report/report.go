@@ -81,7 +81,8 @@ func Write(r *workload.Results, o Options) (string, error) {
 
 	w("Rerun: `npm ci --prefix bench/peers/node` once, then `go run ./bench/cmd/rewind-bench --rev HEAD --out BENCHMARKS.md` ")
 	w("(about 15 minutes; `--only fanout,replay,...` and `--peers rewind,...` narrow it, `--profile cpu.pprof` profiles Rewind, `--help` lists the rest). ")
-	w("`go run ./bench/cmd/rewind-bench --quick` checks the harness in about half a minute, and `go test ./bench/cmd/rewind-bench` runs that check against every server.\n\n")
+	w("`go run ./bench/cmd/rewind-bench --quick` checks the harness in about half a minute, and `go test ./bench/cmd/rewind-bench` runs that check against every server. ")
+	w("[docs/capacity.md](docs/capacity.md) turns these figures into a capacity model: the instances and NATS nodes a deployment needs.\n\n")
 	summary(w, r)
 	fanout(w, r, charts, o.ChartLink)
 	replay(w, r)

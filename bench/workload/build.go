@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 )
@@ -30,6 +31,9 @@ func ModuleRoot() (string, error) {
 		dir = parent
 	}
 }
+
+// majorVersion matches a module path's major version suffix (v2, v3...).
+var majorVersion = regexp.MustCompile(`^v[0-9]+$`)
 
 // Export writes the tree of git revision rev of the repository at root
 // into dir (git archive), so that a run measures committed code while
@@ -63,9 +67,15 @@ func Head(ctx context.Context, root string) string {
 	return h
 }
 
-// Build compiles pkg (e.g. ./cmd/server) of the module at root into dir.
+// Build compiles pkg (e.g. ./cmd/server, or a dependency of the module
+// such as github.com/nats-io/nats-server/v2) of the module at root into
+// dir, named after the package's last element that is not a major version.
 func Build(ctx context.Context, root, pkg, dir string) (string, error) {
-	out := filepath.Join(dir, filepath.Base(pkg))
+	name := filepath.Base(pkg)
+	if majorVersion.MatchString(name) {
+		name = filepath.Base(filepath.Dir(pkg))
+	}
+	out := filepath.Join(dir, name)
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
 	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {

@@ -52,6 +52,10 @@ type Env struct {
 	Source string
 	// BaselineBin is RewindBaseline's executable, built from Baseline.
 	BaselineBin, Baseline string
+	// Src is the tree the servers are built from (Root, or Rev exported);
+	// NATSServerBin, nats-server built from its go.mod, once workload 8
+	// needs it.
+	Src, NATSServerBin string
 	// MaxConns is the most connections a workload opens at once: Rewind's
 	// connection limits are raised above it.
 	// FSync is Rewind's NATS_SYNC (always or an interval) in every workload

@@ -102,6 +102,7 @@ func Setup(ctx context.Context, root, work, rewindBin string, opts SuiteOptions,
 		}
 		e.Source = "commit " + hash
 	}
+	e.Src = src
 	var err error
 	e.RewindBin = rewindBin
 	if e.RewindBin == "" {
@@ -130,13 +131,15 @@ func Setup(ctx context.Context, root, work, rewindBin string, opts SuiteOptions,
 			return nil, err
 		}
 	}
-	if slices.Contains(opts.peers(GqlgenMem), GqlgenMem) {
+	// The peers take part in workloads 1, 4 and 5 only.
+	comparing := opts.runs("fanout") || opts.runs("conns") || opts.runs("publish")
+	if comparing && slices.Contains(opts.peers(GqlgenMem), GqlgenMem) {
 		e.logf("building ./bench/peers/gqlgenmem")
 		if e.GqlgenMemBin, err = Build(ctx, src, "./bench/peers/gqlgenmem", bin); err != nil {
 			return nil, err
 		}
 	}
-	if slices.Contains(opts.peers(Node), Node) {
+	if comparing && slices.Contains(opts.peers(Node), Node) {
 		if err := NodeReady(e.NodeDir); err != nil {
 			return nil, err
 		}
@@ -455,6 +458,9 @@ func (e *Env) machine() Machine {
 	}
 	return m
 }
+
+// LoadAverage is the machine's load averages over 1, 5 and 15 minutes.
+func LoadAverage() string { return loadavg() }
 
 func loadavg() string {
 	b, err := os.ReadFile("/proc/loadavg")

@@ -35,7 +35,7 @@ func main() {
 
 func run() error {
 	quick := flag.Bool("quick", false, "run each workload small (seconds): checks that the harness works")
-	only := flag.String("only", "", "comma-separated workloads to run (fanout,replay,cursor,conns,publish,mixed,durable); empty: all")
+	only := flag.String("only", "", "comma-separated workloads to run (fanout,replay,cursor,conns,publish,mixed,durable,cluster); empty: all")
 	peers := flag.String("peers", "", "comma-separated peers (rewind,gqlgen-mem,node-graphql-ws); empty: all")
 	out := flag.String("out", "", "write the report here (e.g. BENCHMARKS.md) and charts beside it in docs/bench; empty: print to stdout")
 	merge := flag.Bool("merge", false, "with --only and --out: replace only those workloads' sections and target rows in the existing --out file, keeping every other figure")
@@ -108,9 +108,12 @@ func run() error {
 	env.RewindEnv = list(*rewindEnv)
 	res := env.Suite(ctx, opts)
 	durable := runDurable(ctx, env, opts)
+	cluster := runCluster(ctx, env, opts)
 	if ctx.Err() != nil {
 		return fmt.Errorf("stopped: %w", ctx.Err())
 	}
+	// The run's time and load include the workloads run beside the suite.
+	res.Took, res.Machine.LoadAfter = time.Since(res.Started).Seconds(), workload.LoadAverage()
 
 	chartDir := *charts
 	if !filepath.IsAbs(chartDir) {
@@ -136,6 +139,7 @@ func run() error {
 		return err
 	}
 	md = durable.Splice(md)
+	md = cluster.Splice(md)
 	if *merge {
 		old, err := os.ReadFile(*out)
 		if err != nil {
@@ -154,8 +158,12 @@ func run() error {
 		}
 	}
 	if durable != nil {
-		raw, _ := json.MarshalIndent(durable, "", "  ")
-		if err := os.WriteFile(filepath.Join(chartDir, "durable.json"), raw, 0o644); err != nil {
+		if err := writeJSON(filepath.Join(chartDir, "durable.json"), durable); err != nil {
+			return err
+		}
+	}
+	if cluster != nil {
+		if err := writeJSON(filepath.Join(chartDir, "cluster.json"), cluster); err != nil {
 			return err
 		}
 	}
@@ -164,7 +172,7 @@ func run() error {
 	} else if err := os.WriteFile(*out, []byte(md), 0o644); err != nil {
 		return err
 	}
-	if errs := append(res.Failures(), durable.Failures()...); len(errs) > 0 {
+	if errs := slices.Concat(res.Failures(), durable.Failures(), cluster.Failures()); len(errs) > 0 {
 		return fmt.Errorf("%d checks failed:\n  %s", len(errs), strings.Join(errs, "\n  "))
 	}
 	return nil
@@ -182,6 +190,28 @@ func runDurable(ctx context.Context, env *workload.Env, opts workload.SuiteOptio
 	}
 	d := env.Durable(ctx, cfg)
 	return &d
+}
+
+// runCluster runs workload 8 unless --only leaves it out, beside the
+// suite as workload 7 does. It needs Rewind: --peers without it skips it.
+func runCluster(ctx context.Context, env *workload.Env, opts workload.SuiteOptions) *workload.ClusterResult {
+	if len(opts.Only) > 0 && !slices.Contains(opts.Only, "cluster") || ctx.Err() != nil {
+		return nil
+	}
+	if len(opts.Peers) > 0 && !slices.Contains(opts.Peers, workload.Rewind) {
+		return nil
+	}
+	c := env.Cluster(ctx, workload.ClusterSize(opts.Quick))
+	return &c
+}
+
+// writeJSON keeps a workload's raw results beside the charts.
+func writeJSON(file string, v any) error {
+	raw, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, raw, 0o644)
 }
 
 // flagsNote lists the flags that change what a merged section measured
