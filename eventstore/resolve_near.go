@@ -192,9 +192,10 @@ type bracket struct {
 // all at once, and keeps the part between the samples of id's writer made
 // in id's millisecond that sort nearest below and above it. A round that
 // learns nothing is tried again on points between its samples (see
-// shifts), unless samples already bound id on both sides; then the
-// narrowing ends where it is, as it does when samples disagree (one below
-// id stored after one above it).
+// shifts: all of them while nothing bounds id, one once something does,
+// none once samples bound it on both sides); then the narrowing ends where
+// it is, as it does when samples disagree (one below id stored after one
+// above it).
 //
 // This rests on one writer storing its events in the order of their ids,
 // and on telling its ids from other writers' (see sameWriter).
@@ -228,9 +229,12 @@ func (s *Store) locate(ctx context.Context, id ulid.ULID, from, until uint64) (b
 			round = maxRounds // the samples disagree: stop here
 		case after == b.lo && before == b.hi:
 			// Bounded on both sides, id is most likely next to a bound
-			// (see lookupNear), which is read next; otherwise look between
-			// the samples.
-			if shift++; shift == len(shifts) || b.below && b.above {
+			// (see lookupNear), which is read next; bounded on one, most
+			// likely near it, where one more round looks; unbounded, it is
+			// anywhere, and every shift is tried.
+			shift++
+			switch {
+			case b.below && b.above, (b.below || b.above) && shift > 1, shift == len(shifts):
 				round = maxRounds
 			}
 		default:
@@ -246,7 +250,9 @@ func (s *Store) locate(ctx context.Context, id ulid.ULID, from, until uint64) (b
 // them back from the points it divides the bracket at: a round that
 // learns nothing is tried halfway between its points, then a quarter of
 // the way each side, so that a short run of id's writer between two
-// samples is still met.
+// samples is still met. In a stream filled in bulk by two writers (the
+// benchmark's), this leaves under 1% of lookups to the scans, against 5%
+// with the halfway shift alone and no telling writers apart.
 var shifts = [...]uint64{0, 2, 1, 3}
 
 // sameWriter reports whether a and b were likely made by one writer in
