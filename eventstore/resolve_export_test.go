@@ -45,6 +45,10 @@ var SameWriter = sameWriter
 // PeakScans is the most scans of s's lookups that have run at once.
 func (s *Store) PeakScans() int { return int(s.scanning.peak.Load()) }
 
+// ScanTurns is how many turns of scanChunk headers s's lookups have
+// scanned.
+func (s *Store) ScanTurns() int { return int(s.scanning.turns.Load()) }
+
 // MaxScans is the bound PeakScans must keep to.
 const MaxScans = maxScans
 
