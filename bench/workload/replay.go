@@ -235,6 +235,14 @@ func (e *Env) cursor(ctx context.Context, peer string, ds *Dataset, k int, r *Cu
 		return err
 	}
 	defer srv.Stop()
+	if e.pprofURL != "" {
+		done := e.takeProfile(ctx, 5*time.Second)
+		defer func() {
+			if err := <-done; err != nil {
+				e.logf("profile: %v", err)
+			}
+		}()
+	}
 	c, err := e.Dialer.Dial(ctx, srv.URL+"/graphql")
 	if err != nil {
 		return err

@@ -26,8 +26,8 @@ type SuiteOptions struct {
 	Peers []string
 	// ProfileFile, if set, receives a CPU profile of Rewind during the
 	// largest fan-out, or during the workload ProfileWorkload names
-	// (replay, publish, mixed, conns; Rewind then runs from the pprof
-	// build).
+	// (replay, cursor, publish, mixed, conns; Rewind then runs from the
+	// pprof build).
 	ProfileFile     string
 	ProfileWorkload string
 	// FanoutSubscribers overrides workload 1's subscriber counts.
@@ -329,6 +329,9 @@ func (e *Env) Suite(ctx context.Context, o SuiteOptions) *Results {
 			}
 			if o.runs("cursor") {
 				for _, run := range e.rounds() {
+					if o.ProfileFile != "" && o.ProfileWorkload == "cursor" && run.peer == Rewind && run.round <= 1 {
+						e.profileNext(o.ProfileFile)
+					}
 					c := e.Cursor(ctx, run.peer, ds, pick(20, 200))
 					c.Round = run.round
 					res.Cursor = append(res.Cursor, c)
