@@ -448,7 +448,11 @@ func cursor(w writer, r *workload.Results) {
 			mean(after, p99), mean(before, p99), ratio(mean(after, p99), mean(before, p99)),
 			mean(after, p50), mean(before, p50), ratio(mean(after, p50), mean(before, p50)))
 	}
+	w("Where a lookup's time goes (profiles of the server, the block loads, and what smaller blocks and garbage collection change): [%s](%s#cursor-resolution).\n\n", findings, findings)
 }
+
+// findings is where the profiles of workloads 3 and 6 are discussed.
+const findings = "docs/bench/where-the-time-goes.md"
 
 // cursorRuns is peer's runs of workload 3, without those that failed.
 func cursorRuns(r *workload.Results, peer string) []workload.CursorResult {
@@ -779,6 +783,7 @@ func mixed(w writer, r *workload.Results) {
 			break
 		}
 	}
+	w("Where the server's CPU goes, and why the publishers cannot reach the rate asked on this machine: [%s](%s#mixed-load).\n\n", findings, findings)
 	for _, m := range r.Mixed {
 		if m.FirstError != "" {
 			w("The server (%s) ended %d subscriptions with an error; each client resumed with its cursor (gaps and duplicates are counted across those resumptions). The first:\n\n```\n%s\n```\n\n", roundName(m.Peer, m.Round), m.Errors, m.FirstError)
