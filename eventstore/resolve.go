@@ -169,12 +169,15 @@ func inNanoRange(t time.Time) bool {
 	return !t.Before(time.Unix(0, math.MinInt64)) && !t.After(time.Unix(0, math.MaxInt64))
 }
 
-// gauge counts the scans of a store's lookups in progress and the most
-// there have been at once, which is what the bound on scans promises.
-type gauge struct{ now, peak atomic.Int64 }
+// gauge counts the scans of a store's lookups in progress, the most there
+// have been at once, which is what the bound on scans promises, and the
+// turns they took, which is what lookups that the near lookup could not
+// answer cost.
+type gauge struct{ now, peak, turns atomic.Int64 }
 
 // enter counts one more in progress until the returned func is called.
 func (g *gauge) enter() (leave func()) {
+	g.turns.Add(1)
 	n := g.now.Add(1)
 	for p := g.peak.Load(); n > p && !g.peak.CompareAndSwap(p, n); p = g.peak.Load() {
 	}

@@ -69,7 +69,10 @@ func fillTwoWriters(b *testing.B, n *testenv.NATS, size int) []stored {
 // NATS server just restarted (nothing in its block cache) and a store
 // that never saw the ids, timed to the resolved sequence (resolve-p50/p99)
 // and to the first event a replay after it yields (first-event-p50/p99).
-// The stream holds benchEvents events (REWIND_BENCH_EVENTS).
+// It also reports the share of lookups the near lookup's direct gets did
+// not answer, which scanned headers (scanned-%): unlike the times, it does
+// not depend on the machine's load. The stream holds benchEvents events
+// (REWIND_BENCH_EVENTS).
 func BenchmarkCursor(b *testing.B) {
 	n := testenv.StartNATS(b)
 	evs := fillTwoWriters(b, n, benchEvents(b))
@@ -83,14 +86,19 @@ func BenchmarkCursor(b *testing.B) {
 	}
 	rng := rand.New(rand.NewPCG(uint64(len(evs)), 3))
 	var resolve, first []time.Duration
+	scanned := 0
 	for b.Loop() {
 		j := rng.IntN(len(evs) - 1)
+		turns := reader.ScanTurns()
 		start := time.Now()
 		seq, err := reader.Resolve(ctx, evs[j].id)
 		if err != nil || seq != evs[j].seq {
 			b.Fatalf("resolve %s: %d, %v; want %d", evs[j].id, seq, err, evs[j].seq)
 		}
 		resolved := time.Since(start)
+		if reader.ScanTurns() > turns {
+			scanned++
+		}
 		var got eventstore.Event
 		for ev, err := range reader.Read(ctx, eventstore.Query{Topics: []string{"bench"}, After: seq, Until: st.LastSeq}) {
 			if err != nil {
@@ -107,6 +115,7 @@ func BenchmarkCursor(b *testing.B) {
 	}
 	reportPercentiles(b, "resolve", resolve)
 	reportPercentiles(b, "first-event", first)
+	b.ReportMetric(100*float64(scanned)/float64(len(resolve)), "scanned-%")
 }
 
 // reportPercentiles reports the median and 99th percentile of ds in

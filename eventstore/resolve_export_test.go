@@ -32,8 +32,22 @@ func (s *Store) LookupNear(ctx context.Context, id ulid.ULID) (uint64, error) {
 	return seq, err
 }
 
+// LookupDirect runs only the near lookup's direct gets, without the scans
+// of what they left unread: it gives 0 when those would have been needed.
+func (s *Store) LookupDirect(ctx context.Context, id ulid.ULID) (uint64, error) {
+	seq, _, _, err := s.lookupNear(ctx, id)
+	return seq, err
+}
+
+// SameWriter is how the near lookup tells ids of id's writer from others.
+var SameWriter = sameWriter
+
 // PeakScans is the most scans of s's lookups that have run at once.
 func (s *Store) PeakScans() int { return int(s.scanning.peak.Load()) }
+
+// ScanTurns is how many turns of scanChunk headers s's lookups have
+// scanned.
+func (s *Store) ScanTurns() int { return int(s.scanning.turns.Load()) }
 
 // MaxScans is the bound PeakScans must keep to.
 const MaxScans = maxScans

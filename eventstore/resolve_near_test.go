@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -200,5 +201,97 @@ func TestResolveNearLargeEvents(t *testing.T) {
 		if seq, err := reader.LookupNear(ctx, evs[i].ID); err != nil || seq != evs[i].Seq {
 			t.Errorf("event %d: near lookup gave %d, %v; want %d", i, seq, err, evs[i].Seq)
 		}
+	}
+}
+
+// TestSameWriter: ids that one monotonic generator makes in one
+// millisecond, however many, count as one writer's; ids of another
+// generator, or of another millisecond, do not.
+func TestSameWriter(t *testing.T) {
+	ms := ulid.Timestamp(time.Now())
+	a, b := ulid.Monotonic(rand.Reader, 0), ulid.Monotonic(rand.Reader, 0)
+	first := ulid.MustNew(ms, a)
+	other := ulid.MustNew(ms, b)
+	last := first
+	for range 100_000 {
+		last = ulid.MustNew(ms, a)
+	}
+	for _, tc := range []struct {
+		name string
+		x, y ulid.ULID
+		want bool
+	}{
+		{"itself", first, first, true},
+		{"100,000 ids apart", first, last, true},
+		{"100,000 ids apart, the other way", last, first, true},
+		{"another writer", first, other, false},
+		{"another writer, the other way", other, last, false},
+		{"another millisecond", first, ulid.MustNew(ms+1, a), false},
+	} {
+		if got := eventstore.SameWriter(tc.x, tc.y); got != tc.want {
+			t.Errorf("%s: %s and %s: %v, want %v", tc.name, tc.x, tc.y, got, tc.want)
+		}
+	}
+	// Across a carry into the top 16 bits of the entropy.
+	var lo, hi ulid.ULID
+	copy(lo[:], first[:6])
+	copy(hi[:], first[:6])
+	lo[7], hi[6] = 0xff, 0x01 // ...00ff ffff... and ...0100 0000...
+	for i := 8; i < 16; i++ {
+		lo[i] = 0xff
+	}
+	if !eventstore.SameWriter(lo, hi) || !eventstore.SameWriter(hi, lo) {
+		t.Errorf("%s and %s, one apart across a carry: not the same writer", lo, hi)
+	}
+}
+
+// TestResolveNearRuns: a stream filled in bulk by two writers, each
+// storing runs of events of the same millisecond in turn, as writers of
+// large batches do. The samples of the other writer's runs sort anywhere
+// against an id; those of the id's writer bound it. Every id of the
+// stretch is found by the near lookup's direct gets alone, without a scan.
+func TestResolveNearRuns(t *testing.T) {
+	for _, run := range []int{37, 300, 1500} {
+		t.Run(fmt.Sprintf("runs of %d", run), func(t *testing.T) {
+			ctx := ctxT(t)
+			stretch := eventstore.FirstBatch + eventstore.NearStretch
+			var n *testenv.NATS
+			var evs []eventstore.Event
+			for attempt := 1; ; attempt++ {
+				n = testenv.StartNATS(t)
+				ms := ulid.Timestamp(time.Now().Add(-3 * time.Millisecond))
+				gens := []io.Reader{ulid.Monotonic(rand.Reader, 0), ulid.Monotonic(rand.Reader, 0)}
+				evs = make([]eventstore.Event, stretch)
+				for i := range evs {
+					evs[i] = eventstore.Event{ID: ulid.MustNew(ms, gens[i/run%2]), Topic: "bulk", Type: "x", Data: json.RawMessage(`{}`)}
+				}
+				var err error
+				start := time.Now()
+				if evs, err = n.Store(eventstore.Config{}).AppendBatch(ctx, evs); err != nil {
+					t.Fatal(err)
+				}
+				took := time.Since(start)
+				if took < eventstore.NearAfter-100*time.Millisecond {
+					break
+				}
+				if attempt == 5 {
+					t.Fatalf("storing %d events took %v five times, past the near lookup's %v: the machine is too loaded for this test", stretch, took, eventstore.NearAfter)
+				}
+				t.Logf("storing took %v, past the near lookup's %v: again", took, eventstore.NearAfter)
+			}
+			reader := n.Store(eventstore.Config{})
+			missed := 0
+			for seq := eventstore.FirstBatch + 1; seq <= stretch; seq += 97 {
+				got, err := reader.LookupDirect(ctx, evs[seq-1].ID)
+				switch {
+				case err != nil || (got != 0 && got != uint64(seq)):
+					t.Fatalf("event at %d: direct lookup gave %d, %v", seq, got, err)
+				case got == 0:
+					missed++
+					t.Errorf("event at %d: left to the scans", seq)
+				}
+			}
+			t.Logf("%d ids left to the scans", missed)
+		})
 	}
 }

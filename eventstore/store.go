@@ -161,6 +161,7 @@ type Store struct {
 	scanning gauge                            // scans of lookups in progress
 	reads    *semaphore.Weighted              // consumers this store holds at once
 	topics   *topicLists                      // recent listings of topics
+	states   stateReads                       // State's requests, shared
 
 	commits *committer // nil: every append is published alone
 }
@@ -708,27 +709,4 @@ func (s *Store) Ping(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// State is the stream's extent.
-type State struct {
-	Events   uint64
-	Bytes    uint64
-	FirstSeq uint64
-	LastSeq  uint64
-	// FirstTime and LastTime are when JetStream stored the first and the
-	// last retained event; zero when the stream is empty.
-	FirstTime time.Time
-	LastTime  time.Time
-}
-
-// State returns the stream's current extent.
-func (s *Store) State(ctx context.Context) (State, error) {
-	info, err := s.stream.Info(ctx)
-	if err != nil {
-		return State{}, fmt.Errorf("stream info: %w: %w", ErrUnavailable, err)
-	}
-	st := info.State
-	return State{Events: st.Msgs, Bytes: st.Bytes, FirstSeq: st.FirstSeq, LastSeq: st.LastSeq,
-		FirstTime: st.FirstTime, LastTime: st.LastTime}, nil
 }

@@ -77,14 +77,21 @@ func (f *Feed) put(ev *eventstore.Event) bool {
 }
 
 // putWait adds ev, waiting while the feed is full: for at most patience
-// (then ErrSlowConsumer) and until ctx ends (then ctx's error). Only a
-// wait, which is rare, costs a timer.
-func (f *Feed) putWait(ctx context.Context, ev *eventstore.Event, patience time.Duration) error {
+// (then ErrSlowConsumer) and until ctx ends (then ctx's error). A wait
+// arms *stall, made on the first wait and reused by the next: a replay
+// faster than its reader finds the feed full before nearly every event,
+// and a timer made for each would cost more than the event's delivery.
+// The caller owns *stall and waits one event at a time.
+func (f *Feed) putWait(ctx context.Context, ev *eventstore.Event, patience time.Duration, stall **time.Timer) error {
 	if f.put(ev) {
 		return nil
 	}
-	stall := time.NewTimer(patience)
-	defer stall.Stop()
+	if *stall == nil {
+		*stall = time.NewTimer(patience)
+	} else {
+		(*stall).Reset(patience)
+	}
+	defer (*stall).Stop()
 	for {
 		select {
 		case <-f.space:
@@ -96,7 +103,7 @@ func (f *Feed) putWait(ctx context.Context, ev *eventstore.Event, patience time.
 			}
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-stall.C:
+		case <-(*stall).C:
 			return ErrSlowConsumer
 		}
 	}

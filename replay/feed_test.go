@@ -2,6 +2,7 @@ package replay_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"testing"
@@ -138,5 +139,38 @@ func TestCursorAheadOfHub(t *testing.T) {
 	got := a.take(t, len(want), 10*time.Second)
 	if fmt.Sprint(seqs(got)) != fmt.Sprint(want) {
 		t.Fatalf("got %v, want %v", seqs(got), want)
+	}
+}
+
+// TestReplayWaitsThenStalls: a replay faster than its reader waits for
+// room in the feed before nearly every event, hundreds of times, each wait
+// ended by the reader well within the stall timeout, and delivers every
+// event in order; once the reader stops taking, the next wait still ends
+// the subscription with ErrSlowConsumer.
+func TestReplayWaitsThenStalls(t *testing.T) {
+	const stall = 300 * time.Millisecond
+	e := start(t, replay.Config{Buffer: 2, StallTimeout: stall})
+	const n = 600
+	var want []uint64
+	for i := range n {
+		want = append(want, e.publish(t, "t", i).Seq)
+	}
+	a := attach(t, t.Context(), e.hub, replay.Request{Topics: []string{"t"}})
+	got := a.take(t, n/2, 20*time.Second)
+	if fmt.Sprint(seqs(got)) != fmt.Sprint(want[:len(got)]) {
+		t.Fatalf("took %d events, first difference at %d", len(got), firstDiff(seqs(got), want))
+	}
+	var err error
+	for done := false; !done; {
+		select {
+		case <-a.wake:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the stalled replay was not ended")
+		}
+		ended, why := a.feed.Ended()
+		done, err = ended, why
+	}
+	if !errors.Is(err, replay.ErrSlowConsumer) {
+		t.Fatalf("ended with %v, want ErrSlowConsumer", err)
 	}
 }

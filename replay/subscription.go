@@ -327,7 +327,8 @@ type run struct {
 	f        *follower // the live registration, guarded by Hub.mu
 	released bool      // its group is given back; guarded by Hub.mu
 
-	delivered, fromMemory int // replayed deliveries, for the observer
+	delivered, fromMemory int         // replayed deliveries, for the observer
+	stall                 *time.Timer // deliver's wait for room in the feed, reused
 
 	// What Hub.Subscriptions, the observer and the tracer are told.
 	id        uint64
@@ -743,7 +744,7 @@ func (r *run) drain(ctx context.Context, f *follower) (bool, error) {
 }
 
 func (r *run) deliver(ctx context.Context, ev *eventstore.Event) error {
-	err := r.feed.putWait(ctx, ev, r.hub.cfg.StallTimeout)
+	err := r.feed.putWait(ctx, ev, r.hub.cfg.StallTimeout, &r.stall)
 	switch {
 	case err == nil:
 		r.last = ev.Seq

@@ -164,9 +164,15 @@ func summary(w writer, r *workload.Results) {
 		w("| 2 | catch-up replay, %d events | >= 0.5x raw ordered-consumer read | %.0f vs %.0f events/s: %s | %s |\n",
 			p.Events, p.Rewind, p.Raw, ratio(p.Rewind, p.Raw), status(p.Rewind >= 0.5*p.Raw))
 	}
-	if c := r.Cursor; c != nil && c.Err == "" {
-		w("| 3 | cursor resolution, %d-event stream | p99 time to first event < 10 ms | p99 %.1f ms (p50 %.1f ms) | %s |\n",
-			c.Events, c.Latency.P99, c.Latency.P50, status(c.Latency.P99 < 10))
+	if runs := cursorRuns(r, workload.Rewind); len(runs) > 0 {
+		met := true
+		var p99, p50 []float64
+		for _, c := range runs {
+			met = met && c.Latency.P99 < 10
+			p99, p50 = append(p99, c.Latency.P99), append(p50, c.Latency.P50)
+		}
+		w("| 3 | cursor resolution, %d-event stream | p99 time to first event < 10 ms | p99 %s ms (p50 %s ms)%s | %s |\n",
+			runs[0].Events, figures(p99), figures(p50), cursorBaselineNote(r), status(met))
 	}
 	connsTargets(w, r)
 	if p := r.Publish; p != nil {
@@ -177,10 +183,18 @@ func summary(w writer, r *workload.Results) {
 			}
 		}
 	}
-	if mx := r.Mixed; mx != nil {
-		ok := mx.Err == "" && mx.Gaps == 0 && mx.Duplicates == 0
-		w("| 6 | mixed: %.0f events/s, %d topics, %d subscribers reconnecting | p99 < 50 ms, zero gaps or duplicates | p99 %.1f ms, %d gaps, %d duplicates, %d subscriptions ended by errors | %s |\n",
-			mx.Config.Rate, mx.Config.Topics, mx.Config.Subscribers, mx.Latency.P99, mx.Gaps, mx.Duplicates, mx.Errors, status(ok && mx.Latency.P99 < 50))
+	if runs := mixedRuns(r, workload.Rewind); len(runs) > 0 {
+		met := true
+		var p99, rate []float64
+		var gaps, dups, errs int64
+		for _, mx := range runs {
+			met = met && mx.Err == "" && mx.Gaps == 0 && mx.Duplicates == 0 && mx.Latency.P99 < 50 && mx.PublishRate >= 0.95*mx.Config.Rate
+			p99, rate = append(p99, mx.Latency.P99), append(rate, mx.PublishRate)
+			gaps, dups, errs = gaps+mx.Gaps, dups+mx.Duplicates, errs+mx.Errors
+		}
+		c := runs[0].Config
+		w("| 6 | mixed: %.0f events/s, %d topics, %d subscribers reconnecting | p99 < 50 ms, zero gaps or duplicates, the rate reached | p99 %s ms at %s events/s, %d gaps, %d duplicates, %d subscriptions ended by errors%s | %s |\n",
+			c.Rate, c.Topics, c.Subscribers, figures(p99), figures0(rate), gaps, dups, errs, mixedBaselineNote(r), status(met))
 	}
 	w("| 7 | durable publish (group commit) | >= 10x per-message fsync-always rate | not implemented | **left for later** |\n\n")
 }
@@ -408,19 +422,132 @@ func replay(w writer, r *workload.Results) {
 }
 
 func cursor(w writer, r *workload.Results) {
-	c := r.Cursor
-	if c == nil {
+	if len(r.Cursor) == 0 {
 		return
 	}
+	c := r.Cursor[0]
 	w("## 3. Cursor resolution\n\n")
 	w("The same %d-event, two-writer stream. A freshly started Rewind (so no cursor is in its cache of recent ids) receives %d subscriptions, one after another on one connection, ", c.Events, c.Cursors)
-	w("each from a random event's id; the time is from sending `subscribe` to receiving the first replayed event, which is checked to be the event right after the cursor.\n\n")
-	if c.Err != "" {
-		w("Error: %s\n\n", oneLine(c.Err))
-		return
+	w("each from a random event's id (the same ids in every run); the time is from sending `subscribe` to receiving the first replayed event, which is checked to be the event right after the cursor.\n\n")
+	if r.Machine.Baseline != "" {
+		w("**%s** is Rewind built from %s, measured alternately with the tested build (baseline, tested, tested, baseline) in this same run, each on a freshly started server.\n\n", workload.RewindBaseline, r.Machine.Baseline)
 	}
-	w("| cursors | p50 ms | p99 ms | max ms | wrong first event |\n|---|---|---|---|---|\n")
-	w("| %d | %.1f | %.1f | %.1f | %d |\n\n", c.Cursors, c.Latency.P50, c.Latency.P99, c.Latency.Max, c.Wrong)
+	w("| server | cursors | p50 ms | p99 ms | max ms | wrong first event |\n|---|---|---|---|---|---|\n")
+	for _, c := range r.Cursor {
+		if c.Err != "" {
+			w("| %s | %d | error: %s ||||\n", roundName(c.Peer, c.Round), c.Cursors, oneLine(c.Err))
+			continue
+		}
+		w("| %s | %d | %.1f | %.1f | %.1f | %d |\n", roundName(c.Peer, c.Round), c.Cursors, c.Latency.P50, c.Latency.P99, c.Latency.Max, c.Wrong)
+	}
+	w("\n")
+	after, before := cursorRuns(r, workload.Rewind), cursorRuns(r, workload.RewindBaseline)
+	if len(after) > 0 && len(before) > 0 {
+		p99 := func(c workload.CursorResult) float64 { return c.Latency.P99 }
+		p50 := func(c workload.CursorResult) float64 { return c.Latency.P50 }
+		w("Mean of the rounds: p99 %.1f ms against the baseline's %.1f ms, %s; p50 %.1f ms against %.1f ms, %s.\n\n",
+			mean(after, p99), mean(before, p99), ratio(mean(after, p99), mean(before, p99)),
+			mean(after, p50), mean(before, p50), ratio(mean(after, p50), mean(before, p50)))
+	}
+	w("Where a lookup's time goes (profiles of the server, the block loads, and what smaller blocks and garbage collection change): [%s](%s#cursor-resolution).\n\n", findings, findings)
+}
+
+// findings is where the profiles of workloads 3 and 6 are discussed.
+const findings = "docs/bench/where-the-time-goes.md"
+
+// cursorRuns is peer's runs of workload 3, without those that failed.
+func cursorRuns(r *workload.Results, peer string) []workload.CursorResult {
+	var out []workload.CursorResult
+	for _, c := range r.Cursor {
+		if c.Peer == peer && c.Err == "" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// cursorBaselineNote is the baseline's figures for workload 3's target
+// row, if it ran.
+func cursorBaselineNote(r *workload.Results) string {
+	var p99 []float64
+	for _, c := range cursorRuns(r, workload.RewindBaseline) {
+		p99 = append(p99, c.Latency.P99)
+	}
+	if len(p99) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; before (%s): p99 %s ms", shortRev(r.Machine.Baseline), figures(p99))
+}
+
+// mixedRuns is peer's runs of workload 6, without those that failed.
+func mixedRuns(r *workload.Results, peer string) []workload.MixedResult {
+	var out []workload.MixedResult
+	for _, m := range r.Mixed {
+		if m.Peer == peer && m.Err == "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// mixedBaselineNote is the baseline's figures for workload 6's target
+// row, if it ran.
+func mixedBaselineNote(r *workload.Results) string {
+	var p99, rate []float64
+	for _, m := range mixedRuns(r, workload.RewindBaseline) {
+		p99, rate = append(p99, m.Latency.P99), append(rate, m.PublishRate)
+	}
+	if len(p99) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; before (%s): p99 %s ms at %s events/s", shortRev(r.Machine.Baseline), figures(p99), figures0(rate))
+}
+
+// shortRev is the abbreviated commit of a build description ("commit
+// 4f68904..."), or the description.
+func shortRev(build string) string {
+	if rev, ok := strings.CutPrefix(build, "commit "); ok && len(rev) > 7 {
+		return rev[:7]
+	}
+	return build
+}
+
+// roundName names a server's run: its name, and its round if it ran in
+// several.
+func roundName(peer string, round int) string {
+	if round > 0 {
+		return fmt.Sprintf("%s (round %d)", peer, round)
+	}
+	return peer
+}
+
+// figures lists values with one decimal: "37.8" or "37.8 and 41.2".
+func figures(vs []float64) string { return joinFigures(vs, "%.1f") }
+
+// figures0 lists values without decimals.
+func figures0(vs []float64) string { return joinFigures(vs, "%.0f") }
+
+func joinFigures(vs []float64, format string) string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = fmt.Sprintf(format, v)
+	}
+	if len(out) <= 1 {
+		return strings.Join(out, "")
+	}
+	return strings.Join(out[:len(out)-1], ", ") + " and " + out[len(out)-1]
+}
+
+// mean is the mean of f over runs.
+func mean[T any](runs []T, f func(T) float64) float64 {
+	if len(runs) == 0 {
+		return 0
+	}
+	sum := 0.0
+	for _, r := range runs {
+		sum += f(r)
+	}
+	return sum / float64(len(runs))
 }
 
 // connsTargets writes workload 4's target rows: per connection at the
@@ -609,28 +736,58 @@ func clientsOf(p *workload.PublishResult) int {
 }
 
 func mixed(w writer, r *workload.Results) {
-	m := r.Mixed
-	if m == nil {
+	if len(r.Mixed) == 0 {
 		return
 	}
-	c := m.Config
+	c := r.Mixed[0].Config
 	w("## 6. Mixed load with a reconnect storm\n\n")
 	w("Rewind only (the peers cannot resume). %.0f events/s over %d topics, one publisher per topic waiting for each acknowledgement (so each topic's numbers are in stream order), for %s. ", c.Rate, c.Topics, c.Duration)
 	w("%d subscribers, each on one topic: a session lasts %s to %s, then the client drops its connection, waits up to %s and resumes with the id of the last event it received. ", c.Subscribers, c.MinLife, c.MaxLife, c.MaxPause)
 	w("Halfway through, every connection drops at once and every client resumes at once with its cursor while publishing goes on (the herd after a server restart or a failover). ")
 	w("Every delivery is checked: each event must be the previous one's successor on its topic, across reconnects. At the end each subscriber reads up to its topic's last event. ")
-	w("Latency counts live events only (published after the session began); replayed ones are counted apart.\n\n")
-	if m.Err != "" {
-		w("Error: %s\n\n", oneLine(m.Err))
+	w("Latency counts live events only (published after the session began); replayed ones are counted apart. ")
+	w("It is also given by when the event was published: before the herd, in the %s after it, and after that. Server CPU per event is the server's CPU time over the events published.\n\n", workload.HerdWindow)
+	if r.Machine.Baseline != "" {
+		w("**%s** is Rewind built from %s, measured alternately with the tested build (baseline, tested, tested, baseline) in this same run.\n\n", workload.RewindBaseline, r.Machine.Baseline)
 	}
-	w("| events/s (asked %.0f) | sessions | deliveries | replayed | gaps | duplicates | subscription errors | live p50 ms | live p99 ms | max ms | server CPU | server RSS | harness CPU |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n", c.Rate)
-	w("| %.0f | %d | %d | %d | %d | %d | %d | %.1f | %.1f | %.1f | %.0f%% | %s | %.0f%% |\n\n", m.PublishRate, m.Sessions, m.Deliveries, m.Replayed, m.Gaps, m.Duplicates, m.Errors,
-		m.Latency.P50, m.Latency.P99, m.Latency.Max, m.Server.CPUPercent, mib(m.Server.RSS), m.HarnessCPU)
-	if m.PublishRate < 0.9*c.Rate {
-		w("The publishers reached only %.0f of the %.0f events/s asked: each topic's publisher waits for its acknowledgement, and under this load a publish took %.0f ms on average.\n\n",
-			m.PublishRate, c.Rate, 1000*float64(c.Topics)/m.PublishRate)
+	w("| server | events/s (asked %.0f) | sessions | deliveries | replayed | gaps | duplicates | subscription errors | live p50 ms | live p99 ms | p99 before the herd | p99 in the herd | p99 after it | max ms | server CPU | server CPU µs per event | server RSS | harness CPU |\n", c.Rate)
+	w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, m := range r.Mixed {
+		name := roundName(m.Peer, m.Round)
+		if m.Err != "" && m.Deliveries == 0 {
+			w("| %s | error: %s |||||||||||||||||\n", name, oneLine(m.Err))
+			continue
+		}
+		w("| %s | %.0f | %d | %d | %d | %d | %d | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.0f%% | %.0f | %s | %.0f%% |\n", name, m.PublishRate, m.Sessions, m.Deliveries, m.Replayed, m.Gaps, m.Duplicates, m.Errors,
+			m.Latency.P50, m.Latency.P99, m.BeforeHerd.P99, m.InHerd.P99, m.AfterHerd.P99, m.Latency.Max, m.Server.CPUPercent, m.Server.PerItem(m.Published), mib(m.Server.RSS), m.HarnessCPU)
 	}
-	if m.FirstError != "" {
-		w("The server ended %d subscriptions with an error; each client resumed with its cursor (gaps and duplicates are counted across those resumptions). The first:\n\n```\n%s\n```\n\n", m.Errors, m.FirstError)
+	w("\n")
+	for _, m := range r.Mixed {
+		if m.Err != "" {
+			w("%s: error: %s\n\n", roundName(m.Peer, m.Round), oneLine(m.Err))
+		}
+	}
+	after, before := mixedRuns(r, workload.Rewind), mixedRuns(r, workload.RewindBaseline)
+	if len(after) > 0 && len(before) > 0 {
+		rate := func(m workload.MixedResult) float64 { return m.PublishRate }
+		p99 := func(m workload.MixedResult) float64 { return m.Latency.P99 }
+		cpu := func(m workload.MixedResult) float64 { return m.Server.PerItem(m.Published) }
+		w("Mean of the rounds: %.0f events/s against the baseline's %.0f, %s; live p99 %.1f ms against %.1f ms, %s; server CPU per event %.0f µs against %.0f µs, %s.\n\n",
+			mean(after, rate), mean(before, rate), ratio(mean(after, rate), mean(before, rate)),
+			mean(after, p99), mean(before, p99), ratio(mean(after, p99), mean(before, p99)),
+			mean(after, cpu), mean(before, cpu), ratio(mean(after, cpu), mean(before, cpu)))
+	}
+	for _, m := range mixedRuns(r, workload.Rewind) {
+		if m.PublishRate < 0.9*c.Rate {
+			w("The publishers reached only %.0f of the %.0f events/s asked (%s): each topic's publisher waits for its acknowledgement, and under this load a publish took %.0f ms on average.\n\n",
+				m.PublishRate, c.Rate, roundName(m.Peer, m.Round), 1000*float64(c.Topics)/m.PublishRate)
+			break
+		}
+	}
+	w("Where the server's CPU goes, and why the publishers cannot reach the rate asked on this machine: [%s](%s#mixed-load).\n\n", findings, findings)
+	for _, m := range r.Mixed {
+		if m.FirstError != "" {
+			w("The server (%s) ended %d subscriptions with an error; each client resumed with its cursor (gaps and duplicates are counted across those resumptions). The first:\n\n```\n%s\n```\n\n", roundName(m.Peer, m.Round), m.Errors, m.FirstError)
+		}
 	}
 }

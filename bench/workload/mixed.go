@@ -32,6 +32,8 @@ type MixedConfig struct {
 // MixedResult is workload 6's outcome. Latency counts live events only:
 // those published after the session that received them had started.
 type MixedResult struct {
+	Peer        string      `json:"peer"`            // Rewind or RewindBaseline
+	Round       int         `json:"round,omitempty"` // see Env.rounds
 	Config      MixedConfig `json:"config"`
 	Published   int64       `json:"published"`
 	PublishRate float64     `json:"publish_rate"`
@@ -45,17 +47,27 @@ type MixedResult struct {
 	Errors     int64   `json:"errors"`
 	FirstError string  `json:"first_error,omitempty"`
 	Latency    Latency `json:"latency"`
+	// Latency by when the event was published: before the herd, in the
+	// HerdWindow after it, and after that.
+	BeforeHerd Latency `json:"before_herd"`
+	InHerd     Latency `json:"in_herd"`
+	AfterHerd  Latency `json:"after_herd"`
 	Server     Usage   `json:"server"`
 	HarnessCPU float64 `json:"harness_cpu_percent"`
 	Err        string  `json:"error,omitempty"`
 }
 
-// Mixed runs workload 6 against Rewind (the peers cannot resume).
-func (e *Env) Mixed(ctx context.Context, cfg MixedConfig) MixedResult {
-	r := MixedResult{Config: cfg}
-	if err := e.mixed(ctx, cfg, &r); err != nil {
+// HerdWindow is how long after the herd reconnect workload 6 counts
+// events as published in it.
+const HerdWindow = 2 * time.Second
+
+// Mixed runs workload 6 against peer, Rewind or RewindBaseline (the other
+// peers cannot resume).
+func (e *Env) Mixed(ctx context.Context, peer string, cfg MixedConfig) MixedResult {
+	r := MixedResult{Peer: peer, Config: cfg}
+	if err := e.mixed(ctx, peer, cfg, &r); err != nil {
 		r.Err = err.Error()
-		e.logf("mixed: %v", err)
+		e.logf("mixed %s: %v", peer, err)
 	}
 	return r
 }
@@ -65,8 +77,8 @@ type topicState struct {
 	last atomic.Int64 // n of the last acknowledged event, -1 for none
 }
 
-func (e *Env) mixed(ctx context.Context, cfg MixedConfig, r *MixedResult) error {
-	srv, err := e.Start(ctx, Rewind, "")
+func (e *Env) mixed(ctx context.Context, peer string, cfg MixedConfig, r *MixedResult) error {
+	srv, err := e.Start(ctx, peer, "")
 	if err != nil {
 		return err
 	}
@@ -88,6 +100,7 @@ func (e *Env) mixed(ctx context.Context, cfg MixedConfig, r *MixedResult) error 
 	pub := newPublisher(srv.URL, cfg.Topics)
 	defer pub.close()
 	lat := &metrics.Shared{}
+	var phases [3]metrics.Shared // before the herd, in its window, after
 	var sessions, deliveries, replayed, gaps, dups, serrs atomic.Int64
 	var firstErr atomic.Pointer[string]
 
@@ -95,6 +108,7 @@ func (e *Env) mixed(ctx context.Context, cfg MixedConfig, r *MixedResult) error 
 	pubCtx, stopPub := context.WithTimeout(ctx, cfg.Duration)
 	defer stopPub()
 	start := time.Now()
+	herdAt := start.Add(cfg.Duration / 2).UnixNano()
 	// Publishers: one per topic, each waiting for its acknowledgement, so
 	// that n is in stream order within a topic.
 	pg, pgctx := errgroup.WithContext(pubCtx)
@@ -142,7 +156,13 @@ func (e *Env) mixed(ctx context.Context, cfg MixedConfig, r *MixedResult) error 
 			rng := rand.New(rand.NewPCG(uint64(s), 6))
 			ti := s % cfg.Topics
 			var h metrics.Hist
-			defer lat.Merge(&h)
+			var ph [3]metrics.Hist
+			defer func() {
+				lat.Merge(&h)
+				for i := range ph {
+					phases[i].Merge(&ph[i])
+				}
+			}()
 			last, lastID := int64(-1), ""
 			// Sessions begin spread over a lifetime, as in a steady state.
 			select {
@@ -217,6 +237,14 @@ func (e *Env) mixed(ctx context.Context, cfg MixedConfig, r *MixedResult) error 
 						last, lastID = n, string(id)
 						if ts >= began {
 							h.Record(time.Duration(now - ts))
+							phase := 0
+							if ts >= herdAt {
+								phase = 1
+								if ts >= herdAt+int64(HerdWindow) {
+									phase = 2
+								}
+							}
+							ph[phase].Record(time.Duration(now - ts))
 						} else {
 							replayed.Add(1)
 						}
@@ -274,8 +302,10 @@ func (e *Env) mixed(ctx context.Context, cfg MixedConfig, r *MixedResult) error 
 		r.FirstError = *p
 	}
 	r.Latency = summarise(lat.Snapshot())
-	e.logf("mixed: %.0f events/s on %d topics, %d subscribers, %d sessions, %d deliveries (%d replayed), live p50 %.1f ms p99 %.1f ms, %d gaps, %d duplicates, %d subscription errors",
-		r.PublishRate, cfg.Topics, cfg.Subscribers, r.Sessions, r.Deliveries, r.Replayed, r.Latency.P50, r.Latency.P99, r.Gaps, r.Duplicates, r.Errors)
+	r.BeforeHerd, r.InHerd, r.AfterHerd = summarise(phases[0].Snapshot()), summarise(phases[1].Snapshot()), summarise(phases[2].Snapshot())
+	e.logf("mixed %s: %.0f events/s on %d topics, %d subscribers, %d sessions, %d deliveries (%d replayed), live p50 %.1f ms p99 %.1f ms (before the herd %.1f, in it %.1f, after %.1f), server CPU %.0f%%, harness CPU %.0f%%, %d gaps, %d duplicates, %d subscription errors",
+		peer, r.PublishRate, cfg.Topics, cfg.Subscribers, r.Sessions, r.Deliveries, r.Replayed, r.Latency.P50, r.Latency.P99, r.BeforeHerd.P99, r.InHerd.P99, r.AfterHerd.P99,
+		r.Server.CPUPercent, r.HarnessCPU, r.Gaps, r.Duplicates, r.Errors)
 	if perr != nil {
 		return perr
 	}

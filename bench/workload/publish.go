@@ -68,6 +68,14 @@ func (e *Env) publish(ctx context.Context, peer, fsync string, clients int, d ti
 	if _, err := pub.publishOne(ctx, "publish", 0); err != nil {
 		return err
 	}
+	if e.pprofURL != "" {
+		done := e.takeProfile(ctx, d)
+		defer func() {
+			if err := <-done; err != nil {
+				e.logf("profile: %v", err)
+			}
+		}()
+	}
 	m, hm := startMeter(srv.PID()), startMeter(0)
 	lat := &metrics.Shared{}
 	var n atomic.Int64

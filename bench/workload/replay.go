@@ -209,6 +209,8 @@ func (e *Env) replay(ctx context.Context, ds *Dataset, r *ReplayResult) error {
 // stream, each on a freshly started server (nothing cached), timed from
 // the subscribe message to the first replayed event.
 type CursorResult struct {
+	Peer    string  `json:"peer"`            // Rewind or RewindBaseline
+	Round   int     `json:"round,omitempty"` // see Env.rounds
 	Events  int     `json:"events"`
 	Cursors int     `json:"cursors"`
 	Latency Latency `json:"latency"`
@@ -216,22 +218,31 @@ type CursorResult struct {
 	Err     string  `json:"error,omitempty"`
 }
 
-// Cursor runs workload 3 on ds with k random cursors.
-func (e *Env) Cursor(ctx context.Context, ds *Dataset, k int) CursorResult {
-	r := CursorResult{Events: len(ds.Events), Cursors: k}
-	if err := e.cursor(ctx, ds, k, &r); err != nil {
+// Cursor runs workload 3 on ds with k random cursors against peer (Rewind
+// or RewindBaseline). Every run draws the same cursors.
+func (e *Env) Cursor(ctx context.Context, peer string, ds *Dataset, k int) CursorResult {
+	r := CursorResult{Peer: peer, Events: len(ds.Events), Cursors: k}
+	if err := e.cursor(ctx, peer, ds, k, &r); err != nil {
 		r.Err = err.Error()
-		e.logf("cursor: %v", err)
+		e.logf("cursor %s: %v", peer, err)
 	}
 	return r
 }
 
-func (e *Env) cursor(ctx context.Context, ds *Dataset, k int, r *CursorResult) error {
-	srv, err := e.Start(ctx, Rewind, ds.Dir)
+func (e *Env) cursor(ctx context.Context, peer string, ds *Dataset, k int, r *CursorResult) error {
+	srv, err := e.Start(ctx, peer, ds.Dir)
 	if err != nil {
 		return err
 	}
 	defer srv.Stop()
+	if e.pprofURL != "" {
+		done := e.takeProfile(ctx, 5*time.Second)
+		defer func() {
+			if err := <-done; err != nil {
+				e.logf("profile: %v", err)
+			}
+		}()
+	}
 	c, err := e.Dialer.Dial(ctx, srv.URL+"/graphql")
 	if err != nil {
 		return err
@@ -289,6 +300,6 @@ func (e *Env) cursor(ctx context.Context, ds *Dataset, k int, r *CursorResult) e
 		}
 	}
 	r.Latency = summarise(&h)
-	e.logf("cursor: %d cursors, time to first event p50 %.1f ms p99 %.1f ms max %.1f ms", k, r.Latency.P50, r.Latency.P99, r.Latency.Max)
+	e.logf("cursor %s: %d cursors, time to first event p50 %.1f ms p99 %.1f ms max %.1f ms", peer, k, r.Latency.P50, r.Latency.P99, r.Latency.Max)
 	return nil
 }

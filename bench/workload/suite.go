@@ -25,8 +25,9 @@ type SuiteOptions struct {
 	// Peers limits the servers compared; empty means all.
 	Peers []string
 	// ProfileFile, if set, receives a CPU profile of Rewind during the
-	// largest fan-out, or during the replay when ProfileWorkload is
-	// "replay" (Rewind then runs from the pprof build).
+	// largest fan-out, or during the workload ProfileWorkload names
+	// (replay, cursor, publish, mixed, conns; Rewind then runs from the
+	// pprof build).
 	ProfileFile     string
 	ProfileWorkload string
 	// FanoutSubscribers overrides workload 1's subscriber counts.
@@ -36,9 +37,10 @@ type SuiteOptions struct {
 	Rev string
 	// Conns overrides workload 4's connection counts (default 10,000).
 	Conns []int
-	// Baseline, if set, is a git revision whose Rewind workload 4 measures
-	// too, as RewindBaseline, alternating with Rewind (baseline, Rewind,
-	// Rewind, baseline), so that before and after come from one session.
+	// Baseline, if set, is a git revision whose Rewind workloads 3, 4 and
+	// 6 measure too, as RewindBaseline, alternating with Rewind (baseline,
+	// Rewind, Rewind, baseline), so that before and after come from one
+	// session.
 	Baseline string
 }
 
@@ -115,7 +117,7 @@ func Setup(ctx context.Context, root, work, rewindBin string, opts SuiteOptions,
 			return nil, err
 		}
 	}
-	if opts.Baseline != "" && slices.Contains(opts.peers(Rewind), Rewind) && opts.runs("conns") {
+	if opts.Baseline != "" && slices.Contains(opts.peers(Rewind), Rewind) && (opts.runs("conns") || opts.runs("cursor") || opts.runs("mixed")) {
 		src := filepath.Join(work, "baseline-src")
 		hash, err := Export(ctx, root, opts.Baseline, src)
 		if err != nil {
@@ -160,7 +162,7 @@ type Machine struct {
 	Gqlgen     string `json:"gqlgen"`
 	NodePeer   string `json:"node_peer"`
 	Source     string `json:"source"`             // what the servers were built from
-	Baseline   string `json:"baseline,omitempty"` // what workload 4's RewindBaseline was built from
+	Baseline   string `json:"baseline,omitempty"` // what RewindBaseline was built from
 	LoadBefore string `json:"load_before"`
 	LoadAfter  string `json:"load_after"`
 }
@@ -173,10 +175,10 @@ type Results struct {
 	Machine      Machine        `json:"machine"`
 	Fanout       []FanoutRun    `json:"fanout,omitempty"`
 	Replay       *ReplayResult  `json:"replay,omitempty"`
-	Cursor       *CursorResult  `json:"cursor,omitempty"`
+	Cursor       []CursorResult `json:"cursor,omitempty"` // one per round; see Env.rounds
 	Conns        []ConnsRun     `json:"conns,omitempty"`
 	Publish      *PublishResult `json:"publish,omitempty"`
-	Mixed        *MixedResult   `json:"mixed,omitempty"`
+	Mixed        []MixedResult  `json:"mixed,omitempty"` // one per round
 	Errors       []string       `json:"errors,omitempty"`
 	FanoutAt     int            `json:"fanout_subscribers"` // the subscriber count of workload 1's figure
 	FanoutRounds int            `json:"fanout_rounds"`
@@ -215,11 +217,11 @@ func (r *Results) Failures() []string {
 			out = append(out, fmt.Sprintf("replay: %d missing, %d duplicates, %.0f events/s", p.Missing, p.Duplicates, p.Rewind))
 		}
 	}
-	if c := r.Cursor; c != nil {
+	for _, c := range r.Cursor {
 		if c.Err != "" {
-			out = append(out, "cursor: "+c.Err)
+			out = append(out, fmt.Sprintf("cursor %s: %s", c.Peer, c.Err))
 		} else if c.Wrong > 0 {
-			out = append(out, fmt.Sprintf("cursor: %d subscriptions started at the wrong event", c.Wrong))
+			out = append(out, fmt.Sprintf("cursor %s: %d subscriptions started at the wrong event", c.Peer, c.Wrong))
 		}
 	}
 	for _, c := range r.Conns {
@@ -237,15 +239,15 @@ func (r *Results) Failures() []string {
 			}
 		}
 	}
-	if m := r.Mixed; m != nil {
+	for _, m := range r.Mixed {
 		if m.Err != "" {
-			out = append(out, "mixed: "+m.Err)
+			out = append(out, fmt.Sprintf("mixed %s: %s", m.Peer, m.Err))
 		}
 		if m.Gaps > 0 || m.Duplicates > 0 || m.Deliveries == 0 {
-			out = append(out, fmt.Sprintf("mixed: %d gaps, %d duplicates, %d deliveries", m.Gaps, m.Duplicates, m.Deliveries))
+			out = append(out, fmt.Sprintf("mixed %s: %d gaps, %d duplicates, %d deliveries", m.Peer, m.Gaps, m.Duplicates, m.Deliveries))
 		}
 		if m.Errors > 0 {
-			out = append(out, fmt.Sprintf("mixed: the server ended %d subscriptions with an error (first: %s)", m.Errors, m.FirstError))
+			out = append(out, fmt.Sprintf("mixed %s: the server ended %d subscriptions with an error (first: %s)", m.Peer, m.Errors, m.FirstError))
 		}
 	}
 	return out
@@ -303,7 +305,7 @@ func (e *Env) Suite(ctx context.Context, o SuiteOptions) *Results {
 						Steps: pick(2, 24), StepTime: dur(time.Second, 4*time.Second),
 						MaxP99: 100 * time.Millisecond, Publishers: pick(4, 32),
 					}
-					if o.ProfileFile != "" && o.ProfileWorkload != "replay" && peer == Rewind && s == res.FanoutAt && round == 1 {
+					if o.ProfileFile != "" && o.ProfileWorkload == "fanout" && peer == Rewind && s == res.FanoutAt && round == 1 {
 						e.profileNext(o.ProfileFile)
 					}
 					run := e.Fanout(ctx, peer, cfg)
@@ -329,8 +331,14 @@ func (e *Env) Suite(ctx context.Context, o SuiteOptions) *Results {
 				res.Replay = &r
 			}
 			if o.runs("cursor") {
-				c := e.Cursor(ctx, ds, pick(20, 200))
-				res.Cursor = &c
+				for _, run := range e.rounds() {
+					if o.ProfileFile != "" && o.ProfileWorkload == "cursor" && run.peer == Rewind && run.round <= 1 {
+						e.profileNext(o.ProfileFile)
+					}
+					c := e.Cursor(ctx, run.peer, ds, pick(20, 200))
+					c.Round = run.round
+					res.Cursor = append(res.Cursor, c)
+				}
 			}
 		}
 	}
@@ -345,6 +353,9 @@ func (e *Env) Suite(ctx context.Context, o SuiteOptions) *Results {
 				continue
 			}
 			for _, fsync := range FSyncPolicies {
+				if o.ProfileFile != "" && o.ProfileWorkload == "publish" && fsync == FSyncPolicies[0] {
+					e.profileNext(o.ProfileFile)
+				}
 				p.Runs = append(p.Runs, e.Publish(ctx, peer, fsync, clients, d))
 			}
 		}
@@ -378,35 +389,47 @@ func (e *Env) Suite(ctx context.Context, o SuiteOptions) *Results {
 			MinLife:  dur(300*time.Millisecond, time.Second), MaxLife: dur(time.Second, 4*time.Second),
 			MaxPause: 200 * time.Millisecond,
 		}
-		if o.ProfileFile != "" && o.ProfileWorkload == "mixed" {
-			e.profileNext(o.ProfileFile)
+		for _, run := range e.rounds() {
+			if o.ProfileFile != "" && o.ProfileWorkload == "mixed" && run.peer == Rewind && run.round <= 1 {
+				e.profileNext(o.ProfileFile)
+			}
+			m := e.Mixed(ctx, run.peer, cfg)
+			m.Round = run.round
+			res.Mixed = append(res.Mixed, m)
 		}
-		m := e.Mixed(ctx, cfg)
-		res.Mixed = &m
 	}
 	res.Took = time.Since(res.Started).Seconds()
 	res.Machine.LoadAfter = loadavg()
 	return res
 }
 
-// connsRun is one server's turn in workload 4.
-type connsRun struct {
+// serverRun is one server's turn in a workload.
+type serverRun struct {
 	peer  string
-	round int
+	round int // 0 when the server runs once
 }
 
-// connsOrder is the order of workload 4's runs: each server once, and with
-// a baseline build, the baseline and Rewind twice each, in the order
-// baseline, Rewind, Rewind, baseline, so that a drift in the machine's load
-// weighs on both alike.
-func (e *Env) connsOrder(servers []string) []connsRun {
-	var out []connsRun
+// rounds is the order of Rewind's runs in a workload that compares it
+// with the baseline build: Rewind once or, with a baseline, the baseline
+// and Rewind twice each, in the order baseline, Rewind, Rewind, baseline,
+// so that a drift in the machine's load weighs on both alike.
+func (e *Env) rounds() []serverRun {
+	if e.BaselineBin == "" {
+		return []serverRun{{Rewind, 0}}
+	}
+	return []serverRun{{RewindBaseline, 1}, {Rewind, 1}, {Rewind, 2}, {RewindBaseline, 2}}
+}
+
+// connsOrder is the order of workload 4's runs: each server once, Rewind
+// in rounds with a baseline build (see rounds).
+func (e *Env) connsOrder(servers []string) []serverRun {
+	var out []serverRun
 	for _, s := range servers {
-		if s == Rewind && e.BaselineBin != "" {
-			out = append(out, connsRun{RewindBaseline, 1}, connsRun{Rewind, 1}, connsRun{Rewind, 2}, connsRun{RewindBaseline, 2})
+		if s == Rewind {
+			out = append(out, e.rounds()...)
 			continue
 		}
-		out = append(out, connsRun{s, 0})
+		out = append(out, serverRun{s, 0})
 	}
 	return out
 }

@@ -36,6 +36,19 @@ func (c *corkConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
+// SetWriteDeadline sets the socket's write deadline, except while corked:
+// gorilla sets one before every frame it writes, and a corked frame goes
+// to the buffer, not the socket. The write that sends the buffer sets its
+// own (see sendLocked), so a burst costs one deadline, not one per frame.
+func (c *corkConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.corked {
+		return nil
+	}
+	return c.Conn.SetWriteDeadline(t)
+}
+
 // cork holds writes back until uncork.
 func (c *corkConn) cork() {
 	c.mu.Lock()
