@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/rewind-dev/rewind/eventstore"
 )
@@ -52,8 +51,6 @@ type recent struct {
 	from   uint64               // every stored event with a sequence >= from is in slots (0: none)
 	whole  bool                 // and none is stored before from: the window is the whole stream
 	topics map[string]*seqQueue // with perTopic: each topic's sequences in slots, oldest first
-
-	states stateShare // State requests of the replays that ask at once
 
 	// Counters of replayed deliveries by where they were read.
 	fromMemory  atomic.Int64
@@ -243,7 +240,8 @@ func (w *recent) chunk(after, until uint64, max int, buf []*eventstore.Event) (_
 // sync prepares a replay after after that the window may serve: where the
 // store removes events by age or by bytes, it asks JetStream for the
 // stream's first sequence, with a request sent after sync was called
-// (shared by the replays that ask meanwhile), and drops what precedes it.
+// (eventstore.Store.State shares it with the calls made meanwhile), and
+// drops what precedes it.
 // Elsewhere it costs nothing.
 func (w *recent) sync(ctx context.Context, store *eventstore.Store, after uint64) error {
 	if !w.askFirst || !w.enabled() {
@@ -255,7 +253,7 @@ func (w *recent) sync(ctx context.Context, store *eventstore.Store, after uint64
 	if !serves {
 		return nil // read from storage
 	}
-	st, err := w.states.get(ctx, store.State)
+	st, err := store.State(ctx)
 	if err != nil {
 		return err
 	}
@@ -326,65 +324,6 @@ func (q *seqQueue) pop() uint64 {
 		q.seqs, q.head = q.seqs[:0], 0
 	}
 	return seq
-}
-
-// stateTimeout bounds a State request that replays share.
-const stateTimeout = 5 * time.Second
-
-// stateShare has the replays that ask for the stream's state at once
-// share requests, each answered by one sent after it asked: one request
-// is in flight at a time, and those who ask meanwhile share the next.
-type stateShare struct {
-	mu   sync.Mutex
-	cur  *stateCall // sent, not yet answered
-	next *stateCall // to send once cur is answered
-}
-
-type stateCall struct {
-	done    chan struct{}
-	callers int // who take its answer; guarded by stateShare.mu
-	st      eventstore.State
-	err     error
-}
-
-// get returns what read (the store's State) answers to a request sent
-// after get was called.
-func (s *stateShare) get(ctx context.Context, read func(context.Context) (eventstore.State, error)) (eventstore.State, error) {
-	s.mu.Lock()
-	if c := s.next; c != nil {
-		c.callers++
-		s.mu.Unlock()
-		select {
-		case <-c.done:
-			return c.st, c.err
-		case <-ctx.Done():
-			return eventstore.State{}, ctx.Err()
-		}
-	}
-	c := &stateCall{done: make(chan struct{}), callers: 1}
-	prev := s.cur
-	if prev == nil {
-		s.cur = c
-	} else {
-		s.next = c
-	}
-	s.mu.Unlock()
-	if prev != nil {
-		// Others wait on c: send it, even if ctx ends meanwhile (both
-		// requests are bounded by stateTimeout).
-		<-prev.done
-		s.mu.Lock()
-		s.cur, s.next = c, nil
-		s.mu.Unlock()
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stateTimeout)
-	c.st, c.err = read(sctx)
-	cancel()
-	s.mu.Lock()
-	s.cur = nil
-	s.mu.Unlock()
-	close(c.done)
-	return c.st, c.err
 }
 
 // ReplayReads says where replayed events came from: memory (the recent

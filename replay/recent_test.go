@@ -1,16 +1,12 @@
 package replay
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/rewind-dev/rewind/eventstore"
-	"github.com/rewind-dev/rewind/internal/testenv"
 )
 
 // TestRecentMirrorsRetention drives the window with random events and
@@ -170,48 +166,5 @@ func BenchmarkRecentAdd(b *testing.B) {
 				next()
 			}
 		})
-	}
-}
-
-// TestStateShareIsFresh: replays asking for the stream's state at once
-// share requests, yet each gets the answer to one sent after it asked:
-// those who ask while a request is in flight share the next one.
-func TestStateShareIsFresh(t *testing.T) {
-	var share stateShare
-	var sent atomic.Int32
-	release := make(chan struct{})
-	read := func(context.Context) (eventstore.State, error) {
-		n := sent.Add(1)
-		if n == 1 {
-			<-release // in flight while the others ask
-		}
-		return eventstore.State{LastSeq: uint64(n)}, nil
-	}
-	answers := make(chan uint64, 4)
-	ask := func() {
-		st, err := share.get(t.Context(), read)
-		if err != nil {
-			t.Error(err)
-		}
-		answers <- st.LastSeq
-	}
-	go ask()
-	testenv.Eventually(t, 5*time.Second, "the first request to be sent", func() bool { return sent.Load() == 1 })
-	for range 3 {
-		go ask()
-	}
-	testenv.Eventually(t, 5*time.Second, "the others to wait for the next request", func() bool {
-		share.mu.Lock()
-		defer share.mu.Unlock()
-		return share.next != nil && share.next.callers == 3
-	})
-	close(release)
-	var got []uint64
-	for range 4 {
-		got = append(got, <-answers)
-	}
-	slices.Sort(got)
-	if !slices.Equal(got, []uint64{1, 2, 2, 2}) || sent.Load() != 2 {
-		t.Fatalf("answers %v from %d requests, want the first from request 1 and the others from request 2", got, sent.Load())
 	}
 }
