@@ -71,10 +71,10 @@ func TestAppendEachOneBadEvent(t *testing.T) {
 			s := testenv.StartNATS(t).Store(eventstore.Config{DisableGroupCommit: !groupCommit})
 			first := mustEach(t, s, []eventstore.BatchEvent{{Event: ev("t", "1"), Key: "old"}})[0]
 			batch := keyed("t", "new", 30, 100)
-			batch[3].Key = "old" // another event under a stored key
+			batch[3].Key = "old"                                              // another event under a stored key
 			batch[7] = eventstore.BatchEvent{Event: ev("t", "1"), Key: "old"} // the same event again
-			batch[12].Key = batch[10].Key                                   // repeated inside the batch, other data
-			batch[20] = batch[15]                                           // repeated inside the batch, the same event
+			batch[12].Key = batch[10].Key                                     // repeated inside the batch, other data
+			batch[20] = batch[15]                                             // repeated inside the batch, the same event
 			res := mustEach(t, s, batch)
 			var last uint64
 			for i, r := range res {
