@@ -64,10 +64,11 @@ const (
 
 // costs is the cost model of the schema's list and storage fields, through
 // gqlgen's per-field complexity functions; any other field costs one plus
-// its selection. A list costs its page size times its selection; a
-// subscription costs its selection once (each event renders it once, as
-// the subscriber reads) plus the storage its start point reads: last, the
-// events AfterLast reads back over; afterId, since or latest, replayWeight.
+// its selection. A list costs its page size (publishBatch: its events)
+// times its selection; a subscription costs its selection once (each event
+// renders it once, as the subscriber reads) plus the storage its start
+// point reads: last, the events AfterLast reads back over; afterId, since
+// or latest, replayWeight.
 func costs() generated.ComplexityRoot {
 	var c generated.ComplexityRoot
 	c.Query.Events = func(child int, _ string, first *int, _ *string, where *model.Filter) int {
@@ -86,6 +87,11 @@ func costs() generated.ComplexityRoot {
 			n = min(max(*first, 1), maxPage) // out of range is refused by the resolver
 		}
 		return saturate.Mul(n, saturate.Add(child, topicReads))
+	}
+	c.Mutation.PublishBatch = func(child int, events []*model.PublishInput) int {
+		// Each event's result renders the selection (a batch over MaxBatch
+		// is refused before it runs).
+		return saturate.Mul(max(len(events), 1), child)
 	}
 	c.Subscription.Events = func(child int, _ []string, afterID *string, _ []string, last *int, since *time.Time, latest *bool, where *model.Filter) int {
 		return saturate.Add(child, saturate.Add(startWeight(afterID, last, since, latest), whereCost(where)))
