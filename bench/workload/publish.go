@@ -17,9 +17,9 @@ import (
 )
 
 // PublishRun is workload 5 for one server: Clients concurrent HTTP
-// clients each sending publish mutations back to back for a while, or,
-// with Batch set, batches of that many events (Via: BatchNDJSON or
-// BatchMutation).
+// clients each sending publish mutations back to back for a while (Via
+// PerMessage: with group commit off), or, with Batch set, batches of that
+// many events (Via: BatchNDJSON or BatchMutation).
 type PublishRun struct {
 	Peer       string  `json:"peer"`
 	FSync      string  `json:"fsync,omitempty"` // Rewind's NATS_SYNC
@@ -63,8 +63,21 @@ func (e *Env) Publish(ctx context.Context, peer, fsync string, clients int, d ti
 	return r
 }
 
-func (e *Env) publish(ctx context.Context, peer, fsync string, clients int, d time.Duration, r *PublishRun) error {
-	srv, err := e.start(ctx, peer, "", fsync)
+// PublishPerMessage runs workload 5 against Rewind with group commit off
+// (GROUP_COMMIT=false): one publish mutation per event, each its own
+// JetStream publish, and under fsync always its own fsync. It is the
+// per-message rate the batch runs compare with.
+func (e *Env) PublishPerMessage(ctx context.Context, fsync string, clients int, d time.Duration) PublishRun {
+	r := PublishRun{Peer: Rewind, FSync: fsync, Clients: clients, Via: PerMessage}
+	if err := e.publish(ctx, Rewind, fsync, clients, d, &r, "GROUP_COMMIT=false"); err != nil {
+		r.Err = err.Error()
+		e.logf("publish per message: %v", err)
+	}
+	return r
+}
+
+func (e *Env) publish(ctx context.Context, peer, fsync string, clients int, d time.Duration, r *PublishRun, env ...string) error {
+	srv, err := e.start(ctx, peer, "", fsync, env...)
 	if err != nil {
 		return err
 	}
@@ -104,7 +117,7 @@ func (e *Env) publish(ctx context.Context, peer, fsync string, clients int, d ti
 		return firstErr
 	}
 	r.Published, r.Rate, r.Latency = n.Load(), float64(n.Load())/el.Seconds(), summarise(lat.Snapshot())
-	e.logf("publish %s (fsync %s): %d clients, %.0f events/s, p50 %.2f ms p99 %.2f ms, server CPU %.0f%%, harness CPU %.0f%%", peer, fsync, clients, r.Rate, r.Latency.P50, r.Latency.P99, r.Server.CPUPercent, r.HarnessCPU)
+	e.logf("publish %s (%s fsync %s): %d clients, %.0f events/s, p50 %.2f ms p99 %.2f ms, server CPU %.0f%%, harness CPU %.0f%%", peer, r.Via, fsync, clients, r.Rate, r.Latency.P50, r.Latency.P99, r.Server.CPUPercent, r.HarnessCPU)
 	return nil
 }
 

@@ -353,7 +353,9 @@ func (e *Env) Suite(ctx context.Context, o SuiteOptions) *Results {
 				p.Runs = append(p.Runs, e.Publish(ctx, peer, fsync, clients, d))
 			}
 			// The batch runs (issue 25): a few clients, each sending
-			// batches back to back, under both policies.
+			// batches back to back, under both policies, and the
+			// per-message rate they compare with under fsync always.
+			p.Runs = append(p.Runs, e.PublishPerMessage(ctx, "always", clients, d))
 			for _, fsync := range FSyncPolicies {
 				for _, size := range BatchSizes {
 					p.Runs = append(p.Runs, e.PublishBatch(ctx, fsync, BatchClients, size, BatchNDJSON, d))
