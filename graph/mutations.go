@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -40,7 +41,7 @@ func (g mutationGate) InterceptOperation(ctx context.Context, next graphql.Opera
 	}
 	pending, err := g.r.appendsOf(ctx, oc)
 	if err == nil {
-		err = g.r.mayAppendAll(ctx, pending)
+		err = g.r.mayAppendAll(ctx, pending, true)
 	}
 	if err != nil {
 		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{g.r.present(ctx, withIndex(ctx, err))}})
@@ -108,7 +109,7 @@ func (r *Resolver) appendsOf(ctx context.Context, oc *graphql.OperationContext) 
 			one.ev = ev
 			out = append(out, one)
 		case "publishBatch":
-			events, _ := args["events"].([]any)
+			events := listOf(args["events"])
 			if len(events) > MaxBatch {
 				return nil, fmt.Errorf("%s: %w: %d events, the limit is %d a batch: split it", fieldAt(f), ErrBatchTooLarge, len(events), MaxBatch)
 			}
@@ -131,6 +132,28 @@ func (r *Resolver) appendsOf(ctx context.Context, oc *graphql.OperationContext) 
 			ErrResponseTooLarge, renders, limit)
 	}
 	return out, nil
+}
+
+// listOf is the elements of a list argument as mapped: a literal list, a
+// variable's list (gqlparser may have made it a typed slice), or one value
+// given for the list, which GraphQL coerces into a list of it, as the
+// executor does.
+func listOf(v any) []any {
+	switch l := v.(type) {
+	case nil:
+		return nil
+	case []any:
+		return l
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Slice {
+		return []any{v}
+	}
+	out := make([]any, rv.Len())
+	for i := range out {
+		out[i] = rv.Index(i).Interface()
+	}
+	return out
 }
 
 // publishEvent is the event of publish's arguments, or of one of
@@ -156,9 +179,10 @@ func fieldAt(f graphql.CollectedField) string {
 }
 
 // mayAppendAll checks every append as the store will before storing it
-// (topic, grant, type, size, declared type, key), in order, then that the
-// principal may publish them all now, taking one of its rate for each.
-func (r *Resolver) mayAppendAll(ctx context.Context, pending []pendingAppend) error {
+// (topic, grant, type, size, declared type, key), in order, then, with
+// rate, that the principal may publish them all now, taking one of its
+// rate for each.
+func (r *Resolver) mayAppendAll(ctx context.Context, pending []pendingAppend, rate bool) error {
 	p, err := auth.From(ctx)
 	if err != nil {
 		return err
@@ -177,6 +201,9 @@ func (r *Resolver) mayAppendAll(ctx context.Context, pending []pendingAppend) er
 		if err := r.cfg.Store.Validate(a.ev, opts...); err != nil {
 			return a.refuse(err)
 		}
+	}
+	if !rate {
+		return nil
 	}
 	return r.allow(p, len(pending))
 }
@@ -318,14 +345,17 @@ func (r *Resolver) PublishBatch(ctx context.Context, evs []eventstore.BatchEvent
 	if err != nil {
 		return nil, err
 	}
-	if a := appendsFrom(ctx); a == nil || !a.checked {
-		pending := make([]pendingAppend, len(evs))
-		for i, be := range evs {
-			pending[i] = pendingAppend{field: "publishBatch", index: i, ev: be.Event, key: be.Key}
-		}
-		if err := r.mayAppendAll(ctx, pending); err != nil {
-			return nil, err
-		}
+	// Within a mutation document the gate has checked the batch and taken
+	// its rate; the events are checked again all the same, which costs
+	// little beside storing them, so that no way of writing a document
+	// past the gate stores an event the principal may not.
+	gated := appendsFrom(ctx) != nil && appendsFrom(ctx).checked
+	pending := make([]pendingAppend, len(evs))
+	for i, be := range evs {
+		pending[i] = pendingAppend{field: "publishBatch", index: i, ev: be.Event, key: be.Key}
+	}
+	if err := r.mayAppendAll(ctx, pending, !gated); err != nil {
+		return nil, err
 	}
 	// A key is the principal's own: another principal's same key stores
 	// its own event and never sees this one.

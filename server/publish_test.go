@@ -395,8 +395,24 @@ func TestPublishBatchDocument(t *testing.T) {
 	if got := codes(r); !slices.Equal(got, []string{"FORBIDDEN"}) || r.Errors[0].Extensions["index"] != float64(2) || !strings.HasPrefix(r.Errors[0].Message, "b (publishBatch): event 2: ") {
 		t.Errorf("a document with a forbidden event in its batch: %+v", r.Errors)
 	}
+	// One event given for the list is a list of it, and is checked as one.
+	for _, q := range []struct {
+		doc  string
+		vars map[string]any
+	}{
+		{`mutation { publishBatch(events: {topic: "orders.us", data: 1}) { sequence } }`, nil},
+		{`mutation($evs: [PublishInput!]!) { publishBatch(events: $evs) { sequence } }`, map[string]any{"evs": map[string]any{"topic": "orders.us", "data": 1}}},
+	} {
+		_, r = e.post(t, eu, q.doc, q.vars)
+		if got := codes(r); !slices.Equal(got, []string{"FORBIDDEN"}) || r.Errors[0].Extensions["index"] != float64(0) {
+			t.Errorf("one forbidden event given for the list: %+v %s", r.Errors, r.Data["publishBatch"])
+		}
+	}
 	if ids := e.historyIDs(t, admin, "orders.eu"); len(ids) != 0 {
 		t.Fatalf("a refused document stored %v", ids)
+	}
+	if ids := e.historyIDs(t, admin, "orders.us"); len(ids) != 0 {
+		t.Fatalf("a forbidden event was stored: %v", ids)
 	}
 
 	// 64 KiB of payload: the response limit is 512 KiB. Three events of
