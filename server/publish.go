@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 
@@ -64,7 +63,12 @@ func publishBatch(res *graph.Resolver) http.Handler {
 				"send Content-Type: application/x-ndjson, one event a line: {\"topic\":\"orders.eu\",\"type\":\"placed\",\"data\":{...},\"idempotencyKey\":\"...\"}", -1)
 			return
 		}
-		body, err := io.ReadAll(r.Body)
+		var buf bytes.Buffer
+		if r.ContentLength > 0 {
+			buf.Grow(int(r.ContentLength))
+		}
+		_, err := buf.ReadFrom(r.Body)
+		body := buf.Bytes()
 		if err != nil {
 			writeBatchError(w, http.StatusBadRequest, codes.BadUserInput, "could not read the request body", -1)
 			return
@@ -92,44 +96,52 @@ func publishBatch(res *graph.Resolver) http.Handler {
 // parseBatch reads a POST /publish body: one event a line, blank lines
 // skipped, no field beside those of PublishInput. It returns the events
 // and the line of each (from 1), or a *graph.BatchError for the first
-// line that is not an event (its line last in lines).
+// line that is not one event (its line last in lines). One decoder reads
+// the whole body, which costs a fraction of one for each line.
 func parseBatch(body []byte) ([]eventstore.BatchEvent, []int, error) {
-	var evs []eventstore.BatchEvent
-	var lines []int
-	for n := 1; len(body) > 0; n++ {
-		line := body
-		if i := bytes.IndexByte(body, '\n'); i >= 0 {
-			line, body = body[:i], body[i+1:]
-		} else {
-			body = nil
+	n := min(bytes.Count(body, []byte{'\n'})+1, graph.MaxBatch)
+	evs, lines := make([]eventstore.BatchEvent, 0, n), make([]int, 0, n)
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	line, pos := 1, 0 // the line at pos, the end of the last event
+	for {
+		start, newline := pos, false
+		for ; start < len(body) && isSpace(body[start]); start++ {
+			if body[start] == '\n' {
+				line++
+				newline = true
+			}
 		}
-		line = bytes.TrimSpace(line)
-		if len(line) == 0 {
-			continue
+		if start == len(body) {
+			return evs, lines, nil
+		}
+		if len(evs) > 0 && !newline {
+			return nil, lines, &graph.BatchError{Index: len(evs) - 1, Err: fmt.Errorf("%w: more than one JSON value on the line", codes.ErrBadInput)}
 		}
 		if len(evs) == graph.MaxBatch {
-			return nil, nil, fmt.Errorf("%w: more than %d events (line %d): split the batch", graph.ErrBatchTooLarge, graph.MaxBatch, n)
+			return nil, nil, fmt.Errorf("%w: more than %d events (line %d): split the batch", graph.ErrBatchTooLarge, graph.MaxBatch, line)
 		}
-		lines = append(lines, n)
-		be, err := parseLine(line)
+		lines = append(lines, line)
+		be, err := decodeEvent(dec)
 		if err != nil {
 			return nil, lines, &graph.BatchError{Index: len(evs), Err: fmt.Errorf("%w: %w", codes.ErrBadInput, err)}
 		}
+		pos = int(dec.InputOffset())
+		if bytes.IndexByte(body[start:pos], '\n') >= 0 {
+			return nil, lines, &graph.BatchError{Index: len(evs), Err: fmt.Errorf("%w: an event spans several lines: write one a line", codes.ErrBadInput)}
+		}
 		evs = append(evs, be)
 	}
-	return evs, lines, nil
 }
 
-// parseLine reads one event. type defaults to message, as publish's.
-func parseLine(line []byte) (eventstore.BatchEvent, error) {
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// decodeEvent reads the next event. type defaults to message, as
+// publish's.
+func decodeEvent(dec *json.Decoder) (eventstore.BatchEvent, error) {
 	var l batchLine
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.DisallowUnknownFields()
 	if err := dec.Decode(&l); err != nil {
 		return eventstore.BatchEvent{}, fmt.Errorf("not an event (one JSON object a line, with topic, type, data and idempotencyKey): %v", err)
-	}
-	if dec.More() {
-		return eventstore.BatchEvent{}, errors.New("more than one JSON value on the line")
 	}
 	if len(l.Data) == 0 || string(l.Data) == "null" {
 		return eventstore.BatchEvent{}, errors.New("data is required (any JSON value but null)")

@@ -469,6 +469,7 @@ func TestPublishRoute(t *testing.T) {
 		{"null data", "application/x-ndjson", `{"topic":"t","data":null}`, "BAD_USER_INPUT", 0, "data is required"},
 		{"two values", "application/x-ndjson", `{"topic":"t","data":1} {"topic":"t","data":2}`, "BAD_USER_INPUT", 0, "more than one"},
 		{"not an object", "application/x-ndjson", `[1,2]`, "BAD_USER_INPUT", 0, "not an event"},
+		{"over two lines", "application/x-ndjson", "{\"topic\":\"t\",\"data\":1}\n{\"topic\":\"t\",\n\"data\":1}", "BAD_USER_INPUT", 1, "event 1 (line 2): bad input: an event spans several lines"},
 		{"too many", "application/x-ndjson", strings.Repeat(`{"topic":"t","data":1}`+"\n", graph.MaxBatch+1), "BATCH_TOO_LARGE", -1, "more than 1000 events"},
 		{"too large", "application/x-ndjson", `{"topic":"t","data":"` + strings.Repeat("x", 9<<20) + `"}`, "PAYLOAD_TOO_LARGE", -1, "limit"},
 	} {
