@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/rewind-dev/rewind/eventstore"
@@ -152,5 +153,39 @@ func TestAppendEachScopes(t *testing.T) {
 	again, err := s.Append(ctxT(t), ev("t", "1"), eventstore.WithIdempotencyKey("k"), eventstore.WithIdempotencyScope("alice"))
 	if a.Err != nil || b.Err != nil || err != nil || a.Event.ID == b.Event.ID || again.ID != a.Event.ID {
 		t.Fatalf("alice %+v, bob %+v, alice's Append again %s (%v)", a, b, again.ID, err)
+	}
+}
+
+// TestAppendEachConcurrent: batches from many requests at once are each
+// stored whole by an atomic batch, at consecutive sequences.
+func TestAppendEachConcurrent(t *testing.T) {
+	n := syncAlwaysNATS(t)
+	s := n.Store(eventstore.Config{})
+	const batches, size = 80, 20
+	res := make([][]eventstore.Appended, batches)
+	var wg sync.WaitGroup
+	for b := range batches {
+		wg.Go(func() {
+			r, err := s.AppendEach(ctxT(t), keyed(fmt.Sprintf("t%d", b), "k", size, 0))
+			if err != nil {
+				t.Error(err)
+			}
+			res[b] = r
+		})
+	}
+	wg.Wait()
+	var seqs []uint64
+	for b, r := range res {
+		for i, a := range r {
+			if a.Err != nil || i > 0 && a.Event.Seq != r[i-1].Event.Seq+1 {
+				t.Fatalf("batch %d, event %d: %+v", b, i, a)
+			}
+			seqs = append(seqs, a.Event.Seq)
+		}
+	}
+	for i, h := range rawHeaders(t, n, seqs...) {
+		if h.Get(batchHeader) == "" {
+			t.Fatalf("event at sequence %d was not stored by an atomic batch", seqs[i])
+		}
 	}
 }
