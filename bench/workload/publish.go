@@ -117,7 +117,11 @@ func (e *Env) publish(ctx context.Context, peer, fsync string, clients int, d ti
 		return firstErr
 	}
 	r.Published, r.Rate, r.Latency = n.Load(), float64(n.Load())/el.Seconds(), summarise(lat.Snapshot())
-	e.logf("publish %s (%s fsync %s): %d clients, %.0f events/s, p50 %.2f ms p99 %.2f ms, server CPU %.0f%%, harness CPU %.0f%%", peer, r.Via, fsync, clients, r.Rate, r.Latency.P50, r.Latency.P99, r.Server.CPUPercent, r.HarnessCPU)
+	what := peer
+	if r.Via != "" {
+		what += " " + r.Via
+	}
+	e.logf("publish %s (fsync %s): %d clients, %.0f events/s, p50 %.2f ms p99 %.2f ms, server CPU %.0f%%, harness CPU %.0f%%", what, fsync, clients, r.Rate, r.Latency.P50, r.Latency.P99, r.Server.CPUPercent, r.HarnessCPU)
 	return nil
 }
 
