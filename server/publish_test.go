@@ -436,6 +436,13 @@ func TestPublishBatchDocument(t *testing.T) {
 	if got := codes(r); !slices.Equal(got, []string{"IDEMPOTENCY_KEY_REUSED"}) || len(stored) != 2 || fmt.Sprint(stored[1].(map[string]any)["path"]) != "b[1]" {
 		t.Errorf("a publish failing after a batch: %+v", r.Errors)
 	}
+	// A key is its principal's own: the admin's same key stores its own
+	// event; eu's again answers with eu's.
+	keyK := []map[string]any{{"topic": "orders.eu", "data": 1, "idempotencyKey": "k"}}
+	mine, again := e.publishBatch(t, viaNDJSON, admin, keyK), e.publishBatch(t, viaNDJSON, eu, keyK)
+	if id := fmt.Sprint(stored[0].(map[string]any)["id"]); len(mine.storedIDs()) != 1 || mine.results[0].ID == id || len(again.storedIDs()) != 1 || again.results[0].ID != id {
+		t.Errorf("eu's key k (event %s) used by the admin: %+v; by eu again: %+v", id, mine, again)
+	}
 
 	small := start(t, api.Config{Limits: graph.Limits{MaxComplexity: 1000}}, replay.Config{})
 	for _, tc := range []struct {
