@@ -41,8 +41,9 @@ type Appended struct {
 // invalid one refuses the batch, nothing stored, with an error naming its
 // index ("event 3: ..."). Then the events are sent as JetStream atomic
 // batches of up to 1,000 events or 8 MiB, each stored with one fsync, at
-// consecutive sequences in the order of evs (with Config.DisableGroupCommit,
-// or on a server without atomic publish, pipelined one by one). Each event
+// consecutive sequences in the order of evs (fewer than 16 events, which
+// cost less that way, and all of them with Config.DisableGroupCommit or on
+// a server without atomic publish, are pipelined one by one). Each event
 // gets its own result: an event that fails (its key used for another event,
 // JetStream unavailable until ctx ends) fails alone, and the others are
 // stored. An event retried after a failed publish may be stored after
