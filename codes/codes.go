@@ -50,6 +50,9 @@ const (
 	AlreadyStored = "ALREADY_STORED"
 	// Introspection refused with --introspection=false.
 	IntrospectionDisabled = "INTROSPECTION_DISABLED"
+	// A batch of more events than one request may carry, or appends at
+	// once over the principal's publish burst: split it.
+	BatchTooLarge = "BATCH_TOO_LARGE"
 )
 
 // Coded is an error that names its code.

@@ -148,7 +148,8 @@ func Parse(sources ...*ast.Source) (*Schema, error) {
 
 // reserved are names a schema file may not define: the operation types,
 // which Rewind owns, and Rewind's own API types.
-var reserved = []string{"Query", "Mutation", "Subscription", "Event", "Message", "EventConnection", "EventEdge", "PageInfo", "TopicInfo", "Filter", "Time", "JSON"}
+var reserved = []string{"Query", "Mutation", "Subscription", "Event", "Message", "EventConnection", "EventEdge", "PageInfo", "TopicInfo", "Filter", "Time", "JSON",
+	"PublishInput", "PublishResult", "PublishError"}
 
 // checkDocument refuses what a schema file may not hold: schema and
 // directive definitions, extensions, and Rewind's names.

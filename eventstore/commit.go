@@ -249,20 +249,21 @@ func (c *committer) commit(ctx context.Context, batch []*pending) {
 	goAlone(batch)
 }
 
-// appendAtomic stores as one atomic batch as many of evs, from the first,
-// as a batch may hold, sets their sequences and returns how many it
-// stored: none if the server refused the batch (a duplicate id among them,
-// a limit, an outage), and then AppendBatch publishes them one by one. evs
-// have their ids.
-func (c *committer) appendAtomic(ctx context.Context, evs []Event) int {
-	if c.off.Load() || len(evs) < minBatch {
-		return 0
+// appendAtomic stores as one atomic batch as many of items, from the
+// first, as a batch may hold, and returns how many it stored and the
+// sequence of the first: none if the server refused the batch (an id or
+// key already stored or repeated among them, a limit, an outage), and then
+// the caller publishes them one by one. items are checked and have their
+// message ids.
+func (c *committer) appendAtomic(ctx context.Context, items []batchItem) (n int, first uint64) {
+	if c.off.Load() || len(items) < minBatch {
+		return 0, 0
 	}
 	limit := int(c.maxMsgs.Load())
-	msgs := make([]*nats.Msg, 0, min(len(evs), limit))
+	msgs := make([]*nats.Msg, 0, min(len(items), limit))
 	size := 0
-	for _, ev := range evs {
-		msg := stamp(c.s.message(ev), ev.ID.String(), c.s.cfg.Stream)
+	for _, it := range items {
+		msg := stamp(c.s.message(it.ev), it.msgID, c.s.cfg.Stream)
 		n := msgSize(msg)
 		if len(msgs) == limit || len(msgs) > 0 && size+n > maxBatchBytes {
 			break
@@ -270,17 +271,17 @@ func (c *committer) appendAtomic(ctx context.Context, evs []Event) int {
 		size += n
 		msgs = append(msgs, msg)
 	}
+	if len(msgs) < minBatch {
+		return 0, 0 // large events: cheaper one by one
+	}
 	ack, err := c.publishBatch(ctx, msgs)
 	if err != nil {
 		c.refused(err, len(msgs))
-		return 0
+		return 0, 0
 	}
-	first := ack.Sequence + 1 - uint64(len(msgs))
-	for i := range msgs {
-		evs[i].Seq = first + uint64(i)
-		c.s.seqs.Add(evs[i].ID, evs[i].Seq)
-	}
-	return len(msgs)
+	// The server stores a batch's messages at consecutive sequences and
+	// acknowledges the last.
+	return len(msgs), ack.Sequence + 1 - uint64(len(msgs))
 }
 
 // refused notes what a refused batch of n messages says about the server:

@@ -64,10 +64,11 @@ const (
 
 // costs is the cost model of the schema's list and storage fields, through
 // gqlgen's per-field complexity functions; any other field costs one plus
-// its selection. A list costs its page size times its selection; a
-// subscription costs its selection once (each event renders it once, as
-// the subscriber reads) plus the storage its start point reads: last, the
-// events AfterLast reads back over; afterId, since or latest, replayWeight.
+// its selection. A list costs its page size (publishBatch: its events,
+// which walker.field counts) times its selection; a subscription costs its selection once (each event
+// renders it once, as the subscriber reads) plus the storage its start
+// point reads: last, the events AfterLast reads back over; afterId, since
+// or latest, replayWeight.
 func costs() generated.ComplexityRoot {
 	var c generated.ComplexityRoot
 	c.Query.Events = func(child int, _ string, first *int, _ *string, where *model.Filter) int {
@@ -263,7 +264,13 @@ func (w *walker) field(f *ast.Field) (measure, *gqlerror.Error) {
 		// GraphiQL), which the depth limit refused.
 		m.depth = child.depth
 	}
-	if c, ok := w.es.Complexity(w.ctx, f.ObjectDefinition.Name, f.Name, child.cost, args); ok && c >= 1 {
+	if f.ObjectDefinition.Name == "Mutation" && f.Name == "publishBatch" {
+		// Each event's result renders the selection. The events are counted
+		// here, from the argument as mapped: a complexity function would be
+		// handed them decoded, each event's data marshalled again, a pass
+		// over the whole batch for a count.
+		m.cost = saturate.Add(1, saturate.Mul(max(len(listOf(args["events"])), 1), child.cost))
+	} else if c, ok := w.es.Complexity(w.ctx, f.ObjectDefinition.Name, f.Name, child.cost, args); ok && c >= 1 {
 		m.cost = c
 	}
 	reads := readsStorage

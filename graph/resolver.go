@@ -123,6 +123,11 @@ func (r *Resolver) allow(p *auth.Principal, n int) error {
 		lim = rate.NewLimiter(rate.Limit(r.cfg.PublishRate), max(r.cfg.PublishBurst, 1))
 		r.limiters.Add(p.Subject, lim)
 	}
+	if n > lim.Burst() {
+		// AllowN would refuse it at any time: waiting cannot help.
+		return fmt.Errorf("%w: %d appends at once are over %s's burst of %d (a rate of %.0f events/s): send at most %d at a time",
+			ErrBatchTooLarge, n, p.Subject, lim.Burst(), r.cfg.PublishRate, lim.Burst())
+	}
 	if !lim.AllowN(time.Now(), n) {
 		return fmt.Errorf("%w: %s publishes faster than %.0f events/s", codes.ErrRateLimited, p.Subject, r.cfg.PublishRate)
 	}

@@ -56,6 +56,36 @@ func (r *mutationResolver) Publish(ctx context.Context, topic string, typeArg *s
 	return &ev, nil
 }
 
+// PublishBatch is the resolver for the publishBatch field.
+func (r *mutationResolver) PublishBatch(ctx context.Context, events []*model.PublishInput) ([]*model.PublishResult, error) {
+	batch := make([]eventstore.BatchEvent, len(events))
+	for i, in := range events {
+		batch[i].Event = eventstore.Event{Topic: in.Topic, Type: MessageType, Data: in.Data}
+		if in.Type != nil {
+			batch[i].Event.Type = *in.Type
+		}
+		if in.IdempotencyKey != nil {
+			batch[i].Key = *in.IdempotencyKey
+		}
+	}
+	res, err := r.Resolver.PublishBatch(ctx, batch)
+	if err != nil {
+		return nil, withIndex(ctx, err)
+	}
+	appendsFrom(ctx).recordBatch(ctx, res)
+	out := make([]*model.PublishResult, len(res))
+	for i, a := range res {
+		if a.Err != nil {
+			code, msg := r.Failure(ctx, a.Err)
+			out[i] = &model.PublishResult{Error: &model.PublishError{Code: code, Message: msg}}
+			continue
+		}
+		seq := int(a.Event.Seq)
+		out[i] = &model.PublishResult{Event: &a.Event, Sequence: &seq}
+	}
+	return out, nil
+}
+
 // PublishMessage is the resolver for the publishMessage field.
 func (r *mutationResolver) PublishMessage(ctx context.Context, content string) (*model.Message, error) {
 	return r.AppendMessage(ctx, content)

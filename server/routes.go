@@ -1,7 +1,7 @@
 package server
 
-// The HTTP surface: the GraphQL endpoint, the seed's POST
-// /publish-message, and health checks. It holds no logic of its own beyond
+// The HTTP surface: the GraphQL endpoint, POST /publish (batches), the
+// seed's POST /publish-message, and health checks. It holds no logic of its own beyond
 // HTTP: everything else is in graph, replay and eventstore.
 
 import (
@@ -35,6 +35,7 @@ func newHandler(cfg Config, store *eventstore.Store, hub *replay.Hub, m *metrics
 
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", traced(cfg, "/graphql", labelled(limitBody(maxBody, requireUTF8(limitReads(cfg.ClientReads, authn.middleware(true, gql)))))))
+	mux.Handle("POST /publish", traced(cfg, "/publish", limitBody(max(batchBodyBytes, maxBody), requireUTF8(authn.middleware(false, publishBatch(res))))))
 	mux.Handle("POST /publish-message", traced(cfg, "/publish-message", limitBody(maxBody, requireUTF8(authn.middleware(false, publishMessage(res))))))
 	mux.Handle("GET /debug/subscriptions", authn.middleware(false, debugSubscriptions(hub)))
 	mux.Handle("GET /graphiql/", http.StripPrefix("/graphiql/", graphiql.Assets()))
@@ -75,26 +76,30 @@ func publishMessage(res *graph.Resolver) http.Handler {
 		msg, err := res.AppendMessage(r.Context(), text)
 		if err != nil {
 			code := codes.Of(err)
-			status := http.StatusInternalServerError
-			switch code {
-			case codes.BadUserInput:
-				status = http.StatusBadRequest
-			case codes.Unauthenticated:
-				status = http.StatusUnauthorized
-			case codes.Forbidden:
-				status = http.StatusForbidden
-			case codes.RateLimited:
-				status = http.StatusTooManyRequests
-			case codes.PayloadTooLarge:
-				status = http.StatusRequestEntityTooLarge
-			case codes.Unavailable:
-				status = http.StatusServiceUnavailable
-			}
-			writeError(w, status, code, err.Error())
+			writeError(w, statusOf(code), code, err.Error())
 			return
 		}
 		writeJSON(w, http.StatusOK, msg)
 	})
+}
+
+// statusOf is the HTTP status of a publish refused with code.
+func statusOf(code string) int {
+	switch code {
+	case codes.BadUserInput:
+		return http.StatusBadRequest
+	case codes.Unauthenticated:
+		return http.StatusUnauthorized
+	case codes.Forbidden:
+		return http.StatusForbidden
+	case codes.RateLimited:
+		return http.StatusTooManyRequests
+	case codes.PayloadTooLarge, codes.BatchTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case codes.Unavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
 }
 
 // healthz answers 200 when events can be appended and read: JetStream

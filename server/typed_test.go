@@ -505,7 +505,7 @@ func TestTypedGateAndLimits(t *testing.T) {
 	  c: publishOrderShipped(topic: "orders.eu", data: {orderId: "3", carrier: "DHL"}) { id }
 	  d: publishOrderShipped(topic: "orders.eu", data: {orderId: "4", carrier: "DHL"}) { id }
 	}`, nil)
-	if got := codes(r); !slices.Equal(got, []string{"RATE_LIMITED"}) {
+	if got := codes(r); !slices.Equal(got, []string{"BATCH_TOO_LARGE"}) {
 		t.Fatalf("four typed publishes with a burst of three: %+v", r.Errors)
 	}
 	if h := e.query(t, `{ events(topic: ">") { edges { cursor } } }`, nil); string(h.Data["events"]) != `{"edges":[]}` {

@@ -182,6 +182,7 @@ func summary(w writer, r *workload.Results) {
 					rw.Clients, raw.FSync, rw.Rate, raw.Async, ratio(rw.Rate, raw.Async), status(rw.Rate >= 0.3*raw.Async))
 			}
 		}
+		batchTargets(w, p)
 	}
 	if runs := mixedRuns(r, workload.Rewind); len(runs) > 0 {
 		met := true
@@ -696,15 +697,22 @@ func publish(w writer, r *workload.Results) {
 	}
 	w("| publisher | fsync | events/s | p50 ms | p99 ms | server CPU | server CPU µs per publish | harness CPU |\n|---|---|---|---|---|---|---|---|\n")
 	for _, run := range p.Runs {
+		if run.Batch > 0 {
+			continue // in the table of batches
+		}
 		fsync := run.FSync
 		if fsync == "" {
 			fsync = "(no storage)"
 		}
+		peer := run.Peer
+		if run.Via == workload.PerMessage {
+			peer += ", group commit off"
+		}
 		if run.Err != "" {
-			w("| %s | %s | error: %s ||||||\n", run.Peer, fsync, oneLine(run.Err))
+			w("| %s | %s | error: %s ||||||\n", peer, fsync, oneLine(run.Err))
 			continue
 		}
-		w("| %s, %d clients | %s | %.0f | %.2f | %.2f | %.0f%% | %.1f | %.0f%% |\n", run.Peer, run.Clients, fsync, run.Rate, run.Latency.P50, run.Latency.P99, run.Server.CPUPercent, run.Server.PerItem(run.Published), run.HarnessCPU)
+		w("| %s, %d clients | %s | %.0f | %.2f | %.2f | %.0f%% | %.1f | %.0f%% |\n", peer, run.Clients, fsync, run.Rate, run.Latency.P50, run.Latency.P99, run.Server.CPUPercent, run.Server.PerItem(run.Published), run.HarnessCPU)
 	}
 	for _, raw := range p.Raw {
 		w("| raw JetStream async | %s | %.0f | | | | | |\n", raw.FSync, raw.Async)
@@ -717,11 +725,20 @@ func publish(w writer, r *workload.Results) {
 		}
 	}
 	w("\n")
+	publishBatches(w, p)
 }
 
+// rewindPublish is Rewind's run of one publish mutation per event under
+// fsync.
 func rewindPublish(p *workload.PublishResult, fsync string) *workload.PublishRun {
+	return batchRun(p, fsync, 0, "")
+}
+
+// batchRun is Rewind's run of batches of size events via under fsync
+// (size 0: one publish mutation per event).
+func batchRun(p *workload.PublishResult, fsync string, size int, via string) *workload.PublishRun {
 	for i := range p.Runs {
-		if run := &p.Runs[i]; run.Peer == workload.Rewind && run.FSync == fsync && run.Err == "" {
+		if run := &p.Runs[i]; run.Peer == workload.Rewind && run.FSync == fsync && run.Batch == size && run.Via == via && run.Err == "" {
 			return run
 		}
 	}
@@ -730,9 +747,75 @@ func rewindPublish(p *workload.PublishResult, fsync string) *workload.PublishRun
 
 func clientsOf(p *workload.PublishResult) int {
 	for _, r := range p.Runs {
-		return r.Clients
+		if r.Batch == 0 {
+			return r.Clients
+		}
 	}
 	return 0
+}
+
+// batchTargets are issue 25's rows of workload 5: the largest batches over
+// POST /publish against raw JetStream's async publish under fsync 2m, and
+// against the per-message rate (one publish mutation per event, group
+// commit off) under fsync always.
+func batchTargets(w writer, p *workload.PublishResult) {
+	size := workload.BatchSizes[len(workload.BatchSizes)-1]
+	if b, raw := batchRun(p, "2m", size, workload.BatchNDJSON), rawOf(p, "2m"); b != nil && raw != nil {
+		w("| 5 | publish batches of %d (POST /publish), %d HTTP clients, fsync 2m (issue 25) | >= 0.3x raw JetStream async publish, same fsync | %.0f vs %.0f events/s: %s | %s |\n",
+			size, b.Clients, b.Rate, raw.Async, ratio(b.Rate, raw.Async), status(b.Rate >= 0.3*raw.Async))
+	}
+	if b, one := batchRun(p, "always", size, workload.BatchNDJSON), batchRun(p, "always", 0, workload.PerMessage); b != nil && one != nil {
+		w("| 5 | publish batches of %d (POST /publish), %d HTTP clients, fsync always (issue 25) | >= 10x the per-message rate (one `publish` per event, group commit off, %d clients), same fsync | %.0f vs %.0f events/s: %s | %s |\n",
+			size, b.Clients, one.Clients, b.Rate, one.Rate, ratio(b.Rate, one.Rate), status(b.Rate >= 10*one.Rate))
+	}
+}
+
+func rawOf(p *workload.PublishResult, fsync string) *workload.RawPublish {
+	for i := range p.Raw {
+		if p.Raw[i].FSync == fsync {
+			return &p.Raw[i]
+		}
+	}
+	return nil
+}
+
+// publishBatches is workload 5's table of batch runs, with each run's
+// ratios to raw JetStream's async publish and to one publish mutation per
+// event, under the same policy.
+func publishBatches(w writer, p *workload.PublishResult) {
+	var runs []workload.PublishRun
+	for _, r := range p.Runs {
+		if r.Batch > 0 {
+			runs = append(runs, r)
+		}
+	}
+	if len(runs) == 0 {
+		return
+	}
+	w("Batches (issue 25): %d clients, each sending a batch and waiting for its answer, back to back: NDJSON bodies to `POST /publish`, ", runs[0].Clients)
+	w("or `publishBatch` mutations selecting each result's `sequence`. Every answer is checked: every event of every batch must be stored. ")
+	w("Latency is per batch; server CPU µs is per event. The ratios compare, under the same policy in this run, with raw JetStream's async publish, ")
+	w("with Rewind's one `publish` mutation per event (group commit on, its default), and with the per-message rate: one `publish` per event with group commit off, each event its own JetStream publish (measured under fsync always).\n\n")
+	w("| via | events a batch | fsync | events/s | p50 ms | p99 ms | server CPU | server CPU µs per event | vs raw async | vs one `publish` per event | vs per-message |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range runs {
+		if r.Err != "" {
+			w("| %s | %d | %s | error: %s ||||||||\n", r.Via, r.Batch, r.FSync, oneLine(r.Err))
+			continue
+		}
+		vsRaw, vsOne, vsPer := "n/a", "n/a", "n/a"
+		if raw := rawOf(p, r.FSync); raw != nil {
+			vsRaw = ratio(r.Rate, raw.Async)
+		}
+		if one := rewindPublish(p, r.FSync); one != nil {
+			vsOne = ratio(r.Rate, one.Rate)
+		}
+		if per := batchRun(p, r.FSync, 0, workload.PerMessage); per != nil {
+			vsPer = ratio(r.Rate, per.Rate)
+		}
+		w("| `%s` | %d | %s | %.0f | %.1f | %.1f | %.0f%% | %.1f | %s | %s | %s |\n", r.Via, r.Batch, r.FSync, r.Rate, r.Latency.P50, r.Latency.P99,
+			r.Server.CPUPercent, r.Server.PerItem(r.Published), vsRaw, vsOne, vsPer)
+	}
+	w("\n")
 }
 
 func mixed(w writer, r *workload.Results) {

@@ -75,6 +75,14 @@ func (o SuiteOptions) peers(all ...string) []string {
 // every two minutes.
 var FSyncPolicies = []string{"always", "2m"}
 
+// BatchSizes are the events a request of workload 5's batch runs, sent
+// by BatchClients clients at once; the largest is the figure, and is also
+// sent as publishBatch mutations.
+var BatchSizes = []int{100, 1000}
+
+// BatchClients is how many clients send batches at once.
+const BatchClients = 8
+
 // Setup raises the open-file limit, builds the servers into work and
 // checks the Node peer. rewindBin, if set, is used instead of building.
 func Setup(ctx context.Context, root, work, rewindBin string, opts SuiteOptions, progress io.Writer) (*Env, error) {
@@ -357,6 +365,16 @@ func (e *Env) Suite(ctx context.Context, o SuiteOptions) *Results {
 					e.profileNext(o.ProfileFile)
 				}
 				p.Runs = append(p.Runs, e.Publish(ctx, peer, fsync, clients, d))
+			}
+			// The batch runs (issue 25): a few clients, each sending
+			// batches back to back, under both policies, and the
+			// per-message rate they compare with under fsync always.
+			p.Runs = append(p.Runs, e.PublishPerMessage(ctx, "always", clients, d))
+			for _, fsync := range FSyncPolicies {
+				for _, size := range BatchSizes {
+					p.Runs = append(p.Runs, e.PublishBatch(ctx, fsync, BatchClients, size, BatchNDJSON, d))
+				}
+				p.Runs = append(p.Runs, e.PublishBatch(ctx, fsync, BatchClients, BatchSizes[len(BatchSizes)-1], BatchMutation, d))
 			}
 		}
 		for _, fsync := range FSyncPolicies {

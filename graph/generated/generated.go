@@ -69,12 +69,24 @@ type ComplexityRoot struct {
 
 	Mutation struct {
 		Publish        func(childComplexity int, topic string, typeArg *string, data json.RawMessage, idempotencyKey *string) int
+		PublishBatch   func(childComplexity int, events []*model.PublishInput) int
 		PublishMessage func(childComplexity int, content string) int
 	}
 
 	PageInfo struct {
 		EndCursor   func(childComplexity int) int
 		HasNextPage func(childComplexity int) int
+	}
+
+	PublishError struct {
+		Code    func(childComplexity int) int
+		Message func(childComplexity int) int
+	}
+
+	PublishResult struct {
+		Error    func(childComplexity int) int
+		Event    func(childComplexity int) int
+		Sequence func(childComplexity int) int
 	}
 
 	Query struct {
@@ -109,6 +121,7 @@ type EventResolver interface {
 }
 type MutationResolver interface {
 	Publish(ctx context.Context, topic string, typeArg *string, data json.RawMessage, idempotencyKey *string) (*eventstore.Event, error)
+	PublishBatch(ctx context.Context, events []*model.PublishInput) ([]*model.PublishResult, error)
 	PublishMessage(ctx context.Context, content string) (*model.Message, error)
 }
 type QueryResolver interface {
@@ -234,6 +247,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Publish(childComplexity, args["topic"].(string), args["type"].(*string), args["data"].(json.RawMessage), args["idempotencyKey"].(*string)), true
+	case "Mutation.publishBatch":
+		if e.ComplexityRoot.Mutation.PublishBatch == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_publishBatch_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.PublishBatch(childComplexity, args["events"].([]*model.PublishInput)), true
 	case "Mutation.publishMessage":
 		if e.ComplexityRoot.Mutation.PublishMessage == nil {
 			break
@@ -258,6 +282,38 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PageInfo.HasNextPage(childComplexity), true
+
+	case "PublishError.code":
+		if e.ComplexityRoot.PublishError.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublishError.Code(childComplexity), true
+	case "PublishError.message":
+		if e.ComplexityRoot.PublishError.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublishError.Message(childComplexity), true
+
+	case "PublishResult.error":
+		if e.ComplexityRoot.PublishResult.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublishResult.Error(childComplexity), true
+	case "PublishResult.event":
+		if e.ComplexityRoot.PublishResult.Event == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublishResult.Event(childComplexity), true
+	case "PublishResult.sequence":
+		if e.ComplexityRoot.PublishResult.Sequence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublishResult.Sequence(childComplexity), true
 
 	case "Query.event":
 		if e.ComplexityRoot.Query.Event == nil {
@@ -369,6 +425,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("Filter", ec.unmarshalInputFilter),
+			graphql.NewInputUnmarshaler("PublishInput", ec.unmarshalInputPublishInput),
 		)
 	}
 	first := true
@@ -570,8 +627,47 @@ type Query {
 type Mutation {
   "Append an event. The same idempotencyKey within the dedup window returns the original event."
   publish(topic: String!, type: String = "message", data: JSON!, idempotencyKey: String): Event!
+  """
+  Append up to 1000 events at once, in order, as JetStream atomic batches (one fsync each). Every
+  event is checked first (topic, grant, type, data, declared type, key, and the publish rate takes
+  one per event): one that is refused refuses the whole batch, nothing stored, with
+  extensions.index naming it. Then one result per event, at its index: stored, or not with why.
+  """
+  publishBatch(events: [PublishInput!]!): [PublishResult!]!
   "Append a message to the messages topic."
   publishMessage(content: String!): Message!
+}
+
+"One event of publishBatch: publish's arguments."
+input PublishInput {
+  topic: String!
+  type: String = "message"
+  data: JSON!
+  "The same key within the dedup window returns the original event, as publish's."
+  idempotencyKey: String
+}
+
+"What publishBatch did with the event at the same index of its events."
+type PublishResult {
+  """
+  The event as stored (for an idempotencyKey used within the dedup window, the original event), or
+  null when it was not stored: error says why.
+  """
+  event: Event
+  """
+  The stream sequence it is stored at, or null. A batch's new events are stored in its order, at
+  increasing sequences.
+  """
+  sequence: Int
+  "Why the event was not stored, or null when it was."
+  error: PublishError
+}
+
+"Why one event of a batch was not stored; the others were."
+type PublishError {
+  "As an error's extensions.code: IDEMPOTENCY_KEY_REUSED, ALREADY_STORED, UNAVAILABLE..."
+  code: String!
+  message: String!
 }
 
 type Subscription {
@@ -657,6 +753,28 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_PublishError(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "code":
+		return ec.fieldContext_PublishError_code(ctx, field)
+	case "message":
+		return ec.fieldContext_PublishError_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PublishError", field.Name)
+}
+
+func (ec *executionContext) childFields_PublishResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "event":
+		return ec.fieldContext_PublishResult_event(ctx, field)
+	case "sequence":
+		return ec.fieldContext_PublishResult_sequence(ctx, field)
+	case "error":
+		return ec.fieldContext_PublishResult_error(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PublishResult", field.Name)
 }
 
 func (ec *executionContext) childFields_TopicInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -788,6 +906,20 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 // endregion ************************** internal!.gotpl ***************************
 
 // region    ***************************** args.gotpl *****************************
+
+func (ec *executionContext) field_Mutation_publishBatch_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "events",
+		func(ctx context.Context, v any) ([]*model.PublishInput, error) {
+			return ec.unmarshalNPublishInput2ᚕᚖgithubᚗcomᚋrewindᚑdevᚋrewindᚋgraphᚋmodelᚐPublishInputᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["events"] = arg0
+	return args, nil
+}
 
 func (ec *executionContext) field_Mutation_publishMessage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
@@ -1503,6 +1635,50 @@ func (ec *executionContext) fieldContext_Mutation_publish(ctx context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_publishBatch(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_publishBatch(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().PublishBatch(ctx, fc.Args["events"].([]*model.PublishInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PublishResult) graphql.Marshaler {
+			return ec.marshalNPublishResult2ᚕᚖgithubᚗcomᚋrewindᚑdevᚋrewindᚋgraphᚋmodelᚐPublishResultᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_publishBatch(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PublishResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_publishBatch_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_publishMessage(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -1591,6 +1767,139 @@ func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PublishError_code(ctx context.Context, field graphql.CollectedField, obj *model.PublishError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublishError_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublishError_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PublishError", field, false, false, "String")
+}
+
+func (ec *executionContext) _PublishError_message(ctx context.Context, field graphql.CollectedField, obj *model.PublishError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublishError_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublishError_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PublishError", field, false, false, "String")
+}
+
+func (ec *executionContext) _PublishResult_event(ctx context.Context, field graphql.CollectedField, obj *model.PublishResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublishResult_event(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Event, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *eventstore.Event) graphql.Marshaler {
+			return ec.marshalOEvent2ᚖgithubᚗcomᚋrewindᚑdevᚋrewindᚋeventstoreᚐEvent(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PublishResult_event(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PublishResult",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Event(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PublishResult_sequence(ctx context.Context, field graphql.CollectedField, obj *model.PublishResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublishResult_sequence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sequence, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PublishResult_sequence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PublishResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PublishResult_error(ctx context.Context, field graphql.CollectedField, obj *model.PublishResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublishResult_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PublishError) graphql.Marshaler {
+			return ec.marshalOPublishError2ᚖgithubᚗcomᚋrewindᚑdevᚋrewindᚋgraphᚋmodelᚐPublishError(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PublishResult_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PublishResult",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PublishError(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Query_hello(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -3240,6 +3549,73 @@ func UnmarshalFilter(ctx context.Context, raw any) (model.Filter, error) {
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputPublishInput(ctx context.Context, obj any) (model.PublishInput, error) {
+	var it model.PublishInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["type"]; !present {
+		asMap["type"] = "message"
+	}
+
+	fieldsInOrder := [...]string{"topic", "type", "data", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "topic":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("topic"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Topic = data
+		case "type":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Type = data
+		case "data":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("data"))
+			data, err := ec.unmarshalNJSON2encodingᚋjsonᚐRawMessage(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Data = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalPublishInput unmarshals raw into the PublishInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalPublishInput(ctx context.Context, raw any) (model.PublishInput, error) {
+	var out model.PublishInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "PublishInput", raw, &out)
+	return out, err
+}
+
 // endregion **************************** input.gotpl *****************************
 
 // region    ************************** interface.gotpl ***************************
@@ -3453,6 +3829,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "publishBatch":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_publishBatch(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "publishMessage":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_publishMessage(ctx, field)
@@ -3495,6 +3878,87 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "endCursor":
 			out.Values[i] = ec._PageInfo_endCursor(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var publishErrorImplementors = []string{"PublishError"}
+
+func (ec *executionContext) _PublishError(ctx context.Context, sel ast.SelectionSet, obj *model.PublishError) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, publishErrorImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PublishError")
+		case "code":
+			out.Values[i] = ec._PublishError_code(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._PublishError_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var publishResultImplementors = []string{"PublishResult"}
+
+func (ec *executionContext) _PublishResult(ctx context.Context, sel ast.SelectionSet, obj *model.PublishResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, publishResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PublishResult")
+		case "event":
+			out.Values[i] = ec._PublishResult_event(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "sequence":
+			out.Values[i] = ec._PublishResult_sequence(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._PublishResult_error(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -4144,6 +4608,49 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋrewindᚑdevᚋre
 	return ec._PageInfo(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNPublishInput2ᚕᚖgithubᚗcomᚋrewindᚑdevᚋrewindᚋgraphᚋmodelᚐPublishInputᚄ(ctx context.Context, v any) ([]*model.PublishInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.PublishInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNPublishInput2ᚖgithubᚗcomᚋrewindᚑdevᚋrewindᚋgraphᚋmodelᚐPublishInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNPublishInput2ᚖgithubᚗcomᚋrewindᚑdevᚋrewindᚋgraphᚋmodelᚐPublishInput(ctx context.Context, v any) (*model.PublishInput, error) {
+	res, err := ec.unmarshalInputPublishInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPublishResult2ᚕᚖgithubᚗcomᚋrewindᚑdevᚋrewindᚋgraphᚋmodelᚐPublishResultᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PublishResult) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPublishResult2ᚖgithubᚗcomᚋrewindᚑdevᚋrewindᚋgraphᚋmodelᚐPublishResult(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPublishResult2ᚖgithubᚗcomᚋrewindᚑdevᚋrewindᚋgraphᚋmodelᚐPublishResult(ctx context.Context, sel ast.SelectionSet, v *model.PublishResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PublishResult!")
+		return graphql.Null
+	}
+	return ec._PublishResult(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalString(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -4533,6 +5040,13 @@ func (ec *executionContext) marshalOJSON2ᚕencodingᚋjsonᚐRawMessageᚄ(ctx 
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalOPublishError2ᚖgithubᚗcomᚋrewindᚑdevᚋrewindᚋgraphᚋmodelᚐPublishError(ctx context.Context, sel ast.SelectionSet, v *model.PublishError) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._PublishError(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {

@@ -63,6 +63,34 @@ type PageInfo struct {
 	EndCursor *string `json:"endCursor,omitempty"`
 }
 
+// Why one event of a batch was not stored; the others were.
+type PublishError struct {
+	// As an error's extensions.code: IDEMPOTENCY_KEY_REUSED, ALREADY_STORED, UNAVAILABLE...
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// One event of publishBatch: publish's arguments.
+type PublishInput struct {
+	Topic string          `json:"topic"`
+	Type  *string         `json:"type,omitempty"`
+	Data  json.RawMessage `json:"data"`
+	// The same key within the dedup window returns the original event, as publish's.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+}
+
+// What publishBatch did with the event at the same index of its events.
+type PublishResult struct {
+	// The event as stored (for an idempotencyKey used within the dedup window, the original event), or
+	// null when it was not stored: error says why.
+	Event *eventstore.Event `json:"event,omitempty"`
+	// The stream sequence it is stored at, or null. A batch's new events are stored in its order, at
+	// increasing sequences.
+	Sequence *int `json:"sequence,omitempty"`
+	// Why the event was not stored, or null when it was.
+	Error *PublishError `json:"error,omitempty"`
+}
+
 type Query struct {
 }
 

@@ -50,7 +50,10 @@ func TestQuick(t *testing.T) {
 	for _, want := range []string{"## Targets", "## 1. Fan-out", "## 2. Catch-up replay", "## 3. Cursor resolution",
 		"## 4. Idle connections", "## 5. Publish", "## 6. Mixed", workload.GqlgenMem, workload.Node,
 		"### Typed and filtered subscriptions", "| " + workload.RewindTyped + " |", "| " + workload.RewindFiltered + " |",
-		"typed subscriptions (issue 16) | >= 0.8x untyped Rewind"} {
+		"typed subscriptions (issue 16) | >= 0.8x untyped Rewind",
+		"| 5 | publish batches of 1000 (POST /publish), 8 HTTP clients, fsync 2m (issue 25) | >= 0.3x raw JetStream async publish",
+		"| 5 | publish batches of 1000 (POST /publish), 8 HTTP clients, fsync always (issue 25) | >= 10x the per-message rate",
+		"| `POST /publish` | 100 | always | ", "| `publishBatch` | 1000 | 2m | "} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q", want)
 		}
