@@ -14,28 +14,49 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/rewind-dev/rewind/eventschema"
+	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/replay"
 	api "github.com/rewind-dev/rewind/server"
 )
 
 // BenchmarkFanoutWebSocket publishes events over HTTP to subscribers on
-// WebSockets of their own (graphql-transport-ws, Rewind's events field),
-// through the whole server, and reports the process's CPU per delivery
-// (server and the subscribers' reads, which only count frames) and
-// deliveries per second. It uses nothing but the server's HTTP surface
-// and gorilla, so the same file measures older builds too:
+// WebSockets of their own (graphql-transport-ws), through the whole
+// server, and reports the process's CPU per delivery (server and the
+// subscribers' reads, which only count frames) and deliveries per second:
+// Rewind's events field, and a typed field (examples/schema) selecting
+// every data field. It uses nothing but the server's HTTP surface and
+// gorilla, so the same file measures older builds too:
 //
-//	go test ./server -run '^$' -bench FanoutWebSocket -benchtime 20x
+//	go test ./server -run '^$' -bench FanoutWebSocket -benchtime 30x
 func BenchmarkFanoutWebSocket(b *testing.B) {
+	untyped := fanout{
+		subscribe: `subscription { events(topics: ["fan"]) { id topic type data time } }`,
+		publish:   `mutation { publish(topic: "fan", data: {order: 1, note: "fan-out", lines: [{sku: "A-1", qty: 2}]}) { id } }`,
+	}
+	typed := fanout{
+		subscribe: `subscription { orderPlaced(topics: ["orders.fan"]) { id topic time live data { orderId total currency lines { sku qty } note } } }`,
+		publish:   `mutation { publishOrderPlaced(topic: "orders.fan", data: {orderId: "1", total: 12.5, lines: [{sku: "A-1", qty: 2}], note: "fan-out"}) { id } }`,
+	}
 	for _, n := range []int{100, 1000} {
 		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {
-			benchmarkFanout(b, n)
+			untyped.run(b, start(b, api.Config{}, replay.Config{}), n)
 		})
 	}
+	b.Run("typed/subscribers=1000", func(b *testing.B) {
+		s, err := eventschema.Load("../examples/schema/orders.graphqls")
+		if err != nil {
+			b.Fatal(err)
+		}
+		typed.run(b, startWith(b, eventstore.Config{MaxPayload: 64 << 10, Check: s.Check}, api.Config{Events: s}, replay.Config{}), 1000)
+	})
 }
 
-func benchmarkFanout(b *testing.B, n int) {
-	e := start(b, api.Config{}, replay.Config{})
+// fanout is what a fan-out's subscribers subscribe with and what its
+// publisher sends.
+type fanout struct{ subscribe, publish string }
+
+func (f fanout) run(b *testing.B, e *env, n int) {
 	wsURL := "ws" + strings.TrimPrefix(e.url, "http")
 	var received atomic.Int64
 	var readers sync.WaitGroup
@@ -55,10 +76,7 @@ func benchmarkFanout(b *testing.B, n int) {
 		if _, msg, err := c.ReadMessage(); err != nil || !bytes.Contains(msg, []byte("connection_ack")) {
 			b.Fatalf("init: %s %v", msg, err)
 		}
-		send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
-			"query":     `subscription($t: [String!]!) { events(topics: $t) { id topic type data time } }`,
-			"variables": map[string]any{"t": []string{"fan"}},
-		}})
+		send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": f.subscribe}})
 		readers.Add(1)
 		go func() {
 			defer readers.Done()
@@ -88,17 +106,18 @@ func benchmarkFanout(b *testing.B, n int) {
 	}
 
 	const perIteration = 20 // events published at once
-	body, _ := json.Marshal(map[string]any{
-		"query":     `mutation($d: JSON!) { publish(topic: "fan", data: $d) { id } }`,
-		"variables": map[string]any{"d": map[string]any{"order": 1, "note": "fan-out"}},
-	})
+	body, _ := json.Marshal(map[string]any{"query": f.publish})
 	publish := func() {
 		resp, err := http.Post(e.url, "application/json", bytes.NewReader(body))
 		if err != nil {
 			b.Error(err)
 			return
 		}
-		_ = resp.Body.Close()
+		defer resp.Body.Close()
+		var r struct{ Errors []any }
+		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || len(r.Errors) > 0 {
+			b.Errorf("publish: %v %v", err, r.Errors)
+		}
 	}
 	before := cpuTime()
 	start := time.Now()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -89,6 +90,37 @@ func TestCacheSharing(t *testing.T) {
 	}
 	if d := c.Renderer(ctxC, program(t, `subscription { events(topics: ["a"]) { id topic live } }`, nil)); d.shape == b.shape {
 		t.Error("a forgotten shape came back")
+	}
+}
+
+// TestCacheBurst: subscribers of one shape draining a burst of 64 events
+// in order, one after another, render each event once; a result over
+// maxShared is not kept.
+func TestCacheBurst(t *testing.T) {
+	var c Cache
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := program(t, `subscription { events(topics: ["a"]) { id data } }`, nil)
+	rs := []*Renderer{c.Renderer(ctx, p), c.Renderer(ctx, p), c.Renderer(ctx, p)}
+	var evs []*eventstore.Event
+	const burst = 64
+	for i := range burst {
+		evs = append(evs, &eventstore.Event{ID: ulid.Make(), Seq: uint64(100 + i), Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))})
+	}
+	for _, r := range rs {
+		for _, ev := range evs {
+			r.AppendResult(nil, ev, true)
+		}
+	}
+	if n := rs[0].shape.stored.Load(); n != burst {
+		t.Fatalf("%d events drained by %d subscribers in turn rendered %d times, want once each", burst, len(rs), n)
+	}
+	big := &eventstore.Event{ID: ulid.Make(), Seq: 1, Data: json.RawMessage(`"` + strings.Repeat("x", maxShared) + `"`)}
+	for _, r := range rs {
+		r.AppendResult(nil, big, true)
+	}
+	if n := rs[0].shape.stored.Load(); n != burst {
+		t.Fatalf("a result over %d bytes was kept", maxShared)
 	}
 }
 
