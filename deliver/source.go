@@ -101,11 +101,16 @@ func Lifetime(ctx context.Context) context.Context {
 // delivery: the one end-of-stream rule of every way out.
 type ender struct {
 	ctx     context.Context // the subscription's end; with root, what presenting needs
-	root    *graphql.FieldContext
+	root    *rootField      // nil: ctx is the resolver's own
 	d       transport.Delivery
 	present graphql.ErrorPresenterFunc
 	once    sync.Once
 }
+
+// rootField is what an error's path needs of the root field: strings,
+// where a graphql.FieldContext and its ast.Field held for every idle
+// subscription would cost some 300 bytes.
+type rootField struct{ object, alias, name string }
 
 // ender returns the ender of the subscription resolved in ctx. With a
 // lean life (see Lifetime), it keeps of ctx only the root field's name and
@@ -120,8 +125,7 @@ func (s Source) ender(ctx, life context.Context) *ender {
 	if life != ctx {
 		e.ctx = life
 		if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Field != nil {
-			root := &ast.Field{Alias: fc.Field.Alias, Name: fc.Field.Name}
-			e.root = &graphql.FieldContext{Object: fc.Object, Field: graphql.CollectedField{Field: root}}
+			e.root = &rootField{object: fc.Object, alias: fc.Field.Alias, name: fc.Field.Name}
 		}
 	}
 	return e
@@ -134,8 +138,10 @@ func (e *ender) fail(err error) {
 	}
 	e.once.Do(func() {
 		ctx := e.ctx
-		if e.root != nil {
-			ctx = graphql.WithFieldContext(ctx, e.root) // the path of a root field is its alias
+		if r := e.root; r != nil {
+			// The path of a root field is its alias.
+			ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{Object: r.object,
+				Field: graphql.CollectedField{Field: &ast.Field{Alias: r.alias, Name: r.name}}})
 		}
 		presented := e.present(ctx, err)
 		if e.d != nil {
