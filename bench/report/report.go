@@ -339,17 +339,33 @@ func variants(w writer, r *workload.Results) {
 	w("\nThe last column compares server CPU time per delivery at each run's fastest passing step (above 1 means the run costs less per delivery than the untyped, unfiltered one); ")
 	w("on a shared machine it moves less than deliveries/s, which depends on when other work took the cores. ")
 	w("The filtered run's CPU includes publishing %d times as many events for the same deliveries.\n\n", workload.FanoutFilters)
+	// Steps rise by half: one step's p99 moves the fastest passing
+	// step's ratio to 0.67x or 1.5x. At one asked rate the CPU compares.
+	peers := []string{workload.Rewind, workload.RewindTyped}
+	if rate, at := sameStep(r, r.FanoutAt, peers); at[workload.RewindTyped] != nil && at[workload.Rewind] != nil {
+		u, t := at[workload.Rewind], at[workload.RewindTyped]
+		w("Steps rise by half, so one step's p99 moves the ratio of fastest passing steps between 0.67x, 1x and 1.5x. At the highest step both passed (%.0f events/s asked, in any round), ", rate)
+		w("typed subscriptions cost %.1f µs of server CPU per delivery against %.1f untyped: %s untyped's deliveries per CPU-second.\n\n",
+			t.Server.PerItem(t.Delivered), u.Server.PerItem(u.Delivered), ratio(u.Server.PerItem(u.Delivered), t.Server.PerItem(t.Delivered)))
+	}
 }
 
 // commonRate finds the highest asked rate at which every server that ran
 // at subs subscribers passed a step, and each server's step there.
 func commonRate(r *workload.Results, subs int) (float64, map[string]*workload.FanoutStep) {
+	return sameStep(r, subs, peerOrder) // the Rewind variants ramp on their own terms
+}
+
+// sameStep finds the highest asked rate at which each of peers that ran
+// at subs subscribers passed a step, in any round, and each one's first
+// step that passed there.
+func sameStep(r *workload.Results, subs int, peers []string) (float64, map[string]*workload.FanoutStep) {
 	key := func(rate float64) int64 { return int64(rate*1000 + 0.5) }
 	passed := map[string]map[int64]*workload.FanoutStep{}
 	for i := range r.Fanout {
 		f := &r.Fanout[i]
-		if f.Subscribers != subs || f.Err != "" || !slices.Contains(peerOrder, f.Peer) {
-			continue // the Rewind variants ramp on their own terms
+		if f.Subscribers != subs || f.Err != "" || !slices.Contains(peers, f.Peer) {
+			continue
 		}
 		if passed[f.Peer] == nil {
 			passed[f.Peer] = map[int64]*workload.FanoutStep{}
@@ -362,7 +378,7 @@ func commonRate(r *workload.Results, subs int) (float64, map[string]*workload.Fa
 	}
 	var best int64 = -1
 	var rate float64
-	for _, st := range passed[workload.Rewind] {
+	for _, st := range passed[peers[0]] {
 		k := key(st.Rate)
 		all := true
 		for _, m := range passed {
@@ -641,27 +657,29 @@ func conns(w writer, r *workload.Results) {
 	}
 	w("## 4. Idle connections\n\n")
 	w("Each server gets one warm-up connection, then N more WebSocket connections (from several loopback source addresses, 127.0.0.1 and up) with one live `events` subscription each; ")
-	w("events are published until every subscription has received one (so every subscription is live), then the server's RSS is read from /proc and, for Rewind, ")
-	w("its heap in use, goroutine stacks and goroutines from its /metrics. Growth per connection = (after - before) / N. ")
+	w("events are published until every subscription has received one (so every subscription is live); a server with Go runtime figures on its /metrics (Rewind) is then left until its goroutines settle ")
+	w("(fewer than one per 100 connections above its count before them, or no fall for 2 s: **settled after**), so that what is read is what idle connections hold; ")
+	w("then the server's RSS is read from /proc and, for Rewind, its heap in use, goroutine stacks and goroutines from its /metrics. Growth per connection = (after - before) / N. ")
 	w("Then %d events are published one at a time, each once every connection has the one before: **to all** is the time from an event's publish ", 5)
 	w("(the publish time carried in its data, taken before the publish request, which waits for fsync) until the last connection had it, the median of the events (the slowest in brackets); ")
 	w("p50 and p99 are over every delivery. The harness's client, one reading goroutine per connection, shares the 2 cores with the server.\n\n")
 	if r.Machine.Baseline != "" {
 		w("**%s** is Rewind built from %s, measured alternately with the tested build (baseline, tested, tested, baseline) in this same run.\n\n", workload.RewindBaseline, r.Machine.Baseline)
 	}
-	w("| server | connections | sources | connect time s | RSS before | RSS after | RSS per connection | heap per connection | stacks per connection | goroutines per connection | to all ms | p50 ms | p99 ms |\n")
-	w("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	w("| server | connections | sources | connect time s | settled after s | RSS before | RSS after | RSS per connection | heap per connection | stacks per connection | goroutines per connection | to all ms | p50 ms | p99 ms |\n")
+	w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, c := range r.Conns {
 		name := c.Peer
 		if c.Round > 0 {
 			name = fmt.Sprintf("%s (round %d)", c.Peer, c.Round)
 		}
 		if c.Err != "" {
-			w("| %s | %d | %d | error: %s ||||||||||\n", name, c.Connections, c.Sources, oneLine(c.Err))
+			w("| %s | %d | %d | error: %s |||||||||||\n", name, c.Connections, c.Sources, oneLine(c.Err))
 			continue
 		}
-		heap, stack, gor := "", "", ""
+		heap, stack, gor, settled := "", "", "", ""
 		if c.Runtime != nil {
+			settled = fmt.Sprintf("%.1f", c.Settle)
 			h, s, g := c.Runtime.PerConn(c.Connections)
 			heap, stack, gor = fmt.Sprintf("%.1f KiB", h/1024), fmt.Sprintf("%.1f KiB", s/1024), fmt.Sprintf("%.2f", g)
 		}
@@ -669,7 +687,7 @@ func conns(w writer, r *workload.Results) {
 		if f := c.Fanout; f != nil {
 			fan = fmt.Sprintf("%.0f (%.0f) | %.0f | %.0f |", f.ToAll, f.ToAllMax, f.P50, f.P99)
 		}
-		w("| %s | %d | %d | %.1f | %s | %s | %.1f KiB | %s | %s | %s | %s\n", name, c.Connections, c.Sources, c.ConnectTime,
+		w("| %s | %d | %d | %.1f | %s | %s | %s | %.1f KiB | %s | %s | %s | %s\n", name, c.Connections, c.Sources, c.ConnectTime, settled,
 			mib(c.RSSBefore), mib(c.RSSAfter), c.PerConn/1024, heap, stack, gor, fan)
 	}
 	w("\n")

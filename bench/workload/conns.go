@@ -29,6 +29,11 @@ type ConnsRun struct {
 	// Runtime is the server's Go runtime before and after, from its
 	// /metrics (Rewind's); zero for a server without them.
 	Runtime *RuntimeDelta `json:"runtime,omitempty"`
+	// Settle is how long, after every subscription had an event, the
+	// server's goroutines took to settle (see settle; a server with
+	// runtime figures only): memory is read then, when the connections
+	// are idle.
+	Settle float64 `json:"settle_seconds,omitempty"`
 	// Fanout is one event at a time to every connection.
 	Fanout *ConnsFanout `json:"fanout,omitempty"`
 	Err    string       `json:"error,omitempty"`
@@ -136,6 +141,11 @@ func (e *Env) conns(ctx context.Context, peer string, n int, r *ConnsRun) error 
 	if err := deliverToAll(ctx, pub, topic, p); err != nil {
 		return err
 	}
+	if rtErr == nil {
+		// Idle means the delivery is over: a Go server's goroutines that
+		// wrote it (Rewind's drain workers linger for a second) end first.
+		r.Settle = settle(ctx, srv.URL, rtBefore.Goroutines, n)
+	}
 	after, err := srv.Usage()
 	if err != nil {
 		return err
@@ -160,8 +170,8 @@ func (e *Env) conns(ctx context.Context, peer string, n int, r *ConnsRun) error 
 		return err
 	}
 	r.Fanout = f
-	e.logf("connections %s: %d in %.1f s from %d addresses, RSS %d -> %d MiB, %.1f KiB per connection; one event to all in %.0f ms (p99 %.0f ms)",
-		peer, n, r.ConnectTime, r.Sources, before.RSS>>20, after.RSS>>20, r.PerConn/1024, f.ToAll, f.P99)
+	e.logf("connections %s: %d in %.1f s from %d addresses, settled after %.1f s, RSS %d -> %d MiB, %.1f KiB per connection; one event to all in %.0f ms (p99 %.0f ms)",
+		peer, n, r.ConnectTime, r.Sources, r.Settle, before.RSS>>20, after.RSS>>20, r.PerConn/1024, f.ToAll, f.P99)
 	return nil
 }
 
@@ -204,6 +214,42 @@ func connsFanout(ctx context.Context, pub *publisher, topic string, p *pool, eve
 	slices.Sort(lats)
 	q := func(v []float64, f float64) float64 { return v[min(len(v)-1, int(f*float64(len(v))))] }
 	return &ConnsFanout{Events: events, ToAll: q(toAll, 0.5), ToAllMax: toAll[len(toAll)-1], P50: q(lats, 0.5), P99: q(lats, 0.99)}, nil
+}
+
+// settledConns: a server has settled when it holds fewer goroutines than
+// one per this many connections above its count before them.
+const settledConns = 100
+
+// settleStill: a server whose goroutines did not fall for this long has
+// settled too, at what its connections hold (a goroutine each, for some).
+const settleStill = 2 * time.Second
+
+// settle waits until the server at url holds fewer than n/settledConns
+// goroutines more than before, or its count stopped falling for
+// settleStill, and returns the seconds it waited.
+func settle(ctx context.Context, url string, before int64, n int) float64 {
+	start := time.Now()
+	lowest, fell := int64(-1), start
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		rt, err := scrapeRuntime(ctx, url)
+		if err != nil || rt.Goroutines-before < int64(n/settledConns) {
+			break
+		}
+		if lowest < 0 || rt.Goroutines < lowest {
+			lowest, fell = rt.Goroutines, time.Now()
+		}
+		if time.Since(fell) >= settleStill {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return time.Since(start).Seconds()
+		case <-tick.C:
+		}
+	}
+	return time.Since(start).Seconds()
 }
 
 // scrapeRuntime reads the Go collector's figures from the server's
