@@ -6,6 +6,7 @@ package report
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -681,6 +682,9 @@ func conns(w writer, r *workload.Results) {
 		if c.Runtime != nil {
 			settled = fmt.Sprintf("%.1f", c.Settle)
 			h, s, g := c.Runtime.PerConn(c.Connections)
+			if math.Abs(g) < 0.005 {
+				g = 0 // a goroutine fewer than before is not "-0.00" each
+			}
 			heap, stack, gor = fmt.Sprintf("%.1f KiB", h/1024), fmt.Sprintf("%.1f KiB", s/1024), fmt.Sprintf("%.2f", g)
 		}
 		fan := " | | |"
