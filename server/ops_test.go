@@ -85,10 +85,19 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	// A batch is one observation, whatever its size; one that is refused
+	// (not NDJSON) counts as an error and stores nothing.
+	for _, ct := range []string{"application/x-ndjson", "text/plain"} {
+		resp, err = http.Post(e.base+"/publish", ct, strings.NewReader(`{"topic":"audit.x","data":1}`+"\n"+`{"topic":"audit.x","data":2}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
 
 	// Once the hub has fanned out every event, the subscriptions below
 	// replay them all from storage (the window), none arrives live.
-	testenv.Eventually(t, 10*time.Second, "the hub to see every event", func() bool { return e.hub.Head() == 4 })
+	testenv.Eventually(t, 10*time.Second, "the hub to see every event", func() bool { return e.hub.Head() == 6 })
 	ws := wstest.Dial(t, e.url, wstest.TransportWS, nil)
 	ws.Init()
 	ws.Subscribe("1", wstest.EventsQuery, map[string]any{"topics": []string{"orders.*"}, "after": "00000000000000000000000000"})
@@ -97,20 +106,22 @@ func TestMetrics(t *testing.T) {
 	s.events("events", 2)
 
 	want := map[string]float64{
-		`rewind_connections{protocol="graphql-transport-ws"}`:              1,
-		`rewind_connections{protocol="graphql-sse"}`:                       1,
-		`rewind_subscriptions{protocol="graphql-transport-ws"}`:            1,
-		`rewind_subscriptions{protocol="graphql-sse"}`:                     1,
-		`rewind_deliveries_total{protocol="graphql-transport-ws"}`:         3,
-		`rewind_deliveries_total{protocol="graphql-sse"}`:                  2,
-		`rewind_replay_events_total`:                                       5,
-		`rewind_publish_duration_seconds_count{api="graphql",result="ok"}`: 3,
-		`rewind_publish_duration_seconds_count{api="http",result="ok"}`:    1,
-		`rewind_slow_consumer_disconnects_total`:                           0,
-		`rewind_replay_events_count`:                                       2,
-		`rewind_replay_events_sum`:                                         5,
-		`rewind_replay_memory_events_total`:                                5,
-		`rewind_subscriptions_catching_up`:                                 0,
+		`rewind_connections{protocol="graphql-transport-ws"}`:               1,
+		`rewind_connections{protocol="graphql-sse"}`:                        1,
+		`rewind_subscriptions{protocol="graphql-transport-ws"}`:             1,
+		`rewind_subscriptions{protocol="graphql-sse"}`:                      1,
+		`rewind_deliveries_total{protocol="graphql-transport-ws"}`:          3,
+		`rewind_deliveries_total{protocol="graphql-sse"}`:                   2,
+		`rewind_replay_events_total`:                                        5,
+		`rewind_publish_duration_seconds_count{api="graphql",result="ok"}`:  3,
+		`rewind_publish_duration_seconds_count{api="http",result="ok"}`:     1,
+		`rewind_publish_duration_seconds_count{api="batch",result="ok"}`:    1,
+		`rewind_publish_duration_seconds_count{api="batch",result="error"}`: 1,
+		`rewind_slow_consumer_disconnects_total`:                            0,
+		`rewind_replay_events_count`:                                        2,
+		`rewind_replay_events_sum`:                                          5,
+		`rewind_replay_memory_events_total`:                                 5,
+		`rewind_subscriptions_catching_up`:                                  0,
 	}
 	// A replay counts its events when its read ends, just after the last
 	// one is delivered: poll.

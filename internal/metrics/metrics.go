@@ -261,11 +261,30 @@ func protocolOf(r *http.Request) string {
 	return ""
 }
 
+// Batch is the api label of POST /publish: one observation per request,
+// whatever the number of events it appends.
+const Batch = "batch"
+
+// publishAPI is the api label of r's appends when r is one of the HTTP
+// publish routes, else "".
+func publishAPI(r *http.Request) string {
+	if r.Method != http.MethodPost {
+		return ""
+	}
+	switch r.URL.Path {
+	case "/publish-message":
+		return HTTP
+	case "/publish":
+		return Batch
+	}
+	return ""
+}
+
 // HTTP counts long-lived connections and labels the operations they carry
-// with their protocol; it times POST /publish-message.
+// with their protocol; it times POST /publish-message and POST /publish.
 func (m *Metrics) HTTP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && r.URL.Path == "/publish-message" {
+		if api := publishAPI(r); api != "" {
 			start := time.Now()
 			sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 			next.ServeHTTP(sw, r)
@@ -273,7 +292,7 @@ func (m *Metrics) HTTP(next http.Handler) http.Handler {
 			if sw.status >= 400 {
 				result = "error"
 			}
-			m.publish.WithLabelValues(HTTP, result).Observe(time.Since(start).Seconds())
+			m.publish.WithLabelValues(api, result).Observe(time.Since(start).Seconds())
 			return
 		}
 		proto := protocolOf(r)
