@@ -97,6 +97,18 @@ func Lifetime(ctx context.Context) context.Context {
 	return ctx
 }
 
+// OnEnd runs f once the subscription resolved in ctx has ended: through
+// its delivery (transport.Ender), which registers all of a subscription's
+// at once, or on Lifetime(ctx).
+func OnEnd(ctx context.Context, f func()) {
+	d, _ := transport.From(ctx)
+	if e, ok := d.(transport.Ender); ok {
+		e.OnEnd(f)
+		return
+	}
+	context.AfterFunc(Lifetime(ctx), f)
+}
+
 // ender reports the error a subscription ends with, once, to its
 // delivery: the one end-of-stream rule of every way out.
 type ender struct {

@@ -50,7 +50,11 @@ func (s Source) Stream(ctx context.Context, req replay.Request, r Renderer, keep
 	life := Lifetime(ctx)
 	st := &stream{render: r, keep: keep, end: s.ender(ctx, life)}
 	st.delivered, _ = ctx.Value(counterKey{}).(Counter)
-	feed, err := s.Hub.Attach(life, req, sink.Wake, st.live.Option())
+	opts := []replay.Option{st.live.Option()}
+	if e, ok := d.(transport.Ender); ok {
+		opts = append(opts, replay.EndWith(e.OnEnd))
+	}
+	feed, err := s.Hub.Attach(life, req, sink.Wake, opts...)
 	if err != nil {
 		return true, err
 	}

@@ -305,7 +305,9 @@ func (r *Resolver) stream(ctx context.Context, src deliver.Source, req replay.Re
 	if err != nil {
 		return false, nil
 	}
-	return src.Stream(ctx, req, r.cache.Renderer(deliver.Lifetime(ctx), prog), nil)
+	rr, release := r.cache.Hold(prog)
+	deliver.OnEnd(ctx, release)
+	return src.Stream(ctx, req, rr, nil)
 }
 
 // Event returns the EventResolver implementation.

@@ -61,6 +61,14 @@ func (s *Subscription) Err() error {
 // Option adjusts one subscription.
 type Option func(*run)
 
+// EndWith has onEnd end the subscription (register its end to run once
+// it is over) instead of a context.AfterFunc on Attach's context, which
+// then only bounds its reads: a transport that ends several things per
+// operation registers them all at once.
+func EndWith(onEnd func(end func())) Option {
+	return func(r *run) { r.endWith = onEnd }
+}
+
 // OnEnd registers fn to be called with the reason a subscription failed
 // just before it ends, so that a transport can report it in order. It is
 // not called when the subscription ends by cancellation.
@@ -303,7 +311,12 @@ func (h *Hub) Attach(ctx context.Context, req Request, notify func(), opts ...Op
 	if h.cfg.Tracer != nil {
 		r.startSpan(ctx)
 	}
-	context.AfterFunc(ctx, r.cancelled)
+	if r.endWith != nil {
+		r.endWith(r.cancelled)
+		r.endWith = nil // nothing of the transport kept
+	} else {
+		context.AfterFunc(ctx, r.cancelled)
+	}
 	go r.catchUp(true)
 	return r.feed, nil
 }
@@ -320,6 +333,7 @@ type run struct {
 	group    *sharedFilter // its filter's group; nil: no filter
 	last     uint64        // sequence of the last event delivered or skipped over
 	onEnd    func(error)
+	endWith  func(end func()) // EndWith's, until Attach has used it
 
 	onCaughtUp func(uint64)
 	caughtUp   bool

@@ -106,6 +106,17 @@ type Lifetime interface {
 	Lifetime() context.Context
 }
 
+// Ender is a Delivery that runs functions when its operation ends, for
+// less memory than a context.AfterFunc each on its Lifetime: an idle
+// subscription registers several (the hub's feed, its renderer's shape,
+// a gauge), and holds what each registration costs for as long as it
+// lives.
+type Ender interface {
+	// OnEnd runs f once the operation has ended, never while OnEnd runs
+	// (in a goroutine of its own if it has ended already).
+	OnEnd(f func())
+}
+
 type deliveryKey struct{}
 
 // With returns ctx carrying d: a transport calls it for each operation

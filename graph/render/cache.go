@@ -77,6 +77,13 @@ type rendered struct {
 // Renderer returns the renderer of the interned shape equal to p's,
 // interning p if there is none, held until ctx ends.
 func (c *Cache) Renderer(ctx context.Context, p *Program) *Renderer {
+	r, release := c.Hold(p)
+	context.AfterFunc(ctx, release)
+	return r
+}
+
+// Hold is Renderer held until release is called (once).
+func (c *Cache) Hold(p *Program) (r *Renderer, release func()) {
 	c.mu.Lock()
 	s := c.shapes[p.key]
 	if s == nil {
@@ -88,8 +95,7 @@ func (c *Cache) Renderer(ctx context.Context, p *Program) *Renderer {
 	}
 	s.refs.Add(1)
 	c.mu.Unlock()
-	context.AfterFunc(ctx, func() { c.release(s) })
-	return &Renderer{shape: s}
+	return &Renderer{shape: s}, func() { c.release(s) }
 }
 
 // release drops one subscription's hold on s and forgets s with the last.

@@ -508,7 +508,8 @@ func (s *schema) subscribe(ctx context.Context, oc *graphql.OperationContext, f 
 		return fail(err)
 	}
 	keep := func(ev *eventstore.Event) bool { return tf.member(ev.Topic, ev.Type) != nil }
-	r := s.deps.Cache.Renderer(deliver.Lifetime(fctx), prog)
+	r, release := s.deps.Cache.Hold(prog)
+	deliver.OnEnd(fctx, release)
 	if native, err := src.Stream(fctx, req, r, keep); native || err != nil {
 		if err != nil {
 			return fail(err)

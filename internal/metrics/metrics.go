@@ -399,7 +399,7 @@ func (e extension) InterceptOperation(ctx context.Context, next graphql.Operatio
 		running.Inc()
 		// The operation's context ends with it, on every transport; its
 		// delivery's own holds none of the executor's state.
-		context.AfterFunc(deliver.Lifetime(ctx), running.Dec)
+		deliver.OnEnd(ctx, running.Dec)
 		delivered := e.m.deliveries.WithLabelValues(proto)
 		// Native streams count their results themselves (deliver.Stream).
 		h := next(deliver.WithCounter(ctx, delivered))

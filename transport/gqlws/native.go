@@ -14,9 +14,48 @@ type slot struct {
 	workers *workers // runs the drains
 	mu      sync.Mutex
 	stream  transport.Stream
-	drain   func() // set once the transport drives the stream
-	pending bool   // woken before the transport drove it, or while draining
-	running bool   // a drain is under way
+	drain   func()    // set once the transport drives the stream
+	pending bool      // woken before the transport drove it, or while draining
+	running bool      // a drain is under way
+	ends    [3]func() // run when the operation ends (transport.Ender)
+	nends   int8      // how many ends holds; -1: they have run
+}
+
+// onEnd runs f when life, the operation's context, ends: one
+// context.AfterFunc for the first few (a subscription registers three:
+// its feed, its renderer's shape and a gauge), one of its own for more.
+func (s *slot) onEnd(life context.Context, f func()) {
+	s.mu.Lock()
+	n := s.nends
+	switch {
+	case n < 0:
+		s.mu.Unlock()
+		go f() // ended already
+		return
+	case int(n) == len(s.ends):
+		s.mu.Unlock()
+		context.AfterFunc(life, f)
+		return
+	}
+	s.ends[n] = f
+	s.nends++
+	s.mu.Unlock()
+	if n == 0 {
+		context.AfterFunc(life, s.end)
+	}
+}
+
+// end runs the end functions, in the order they came.
+func (s *slot) end() {
+	s.mu.Lock()
+	ends := s.ends
+	s.ends, s.nends = [3]func(){}, -1
+	s.mu.Unlock()
+	for _, f := range ends {
+		if f != nil {
+			f()
+		}
+	}
 }
 
 // Attach makes st the subscription's source of results. The resolver then

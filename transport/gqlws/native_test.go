@@ -1,6 +1,8 @@
 package gqlws
 
 import (
+	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -63,5 +65,65 @@ func TestSlotKeepsWakeBeforeDrive(t *testing.T) {
 	case <-ran:
 	case <-time.After(5 * time.Second):
 		t.Fatal("a wake before the transport drove the slot was lost")
+	}
+}
+
+// TestSlotEnds: what is registered to run at the operation's end runs
+// once each, in order for those the slot keeps, however many there are,
+// registered before the end or after it.
+func TestSlotEnds(t *testing.T) {
+	s := slot{workers: newWorkers()}
+	life, end := context.WithCancel(t.Context())
+	var mu sync.Mutex
+	var ran []int
+	done := make(chan struct{}, 8)
+	register := func(i int) {
+		s.onEnd(life, func() {
+			mu.Lock()
+			ran = append(ran, i)
+			mu.Unlock()
+			done <- struct{}{}
+		})
+	}
+	for i := range 5 { // more than the slot keeps
+		register(i)
+	}
+	mu.Lock()
+	if len(ran) != 0 {
+		t.Fatalf("ran %v before the end", ran)
+	}
+	mu.Unlock()
+	end()
+	register(5) // after the end: runs at once
+	for range 6 {
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("ran only %v", ran)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ran) != 6 {
+		t.Fatalf("ran %v, want each of 0-5 once", ran)
+	}
+	seen := map[int]bool{}
+	kept := []int{}
+	for _, i := range ran {
+		if seen[i] {
+			t.Fatalf("%d ran twice: %v", i, ran)
+		}
+		seen[i] = true
+		if i < len(s.ends) {
+			kept = append(kept, i)
+		}
+	}
+	if !slices.IsSorted(kept) {
+		t.Errorf("the slot's own ran out of order: %v", ran)
+	}
+	select {
+	case <-done:
+		t.Fatalf("more ran: %v", ran)
+	default:
 	}
 }

@@ -287,9 +287,11 @@ var (
 	_ transport.StreamSink = subscription{}
 	_ transport.ResultSink = subscription{}
 	_ transport.Lifetime   = subscription{}
+	_ transport.Ender      = subscription{}
 )
 
 func (s subscription) Lifetime() context.Context { return s.life }
+func (s subscription) OnEnd(f func())            { s.slot.onEnd(s.life, f) }
 
 func (s subscription) ReportError(err *gqlerror.Error) { s.errs.ReportError(err) }
 func (s subscription) Attach(st transport.Stream)      { s.slot.Attach(st) }
