@@ -5,7 +5,7 @@
 //   node compose.mjs REWIND_URL ORDERS_URL [OUT]   (OUT default supergraph.graphql)
 //
 // Set REWIND_TOKEN when Rewind runs with --auth=jwt.
-import { writeFileSync } from 'node:fs';
+import { closeSync, constants, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { composeServices } from '@theguild/federation-composition';
 import { parse } from 'graphql';
 
@@ -33,7 +33,17 @@ if (result.errors?.length) {
   for (const e of result.errors) console.error(e.message);
   process.exit(1);
 }
-// Written in place (one write): Hive Gateway watches the file itself, and
-// stops watching a file renamed over.
-writeFileSync(out, result.supergraphSdl);
+// Written in place: Hive Gateway watches the file itself, stops watching a
+// file renamed over, and reads it on every change, exiting on one it cannot
+// parse. Truncating first (as writeFileSync does) shows it an empty file:
+// write the new text over the old in one write, then cut the old one's
+// tail, if it was longer.
+const text = Buffer.from(result.supergraphSdl);
+const fd = openSync(out, constants.O_WRONLY | constants.O_CREAT);
+try {
+  for (let at = 0; at < text.length; ) at += writeSync(fd, text, at, text.length - at, at);
+  ftruncateSync(fd, text.length);
+} finally {
+  closeSync(fd);
+}
 console.log(`composed ${out}`);
