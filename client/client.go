@@ -310,21 +310,7 @@ func (c *Client) PublishBatch(ctx context.Context, msgs []Message) ([]Stored, er
 			return nil, fmt.Errorf("client: message %d: %w", i, err)
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.publishURL, &body)
-	if err != nil {
-		return nil, err
-	}
-	for k, v := range c.cfg.Header {
-		req.Header[k] = v
-	}
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.cfg.HTTPClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	status, raw, err := c.post(ctx, c.publishURL, "application/x-ndjson", &body)
 	if err != nil {
 		return nil, err
 	}
@@ -343,7 +329,7 @@ func (c *Client) PublishBatch(ctx context.Context, msgs []Message) ([]Stored, er
 		} `json:"errors"`
 	}
 	if err := json.Unmarshal(raw, &r); err != nil {
-		return nil, fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(raw))
+		return nil, fmt.Errorf("HTTP %d: %s", status, bytes.TrimSpace(raw))
 	}
 	if len(r.Errors) > 0 {
 		e := r.Errors[0]
@@ -353,8 +339,8 @@ func (c *Client) PublishBatch(ctx context.Context, msgs []Message) ([]Stored, er
 		}
 		return nil, be
 	}
-	if resp.StatusCode != http.StatusOK || len(r.Events) != len(msgs) {
-		return nil, fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(raw))
+	if status != http.StatusOK || len(r.Events) != len(msgs) {
+		return nil, fmt.Errorf("HTTP %d: %s", status, bytes.TrimSpace(raw))
 	}
 	out := make([]Stored, len(msgs))
 	for i, ev := range r.Events {
@@ -373,21 +359,7 @@ func (c *Client) Do(ctx context.Context, query string, vars map[string]any, out 
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.httpURL, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	for k, v := range c.cfg.Header {
-		req.Header[k] = v
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.cfg.HTTPClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	status, raw, err := c.post(ctx, c.httpURL, "application/json", bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -396,16 +368,37 @@ func (c *Client) Do(ctx context.Context, query string, vars map[string]any, out 
 		Errors []gqlError      `json:"errors"`
 	}
 	if err := json.Unmarshal(raw, &r); err != nil {
-		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(raw))
+		return fmt.Errorf("HTTP %d: %s", status, bytes.TrimSpace(raw))
 	}
 	if e := firstError(r.Errors); e != nil {
 		return e
 	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(raw))
+	if status != http.StatusOK {
+		return fmt.Errorf("HTTP %d: %s", status, bytes.TrimSpace(raw))
 	}
 	if out == nil {
 		return nil
 	}
 	return json.Unmarshal(r.Data, out)
+}
+
+// post sends body to target with Config.Header and returns the answer's
+// status and body (at most 64 MiB).
+func (c *Client) post(ctx context.Context, target, contentType string, body io.Reader) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, body)
+	if err != nil {
+		return 0, nil, err
+	}
+	for k, v := range c.cfg.Header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	return resp.StatusCode, raw, err
 }
