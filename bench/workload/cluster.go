@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/rewind-dev/rewind/bench/metrics"
@@ -692,7 +691,7 @@ func (e *Env) clusterPublish(ctx context.Context, cfg ClusterConfig, insts []*pr
 		count := int64(rate * cfg.PublishTime.Seconds())
 		_, n, el, err = pub.paced(ctx, clusterPublishTopic, count, rate, cfg.PublishClients)
 	} else {
-		n, el, h, err = backToBack(ctx, pub, clusterPublishTopic, cfg.PublishClients, cfg.PublishTime)
+		n, el, h, err = publishLoop(ctx, pub, clusterPublishTopic, cfg.PublishClients, cfg.PublishTime)
 	}
 	for i := range meters {
 		r.Instances = append(r.Instances, ClusterInstance{Name: instanceName(i), Server: meters[i].stop()})
@@ -746,36 +745,6 @@ func clusterIdle(ctx context.Context, d time.Duration, insts []*proc.Server, nod
 	}
 	r.Nodes = stopNodes(nm)
 	return r
-}
-
-// backToBack has clients goroutines publish on topic, each waiting for
-// its acknowledgement before the next, for d; it returns how many were
-// acknowledged, in how long, and their latencies. It stops at the first
-// error.
-func backToBack(ctx context.Context, pub *publisher, topic string, clients int, d time.Duration) (int64, time.Duration, *metrics.Hist, error) {
-	lat := &metrics.Shared{}
-	var n atomic.Int64
-	var firstErr error
-	var once sync.Once
-	start := time.Now()
-	var wg sync.WaitGroup
-	for range clients {
-		wg.Go(func() {
-			var h metrics.Hist
-			defer lat.Merge(&h)
-			for time.Since(start) < d && ctx.Err() == nil {
-				t := time.Now()
-				if _, err := pub.publishOne(ctx, topic, n.Load()); err != nil {
-					once.Do(func() { firstErr = err })
-					return
-				}
-				h.Record(time.Since(t))
-				n.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	return n.Load(), time.Since(start), lat.Snapshot(), firstErr
 }
 
 // probe is one more subscription on an instance that records when each

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -282,31 +281,9 @@ func (t *appendTarget) append(ctx context.Context) error {
 // turn appends from n goroutines for d and returns how many events were
 // acknowledged, in how long, recording each append's latency into h.
 func (t *appendTarget) turn(ctx context.Context, n int, d time.Duration, h *metrics.Hist) (int64, time.Duration, error) {
-	lat := &metrics.Shared{}
-	var count atomic.Int64
-	var once sync.Once
-	var firstErr error
-	start := time.Now()
-	var wg sync.WaitGroup
-	for range n {
-		wg.Go(func() {
-			var mine metrics.Hist
-			defer lat.Merge(&mine)
-			for time.Since(start) < d && ctx.Err() == nil {
-				t0 := time.Now()
-				if err := t.append(ctx); err != nil {
-					once.Do(func() { firstErr = err })
-					return
-				}
-				mine.Record(time.Since(t0))
-				count.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	el := time.Since(start)
-	h.Merge(lat.Snapshot())
-	return count.Load(), el, firstErr
+	count, el, lat, err := closedLoop(ctx, n, d, func(ctx context.Context) (int64, error) { return 1, t.append(ctx) })
+	h.Merge(lat)
+	return count, el, err
 }
 
 // check verifies that the stream holds exactly the acked events, and

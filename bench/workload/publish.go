@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -97,40 +96,28 @@ func (e *Env) publish(ctx context.Context, peer, fsync string, clients int, d ti
 		}()
 	}
 	m, hm := startMeter(srv.PID()), startMeter(0)
-	lat := &metrics.Shared{}
-	var n atomic.Int64
-	var firstErr error
-	var once sync.Once
-	start := time.Now()
-	var wg sync.WaitGroup
-	for range clients {
-		wg.Go(func() {
-			var h metrics.Hist
-			defer lat.Merge(&h)
-			for time.Since(start) < d && ctx.Err() == nil {
-				t := time.Now()
-				if _, err := pub.publishOne(ctx, "publish", n.Load()); err != nil {
-					once.Do(func() { firstErr = err })
-					return
-				}
-				h.Record(time.Since(t))
-				n.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	el := time.Since(start)
+	n, el, h, err := publishLoop(ctx, pub, "publish", clients, d)
 	r.Server, r.HarnessCPU = m.stop(), hm.stop().CPUPercent
-	if firstErr != nil {
-		return firstErr
+	if err != nil {
+		return err
 	}
-	r.Published, r.Rate, r.Latency = n.Load(), float64(n.Load())/el.Seconds(), summarise(lat.Snapshot())
+	r.Published, r.Rate, r.Latency = n, float64(n)/el.Seconds(), summarise(h)
 	what := peer
 	if r.Via != "" {
 		what += " " + r.Via
 	}
 	e.logf("publish %s (fsync %s): %d clients, %.0f events/s, p50 %.2f ms p99 %.2f ms, server CPU %.0f%%, harness CPU %.0f%%", what, fsync, clients, r.Rate, r.Latency.P50, r.Latency.P99, r.Server.CPUPercent, r.HarnessCPU)
 	return nil
+}
+
+// publishLoop has clients goroutines publish on topic back to back, each
+// waiting for its acknowledgement before the next, for d (see closedLoop).
+func publishLoop(ctx context.Context, pub *publisher, topic string, clients int, d time.Duration) (int64, time.Duration, *metrics.Hist, error) {
+	var seq atomic.Int64
+	return closedLoop(ctx, clients, d, func(ctx context.Context) (int64, error) {
+		_, err := pub.publishOne(ctx, topic, seq.Add(1)-1)
+		return 1, err
+	})
 }
 
 // RawPublish measures raw JetStream's async publish rate and its sync rate
@@ -189,34 +176,12 @@ func (e *Env) publishBatch(ctx context.Context, fsync string, clients, size int,
 		return err
 	}
 	m, hm := startMeter(srv.PID()), startMeter(0)
-	lat := &metrics.Shared{}
-	var sent atomic.Int64
-	var firstErr error
-	var once sync.Once
-	start := time.Now()
-	var wg sync.WaitGroup
-	for range clients {
-		wg.Go(func() {
-			var h metrics.Hist
-			defer lat.Merge(&h)
-			for time.Since(start) < d && ctx.Err() == nil {
-				t := time.Now()
-				if err := send(ctx); err != nil {
-					once.Do(func() { firstErr = err })
-					return
-				}
-				h.Record(time.Since(t))
-				sent.Add(int64(size))
-			}
-		})
-	}
-	wg.Wait()
-	el := time.Since(start)
+	sent, el, h, err := closedLoop(ctx, clients, d, func(ctx context.Context) (int64, error) { return int64(size), send(ctx) })
 	r.Server, r.HarnessCPU = m.stop(), hm.stop().CPUPercent
-	if firstErr != nil {
-		return firstErr
+	if err != nil {
+		return err
 	}
-	r.Published, r.Rate, r.Latency = sent.Load(), float64(sent.Load())/el.Seconds(), summarise(lat.Snapshot())
+	r.Published, r.Rate, r.Latency = sent, float64(sent)/el.Seconds(), summarise(h)
 	e.logf("publish batches of %d %s (fsync %s): %d clients, %.0f events/s, p50 %.2f ms p99 %.2f ms a batch, server CPU %.0f%%, harness CPU %.0f%%",
 		size, via, fsync, clients, r.Rate, r.Latency.P50, r.Latency.P99, r.Server.CPUPercent, r.HarnessCPU)
 	return nil
