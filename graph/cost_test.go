@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"testing"
 
 	"github.com/vektah/gqlparser/v2"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/graph/generated"
+	"github.com/rewind-dev/rewind/internal/docgen"
 )
 
 // costOf measures a valid document's only operation the way the limits
@@ -79,24 +79,12 @@ func TestCostModel(t *testing.T) {
 	}
 }
 
-// nestedFragments is a document of n fragments where each spreads the
-// next twice: 2^n spreads expanded, n+1 fragments written.
-func nestedFragments(n int) string {
-	var b strings.Builder
-	b.WriteString(`{ events(topic: "t", first: 1) { edges { node { ...F0 } } } }`)
-	for i := range n {
-		fmt.Fprintf(&b, " fragment F%d on Event { ...F%d ...F%d }", i, i+1, i+1)
-	}
-	fmt.Fprintf(&b, " fragment F%d on Event { id }", n)
-	return b.String()
-}
-
 // TestNestedFragmentsLinear: the walk visits each selection of the
 // document once, however often a fragment is spread, and still charges
 // every spread.
 func TestNestedFragmentsLinear(t *testing.T) {
 	for _, n := range []int{22, 40} {
-		m, visited := costOf(t, nestedFragments(n), nil)
+		m, visited := costOf(t, docgen.NestedFragments(n), nil)
 		// 4 selections to the node, two spreads per fragment, one id.
 		if want := 4 + 2*n + 1; visited != want {
 			t.Errorf("%d levels: visited %d selections, want %d", n, visited, want)
@@ -113,7 +101,7 @@ func TestNestedFragmentsLinear(t *testing.T) {
 // TestCostSaturates: a cost past int's range stays at its top rather than
 // wrapping around under the limit.
 func TestCostSaturates(t *testing.T) {
-	m, _ := costOf(t, nestedFragments(70), nil)
+	m, _ := costOf(t, docgen.NestedFragments(70), nil)
 	if m.cost <= 0 || m.cost < 1<<62 {
 		t.Fatalf("cost %d", m.cost)
 	}
@@ -123,7 +111,7 @@ func BenchmarkCostNestedFragments(b *testing.B) {
 	for _, n := range []int{22, 40} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			es := generated.NewExecutableSchema(generated.Config{Complexity: costs()})
-			q, errs := gqlparser.LoadQuery(es.Schema(), nestedFragments(n))
+			q, errs := gqlparser.LoadQuery(es.Schema(), docgen.NestedFragments(n))
 			if len(errs) > 0 {
 				b.Fatal(errs)
 			}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rewind-dev/rewind/eventschema"
 	"github.com/rewind-dev/rewind/eventstore"
+	"github.com/rewind-dev/rewind/internal/docgen"
 	"github.com/rewind-dev/rewind/internal/wstest"
 	"github.com/rewind-dev/rewind/replay"
 	api "github.com/rewind-dev/rewind/server"
@@ -49,15 +50,6 @@ func startBig(t *testing.T) *env {
 	return startWith(t, eventstore.Config{MaxPayload: 1 << 20, Check: s.Check}, api.Config{Events: s, Federation: true}, replay.Config{})
 }
 
-// aliasesOf is sel under n aliases.
-func aliasesOf(n int, sel string) string {
-	var b strings.Builder
-	for i := range n {
-		fmt.Fprintf(&b, " a%d: %s", i, sel)
-	}
-	return b.String()
-}
-
 // allocated returns the bytes the test process allocated while f ran.
 func allocated(f func()) uint64 {
 	var before, after runtime.MemStats
@@ -74,14 +66,14 @@ func TestResponseAmplificationRefused(t *testing.T) {
 	typedID := e.publishBlob(t, "blobs.b", map[string]any{"s": big})
 
 	refused := []struct{ name, query string }{
-		{"event", `{ event(id: "` + ev.ID + `") {` + aliasesOf(1500, "data") + ` } }`},
-		{"history page", `{ events(topic: "blobs.*") { edges { node {` + aliasesOf(9, "data") + ` } } } }`},
-		{"edges twice", `{ events(topic: "blobs.*") {` + aliasesOf(9, "edges { node { data } }") + ` } }`},
-		{"fragments", `{ event(id: "` + ev.ID + `") { ...A ...B } } fragment A on Event {` + aliasesOf(5, "data") + ` } fragment B on Event { b1: data b2: data b3: data b4: data }`},
-		{"typed data", `{ blob { edges { node {` + aliasesOf(9, "data { s }") + ` } } } }`},
-		{"typed field", `{ blob { edges { node { data {` + aliasesOf(9, "s") + ` } } } } }`},
-		{"entities", `query($r: [_Any!]!) { _entities(representations: $r) { ... on Event {` + aliasesOf(9, "data") + ` } } }`},
-		{"mutation result", `mutation { publish(topic: "blobs.c", data: {s: "tiny"}) {` + aliasesOf(9, "data") + ` } }`},
+		{"event", `{ event(id: "` + ev.ID + `") {` + docgen.Aliases(1500, "data") + ` } }`},
+		{"history page", `{ events(topic: "blobs.*") { edges { node {` + docgen.Aliases(9, "data") + ` } } } }`},
+		{"edges twice", `{ events(topic: "blobs.*") {` + docgen.Aliases(9, "edges { node { data } }") + ` } }`},
+		{"fragments", `{ event(id: "` + ev.ID + `") { ...A ...B } } fragment A on Event {` + docgen.Aliases(5, "data") + ` } fragment B on Event { b1: data b2: data b3: data b4: data }`},
+		{"typed data", `{ blob { edges { node {` + docgen.Aliases(9, "data { s }") + ` } } } }`},
+		{"typed field", `{ blob { edges { node { data {` + docgen.Aliases(9, "s") + ` } } } } }`},
+		{"entities", `query($r: [_Any!]!) { _entities(representations: $r) { ... on Event {` + docgen.Aliases(9, "data") + ` } } }`},
+		{"mutation result", `mutation { publish(topic: "blobs.c", data: {s: "tiny"}) {` + docgen.Aliases(9, "data") + ` } }`},
 	}
 	for _, tc := range refused {
 		t.Run(tc.name, func(t *testing.T) {
@@ -109,7 +101,7 @@ func TestResponseAmplificationRefused(t *testing.T) {
 		t.Run("subscription over "+proto, func(t *testing.T) {
 			c := wstest.Dial(t, e.url, proto, nil)
 			c.Init()
-			c.Subscribe("1", `subscription { events(topics: ["blobs.*"], afterId: "00000000000000000000000000") {`+aliasesOf(9, "data")+` } }`, nil)
+			c.Subscribe("1", `subscription { events(topics: ["blobs.*"], afterId: "00000000000000000000000000") {`+docgen.Aliases(9, "data")+` } }`, nil)
 			m := c.Read(5 * time.Second)
 			if got := wstest.ErrorCodes(t, m); !slices.Equal(got, []string{"RESPONSE_TOO_LARGE"}) {
 				t.Fatalf("got %+v", m)
@@ -119,7 +111,7 @@ func TestResponseAmplificationRefused(t *testing.T) {
 	t.Run("subscription over SSE", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		s := openSSE(t, ctx, http.MethodPost, e.url, nil, `subscription { blob(afterId: "00000000000000000000000000") {`+aliasesOf(9, "data { s }")+` } }`, nil)
+		s := openSSE(t, ctx, http.MethodPost, e.url, nil, `subscription { blob(afterId: "00000000000000000000000000") {`+docgen.Aliases(9, "data { s }")+` } }`, nil)
 		m, _ := s.next(10 * time.Second)
 		if !strings.Contains(m.Data, "RESPONSE_TOO_LARGE") {
 			t.Fatalf("stream: %+v", m)

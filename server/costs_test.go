@@ -13,6 +13,7 @@ import (
 	"github.com/rewind-dev/rewind/eventstore"
 	"github.com/rewind-dev/rewind/graph"
 	"github.com/rewind-dev/rewind/internal/authtest"
+	"github.com/rewind-dev/rewind/internal/docgen"
 	"github.com/rewind-dev/rewind/internal/wstest"
 	"github.com/rewind-dev/rewind/replay"
 	api "github.com/rewind-dev/rewind/server"
@@ -21,11 +22,6 @@ import (
 // What a document costs before it runs, and what listings and cursors
 // cost and reveal: the findings of an attack by an authenticated client.
 
-// repeatedField is { field field ... } with n fields.
-func repeatedField(field string, n int) string {
-	return "{" + strings.Repeat(" "+field, n) + " }"
-}
-
 // TestDocumentRefusedBeforeValidation: a document that would make
 // validation compare fields pairwise out of proportion to its size is
 // refused before it is validated, over HTTP and both WebSocket protocols,
@@ -33,10 +29,10 @@ func repeatedField(field string, n int) string {
 func TestDocumentRefusedBeforeValidation(t *testing.T) {
 	e := start(t, api.Config{}, replay.Config{})
 	for _, tc := range []struct{ name, query, message string }{
-		{"20,000 repeated fields", repeatedField("hello", 20_000), "more than 15000 tokens"},
-		{"5,000 repeated fields", repeatedField("hello", 5_000), "has 5000 fields and fragment spreads, the limit is 2000"},
-		{"1,000 repeated fields", repeatedField("hello", 1_000), "compare more than 20000 pairs"},
-		{"repeats in selections", "{" + strings.Repeat(` topics `+repeatedField("name", 60), 30) + " }", "compare more than 20000 pairs"},
+		{"20,000 repeated fields", docgen.Repeated("hello", 20_000, ""), "more than 15000 tokens"},
+		{"5,000 repeated fields", docgen.Repeated("hello", 5_000, ""), "has 5000 fields and fragment spreads, the limit is 2000"},
+		{"1,000 repeated fields", docgen.Repeated("hello", 1_000, ""), "compare more than 20000 pairs"},
+		{"repeats in selections", "{" + strings.Repeat(` topics `+docgen.Repeated("name", 60, ""), 30) + " }", "compare more than 20000 pairs"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := e.query(t, tc.query, nil)
@@ -57,7 +53,7 @@ func TestDocumentRefusedBeforeValidation(t *testing.T) {
 	if r := e.query(t, graphiQLIntrospection, nil); len(r.Errors) > 0 {
 		t.Fatalf("introspection: %+v", r.Errors)
 	}
-	if r := e.query(t, repeatedField("hello", 150), nil); len(r.Errors) > 0 {
+	if r := e.query(t, docgen.Repeated("hello", 150, ""), nil); len(r.Errors) > 0 {
 		t.Fatalf("150 repeats: %+v", r.Errors)
 	}
 }
@@ -92,7 +88,7 @@ func TestTopicsPaged(t *testing.T) {
 		return ts
 	}
 	began := time.Now()
-	r := e.query(t, "{"+aliasesOf(10, "topics { name events firstId lastId }")+" }", nil)
+	r := e.query(t, "{"+docgen.Aliases(10, "topics { name events firstId lastId }")+" }", nil)
 	t.Logf("ten aliased listings of %d topics: %v", n, time.Since(began))
 	for i := range 10 {
 		if ts := list(r, fmt.Sprintf("a%d", i)); len(ts) != 100 || ts[0].Name != "t.00000" || ts[99].Name != "t.00099" {
@@ -106,7 +102,7 @@ func TestTopicsPaged(t *testing.T) {
 	if got := codes(e.query(t, `{ topics(first: 1001) { name } }`, nil)); !slices.Equal(got, []string{"BAD_USER_INPUT"}) {
 		t.Fatalf("first 1001: %v", got)
 	}
-	if got := codes(e.query(t, "{"+aliasesOf(11, "topics { name }")+" }", nil)); !slices.Equal(got, []string{"COMPLEXITY_LIMIT_EXCEEDED"}) {
+	if got := codes(e.query(t, "{"+docgen.Aliases(11, "topics { name }")+" }", nil)); !slices.Equal(got, []string{"COMPLEXITY_LIMIT_EXCEEDED"}) {
 		t.Fatalf("eleven listings: %v", got)
 	}
 }

@@ -3,7 +3,6 @@ package server_test
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -12,33 +11,11 @@ import (
 	"time"
 
 	"github.com/rewind-dev/rewind/graph"
+	"github.com/rewind-dev/rewind/internal/docgen"
 	"github.com/rewind-dev/rewind/internal/wstest"
 	"github.com/rewind-dev/rewind/replay"
 	api "github.com/rewind-dev/rewind/server"
 )
-
-// nestedFragments is a document of n fragments where each spreads the
-// next twice: 2^n spreads once expanded.
-func nestedFragments(n int) string {
-	var b strings.Builder
-	b.WriteString(`{ events(topic: "t", first: 1) { edges { node { ...F0 } } } }`)
-	for i := range n {
-		fmt.Fprintf(&b, " fragment F%d on Event { ...F%d ...F%d }", i, i+1, i+1)
-	}
-	fmt.Fprintf(&b, " fragment F%d on Event { id }", n)
-	return b.String()
-}
-
-// aliases is a selection set of field under n aliases.
-func aliases(n int, field string) string {
-	var b strings.Builder
-	b.WriteString("{")
-	for i := range n {
-		fmt.Fprintf(&b, " a%d: %s", i, field)
-	}
-	b.WriteString(" }")
-	return b.String()
-}
 
 // deepIntrospection is an introspection query depth levels deep, through
 // __Type.fields and __Field.type, the one way to go deep in this schema.
@@ -118,12 +95,12 @@ var hostileDocuments = []struct {
 	{"deeply nested object literal", `mutation { publish(topic: "x", data: ` + strings.Repeat("{a:", 1100) + "1" + strings.Repeat("}", 1100) + `) { id } }`, nil, "GRAPHQL_PARSE_FAILED", ""},
 	{"NaN is an enum literal, stored as a string", `mutation { publish(topic: "x", data: [NaN, Infinity]) { data } }`, nil, "", ""},
 	{"a lone surrogate", `mutation { publish(topic: "x", data: "\uD800") { data } }`, nil, "", ""},
-	{"nested fragments, 22 levels", nestedFragments(22), nil, "COMPLEXITY_LIMIT_EXCEEDED", "the limit is 200000"},
-	{"nested fragments, 40 levels", nestedFragments(40), nil, "COMPLEXITY_LIMIT_EXCEEDED", "the limit is 200000"},
-	{"250 aliased pages", aliases(250, `events(topic: "t", first: 1000) { edges { cursor } }`), nil, "COMPLEXITY_LIMIT_EXCEEDED", "reads storage in 250 fields, the limit is 10 (it costs 500000"},
-	{"11 storage reads", aliases(11, `event(id: "01KMZZZZZZZZZZZZZZZZZZZZZZ") { id }`), nil, "COMPLEXITY_LIMIT_EXCEEDED", "reads storage in 11 fields, the limit is 10"},
-	{"10 storage reads", aliases(10, `event(id: "01KMZZZZZZZZZZZZZZZZZZZZZZ") { id }`), nil, "", ""},
-	{"aliases multiplied by a page", `{ events(topic: "t", first: 1000) { edges { node ` + aliases(300, "data") + ` } } }`, nil, "COMPLEXITY_LIMIT_EXCEEDED", "operation costs 302000, the limit is 200000"},
+	{"nested fragments, 22 levels", docgen.NestedFragments(22), nil, "COMPLEXITY_LIMIT_EXCEEDED", "the limit is 200000"},
+	{"nested fragments, 40 levels", docgen.NestedFragments(40), nil, "COMPLEXITY_LIMIT_EXCEEDED", "the limit is 200000"},
+	{"250 aliased pages", "{" + docgen.Aliases(250, `events(topic: "t", first: 1000) { edges { cursor } }`) + " }", nil, "COMPLEXITY_LIMIT_EXCEEDED", "reads storage in 250 fields, the limit is 10 (it costs 500000"},
+	{"11 storage reads", "{" + docgen.Aliases(11, `event(id: "01KMZZZZZZZZZZZZZZZZZZZZZZ") { id }`) + " }", nil, "COMPLEXITY_LIMIT_EXCEEDED", "reads storage in 11 fields, the limit is 10"},
+	{"10 storage reads", "{" + docgen.Aliases(10, `event(id: "01KMZZZZZZZZZZZZZZZZZZZZZZ") { id }`) + " }", nil, "", ""},
+	{"aliases multiplied by a page", `{ events(topic: "t", first: 1000) { edges { node ` + "{" + docgen.Aliases(300, "data") + " }" + ` } } }`, nil, "COMPLEXITY_LIMIT_EXCEEDED", "operation costs 302000, the limit is 200000"},
 	{"a full page", `{ events(topic: "t", first: 1000) { edges { cursor node { id topic type data time live } } pageInfo { hasNextPage endCursor } } }`, nil, "", ""},
 	{"ofType adds no depth", ofTypes(30), nil, "", ""},
 	{"introspection as GraphiQL sends it", graphiQLIntrospection, nil, "", ""},

@@ -16,28 +16,14 @@ import (
 
 	"github.com/rewind-dev/rewind/codes"
 	"github.com/rewind-dev/rewind/graph/generated"
+	"github.com/rewind-dev/rewind/internal/docgen"
 )
-
-// repeated is a selection set of field n times, each under its own
-// selection sub when sub is not empty.
-func repeated(field string, n int, sub string) string {
-	var b strings.Builder
-	b.WriteString("{")
-	for range n {
-		b.WriteString(" " + field)
-		if sub != "" {
-			b.WriteString(" " + sub)
-		}
-	}
-	b.WriteString(" }")
-	return b.String()
-}
 
 // nested nests field n times per level, levels deep, ending in leaf.
 func nested(field string, n, levels int, leaf string) string {
-	s := repeated(leaf, n, "")
+	s := docgen.Repeated(leaf, n, "")
 	for range levels {
-		s = repeated(field, n, s)
+		s = docgen.Repeated(field, n, s)
 	}
 	return s
 }
@@ -45,18 +31,6 @@ func nested(field string, n, levels int, leaf string) string {
 // refused is the default limits' answer to query.
 func refused(query string) *gqlerror.Error {
 	return Extension(Limits{}, nil).(graphql.OperationParameterMutator).MutateOperationParameters(context.Background(), &graphql.RawParams{Query: query})
-}
-
-// nestedFragments is a document of n fragments where each spreads the
-// next twice: 2^n spreads expanded, n+1 fragments written.
-func nestedFragments(n int) string {
-	var b strings.Builder
-	b.WriteString(`{ events(topic: "t", first: 1) { edges { node { ...F0 } } } }`)
-	for i := range n {
-		fmt.Fprintf(&b, " fragment F%d on Event { ...F%d ...F%d }", i, i+1, i+1)
-	}
-	fmt.Fprintf(&b, " fragment F%d on Event { id }", n)
-	return b.String()
 }
 
 // spreads is a document that spreads n fragments, each selecting sel.
@@ -87,7 +61,7 @@ func TestLimits(t *testing.T) {
 		name, query, refusal string
 	}{
 		{"introspection", introspection(t), ""},
-		{"20,000 repeats", repeated("hello", 20_000, ""), "more than 15000 tokens"},
+		{"20,000 repeats", docgen.Repeated("hello", 20_000, ""), "more than 15000 tokens"},
 		{"3,000 distinct", "{" + strings.Repeat(" __typename", 1) + func() string {
 			var b strings.Builder
 			for i := range 3000 {
@@ -102,15 +76,15 @@ func TestLimits(t *testing.T) {
 			}
 			return b.String()
 		}() + " }", ""},
-		{"201 repeats", repeated("hello", 201, ""), "more than 20000 pairs"},
-		{"200 repeats", repeated("hello", 200, ""), ""},
+		{"201 repeats", docgen.Repeated("hello", 201, ""), "more than 20000 pairs"},
+		{"200 repeats", docgen.Repeated("hello", 200, ""), ""},
 		{"aliases are names", "{" + strings.Repeat(" a: hello", 201) + " }", "more than 20000 pairs"},
 		{"inline fragments merge", "{" + strings.Repeat(" ... on Query { hello }", 201) + " }", "more than 20000 pairs"},
 		{"spreads merge", spreads(201, "{ hello }"), "more than 20000 pairs"},
-		{"selections compared", repeated("topics", 16, repeated("name", 16, "")), "more than 20000 pairs"},
+		{"selections compared", docgen.Repeated("topics", 16, docgen.Repeated("name", 16, "")), "more than 20000 pairs"},
 		{"nested selections compared", nested("topics", 9, 2, "name"), "more than 20000 pairs"},
 		{"distinct nested", "{ a: topics { name } b: topics { name } c: topics { name } }", ""},
-		{"nested fragments stay linear", nestedFragments(30), ""},
+		{"nested fragments stay linear", docgen.NestedFragments(30), ""},
 		{"syntax error left to gqlgen", "{ hello", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -147,13 +121,13 @@ func largestAccepted(shape func(n int) string) string {
 // connections, and through fragments.
 func worstDocuments() map[string]string {
 	return map[string]string{
-		"flat":  largestAccepted(func(n int) string { return repeated("hello", n, "") }),
-		"two":   largestAccepted(func(n int) string { return repeated("topics", n, repeated("name", n, "")) }),
+		"flat":  largestAccepted(func(n int) string { return docgen.Repeated("hello", n, "") }),
+		"two":   largestAccepted(func(n int) string { return docgen.Repeated("topics", n, docgen.Repeated("name", n, "")) }),
 		"three": largestAccepted(func(n int) string { return nested("topics", n, 2, "name") }),
 		"wide": largestAccepted(func(n int) string {
-			return repeated("events(topic: \"t\")", n, "{ edges "+repeated("node", n, "{ id data }")+" }")
+			return docgen.Repeated("events(topic: \"t\")", n, "{ edges "+docgen.Repeated("node", n, "{ id data }")+" }")
 		}),
-		"fragments": largestAccepted(func(n int) string { return spreads(n, repeated("hello", n, "")) }),
+		"fragments": largestAccepted(func(n int) string { return spreads(n, docgen.Repeated("hello", n, "")) }),
 		"distinct":  largestAccepted(func(n int) string { return spreads(n, "{ topics { name } }") }),
 	}
 }
