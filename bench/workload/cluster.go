@@ -613,8 +613,7 @@ func (e *Env) clusterStep(ctx context.Context, cfg ClusterConfig, insts []*proc.
 
 	all := &metrics.Hist{}
 	var last int64
-	var ended int
-	var firstEnd string
+	var total stepStats // of every instance, for the pass rule
 	for i, p := range pools {
 		st := p.stats(lo, lo+count, true)
 		in := ClusterInstance{Name: instanceName(i), Subscribers: len(p.conns), Delivered: st.delivered, Missing: st.missing,
@@ -625,10 +624,12 @@ func (e *Env) clusterStep(ctx context.Context, cfg ClusterConfig, insts []*proc.
 		step.Instances = append(step.Instances, in)
 		all.Merge(st.hist)
 		last = max(last, st.last)
-		if st.ended > 0 && firstEnd == "" {
-			firstEnd = st.firstEnd
+		if st.ended > 0 && total.firstEnd == "" {
+			total.firstEnd = st.firstEnd
 		}
-		ended += st.ended
+		total.ended += st.ended
+		total.missing += st.missing
+		total.dups += st.dups
 	}
 	if last > start.UnixNano() {
 		step.DeliveriesPerSec = float64(step.Delivered()) / time.Duration(last-start.UnixNano()).Seconds()
@@ -637,27 +638,8 @@ func (e *Env) clusterStep(ctx context.Context, cfg ClusterConfig, insts []*proc.
 	if len(probes) == 2 {
 		step.TailLag = probes[0].lagOf(probes[1], lo, lo+published)
 	}
-	var missing, dups int64
-	for _, in := range step.Instances {
-		missing += in.Missing
-		dups += in.Duplicates
-	}
-	switch {
-	case err != nil:
-		step.Why = "publish failed: " + err.Error()
-	case ended > 0:
-		step.Why = fmt.Sprintf("%d subscriptions ended (%s)", ended, firstEnd)
-	case missing > 0:
-		step.Why = fmt.Sprintf("%d deliveries missing", missing)
-	case dups > 0:
-		step.Why = fmt.Sprintf("%d duplicates", dups)
-	case step.Latency.P99 > float64(cfg.MaxP99)/1e6:
-		step.Why = fmt.Sprintf("p99 %.0f ms over %s", step.Latency.P99, cfg.MaxP99)
-	case step.PublishRate < 0.9*rate:
-		step.Why = fmt.Sprintf("publishing reached only %.0f of %.0f events/s", step.PublishRate, rate)
-	default:
-		step.Pass = true
-	}
+	step.Why = total.stopWhy(err, step.Latency.P99, cfg.MaxP99, step.PublishRate, rate)
+	step.Pass = step.Why == ""
 	return step
 }
 

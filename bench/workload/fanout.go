@@ -241,23 +241,7 @@ func (e *Env) fanoutStep(ctx context.Context, pid int, p *pool, pub *publisher, 
 		step.DeliveriesPerSec = float64(st.delivered) / time.Duration(st.last-start.UnixNano()).Seconds()
 	}
 	step.Latency = summarise(st.hist)
-	switch {
-	case err != nil:
-		step.Why = "publish failed: " + err.Error()
-	case st.ended > 0:
-		step.Why = fmt.Sprintf("%d subscriptions ended (%s)", st.ended, st.firstEnd)
-	case st.missing > 0:
-		step.Why = fmt.Sprintf("%d deliveries missing", st.missing)
-	case st.dups > 0:
-		step.Why = fmt.Sprintf("%d duplicates", st.dups)
-	case st.wrong > 0:
-		step.Why = fmt.Sprintf("%d deliveries the filter should have dropped", st.wrong)
-	case step.Latency.P99 > float64(cfg.MaxP99)/1e6:
-		step.Why = fmt.Sprintf("p99 %.0f ms over %s", step.Latency.P99, cfg.MaxP99)
-	case step.PublishRate < 0.9*rate:
-		step.Why = fmt.Sprintf("publishing reached only %.0f of %.0f events/s", step.PublishRate, rate)
-	default:
-		step.Pass = true
-	}
+	step.Why = st.stopWhy(err, step.Latency.P99, cfg.MaxP99, step.PublishRate, rate)
+	step.Pass = step.Why == ""
 	return step
 }

@@ -194,6 +194,29 @@ type stepStats struct {
 	hist                     *metrics.Hist
 }
 
+// stopWhy is workload 1's pass rule for a step whose deliveries are st:
+// why it stops the ramp, or "" when it passes. err is the publishing's,
+// p99 the deliveries' in milliseconds.
+func (st stepStats) stopWhy(err error, p99 float64, maxP99 time.Duration, publishRate, rate float64) string {
+	switch {
+	case err != nil:
+		return "publish failed: " + err.Error()
+	case st.ended > 0:
+		return fmt.Sprintf("%d subscriptions ended (%s)", st.ended, st.firstEnd)
+	case st.missing > 0:
+		return fmt.Sprintf("%d deliveries missing", st.missing)
+	case st.dups > 0:
+		return fmt.Sprintf("%d duplicates", st.dups)
+	case st.wrong > 0:
+		return fmt.Sprintf("%d deliveries the filter should have dropped", st.wrong)
+	case p99 > float64(maxP99)/1e6:
+		return fmt.Sprintf("p99 %.0f ms over %s", p99, maxP99)
+	case publishRate < 0.9*rate:
+		return fmt.Sprintf("publishing reached only %.0f of %.0f events/s", publishRate, rate)
+	}
+	return ""
+}
+
 // stats sums the pool's counters; with check it also counts the numbers in
 // [lo, hi) some connection lacks.
 func (p *pool) stats(lo, hi int64, check bool) stepStats {
