@@ -247,13 +247,18 @@ func (a *appends) record(ctx context.Context, ev eventstore.Event) {
 	if a == nil {
 		return
 	}
-	path := ""
-	if fc := graphql.GetFieldContext(ctx); fc != nil {
-		path = fc.Path().String()
-	}
+	path := fieldPath(ctx)
 	a.mu.Lock()
 	a.stored = append(a.stored, map[string]any{"path": path, "id": ev.ID.String()})
 	a.mu.Unlock()
+}
+
+// fieldPath is the path of the field being resolved in ctx, "" outside one.
+func fieldPath(ctx context.Context) string {
+	if fc := graphql.GetFieldContext(ctx); fc != nil {
+		return fc.Path().String()
+	}
+	return ""
 }
 
 // recordBatch notes that the current field stored the events of res that
@@ -262,10 +267,7 @@ func (a *appends) recordBatch(ctx context.Context, res []eventstore.Appended) {
 	if a == nil {
 		return
 	}
-	path := ""
-	if fc := graphql.GetFieldContext(ctx); fc != nil {
-		path = fc.Path().String()
-	}
+	path := fieldPath(ctx)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for i, r := range res {
